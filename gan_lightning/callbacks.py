@@ -1,0 +1,112 @@
+"""Callbacks Lightning does not already have: sample grids to the loggers and to disk, prediction
+images to files, and the bundled data's quality figures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
+from torch import Tensor
+from torchvision.utils import make_grid, save_image
+
+
+def to_grid(images: Tensor, nrow: int | None = None) -> Tensor:
+    """(N, C, H, W) in [-1, 1] -> one (C, H', W') grid in [0, 1], on the CPU."""
+    nrow = nrow or max(1, int(len(images) ** 0.5))
+    return make_grid(images.detach().float().clamp(-1, 1).cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)
+
+
+def log_image(trainer: Trainer, tag: str, grid: Tensor, step: int) -> None:
+    """Sends one image grid in [0, 1] to every logger that takes images (TensorBoard, W&B)."""
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_image(tag, grid, global_step=step)
+        elif isinstance(logger, WandbLogger):
+            logger.log_image(key=tag, images=[grid.permute(1, 2, 0).numpy()], step=step)
+
+
+def run_dir(trainer: Trainer) -> Path:
+    """Where this run writes its files: the first logger's version folder, else default_root_dir."""
+    return Path(trainer.log_dir or trainer.default_root_dir)
+
+
+class SampleGrid(Callback):
+    """Every ``every_n_batches`` training batches (and at the end of training), the model's fixed
+    samples go to the loggers and to ``<run dir>/samples/<name>_<batch>.png``.
+
+    Args:
+        every_n_batches: interval in training batches (not optimizer steps).
+        save_png: also write PNG files next to the logs.
+    """
+
+    def __init__(self, every_n_batches: int = 500, save_png: bool = True) -> None:
+        self.every_n_batches = every_n_batches
+        self.save_png = save_png
+
+    @rank_zero_only
+    def write(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        batch = trainer.fit_loop.total_batch_idx + 1
+        for name, images in pl_module.fixed_samples().items():  # type: ignore[operator]
+            grid = to_grid(images)
+            log_image(trainer, f"samples/{name}", grid, step=batch)
+            if self.save_png:
+                out = run_dir(trainer) / "samples" / f"{name.replace('/', '_')}_{batch:07d}.png"
+                out.parent.mkdir(parents=True, exist_ok=True)
+                save_image(grid, out)
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int) -> None:
+        if (trainer.fit_loop.total_batch_idx + 1) % self.every_n_batches == 0:
+            self.write(trainer, pl_module)
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.write(trainer, pl_module)
+
+
+class ShapesQuality(Callback):
+    """At each validation epoch end, logs how recognisable and how varied generated samples of the
+    bundled shapes data are (see ``gan_lightning.data.shapes_classifier.shapes_quality``):
+    ``val/shapes_confident`` and ``val/shapes_mode_coverage``. Only meaningful on ShapesDataModule."""
+
+    def __init__(self, num_samples: int = 512) -> None:
+        self.num_samples = num_samples
+        self._classifier = None
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        from gan_lightning.data.shapes_classifier import load_shapes_classifier, shapes_quality
+
+        if self._classifier is None:
+            self._classifier = load_shapes_classifier()
+        self._classifier.to(pl_module.device)
+        seed = 10_000_000 + int(trainer.global_rank) * self.num_samples
+        images = pl_module.generate(self.num_samples, seed=seed)  # type: ignore[operator]
+        quality = shapes_quality(images, self._classifier)
+        pl_module.log("val/shapes_confident", quality["confident"], sync_dist=True)
+        pl_module.log("val/shapes_mode_coverage", quality["mode_coverage"], sync_dist=True)
+
+
+class ImageWriter(BasePredictionWriter):
+    """Writes what ``predict_step`` returns ({"images": (N,C,H,W) in [-1, 1], "names": [...]}) as
+    ``<output_dir>/<name>.png``."""
+
+    def __init__(self, output_dir: str = "predictions") -> None:
+        super().__init__(write_interval="batch")
+        self.output_dir = output_dir
+
+    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx) -> None:
+        os.makedirs(self.output_dir, exist_ok=True)
+        for image, name in zip(prediction["images"], prediction["names"]):
+            save_image(image.float().clamp(-1, 1) * 0.5 + 0.5, os.path.join(self.output_dir, f"{name}.png"))
+
+    def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.is_global_zero:
+            print(f"predictions written to {os.path.abspath(self.output_dir)}")
+
+
+__all__ = ["SampleGrid", "ShapesQuality", "ImageWriter", "log_image", "to_grid", "run_dir"]
+

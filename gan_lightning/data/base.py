@@ -1,0 +1,95 @@
+"""What every image DataModule shares: the image shape it gives the model, and the loaders."""
+
+from __future__ import annotations
+
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+
+from gan_lightning.errors import UserError
+
+
+class SeedDataset(Dataset):
+    """Seeds 0..n-1 as int64 tensors: what ``predict`` feeds a generator (one image per seed)."""
+
+    def __init__(self, num_samples: int, first_seed: int = 0) -> None:
+        self.num_samples = num_samples
+        self.first_seed = first_seed
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return torch.tensor(self.first_seed + index, dtype=torch.int64)
+
+
+class ImageDataModule(LightningDataModule):
+    """Base of the image DataModules. ``resolution`` and ``channels`` are the one place the image
+    shape is given: the CLI links them into the model. Items are ``(image in [-1, 1], label)``.
+
+    Args:
+        resolution: side of the square images the model sees.
+        channels: 3 (RGB) or 1 (grayscale).
+        batch_size: images per batch and per process.
+        num_workers: DataLoader worker processes (0 loads in the main process).
+        pin_memory: page-locked batches for faster host-to-GPU copies.
+        persistent_workers: keep workers alive between epochs (when num_workers > 0).
+        predict_num_samples: how many images ``predict`` generates (seeds 0..n-1 from ``predict_first_seed``).
+        predict_first_seed: seed of the first generated image.
+    """
+
+    def __init__(
+        self,
+        resolution: int,
+        channels: int = 3,
+        batch_size: int = 64,
+        num_workers: int = 2,
+        pin_memory: bool = True,
+        persistent_workers: bool = True,
+        predict_num_samples: int = 64,
+        predict_first_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if resolution < 4:
+            raise UserError(f"data resolution must be at least 4 pixels, got {resolution}")
+        if channels not in (1, 3):
+            raise UserError(f"data channels must be 1 (grayscale) or 3 (RGB), got {channels}")
+        if batch_size < 1:
+            raise UserError(f"batch_size must be at least 1, got {batch_size}")
+        self.resolution = resolution
+        self.channels = channels
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers
+        self.predict_num_samples = predict_num_samples
+        self.predict_first_seed = predict_first_seed
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+
+    def _loader(self, dataset: Dataset | None, shuffle: bool, drop_last: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() has not been called")
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
+            persistent_workers=self.persistent_workers and self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        # drop_last keeps every step's batch size equal: BatchNorm and minibatch-stddev need it.
+        return self._loader(self.train_set, shuffle=True, drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False, drop_last=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self.val_dataloader()
+
+    def predict_dataloader(self) -> DataLoader:
+        seeds = SeedDataset(self.predict_num_samples, self.predict_first_seed)
+        return DataLoader(seeds, batch_size=self.batch_size, shuffle=False)

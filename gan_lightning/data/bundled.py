@@ -1,0 +1,34 @@
+"""The default DataModule: the generated shapes dataset, which needs no files and no network."""
+
+from __future__ import annotations
+
+from gan_lightning.data.base import ImageDataModule
+from gan_lightning.data.shapes import ShapesDataset
+
+
+class ShapesDataModule(ImageDataModule):
+    """Coloured shapes generated from ``seed`` (see ``gan_lightning.data.shapes``): 16 known modes.
+
+    Args:
+        num_train: training images per epoch.
+        num_val: validation images (a different seed stream from training).
+        seed: the dataset seed; the same seed gives the same images on every machine.
+    """
+
+    def __init__(
+        self,
+        resolution: int = 32,
+        num_train: int = 16384,
+        num_val: int = 1024,
+        seed: int = 0,
+        **kwargs,
+    ) -> None:
+        super().__init__(resolution=resolution, **kwargs)
+        self.num_train = num_train
+        self.num_val = num_val
+        self.seed = seed
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None:
+            self.train_set = ShapesDataset(self.num_train, self.resolution, self.channels, seed=self.seed)
+            self.val_set = ShapesDataset(self.num_val, self.resolution, self.channels, seed=self.seed + 1_000_003)

@@ -1,0 +1,195 @@
+"""Images from a folder tree: loading every common mode right, and surviving bad files."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset, Subset
+from torchvision.transforms import v2
+
+from gan_lightning.data.base import ImageDataModule
+from gan_lightning.errors import UserError
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+# Transparent pixels are composited onto white, as image viewers show them.
+_MATTE = (255, 255, 255)
+_UNREADABLE = (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+def list_images(root: str | os.PathLike) -> list[Path]:
+    """All image files under ``root`` (recursive, sorted). Errors name the path if there are none."""
+    path = Path(root).expanduser()
+    if not path.exists():
+        raise UserError(f"image folder {str(path)!r} does not exist")
+    if not path.is_dir():
+        raise UserError(f"{str(path)!r} is not a folder; expected a folder of images ({', '.join(IMAGE_EXTENSIONS)})")
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if not files:
+        raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {str(path)!r}")
+    return files
+
+
+def to_mode(image: Image.Image, channels: int) -> Image.Image:
+    """Converts any PIL image (1-bit, palette, grayscale, 16-bit, float, RGBA, CMYK) to RGB or L."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        array = np.asarray(image, dtype=np.float32)
+        if image.mode == "F":
+            peak = 1.0 if array.max(initial=0.0) <= 1.0 else 255.0
+        else:
+            peak = 65535.0 if image.mode.startswith("I;16") or array.max(initial=0.0) > 255 else 255.0
+        image = Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "La", "RGBa"):
+        rgba = image.convert("RGBA")
+        matte = Image.new("RGBA", rgba.size, _MATTE + (255,))
+        image = Image.alpha_composite(matte, rgba)
+    return image.convert("RGB" if channels == 3 else "L")
+
+
+def load_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
+    """Opens and fully decodes an image file as RGB (channels=3) or L (channels=1).
+
+    Raises ``UserError`` naming the file when it is empty, truncated or not an image.
+    """
+    try:
+        if os.path.getsize(path) == 0:
+            raise UserError(f"image file {str(path)!r} is empty (0 bytes)")
+        with Image.open(path) as image:
+            image.load()
+            return to_mode(image, channels)
+    except UserError:
+        raise
+    except _UNREADABLE as error:
+        raise UserError(f"cannot read image {str(path)!r}: {error}") from None
+
+
+def is_readable_image(path: Path) -> bool:
+    """Cheap validity check: non-empty, known format, and structurally intact (``verify``)."""
+    try:
+        if path.stat().st_size == 0:
+            return False
+        with Image.open(path) as image:
+            image.verify()
+        return True
+    except _UNREADABLE:
+        return False
+
+
+def image_transform(resolution: int, channels: int, flip: bool) -> Callable[[Image.Image], torch.Tensor]:
+    """PIL image -> float tensor in [-1, 1]: resize the short side, center crop, optional flip."""
+    steps: list = [
+        v2.PILToTensor(),
+        v2.Resize(resolution, antialias=True),
+        v2.CenterCrop(resolution),
+    ]
+    if flip:
+        steps.append(v2.RandomHorizontalFlip())
+    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.5] * channels, [0.5] * channels)]
+    return v2.Compose(steps)
+
+
+class ImageFileDataset(Dataset):
+    """Image files as ``(tensor, 0)``. A file that fails to decode mid-epoch is replaced by the next
+    readable one (with one warning naming it), unless ``skip_corrupt`` is off."""
+
+    def __init__(
+        self, files: list[Path], channels: int, transform: Callable[[Image.Image], torch.Tensor], skip_corrupt: bool
+    ) -> None:
+        self.files = files
+        self.channels = channels
+        self.transform = transform
+        self.skip_corrupt = skip_corrupt
+        self._warned: set[Path] = set()
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        for offset in range(len(self.files)):
+            path = self.files[(index + offset) % len(self.files)]
+            try:
+                return self.transform(load_image(path, self.channels)), 0
+            except UserError as error:
+                if not self.skip_corrupt:
+                    raise
+                if path not in self._warned:
+                    self._warned.add(path)
+                    warnings.warn(f"skipping unreadable image: {error}", stacklevel=2)
+        raise UserError("none of the images in this dataset can be read")
+
+
+def readable_files(files: list[Path], root: str, skip_corrupt: bool) -> list[Path]:
+    """Drops empty, truncated and non-image files with one warning that counts them."""
+    bad = [path for path in files if not is_readable_image(path)]
+    if bad and not skip_corrupt:
+        raise UserError(
+            f"{len(bad)} unreadable image file(s) under {root!r}, first: {str(bad[0])!r} "
+            "(set skip_corrupt: true to skip them)"
+        )
+    if bad:
+        warnings.warn(
+            f"skipping {len(bad)} unreadable image file(s) (empty, truncated or not an image) under {root!r}, "
+            f"first: {str(bad[0])!r}",
+            stacklevel=2,
+        )
+    good = [path for path in files if path not in set(bad)]
+    if not good:
+        raise UserError(f"none of the {len(files)} image files under {root!r} can be read")
+    return good
+
+
+def split_indices(count: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """A fixed-seed random train/val split; at least one image on each side when there are two or more."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise UserError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed)).tolist()
+    num_val = min(max(round(count * val_fraction), 1 if val_fraction > 0 and count > 1 else 0), count - 1)
+    return sorted(order[num_val:]), sorted(order[:num_val])
+
+
+class ImageFolderDataModule(ImageDataModule):
+    """Any folder tree of images (png, jpg, jpeg, webp, bmp; searched recursively).
+
+    Args:
+        root: the folder.
+        flip: random horizontal flips of training images.
+        val_fraction: share of the images held out for validation (FID), split with ``split_seed``.
+        split_seed: seed of the train/val split, fixed so reruns and resumes see the same split.
+        skip_corrupt: skip empty, truncated and non-image files with a warning (false: stop with an error).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        resolution: int = 64,
+        flip: bool = True,
+        val_fraction: float = 0.05,
+        split_seed: int = 0,
+        skip_corrupt: bool = True,
+        **kwargs,
+    ) -> None:
+        super().__init__(resolution=resolution, **kwargs)
+        self.root = root
+        self.flip = flip
+        self.val_fraction = val_fraction
+        self.split_seed = split_seed
+        self.skip_corrupt = skip_corrupt
+        self.files = list_images(root)  # fail at start-up, before any training, on a bad folder
+        split_indices(len(self.files), val_fraction, split_seed)  # validates val_fraction early
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        files = readable_files(self.files, self.root, self.skip_corrupt)
+        train_idx, val_idx = split_indices(len(files), self.val_fraction, self.split_seed)
+        train = ImageFileDataset(files, self.channels, image_transform(self.resolution, self.channels, self.flip), self.skip_corrupt)
+        val = ImageFileDataset(files, self.channels, image_transform(self.resolution, self.channels, False), self.skip_corrupt)
+        self.train_set = Subset(train, train_idx)
+        self.val_set = Subset(val, val_idx)

@@ -1,0 +1,96 @@
+"""torchvision's datasets (MNIST, Fashion-MNIST, CIFAR-10, CelebA) behind the image DataModule interface."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision import datasets
+
+from gan_lightning.data.base import ImageDataModule
+from gan_lightning.data.image_folder import image_transform, to_mode
+from gan_lightning.errors import UserError
+
+TorchvisionName = Literal["mnist", "fashion_mnist", "cifar10", "celeba"]
+_NATIVE_CHANNELS = {"mnist": 1, "fashion_mnist": 1, "cifar10": 3, "celeba": 3}
+
+
+def _make(name: str, root: str, train: bool, download: bool) -> Dataset:
+    if name == "mnist":
+        return datasets.MNIST(root, train=train, download=download)
+    if name == "fashion_mnist":
+        return datasets.FashionMNIST(root, train=train, download=download)
+    if name == "cifar10":
+        return datasets.CIFAR10(root, train=train, download=download)
+    if name == "celeba":
+        return datasets.CelebA(root, split="train" if train else "valid", target_type=[], download=download)
+    raise UserError(f"unknown torchvision dataset {name!r}; allowed: {', '.join(_NATIVE_CHANNELS)}")
+
+
+class _Converted(Dataset):
+    """Applies mode conversion and the shared transform; keeps the class label when there is one."""
+
+    def __init__(self, dataset: Dataset, channels: int, transform) -> None:
+        self.dataset = dataset
+        self.channels = channels
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image, target = self.dataset[index]
+        label = int(target) if isinstance(target, int) or (torch.is_tensor(target) and target.numel() == 1) else 0
+        assert isinstance(image, Image.Image)
+        return self.transform(to_mode(image, self.channels)), label
+
+
+class TorchvisionDataModule(ImageDataModule):
+    """A torchvision dataset: its official train split for training and its test (CelebA: valid) split for validation.
+
+    Args:
+        dataset: mnist, fashion_mnist, cifar10 or celeba.
+        root: where the dataset lives (or is downloaded to).
+        download: download it when it is missing (needs network access).
+        flip: random horizontal flips of training images.
+    """
+
+    def __init__(
+        self,
+        dataset: TorchvisionName = "cifar10",
+        root: str = "data",
+        download: bool = False,
+        resolution: int = 32,
+        flip: bool = False,
+        **kwargs,
+    ) -> None:
+        super().__init__(resolution=resolution, **kwargs)
+        if dataset not in _NATIVE_CHANNELS:
+            raise UserError(f"unknown torchvision dataset {dataset!r}; allowed: {', '.join(_NATIVE_CHANNELS)}")
+        self.dataset = dataset
+        self.root = root
+        self.download = download
+        self.flip = flip
+
+    def prepare_data(self) -> None:
+        # Runs on one process per node before setup: the place to download.
+        if self.download:
+            for train in (True, False):
+                self._open(train)
+
+    def _open(self, train: bool) -> Dataset:
+        try:
+            return _make(self.dataset, self.root, train, self.download)
+        except RuntimeError as error:  # torchvision: "Dataset not found or corrupted. You can use download=True"
+            hint = "" if self.download else " (add --data.init_args.download true to download it)"
+            raise UserError(f"{self.dataset} not found under {self.root!r}{hint}: {error}") from None
+        except OSError as error:  # URLError, socket errors, disk errors during download
+            raise UserError(f"could not download {self.dataset} to {self.root!r}: {error}") from None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        self.train_set = _Converted(self._open(True), self.channels, image_transform(self.resolution, self.channels, self.flip))
+        self.val_set = _Converted(self._open(False), self.channels, image_transform(self.resolution, self.channels, False))

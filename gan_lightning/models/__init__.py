@@ -1,0 +1,6 @@
+"""LightningModules, one file per algorithm."""
+
+from gan_lightning.models.base import GANModule
+from gan_lightning.models.vanilla_gan import VanillaGAN
+
+__all__ = ["GANModule", "VanillaGAN"]

@@ -1,0 +1,177 @@
+"""What the three GAN LightningModules share: manual optimization, training length in images seen,
+EMA, fixed-noise samples for the sample-grid callback, and FID during validation."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Union
+
+import torch
+from lightning.pytorch import LightningModule
+from torch import Tensor, nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from gan_lightning.metrics import FIDFeatures, build_fid, to_unit_rgb
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
+    """ema <- beta * ema + (1 - beta) * model for parameters; buffers (BatchNorm statistics,
+    StyleGAN's w_avg) are copied. Written by hand because beta changes per step (StyleGAN ramp-up)."""
+    ema_params, params = list(ema.parameters()), list(model.parameters())
+    torch._foreach_lerp_(ema_params, params, 1.0 - beta)
+    for ema_buffer, buffer in zip(ema.buffers(), model.buffers()):
+        ema_buffer.copy_(buffer)
+
+
+def grad_norm(parameters: Iterator[nn.Parameter], loss_scale: float = 1.0) -> Tensor:
+    """L2 norm of all gradients, undone from the GradScaler's scale so it reads the same in any precision."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) / loss_scale
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """Temporarily in eval mode (BatchNorm uses running statistics), restored afterwards."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+def latents_for_seeds(seeds: list[int], latent_dim: int, device: torch.device | str = "cpu") -> Tensor:
+    """One latent per seed, each from its own generator: image k of a run is the same whatever the
+    batch size, the device, or which other seeds are asked for."""
+    z = [torch.randn(latent_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
+    return torch.stack(z).to(device)
+
+
+class GANModule(LightningModule):
+    """Base of VanillaGAN, StyleGAN and StyleTransfer.
+
+    Subclasses create ``self.generator`` (and ``self.generator_ema`` when they keep an EMA), build the
+    networks from typed ``__init__`` arguments, call ``save_hyperparameters()``, and implement
+    ``training_step``, ``configure_optimizers``, ``fixed_samples`` and ``fid_fake_images``.
+
+    Args:
+        resolution: image side, linked from the DataModule by the CLI.
+        channels: image channels, linked from the DataModule by the CLI.
+        max_kimg: stop after this many thousand training images (summed over all processes); None: the
+            Trainer's max_epochs/max_steps decide. Note that Trainer.max_steps counts optimizer steps,
+            which are two (or three) per batch here.
+        fid_features: "inception" (paper-standard, downloads weights unless fid_weights_path is given)
+            or "shapes" (the bundled data's classifier, offline).
+        fid_weights_path: local Inception weights file for clusters without internet.
+        fid_num_samples: real and generated images per FID evaluation (per process).
+    """
+
+    generator: nn.Module
+
+    def __init__(
+        self,
+        resolution: int,
+        channels: int,
+        max_kimg: float | None = None,
+        fid_features: Union[FIDFeatures, nn.Module] = "inception",
+        fid_weights_path: str | None = None,
+        fid_num_samples: int = 5000,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.resolution = resolution
+        self.channels = channels
+        self.max_kimg = max_kimg
+        self.fid_features = fid_features
+        self.fid_weights_path = fid_weights_path
+        self.fid_num_samples = fid_num_samples
+        # Training progress in images, saved in checkpoints, so kimg schedules survive a resume.
+        self.register_buffer("images_seen", torch.zeros((), dtype=torch.int64))
+        # A plain dict keeps the metric (and its Inception network) out of state_dict and checkpoints.
+        self._eval: dict[str, FrechetInceptionDistance] = {}
+        self._fid_reals_cached = False
+        self._fid_seen = 0
+
+    # --- training progress ---------------------------------------------------------------------
+
+    @property
+    def kimg(self) -> float:
+        return self.images_seen.item() / 1000.0
+
+    def count_images(self, batch_size: int) -> None:
+        """Adds one global batch (this process's batch times the number of processes)."""
+        self.images_seen += batch_size * self.trainer.world_size
+        self.log("progress/kimg", self.kimg, on_step=True, on_epoch=False, rank_zero_only=True)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        if self.max_kimg is not None and self.kimg >= self.max_kimg:
+            self.trainer.should_stop = True
+
+    def loss_scale(self) -> float:
+        """The GradScaler's current scale under 16-mixed, else 1 (gradient penalties need it)."""
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+        return float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
+
+    # --- sampling --------------------------------------------------------------------------------
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The EMA generator when there is one (sharper samples, better FID), else the trained one."""
+        return getattr(self, "generator_ema", None) or self.generator
+
+    def fixed_samples(self) -> dict[str, Tensor]:
+        """Images to log as grids, name -> (N, C, H, W) in [-1, 1], from inputs fixed at construction."""
+        raise NotImplementedError
+
+    def fid_real_images(self, batch) -> Tensor:
+        return batch[0]
+
+    def fid_fake_images(self, batch) -> Tensor:
+        """Generated images to compare with this validation batch's real images."""
+        raise NotImplementedError
+
+    # --- checkpoints ------------------------------------------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Inference tools pick the generator builder from this, without importing the training stack.
+        checkpoint["algorithm"] = type(self).__name__
+
+    @classmethod
+    def generator_from_hparams(cls, hparams: dict) -> nn.Module:
+        raise NotImplementedError
+
+    # --- FID ------------------------------------------------------------------------------------
+
+    def _fid(self) -> FrechetInceptionDistance:
+        if "fid" not in self._eval:
+            self._eval["fid"] = build_fid(self.fid_features, self.fid_weights_path)
+        metric = self._eval["fid"].to(self.device)
+        self._eval["fid"] = metric
+        return metric
+
+    def on_validation_epoch_start(self) -> None:
+        self._fid_seen = 0
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        # The sanity check would leave its reals in the metric (real features survive reset()).
+        if self.trainer.sanity_checking or self._fid_seen >= self.fid_num_samples:
+            return
+        metric = self._fid()
+        real = self.fid_real_images(batch)
+        if not self._fid_reals_cached:
+            metric.update(to_unit_rgb(real), real=True)
+        with torch.no_grad():
+            metric.update(to_unit_rgb(self.fid_fake_images(batch)), real=False)
+        self._fid_seen += real.shape[0]
+
+    def on_validation_epoch_end(self) -> None:
+        if "fid" not in self._eval or self.trainer.sanity_checking:
+            return
+        metric = self._eval["fid"]
+        fid = metric.compute()  # collective under DDP: every rank computes
+        self._fid_reals_cached = True  # reset() keeps real features (reset_real_features=False)
+        metric.reset()
+        self.log("val/fid", fid.float(), prog_bar=True, sync_dist=False)

@@ -1,0 +1,164 @@
+"""VanillaGAN: the DCGAN-family training algorithm (Goodfellow et al. 2014; Radford et al. 2016).
+
+Per batch: one discriminator step on real and generated images, then one generator step.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import Tensor, nn
+
+from gan_lightning.losses import (
+    AdversarialLoss,
+    check_adversarial_loss,
+    discriminator_loss,
+    generator_loss,
+    wgan_gradient_penalty,
+)
+from gan_lightning.models.base import GANModule, eval_mode, grad_norm, latents_for_seeds, update_ema
+from gan_lightning.nets.dcgan import DCGANDiscriminator, DCGANGenerator, DiscriminatorNorm, check_resolution
+
+
+class VanillaGAN(GANModule):
+    """DCGAN generator and discriminator trained with a choice of adversarial loss.
+
+    Args:
+        resolution: image side (32, 64 or 128), linked from the DataModule.
+        channels: image channels, linked from the DataModule.
+        latent_dim: size of z.
+        generator_width: channels of the generator's last hidden layer (doubled per stage toward 4x4).
+        discriminator_width: channels of the discriminator's first layer.
+        discriminator_norm: "batch" (the paper's), "layer" or "none"; WGAN-GP needs layer or none.
+        loss: non_saturating, hinge, least_squares or wgan_gp.
+        gp_weight: lambda of the WGAN-GP gradient penalty.
+        generator_lr / discriminator_lr: Adam learning rates.
+        betas: Adam betas of both optimizers.
+        ema_decay: keep an exponential moving average of the generator with this decay (e.g. 0.999)
+            and use it for samples and FID; None: no EMA.
+        num_fixed_samples: size of the fixed-noise sample grid.
+        **kwargs: max_kimg and the FID options of ``GANModule``.
+    """
+
+    def __init__(
+        self,
+        resolution: int = 64,
+        channels: int = 3,
+        latent_dim: int = 100,
+        generator_width: int = 64,
+        discriminator_width: int = 64,
+        discriminator_norm: DiscriminatorNorm = "batch",
+        loss: AdversarialLoss = "non_saturating",
+        gp_weight: float = 10.0,
+        generator_lr: float = 2e-4,
+        discriminator_lr: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        ema_decay: float | None = None,
+        num_fixed_samples: int = 64,
+        **kwargs,
+    ) -> None:
+        super().__init__(resolution=resolution, channels=channels, **kwargs)
+        check_resolution(resolution)
+        check_adversarial_loss(loss)
+        if loss == "wgan_gp" and discriminator_norm == "batch":
+            raise ValueError("loss wgan_gp needs discriminator_norm 'layer' or 'none' (its penalty is per sample)")
+        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1) or null, got {ema_decay}")
+        self.save_hyperparameters()
+        self.loss = loss
+        self.generator = self.generator_from_hparams(self.hparams)
+        self.discriminator = DCGANDiscriminator(resolution, discriminator_width, channels, discriminator_norm)
+        if ema_decay is not None:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+        self.register_buffer("fixed_z", latents_for_seeds(list(range(num_fixed_samples)), latent_dim))
+
+    @classmethod
+    def generator_from_hparams(cls, hparams: dict) -> nn.Module:
+        return DCGANGenerator(
+            resolution=hparams["resolution"],
+            latent_dim=hparams["latent_dim"],
+            width=hparams["generator_width"],
+            channels=hparams["channels"],
+        )
+
+    def configure_optimizers(self):
+        betas = tuple(self.hparams.betas)
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.generator_lr, betas=betas)
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.discriminator_lr, betas=betas)
+        return opt_g, opt_d
+
+    def random_latents(self, num: int) -> Tensor:
+        return torch.randn(num, self.hparams.latent_dim, device=self.device)
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        real = batch[0]
+        num = real.shape[0]
+        opt_g, opt_d = self.optimizers()
+        scale = self.loss_scale()
+
+        # Discriminator step: real images up, generated images down.
+        with torch.no_grad():
+            fake = self.generator(self.random_latents(num))
+        real_logits = self.discriminator(real)
+        fake_logits = self.discriminator(fake)
+        d_loss = discriminator_loss(self.loss, real_logits, fake_logits)
+        if self.loss == "wgan_gp":
+            alpha = torch.rand(num, 1, 1, 1, device=self.device)
+            interpolates = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+            penalty = wgan_gradient_penalty(self.discriminator(interpolates), interpolates, scale)
+            d_loss = d_loss + self.hparams.gp_weight * penalty
+            self.log("train/gradient_penalty", penalty.detach())
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        d_grad_norm = grad_norm(self.discriminator.parameters(), scale)
+        opt_d.step()
+
+        # Generator step: fool the discriminator. Toggling freezes D so no D gradients are computed.
+        self.toggle_optimizer(opt_g)
+        fake = self.generator(self.random_latents(num))
+        g_loss = generator_loss(self.loss, self.discriminator(fake))
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        g_grad_norm = grad_norm(self.generator.parameters(), self.loss_scale())
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+
+        if hasattr(self, "generator_ema"):
+            update_ema(self.generator_ema, self.generator, self.hparams.ema_decay)
+        self.count_images(num)
+        self.log_dict(
+            {
+                "train/d_loss": d_loss.detach(),
+                "train/g_loss": g_loss.detach(),
+                "train/d_real": real_logits.detach().float().mean(),
+                "train/d_fake": fake_logits.detach().float().mean(),
+                "train/d_grad_norm": d_grad_norm,
+                "train/g_grad_norm": g_grad_norm,
+            },
+            prog_bar=False,
+        )
+        self.log_dict({"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}, prog_bar=True, logger=False)
+
+    @torch.no_grad()
+    def generate(self, num: int, seed: int = 0) -> Tensor:
+        """``num`` images in [-1, 1]; image k comes from seed ``seed + k``."""
+        z = latents_for_seeds(list(range(seed, seed + num)), self.hparams.latent_dim, self.device)
+        with eval_mode(self.sampling_generator) as generator:
+            return generator(z)
+
+    def predict_step(self, batch: Tensor, batch_idx: int) -> dict:
+        """Batch = seeds (from the DataModule's predict loader) -> one image per seed, named by it."""
+        seeds = batch.tolist()
+        z = latents_for_seeds(seeds, self.hparams.latent_dim, self.device)
+        with eval_mode(self.sampling_generator) as generator:
+            return {"images": generator(z), "names": [f"seed{seed:06d}" for seed in seeds]}
+
+    @torch.no_grad()
+    def fixed_samples(self) -> dict[str, Tensor]:
+        with eval_mode(self.sampling_generator) as generator:
+            return {"samples": generator(self.fixed_z)}
+
+    def fid_fake_images(self, batch) -> Tensor:
+        with eval_mode(self.sampling_generator) as generator:
+            return generator(self.random_latents(batch[0].shape[0]))
