@@ -9,7 +9,6 @@ from pathlib import Path
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
-from lightning.pytorch.utilities import rank_zero_only
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
@@ -30,7 +29,8 @@ def log_image(trainer: Trainer, tag: str, grid: Tensor, step: int) -> None:
 
 
 def run_dir(trainer: Trainer) -> Path:
-    """Where this run writes its files: the first logger's version folder, else default_root_dir."""
+    """Where this run writes its files: the first logger's version folder, else default_root_dir.
+    Collective under DDP (``log_dir`` broadcasts): call it on every rank."""
     return Path(trainer.log_dir or trainer.default_root_dir)
 
 
@@ -47,14 +47,18 @@ class SampleGrid(Callback):
         self.every_n_batches = every_n_batches
         self.save_png = save_png
 
-    @rank_zero_only
     def write(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        folder = run_dir(trainer) / "samples"  # on every rank: it is collective
+        if trainer.is_global_zero:
+            self._write(trainer, pl_module, folder)
+
+    def _write(self, trainer: Trainer, pl_module: LightningModule, folder: Path) -> None:
         batch = trainer.fit_loop.total_batch_idx + 1
         for name, images in pl_module.fixed_samples().items():  # type: ignore[operator]
             grid = to_grid(images)
             log_image(trainer, f"samples/{name}", grid, step=batch)
             if self.save_png:
-                out = run_dir(trainer) / "samples" / f"{name.replace('/', '_')}_{batch:07d}.png"
+                out = folder / f"{name.replace('/', '_')}_{batch:07d}.png"
                 out.parent.mkdir(parents=True, exist_ok=True)
                 save_image(grid, out)
 

@@ -26,7 +26,7 @@ TOOLS: dict[str, str] = {
     "convert": "convert",
     "stylize": "stylize",
 }
-LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+UNUSED_PARAMETER_STRATEGIES = {"ddp": "ddp_find_unused_parameters_true", "ddp_spawn": "ddp_spawn_find_unused_parameters_true"}
 
 
 def wandb_has_credentials() -> bool:
@@ -52,7 +52,15 @@ def wandb_offline_unless_logged_in() -> None:
     )
 
 
-def _lightning_cli(args: list[str]) -> None:
+def root_cause(error: BaseException) -> BaseException:
+    """jsonargparse wraps what a class's __init__ raised in "Does not validate against any of the
+    Union subtypes"; the user needs the innermost message, which names the bad value."""
+    while (error.__cause__ or error.__context__) is not None:
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return error
+
+
+def _lightning_cli(args: list[str] | None) -> None:
     from lightning.pytorch import LightningDataModule
     from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
@@ -67,20 +75,27 @@ def _lightning_cli(args: list[str]) -> None:
             parser.link_arguments("data.channels", "model.init_args.channels", apply_on="instantiate")
 
         def before_instantiate_classes(self) -> None:
-            if "WandbLogger" in str(self.config.get(self.subcommand, self.config).get("trainer", {}).get("logger")):
+            trainer = self.config.get(self.subcommand, self.config).get("trainer", {})
+            if "WandbLogger" in str(trainer.get("logger")):
                 wandb_offline_unless_logged_in()
+            if trainer.get("strategy") in UNUSED_PARAMETER_STRATEGIES:
+                # Every GAN phase leaves the other network's parameters without gradients, which
+                # plain DDP rejects; the find-unused variant handles it.
+                trainer["strategy"] = UNUSED_PARAMETER_STRATEGIES[trainer["strategy"]]
+                print(f"note: using strategy {trainer['strategy']} (GAN phases leave parameters unused)", file=sys.stderr)
 
         def instantiate_classes(self) -> None:
             try:
                 super().instantiate_classes()
             except (ValueError, TypeError) as error:  # a bad value our classes rejected
-                raise UserError(str(error).splitlines()[0]) from None
+                raise UserError(str(root_cause(error)).splitlines()[0]) from None
 
         def after_fit(self) -> None:
+            log_dir = self.trainer.log_dir  # collective under DDP: every rank asks
             if self.trainer.is_global_zero:
                 checkpoint = self.trainer.checkpoint_callback
                 where = getattr(checkpoint, "dirpath", None)
-                print(f"logs and samples: {self.trainer.log_dir}" + (f"\ncheckpoints: {where}" if where else ""))
+                print(f"logs and samples: {log_dir}" + (f"\ncheckpoints: {where}" if where else ""))
 
     GANLightningCLI(
         model_class=GANModule,
@@ -110,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
         if args and args[0] in TOOLS:
             _tool(args[0], args[1:])
         else:
-            _lightning_cli(args)
+            _lightning_cli(None if argv is None else args)  # None: LightningCLI reads sys.argv itself
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -146,11 +146,15 @@ def readable_files(files: list[Path], root: str, skip_corrupt: bool) -> list[Pat
 
 
 def split_indices(count: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """A fixed-seed random train/val split; at least one image on each side when there are two or more."""
+    """A fixed-seed random train/val split. With val_fraction > 0 and four or more images, at least
+    two are held out (FID needs two) and at least half are kept for training."""
     if not 0.0 <= val_fraction < 1.0:
         raise UserError(f"val_fraction must be in [0, 1), got {val_fraction}")
     order = torch.randperm(count, generator=torch.Generator().manual_seed(seed)).tolist()
-    num_val = min(max(round(count * val_fraction), 1 if val_fraction > 0 and count > 1 else 0), count - 1)
+    num_val = round(count * val_fraction)
+    if val_fraction > 0 and count >= 4:
+        num_val = min(max(num_val, 2), count // 2)
+    num_val = min(num_val, count - 1)
     return sorted(order[num_val:]), sorted(order[:num_val])
 
 

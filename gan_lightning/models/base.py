@@ -11,6 +11,7 @@ from lightning.pytorch import LightningModule
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
+from gan_lightning.errors import UserError
 from gan_lightning.metrics import FIDFeatures, build_fid, to_unit_rgb
 
 
@@ -171,6 +172,12 @@ class GANModule(LightningModule):
         if "fid" not in self._eval or self.trainer.sanity_checking:
             return
         metric = self._eval["fid"]
+        counts = (int(metric.real_features_num_samples), int(metric.fake_features_num_samples))
+        if min(counts) < 2:
+            raise UserError(
+                f"FID needs at least 2 validation images per process, got {counts[0]}: give the data more "
+                "validation images (val_fraction) or raise trainer.limit_val_batches"
+            )
         fid = metric.compute()  # collective under DDP: every rank computes
         self._fid_reals_cached = True  # reset() keeps real features (reset_real_features=False)
         metric.reset()

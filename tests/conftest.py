@@ -1,0 +1,70 @@
+"""Shared fixtures: small image folders made on the spot, and running the CLI in-process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan_lightning.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+
+# Runs and tests never block on a W&B login and never reach the network.
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+
+def write_rgb_images(folder: Path, count: int, size: tuple[int, int] = (40, 48), suffix: str = ".png", seed: int = 0) -> list[Path]:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        array = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+        path = folder / f"img{i:03d}{suffix}"
+        Image.fromarray(array).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    """12 small RGB PNGs and JPEGs in nested folders."""
+    root = tmp_path / "images"
+    write_rgb_images(root, 8, suffix=".png")
+    write_rgb_images(root / "nested", 4, suffix=".jpg", seed=1)
+    return root
+
+
+def run_cli(*args: str) -> None:
+    """The CLI in this process, as `python -m gan_lightning ARGS` would run it."""
+    main([str(a) for a in args])
+
+
+def run_cli_subprocess(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run(
+        [sys.executable, "-m", "gan_lightning", *map(str, args)],
+        cwd=cwd or REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+# Trainer flags that make a CLI run fast and keep its files in a temporary folder.
+def fast_trainer_args(tmp_path: Path) -> list[str]:
+    return [
+        "--trainer.logger", "false",
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false",
+        "--trainer.default_root_dir", str(tmp_path),
+        "--data.init_args.num_workers", "0",
+    ]  # fmt: skip

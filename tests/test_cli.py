@@ -1,0 +1,127 @@
+"""What a user does at the command line: train from each config, inspect and override options,
+swap the data, generate images, and get one-line errors for bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from tests.conftest import CONFIGS, REPO, fast_trainer_args, run_cli, run_cli_subprocess
+
+BUNDLED = ("ShapesDataModule", "ShapesStyleDataModule", "BundledStyleDataModule")
+
+
+def data_override(config: Path) -> list[str]:
+    """Configs for the user's own data point at folders that do not exist here: run them on the
+    bundled shapes at the config's resolution instead, with the offline FID features."""
+    spec = yaml.safe_load(config.read_text())
+    data = spec["data"]
+    args = ["--model.init_args.fid_features", "shapes"]
+    if not any(name in data["class_path"] for name in BUNDLED) and "root" in data.get("init_args", {}):
+        resolution = data["init_args"].get("resolution", 32)
+        args = ["--data", "gan_lightning.data.ShapesDataModule", "--data.init_args.resolution", str(resolution),
+                "--data.init_args.num_train", "8", "--data.init_args.num_val", "8"] + args  # fmt: skip
+    return args
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
+def test_fit_fast_dev_run_on_every_config(config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_cli("fit", "--config", config, *fast_trainer_args(tmp_path), "--trainer.fast_dev_run", "1",
+            "--data.init_args.batch_size", "4", *data_override(config))  # fmt: skip
+
+
+def test_print_config_lists_every_option(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("fit", "--config", REPO / "configs" / "vanilla_gan.yaml", "--print_config")
+    assert exit_info.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    model = printed["model"]["init_args"]
+    for option in ("latent_dim", "loss", "generator_lr", "betas", "ema_decay", "max_kimg", "fid_weights_path", "fid_num_samples"):
+        assert option in model, option
+    assert "resolution" not in model  # given once, by the data
+    assert printed["data"]["init_args"]["resolution"] == 32
+
+
+def test_unknown_key_fails_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("fit", "--config", REPO / "configs" / "vanilla_gan.yaml", "--model.init_args.latent_dimm", "8")
+    assert exit_info.value.code != 0
+    assert "latent_dimm" in capsys.readouterr().err
+
+    config = yaml.safe_load((REPO / "configs" / "vanilla_gan.yaml").read_text())
+    config["model"]["init_args"]["generator_widht"] = 32
+    bad = tmp_path / "typo.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    with pytest.raises(SystemExit):
+        run_cli("fit", "--config", bad)
+    assert "generator_widht" in capsys.readouterr().err
+
+
+def test_swap_data_to_an_image_folder_on_the_command_line(image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_cli("fit", "--config", REPO / "configs" / "vanilla_gan.yaml", *fast_trainer_args(tmp_path),
+            "--trainer.fast_dev_run", "1", "--data", "ImageFolderDataModule", "--data.root", image_folder,
+            "--data.resolution", "64", "--data.batch_size", "4", "--data.num_workers", "0")  # fmt: skip
+
+
+def test_bad_input_is_one_line_without_traceback(tmp_path: Path) -> None:
+    cases = [
+        (["fit", "--config", REPO / "configs" / "vanilla_gan.yaml", "--data", "ImageFolderDataModule",
+          "--data.root", tmp_path / "missing"], "image folder"),
+        (["fit", "--config", REPO / "configs" / "vanilla_gan.yaml", "--data.resolution", "48"], "resolution must be one of 32, 64, 128, got 48"),
+        (["generate", "--ckpt", tmp_path / "none.ckpt", "--out", tmp_path / "x.png"], "does not exist"),
+    ]  # fmt: skip
+    broken = tmp_path / "broken.ckpt"
+    broken.write_bytes(b"\x00not a checkpoint")
+    cases.append((["generate", "--ckpt", broken, "--out", tmp_path / "x.png"], "not a readable checkpoint"))
+    for args, message in cases:
+        result = run_cli_subprocess(*args, cwd=tmp_path, timeout=120)
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith("error:"), result.stderr
+
+
+@pytest.fixture(scope="module")
+def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp_path = tmp_path_factory.mktemp("trained")
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        run_cli("fit", "--config", REPO / "configs" / "vanilla_gan.yaml", *fast_trainer_args(tmp_path),
+                "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
+                "--data.init_args.batch_size", "8")  # fmt: skip
+    finally:
+        os.chdir(cwd)
+    return tmp_path / "runs" / "vanilla_gan" / "checkpoints" / "last.ckpt"
+
+
+def test_generate_a_grid_and_a_folder(trained_checkpoint: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    run_cli("generate", "--ckpt", trained_checkpoint, "--num", "6", "--seed", "3", "--out", tmp_path / "grid.png", "--device", "cpu")
+    assert Image.open(tmp_path / "grid.png").size[0] > 32
+    run_cli("generate", "--ckpt", trained_checkpoint, "--num", "3", "--seed", "3", "--out", f"{tmp_path / 'each'}/")
+    assert sorted(p.name for p in (tmp_path / "each").iterdir()) == ["seed000003.png", "seed000004.png", "seed000005.png"]
+
+
+def test_checkpoint_loads_with_weights_only_and_has_no_inception(trained_checkpoint: Path) -> None:
+    checkpoint = torch.load(trained_checkpoint, weights_only=True)
+    assert checkpoint["algorithm"] == "VanillaGAN"
+    assert any(k.startswith("generator_ema.") for k in checkpoint["state_dict"])
+    assert not any("inception" in k or "classifier" in k for k in checkpoint["state_dict"])
+
+
+def test_predict_through_lightning_cli(trained_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_cli("predict", "--config", REPO / "configs" / "vanilla_gan.yaml", *fast_trainer_args(tmp_path),
+            "--ckpt_path", trained_checkpoint, "--data.init_args.predict_num_samples", "4",
+            "--trainer.callbacks+=gan_lightning.callbacks.ImageWriter",
+            "--trainer.callbacks.output_dir", tmp_path / "predicted")  # fmt: skip
+    assert len(list((tmp_path / "predicted").glob("seed*.png"))) == 4
