@@ -111,6 +111,11 @@ class GANModule(LightningModule):
         if self.max_kimg is not None and self.kimg >= self.max_kimg:
             self.trainer.should_stop = True
 
+    def logging_step(self, batch_idx: int) -> bool:
+        """True on the batches whose metrics the loggers record (every trainer.log_every_n_steps):
+        diagnostics such as gradient norms are only computed then."""
+        return batch_idx % max(1, self.trainer.log_every_n_steps) == 0
+
     def loss_scale(self) -> float:
         """The GradScaler's current scale under 16-mixed, else 1 (gradient penalties need it)."""
         scaler = getattr(self.trainer.precision_plugin, "scaler", None)

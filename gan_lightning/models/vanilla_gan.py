@@ -35,8 +35,8 @@ class VanillaGAN(GANModule):
         gp_weight: lambda of the WGAN-GP gradient penalty.
         generator_lr / discriminator_lr: Adam learning rates.
         betas: Adam betas of both optimizers.
-        ema_decay: keep an exponential moving average of the generator with this decay (e.g. 0.999)
-            and use it for samples and FID; None: no EMA.
+        ema_decay: keep an exponential moving average of the generator with this decay (e.g. 0.999,
+            reached after a warm-up) and use it for samples and FID; None: no EMA.
         num_fixed_samples: size of the fixed-noise sample grid.
         **kwargs: max_kimg and the FID options of ``GANModule``.
     """
@@ -96,6 +96,7 @@ class VanillaGAN(GANModule):
         num = real.shape[0]
         opt_g, opt_d = self.optimizers()
         scale = self.loss_scale()
+        log_now = self.logging_step(batch_idx)
 
         # Discriminator step: real images up, generated images down.
         with torch.no_grad():
@@ -108,10 +109,11 @@ class VanillaGAN(GANModule):
             interpolates = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
             penalty = wgan_gradient_penalty(self.discriminator(interpolates), interpolates, scale)
             d_loss = d_loss + self.hparams.gp_weight * penalty
-            self.log("train/gradient_penalty", penalty.detach())
+            if log_now:
+                self.log("train/gradient_penalty", penalty.detach())
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)
-        d_grad_norm = grad_norm(self.discriminator.parameters(), scale)
+        d_grad_norm = grad_norm(self.discriminator.parameters(), scale) if log_now else None
         opt_d.step()
 
         # Generator step: fool the discriminator. Toggling freezes D so no D gradients are computed.
@@ -120,24 +122,27 @@ class VanillaGAN(GANModule):
         g_loss = generator_loss(self.loss, self.discriminator(fake))
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
-        g_grad_norm = grad_norm(self.generator.parameters(), self.loss_scale())
+        g_grad_norm = grad_norm(self.generator.parameters(), self.loss_scale()) if log_now else None
         opt_g.step()
         self.untoggle_optimizer(opt_g)
 
         if hasattr(self, "generator_ema"):
-            update_ema(self.generator_ema, self.generator, self.hparams.ema_decay)
+            # Warm-up (as TensorFlow's ExponentialMovingAverage with num_updates): early on the
+            # average follows the generator closely instead of holding on to its random init.
+            updates = int(self.images_seen) // (num * self.trainer.world_size)
+            update_ema(self.generator_ema, self.generator, min(self.hparams.ema_decay, (1 + updates) / (10 + updates)))
         self.count_images(num)
-        self.log_dict(
-            {
-                "train/d_loss": d_loss.detach(),
-                "train/g_loss": g_loss.detach(),
-                "train/d_real": real_logits.detach().float().mean(),
-                "train/d_fake": fake_logits.detach().float().mean(),
-                "train/d_grad_norm": d_grad_norm,
-                "train/g_grad_norm": g_grad_norm,
-            },
-            prog_bar=False,
-        )
+        if log_now:
+            self.log_dict(
+                {
+                    "train/d_loss": d_loss.detach(),
+                    "train/g_loss": g_loss.detach(),
+                    "train/d_real": real_logits.detach().float().mean(),
+                    "train/d_fake": fake_logits.detach().float().mean(),
+                    "train/d_grad_norm": d_grad_norm,
+                    "train/g_grad_norm": g_grad_norm,
+                }
+            )
         self.log_dict({"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}, prog_bar=True, logger=False)
 
     @torch.no_grad()

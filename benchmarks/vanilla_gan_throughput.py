@@ -1,0 +1,137 @@
+"""VanillaGAN training throughput (images/s) at 64 px: our LightningModule under a Trainer against a
+plain PyTorch loop doing the same D and G steps on the same networks and data.
+
+    python benchmarks/vanilla_gan_throughput.py [--device cpu|cuda] [--batch-size 64] [--steps 30]
+
+Both runs read the same pre-made batches from memory, so data loading is not measured. The plain loop
+does what VanillaGAN.training_step does (D step on real and detached fake, G step with D frozen);
+the Lightning run includes its logging of losses every 50 batches. Runs alternate (plain, Lightning,
+plain, Lightning, ...) and the median per variant is reported, so a busy machine affects both alike.
+Results are appended to benchmarks/results/vanilla_gan_throughput.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import Callback, Trainer
+from torch.utils.data import DataLoader, TensorDataset
+
+from gan_lightning.models import VanillaGAN
+
+RESULTS = Path(__file__).parent / "results" / "vanilla_gan_throughput.md"
+
+
+def make_batches(count: int, batch_size: int, resolution: int) -> torch.Tensor:
+    return torch.rand(count * batch_size, 3, resolution, resolution, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def plain_loop(images: torch.Tensor, batch_size: int, warmup: int, device: torch.device) -> float:
+    """The same steps as VanillaGAN.training_step, written directly in PyTorch."""
+    torch.manual_seed(0)
+    model = VanillaGAN(resolution=64, channels=3, fid_features="shapes").to(device)
+    generator, discriminator = model.generator, model.discriminator
+    opt_g = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    batches = images.split(batch_size)
+    start = 0.0
+    for i, real in enumerate(batches):
+        if i == warmup:
+            sync(device)
+            start = time.perf_counter()
+        real = real.to(device, non_blocking=True)
+        with torch.no_grad():
+            fake = generator(torch.randn(batch_size, 100, device=device))
+        d_loss = F.softplus(-discriminator(real)).mean() + F.softplus(discriminator(fake)).mean()
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        discriminator.requires_grad_(False)
+        g_loss = F.softplus(-discriminator(generator(torch.randn(batch_size, 100, device=device)))).mean()
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        discriminator.requires_grad_(True)
+    sync(device)
+    return (len(batches) - warmup) * batch_size / (time.perf_counter() - start)
+
+
+class Timer(Callback):
+    def __init__(self, warmup: int, device: torch.device) -> None:
+        self.warmup, self.device = warmup, device
+        self.start = self.end = 0.0
+        self.batches = 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if batch_idx == self.warmup:
+            sync(self.device)
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        sync(self.device)
+        self.end = time.perf_counter()
+        self.batches = batch_idx + 1
+
+
+def lightning_loop(images: torch.Tensor, batch_size: int, warmup: int, device: torch.device) -> float:
+    torch.manual_seed(0)
+    model = VanillaGAN(resolution=64, channels=3, fid_features="shapes")
+    loader = DataLoader(TensorDataset(images, torch.zeros(len(images))), batch_size=batch_size, shuffle=False)
+    timer = Timer(warmup, device)
+    trainer = Trainer(
+        accelerator=device.type, devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, log_every_n_steps=50,
+        callbacks=[timer],
+    )  # fmt: skip
+    trainer.fit(model, train_dataloaders=loader)
+    return (timer.batches - warmup) * batch_size / (timer.end - timer.start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=30, help="timed batches per run")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per variant, alternating")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    images = make_batches(args.warmup + args.steps, args.batch_size, 64)
+    plain, lightning = [], []
+    for _ in range(args.repeats):
+        plain.append(plain_loop(images, args.batch_size, args.warmup, device))
+        lightning.append(lightning_loop(images, args.batch_size, args.warmup, device))
+        print(f"plain {plain[-1]:.1f} img/s   lightning {lightning[-1]:.1f} img/s")
+    p, l = statistics.median(plain), statistics.median(lightning)
+    overhead = (p / l - 1) * 100
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    line = (
+        f"| {datetime.now(timezone.utc):%Y-%m-%d} | {name} | torch {torch.__version__} | batch {args.batch_size}, "
+        f"{args.steps} timed batches x {args.repeats} | {p:.1f} | {l:.1f} | {overhead:+.1f}% |"
+    )
+    print(f"median: plain {p:.1f} img/s, lightning {l:.1f} img/s, Lightning overhead {overhead:+.1f}%")
+    RESULTS.parent.mkdir(exist_ok=True)
+    if not RESULTS.exists():
+        RESULTS.write_text(
+            "# VanillaGAN throughput at 64 px (images/s, higher is better)\n\n"
+            "Measured by `python benchmarks/vanilla_gan_throughput.py`. Overhead = plain / Lightning - 1.\n\n"
+            "| date | device | software | setting | plain PyTorch | Lightning | overhead |\n|---|---|---|---|---|---|---|\n"
+        )
+    with RESULTS.open("a") as f:
+        f.write(line + "\n")
+
+
+if __name__ == "__main__":
+    main()
