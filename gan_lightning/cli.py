@@ -46,8 +46,8 @@ def wandb_offline_unless_logged_in() -> None:
         return
     os.environ["WANDB_MODE"] = "offline"
     print(
-        "W&B: no credentials found (WANDB_API_KEY or `wandb login`), logging offline to ./wandb; "
-        "upload later with `wandb sync wandb/offline-run-*`",
+        "W&B: no credentials found (WANDB_API_KEY or `wandb login`), logging offline; upload later with "
+        "`wandb sync <save_dir>/wandb/offline-run-*` (the folder W&B names below)",
         file=sys.stderr,
     )
 

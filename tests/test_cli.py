@@ -125,3 +125,18 @@ def test_predict_through_lightning_cli(trained_checkpoint: Path, tmp_path: Path,
             "--trainer.callbacks+=gan_lightning.callbacks.ImageWriter",
             "--trainer.callbacks.output_dir", tmp_path / "predicted")  # fmt: skip
     assert len(list((tmp_path / "predicted").glob("seed*.png"))) == 4
+
+
+def test_fit_resumes_from_last_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    common = [*fast_trainer_args(tmp_path), "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
+              "--data.init_args.batch_size", "8"]  # fmt: skip
+    config = REPO / "configs" / "vanilla_gan.yaml"
+    run_cli("fit", "--config", config, *common, "--trainer.max_epochs", "1")
+    last = tmp_path / "runs" / "vanilla_gan" / "checkpoints" / "last.ckpt"
+    first = torch.load(last, weights_only=True)
+    run_cli("fit", "--config", config, *common, "--trainer.max_epochs", "2", "--ckpt_path", "last")
+    second = torch.load(last, weights_only=True)
+    assert first["state_dict"]["images_seen"].item() == 16
+    assert second["state_dict"]["images_seen"].item() == 32  # continued, not restarted
+    assert second["global_step"] == 8  # 4 batches x 2 optimizer steps: the loop state was restored too
