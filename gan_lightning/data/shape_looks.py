@@ -103,3 +103,22 @@ def look_statistics(images: Tensor) -> Tensor:
 def look_distance(images: Tensor, reference: Tensor) -> float:
     """Distance between the mean look descriptors of two image sets (smaller: closer in look)."""
     return float((look_statistics(images).mean(0) - look_statistics(reference).mean(0)).norm())
+
+
+class LookFeatures(torch.nn.Module):
+    """A fixed, offline feature network for FID on the bundled style example: the look descriptors of
+    :func:`look_statistics` plus a 3x3 colour thumbnail (coarse layout), 33 numbers per image.
+
+    The shapes classifier's features are blind to the light-paper style look, so FID between stylized
+    images and the style set uses these instead. Takes images in [0, 1] (torchmetrics' convention).
+    Only meaningful on the bundled example, like the shapes classifier on the shapes data.
+    """
+
+    num_features = 6 + 27
+
+    def forward(self, images: Tensor) -> Tensor:
+        images = images.float() * 2 - 1
+        if images.shape[1] == 1:
+            images = images.expand(-1, 3, -1, -1)
+        thumbnail = torch.nn.functional.adaptive_avg_pool2d(images, 3).flatten(1)
+        return torch.cat([look_statistics(images), thumbnail], dim=1)

@@ -209,12 +209,26 @@ class ZoomedCrops(Dataset):
         return image, 0
 
 
+def bundled_image_pair(tile: int = 64, grid: int = 4, seed: int = 0) -> tuple[Image.Image, Image.Image]:
+    """The bundled single-image example: a ``grid`` x ``grid`` mosaic of shapes in the flat look
+    (content) and another mosaic, of other scenes, in the ink look (style)."""
+
+    def mosaic(look: str, stream: int) -> Image.Image:
+        canvas = Image.new("RGB", (grid * tile, grid * tile))
+        for k in range(grid * grid):
+            scene = scene_for_index(seed * 10 + stream, k)
+            canvas.paste(render_look(scene, tile, look), ((k % grid) * tile, (k // grid) * tile))
+        return canvas
+
+    return mosaic("flat", 5), mosaic("ink", 6)
+
+
 class SingleImagePairDataModule(ImageDataModule):
     """One content image and one style image (SinCUT): every batch is random zoomed crops of both.
 
     Args:
-        content: path of the content image.
-        style: path of the style image.
+        content: path of the content image; None (with ``style`` None): the bundled example pair.
+        style: path of the style image; None (with ``content`` None): the bundled example pair.
         resolution: side of the training crops.
         load_size: short side of the images at zoom 1; None: resolution * 286/256.
         min_zoom / max_zoom: range of the random zoom (1 to 3 in SinCUT: crops see finer and coarser detail).
@@ -224,8 +238,8 @@ class SingleImagePairDataModule(ImageDataModule):
 
     def __init__(
         self,
-        content: str,
-        style: str,
+        content: str | None = None,
+        style: str | None = None,
         resolution: int = 128,
         load_size: int | None = None,
         min_zoom: float = 1.0,
@@ -241,7 +255,11 @@ class SingleImagePairDataModule(ImageDataModule):
             raise UserError(f"zoom range [{min_zoom}, {max_zoom}] is invalid; allowed: 0 < min_zoom <= max_zoom")
         if crops_per_epoch < 1:
             raise UserError(f"crops_per_epoch must be at least 1, got {crops_per_epoch}")
+        if (content is None) != (style is None):
+            raise UserError("give both content and style image paths, or neither (the bundled example pair)")
         for name, path in (("content", content), ("style", style)):
+            if path is None:
+                continue
             if not os.path.isfile(path):
                 raise UserError(f"{name} image {path!r} does not exist or is not a file")
             if Path(path).suffix.lower() not in IMAGE_EXTENSIONS:
@@ -257,7 +275,10 @@ class SingleImagePairDataModule(ImageDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        content, style = load_image(self.content, self.channels), load_image(self.style, self.channels)
+        if self.content is None or self.style is None:
+            content, style = (image.convert("RGB" if self.channels == 3 else "L") for image in bundled_image_pair())
+        else:
+            content, style = load_image(self.content, self.channels), load_image(self.style, self.channels)
         crops = lambda image, n, lo, hi, flip: ZoomedCrops(image, n, self.resolution, self.load_size, lo, hi, flip)  # noqa: E731
         self.train_set = UnpairedDataset(
             crops(content, self.crops_per_epoch, self.min_zoom, self.max_zoom, self.flip),
@@ -272,7 +293,10 @@ class SingleImagePairDataModule(ImageDataModule):
         val_style = [crops(style, 1, 1.0, 1.0, False)[0] for _ in range(num_val)]
         torch.random.set_rng_state(generator_state)
         self.val_set = UnpairedDataset(_Items(val_content), _Items(val_style), random_style=False)
-        self.predict_set = NamedImageDataset([Path(self.content)], self.channels)
+        if self.content is None:
+            self.predict_set = _Items([(full_image_transform(self.channels)(content), "bundled_content")])
+        else:
+            self.predict_set = NamedImageDataset([Path(self.content)], self.channels)
 
     def predict_dataloader(self) -> DataLoader:
         if self.predict_set is None:

@@ -1,6 +1,7 @@
 """LightningModules, one file per algorithm."""
 
 from gan_lightning.models.base import GANModule
+from gan_lightning.models.style_transfer import StyleTransfer
 from gan_lightning.models.vanilla_gan import VanillaGAN
 
-__all__ = ["GANModule", "VanillaGAN"]
+__all__ = ["GANModule", "StyleTransfer", "VanillaGAN"]

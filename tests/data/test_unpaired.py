@@ -1,6 +1,5 @@
 """Unpaired content/style data: folder layouts, crops, bad input, single image pair, bundled example."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
