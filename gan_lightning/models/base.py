@@ -151,39 +151,58 @@ class GANModule(LightningModule):
 
     # --- FID ------------------------------------------------------------------------------------
 
-    def _fid(self) -> FrechetInceptionDistance:
-        if "fid" not in self._eval:
-            self._eval["fid"] = build_fid(self.fid_features, self.fid_weights_path)
-        metric = self._eval["fid"].to(self.device)
-        self._eval["fid"] = metric
+    def _fid(self, key: str = "fid") -> FrechetInceptionDistance:
+        if key not in self._eval:
+            self._eval[key] = build_fid(self.fid_features, self.fid_weights_path)
+        metric = self._eval[key].to(self.device)
+        self._eval[key] = metric
         return metric
 
-    def on_validation_epoch_start(self) -> None:
-        self._fid_seen = 0
-
-    def validation_step(self, batch, batch_idx: int) -> None:
-        # The sanity check would leave its reals in the metric (real features survive reset()).
-        if self.trainer.sanity_checking or self._fid_seen >= self.fid_num_samples:
+    def _fid_update(self, batch, key: str, add_reals: bool) -> None:
+        if self._fid_seen >= self.fid_num_samples:
             return
-        metric = self._fid()
+        metric = self._fid(key)
         real = self.fid_real_images(batch)
-        if not self._fid_reals_cached:
+        if add_reals:
             metric.update(to_unit_rgb(real), real=True)
         with torch.no_grad():
             metric.update(to_unit_rgb(self.fid_fake_images(batch)), real=False)
         self._fid_seen += real.shape[0]
 
-    def on_validation_epoch_end(self) -> None:
-        if "fid" not in self._eval or self.trainer.sanity_checking:
-            return
-        metric = self._eval["fid"]
+    def _fid_compute(self, key: str) -> Tensor:
+        metric = self._eval[key]
         counts = (int(metric.real_features_num_samples), int(metric.fake_features_num_samples))
         if min(counts) < 2:
             raise UserError(
                 f"FID needs at least 2 validation images per process, got {counts[0]}: give the data more "
                 "validation images (val_fraction) or raise trainer.limit_val_batches"
             )
-        fid = metric.compute()  # collective under DDP: every rank computes
+        return metric.compute()  # collective under DDP: every rank computes
+
+    def on_validation_epoch_start(self) -> None:
+        self._fid_seen = 0
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        # The sanity check would leave its reals in the metric (real features survive reset()).
+        if not self.trainer.sanity_checking:
+            self._fid_update(batch, "fid", add_reals=not self._fid_reals_cached)
+
+    def on_validation_epoch_end(self) -> None:
+        if "fid" not in self._eval or self.trainer.sanity_checking:
+            return
+        fid = self._fid_compute("fid")
         self._fid_reals_cached = True  # reset() keeps real features (reset_real_features=False)
-        metric.reset()
+        self._eval["fid"].reset()
         self.log("val/fid", fid.float(), prog_bar=True, sync_dist=False)
+
+    # `test`: the same FID on the test loader, with a metric of its own (the test reals may differ).
+    def on_test_epoch_start(self) -> None:
+        self._fid_seen = 0
+        self._eval.pop("fid_test", None)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._fid_update(batch, "fid_test", add_reals=True)
+
+    def on_test_epoch_end(self) -> None:
+        if "fid_test" in self._eval:
+            self.log("test/fid", self._fid_compute("fid_test").float(), sync_dist=False)

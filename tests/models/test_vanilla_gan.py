@@ -117,3 +117,10 @@ def test_predict_writes_one_png_per_seed(tmp_path: Path) -> None:
     run = trainer(tmp_path, callbacks=[ImageWriter(str(out))])
     run.predict(tiny_model(), datamodule=tiny_data(predict_num_samples=5), return_predictions=False)
     assert sorted(p.name for p in out.iterdir()) == [f"seed{i:06d}.png" for i in range(5)]
+
+
+def test_validate_and_test_report_fid(tmp_path: Path) -> None:
+    model, data = tiny_model(), tiny_data()
+    run = trainer(tmp_path)
+    assert torch.isfinite(torch.tensor(run.validate(model, data)[0]["val/fid"]))
+    assert torch.isfinite(torch.tensor(run.test(model, data)[0]["test/fid"]))
