@@ -2,6 +2,7 @@
 
 from gan_lightning.models.base import GANModule
 from gan_lightning.models.style_transfer import StyleTransfer
+from gan_lightning.models.stylegan import StyleGAN
 from gan_lightning.models.vanilla_gan import VanillaGAN
 
-__all__ = ["GANModule", "StyleTransfer", "VanillaGAN"]
+__all__ = ["GANModule", "StyleGAN", "StyleTransfer", "VanillaGAN"]

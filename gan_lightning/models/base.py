@@ -111,6 +111,12 @@ class GANModule(LightningModule):
         if self.max_kimg is not None and self.kimg >= self.max_kimg:
             self.trainer.should_stop = True
 
+    def on_fit_start(self) -> None:
+        # seed_everything gives every DDP process the same seed: without this, each would draw the
+        # same latents (and augmentations), wasting the extra GPUs on identical fake batches.
+        if self.trainer.world_size > 1:
+            torch.manual_seed(torch.initial_seed() + 1_000_003 * self.trainer.global_rank)
+
     def logging_step(self, batch_idx: int) -> bool:
         """True on the batches whose metrics the loggers record (every trainer.log_every_n_steps):
         diagnostics such as gradient norms are only computed then."""

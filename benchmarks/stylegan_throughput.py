@@ -1,0 +1,124 @@
+"""StyleGAN training throughput (images/s) and peak memory, with the full official step.
+
+    python benchmarks/stylegan_throughput.py                      # 64 and 256 px on this machine's device
+    python benchmarks/stylegan_throughput.py --resolutions 256 --batch-size 32 --precision bf16-mixed
+
+Each resolution runs in its own process (clean peak memory). The model is config F (channel_base
+32768, channel_max 512, 8 mapping layers, 512-d latents) trained by the real LightningModule on
+random images, through Lightning's Trainer. Batches are timed one by one, starting at batch 14 of
+the lazy schedule, so the measured window holds plain batches, a path-length batch (every 4) and an
+R1 + path-length batch (every 16); the figure reported is the amortised cost of the official
+schedule: t_plain + t_path_length / 4 + t_r1 / 16 per batch. ADA runs with p = 0.2.
+Results go to benchmarks/results/stylegan_throughput_<device>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FIRST_STEP = 14  # batches 14..20: plain, plain, R1 + PL (16), plain, plain, plain, PL (20)
+
+
+def measure(resolution: int, batch_size: int, precision: str, accelerator: str) -> dict:
+    import torch
+    from lightning.pytorch import Callback, Trainer
+    from torch.utils.data import DataLoader, TensorDataset
+
+    sys.path.insert(0, str(REPO))
+    from gan_lightning.models.stylegan import StyleGAN
+
+    torch.manual_seed(0)
+    model = StyleGAN(resolution=resolution, channels=3, augment_p=0.2, fid_features="shapes")
+    model.batches_done.fill_(FIRST_STEP)
+    images = torch.randn(batch_size * 8, 3, resolution, resolution).clamp(-1, 1)
+    loader = DataLoader(TensorDataset(images, torch.zeros(len(images))), batch_size=batch_size, drop_last=True)
+    times: dict[int, float] = {}
+
+    class Timer(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            self.start = time.perf_counter()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            times[int(pl_module.batches_done) - 1] = time.perf_counter() - self.start
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    trainer = Trainer(
+        accelerator=accelerator, devices=1, precision=precision, max_epochs=1, limit_train_batches=7, logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, callbacks=[Timer()],
+    )  # fmt: skip
+    trainer.fit(model, loader)
+    assert sorted(times) == list(range(FIRST_STEP, FIRST_STEP + 7)), sorted(times)
+    plain = statistics.mean(times[s] for s in (15, 17, 18, 19))
+    # On a shared machine a single batch can come out faster than the plain mean: clamp at 0.
+    path_length = max(times[20] - plain, 0.0)
+    r1 = max(times[16] - max(times[20], plain), 0.0)
+    amortised = plain + path_length / 4 + r1 / 16
+    device = torch.cuda.get_device_name() if accelerator == "gpu" else f"CPU ({platform.processor() or platform.machine()})"
+    result = {
+        "resolution": resolution,
+        "batch_size": batch_size,
+        "precision": precision,
+        "device": device,
+        "torch_threads": torch.get_num_threads(),
+        "seconds_per_batch": {"plain": round(plain, 4), "path_length_extra": round(path_length, 4), "r1_extra": round(r1, 4)},
+        "images_per_second": round(batch_size / amortised, 3),
+        "images_per_second_plain_batches": round(batch_size / plain, 3),
+        "raw_seconds_by_schedule_step": {str(k): round(v, 3) for k, v in sorted(times.items())},
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+        "cpu_count": os.cpu_count(),
+    }
+    if accelerator == "gpu":
+        result["peak_gpu_memory_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    result["peak_host_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--resolutions", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--batch-size", type=int, default=None, help="default: 4 on CPU, 32 on GPU")
+    parser.add_argument("--precision", default="32-true")
+    parser.add_argument("--accelerator", choices=("cpu", "gpu", "auto"), default="auto")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)  # child process: one resolution
+    args = parser.parse_args()
+
+    import torch
+
+    accelerator = args.accelerator if args.accelerator != "auto" else ("gpu" if torch.cuda.is_available() else "cpu")
+    batch_size = args.batch_size or (32 if accelerator == "gpu" else 4)
+    if args.single:
+        print(json.dumps(measure(args.resolutions[0], batch_size, args.precision, accelerator)))
+        return
+    results = []
+    for resolution in args.resolutions:
+        cmd = [sys.executable, __file__, "--single", "--resolutions", str(resolution), "--batch-size", str(batch_size),
+               "--precision", args.precision, "--accelerator", accelerator]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"{resolution} px failed:\n{done.stderr[-3000:]}")
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(json.dumps(results[-1]), flush=True)
+    out = args.out or REPO / "benchmarks" / "results" / f"stylegan_throughput_{accelerator}_{args.precision}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,536 @@
+"""StyleGAN2 networks, config F (Karras et al. 2020, "Analyzing and Improving the Image Quality of StyleGAN").
+
+Generator = MappingNetwork (z -> w, tracked w_avg for truncation) + SynthesisNetwork (learned 4x4
+constant, one SynthesisBlock per resolution with modulated convolutions, noise inputs and skip
+toRGB outputs). Discriminator = residual DiscriminatorBlocks + DiscriminatorEpilogue (minibatch std).
+Channel widths follow the official formula ``min(channel_base // resolution, channel_max)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from gan_lightning.nets.layers import (
+    DEFAULT_FIR,
+    Conv2dLayer,
+    FullyConnectedLayer,
+    MinibatchStdDev,
+    NoiseInjection,
+    NoiseMode,
+    bias_act,
+    check_noise_mode,
+    fir_filter,
+    modulated_conv2d,
+    upsample2d,
+)
+
+MIN_RESOLUTION = 32
+MAX_RESOLUTION = 1024
+
+
+def check_resolution(resolution: int) -> int:
+    if not (
+        isinstance(resolution, int)
+        and MIN_RESOLUTION <= resolution <= MAX_RESOLUTION
+        and resolution & (resolution - 1) == 0
+    ):
+        raise ValueError(
+            f"StyleGAN2 resolution must be a power of two from {MIN_RESOLUTION} to {MAX_RESOLUTION}, got {resolution!r}"
+        )
+    return resolution
+
+
+def channels_at(resolution: int, channel_base: int, channel_max: int) -> int:
+    """The official channel width: min(channel_base // resolution, channel_max)."""
+    return min(channel_base // resolution, channel_max)
+
+
+def normalize_2nd_moment(x: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
+
+
+def block_dtype(use_fp16: bool, device: torch.device) -> torch.dtype:
+    """fp16 for the blocks marked use_fp16, on CUDA only (CPU fp16 convolutions are slow or missing)."""
+    return torch.float16 if use_fp16 and device.type == "cuda" else torch.float32
+
+
+def _fp16_resolution(resolution: int, num_fp16_res: int) -> int:
+    # The num_fp16_res highest resolutions run in fp16 (never the 4x4 block).
+    return max(2 ** (int(math.log2(resolution)) + 1 - num_fp16_res), 8)
+
+
+# --- mapping network -----------------------------------------------------------------------------
+
+
+class MappingNetwork(nn.Module):
+    """z (and optional class c) -> w, broadcast to ``num_ws`` rows; tracks w_avg for the truncation trick."""
+
+    def __init__(
+        self,
+        z_dim: int,
+        w_dim: int,
+        num_ws: int | None,
+        c_dim: int = 0,
+        num_layers: int = 8,
+        lr_multiplier: float = 0.01,
+        w_avg_beta: float | None = 0.995,
+    ) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"mapping network needs at least 1 layer, got num_layers={num_layers}")
+        if z_dim <= 0 and c_dim <= 0:
+            raise ValueError(f"mapping network needs z_dim > 0 or c_dim > 0, got z_dim={z_dim}, c_dim={c_dim}")
+        self.z_dim = z_dim
+        self.c_dim = c_dim
+        self.w_dim = w_dim
+        self.num_ws = num_ws
+        self.w_avg_beta = w_avg_beta
+        embed_features = w_dim if c_dim > 0 else 0
+        self.embed = FullyConnectedLayer(c_dim, embed_features) if c_dim > 0 else None
+        features = [max(z_dim, 0) + embed_features] + [w_dim] * num_layers
+        self.layers = nn.ModuleList(
+            FullyConnectedLayer(features[i], features[i + 1], activation="lrelu", lr_multiplier=lr_multiplier)
+            for i in range(num_layers)
+        )
+        if w_avg_beta is not None:
+            self.register_buffer("w_avg", torch.zeros(w_dim))
+
+    def forward(
+        self,
+        z: Tensor | None,
+        c: Tensor | None = None,
+        truncation_psi: float = 1.0,
+        truncation_cutoff: int | None = None,
+        update_w_avg: bool = True,
+    ) -> Tensor:
+        parts = []
+        if self.z_dim > 0:
+            assert z is not None and z.ndim == 2 and z.shape[1] == self.z_dim, (
+                f"z must have shape (N, {self.z_dim}), got {None if z is None else tuple(z.shape)}"
+            )
+            parts.append(normalize_2nd_moment(z.float()))
+        if self.c_dim > 0:
+            if c is None or c.ndim != 2 or c.shape[1] != self.c_dim:
+                raise ValueError(f"class labels c must have shape (N, {self.c_dim}), got {None if c is None else tuple(c.shape)}")
+            parts.append(normalize_2nd_moment(self.embed(c.float())))
+        x = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        for layer in self.layers:
+            x = layer(x)
+
+        if self.training and update_w_avg and self.w_avg_beta is not None:
+            # w_avg <- beta * w_avg + (1 - beta) * mean(w): the centre the truncation trick pulls towards
+            self.w_avg.copy_(x.detach().float().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+
+        if self.num_ws is None:
+            return self._truncate(x, truncation_psi) if truncation_psi != 1.0 else x
+        x = x.unsqueeze(1).repeat(1, self.num_ws, 1)
+        if truncation_psi != 1.0:
+            if truncation_cutoff is None:
+                x = self._truncate(x, truncation_psi)
+            else:
+                x = torch.cat([self._truncate(x[:, :truncation_cutoff], truncation_psi), x[:, truncation_cutoff:]], dim=1)
+        return x
+
+    def _truncate(self, w: Tensor, psi: float) -> Tensor:
+        if self.w_avg_beta is None:
+            raise ValueError("truncation needs a tracked w_avg; this mapping network has w_avg_beta=None")
+        # Truncation trick: w' = w_avg + psi * (w - w_avg)
+        return self.w_avg.to(w.dtype).lerp(w, psi)
+
+
+# --- synthesis network ---------------------------------------------------------------------------
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated 3x3 conv (optionally 2x upsampling) -> noise -> bias -> leaky ReLU (gain sqrt 2)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        kernel_size: int = 3,
+        up: int = 1,
+        use_noise: bool = True,
+        resample_filter: Sequence[float] = DEFAULT_FIR,
+        conv_clamp: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.resolution = resolution
+        self.up = up
+        self.padding = kernel_size // 2
+        self.conv_clamp = conv_clamp
+        self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size**2)
+        self.register_buffer("resample_filter", fir_filter(resample_filter), persistent=False)
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1.0)  # "A": w -> styles s
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.noise = NoiseInjection(resolution) if use_noise else None
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+
+    def forward(
+        self, x: Tensor, w: Tensor, noise_mode: NoiseMode = "random", fused_modconv: bool = True, gain: float = 1.0
+    ) -> Tensor:
+        in_resolution = self.resolution // self.up
+        assert x.shape[1:] == (self.in_channels, in_resolution, in_resolution), (
+            f"SynthesisLayer expects (N, {self.in_channels}, {in_resolution}, {in_resolution}), got {tuple(x.shape)}"
+        )
+        styles = self.affine(w)
+        x = modulated_conv2d(
+            x,
+            self.weight * self.weight_gain,
+            styles,
+            demodulate=True,
+            up=self.up,
+            padding=self.padding,
+            resample_filter=self.resample_filter,
+            fused=fused_modconv,
+        )
+        if self.noise is not None:
+            x = self.noise(x, noise_mode)
+        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
+        return bias_act(x, self.bias, "lrelu", gain=math.sqrt(2.0) * gain, clamp=clamp)
+
+
+class ToRGBLayer(nn.Module):
+    """Modulated 1x1 conv to image channels, no demodulation, plus bias."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, w_dim: int, kernel_size: int = 1, conv_clamp: float | None = None
+    ) -> None:
+        super().__init__()
+        self.conv_clamp = conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size**2)
+
+    def forward(self, x: Tensor, w: Tensor, fused_modconv: bool = True) -> Tensor:
+        styles = self.affine(w) * self.weight_gain
+        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused_modconv)
+        return bias_act(x, self.bias, clamp=self.conv_clamp)
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution of the skip generator: [learned const | 2x up conv] -> conv -> toRGB added to upsampled image."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        img_channels: int,
+        use_fp16: bool = False,
+        conv_clamp: float | None = None,
+        resample_filter: Sequence[float] = DEFAULT_FIR,
+    ) -> None:
+        super().__init__()
+        self.in_channels = in_channels  # 0 = first block (starts from the learned constant)
+        self.out_channels = out_channels
+        self.w_dim = w_dim
+        self.resolution = resolution
+        self.img_channels = img_channels
+        self.use_fp16 = use_fp16
+        self.register_buffer("resample_filter", fir_filter(resample_filter), persistent=False)
+        if in_channels == 0:
+            self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))
+            self.conv0 = None
+        else:
+            self.conv0 = SynthesisLayer(
+                in_channels, out_channels, w_dim, resolution, up=2, resample_filter=resample_filter, conv_clamp=conv_clamp
+            )
+        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp)
+        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
+        self.num_conv = 1 if in_channels == 0 else 2
+        self.num_torgb = 1
+
+    def forward(
+        self,
+        x: Tensor | None,
+        img: Tensor | None,
+        ws: Tensor,
+        noise_mode: NoiseMode = "random",
+        fused_modconv: bool | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        assert ws.shape[1:] == (self.num_conv + self.num_torgb, self.w_dim), (
+            f"block {self.resolution}: ws shape {tuple(ws.shape)}"
+        )
+        dtype = block_dtype(self.use_fp16, ws.device)
+        if fused_modconv is None:
+            # One grouped conv is fastest for inference; in training the unfused form has the cheaper backward.
+            fused_modconv = not self.training and (dtype == torch.float32 or ws.shape[0] == 1)
+
+        if self.conv0 is None:
+            x = self.const.to(dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
+            x = self.conv1(x, ws[:, 0], noise_mode=noise_mode, fused_modconv=fused_modconv)
+        else:
+            half = self.resolution // 2
+            assert x is not None and x.shape[1:] == (self.in_channels, half, half), (
+                f"block {self.resolution}: x shape {None if x is None else tuple(x.shape)}"
+            )
+            x = x.to(dtype)
+            x = self.conv0(x, ws[:, 0], noise_mode=noise_mode, fused_modconv=fused_modconv)
+            x = self.conv1(x, ws[:, 1], noise_mode=noise_mode, fused_modconv=fused_modconv)
+
+        y = self.torgb(x, ws[:, -1], fused_modconv=fused_modconv).float()
+        img = y if img is None else upsample2d(img, self.resample_filter) + y
+        return x, img
+
+
+class SynthesisNetwork(nn.Module):
+    """ws (N, num_ws, w_dim) -> image (N, img_channels, resolution, resolution)."""
+
+    def __init__(
+        self,
+        w_dim: int,
+        resolution: int,
+        img_channels: int = 3,
+        channel_base: int = 32768,
+        channel_max: int = 512,
+        num_fp16_res: int = 0,
+        conv_clamp: float | None = None,
+        resample_filter: Sequence[float] = DEFAULT_FIR,
+    ) -> None:
+        super().__init__()
+        check_resolution(resolution)
+        self.w_dim = w_dim
+        self.resolution = resolution
+        self.img_channels = img_channels
+        self.block_resolutions = [2**i for i in range(2, int(math.log2(resolution)) + 1)]
+        fp16_resolution = _fp16_resolution(resolution, num_fp16_res)
+        self.blocks = nn.ModuleDict()
+        self.num_ws = 0
+        for res in self.block_resolutions:
+            block = SynthesisBlock(
+                in_channels=channels_at(res // 2, channel_base, channel_max) if res > 4 else 0,
+                out_channels=channels_at(res, channel_base, channel_max),
+                w_dim=w_dim,
+                resolution=res,
+                img_channels=img_channels,
+                use_fp16=num_fp16_res > 0 and res >= fp16_resolution,
+                conv_clamp=conv_clamp,
+                resample_filter=resample_filter,
+            )
+            self.blocks[f"{res}x{res}"] = block
+            self.num_ws += block.num_conv
+        self.num_ws += 1  # the last toRGB; every other toRGB shares its w with the next block's first conv
+
+    def forward(self, ws: Tensor, noise_mode: NoiseMode = "random", fused_modconv: bool | None = None) -> Tensor:
+        check_noise_mode(noise_mode)
+        assert ws.ndim == 3 and ws.shape[1:] == (self.num_ws, self.w_dim), (
+            f"ws must have shape (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}"
+        )
+        ws = ws.float()
+        x = img = None
+        w_idx = 0
+        for block in self.blocks.values():
+            block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
+            x, img = block(x, img, block_ws, noise_mode=noise_mode, fused_modconv=fused_modconv)
+            w_idx += block.num_conv
+        return img
+
+    def noise_buffers(self) -> list[Tensor]:
+        """The per-layer ``noise_const`` buffers in synthesis order (used by conversion and projection)."""
+        return [m.noise_const for m in self.modules() if isinstance(m, NoiseInjection)]
+
+
+class Generator(nn.Module):
+    """StyleGAN2 generator: ``G(z, c)`` = synthesis(mapping(z, c)); images NCHW, roughly in [-1, 1]."""
+
+    def __init__(
+        self,
+        resolution: int = 256,
+        channels: int = 3,
+        z_dim: int = 512,
+        w_dim: int = 512,
+        c_dim: int = 0,
+        mapping_layers: int = 8,
+        mapping_lr_multiplier: float = 0.01,
+        w_avg_beta: float = 0.995,
+        channel_base: int = 32768,
+        channel_max: int = 512,
+        num_fp16_res: int = 0,
+        conv_clamp: float | None = None,
+    ) -> None:
+        super().__init__()
+        check_resolution(resolution)
+        self.resolution = resolution
+        self.channels = channels
+        self.z_dim = z_dim
+        self.w_dim = w_dim
+        self.c_dim = c_dim
+        self.synthesis = SynthesisNetwork(
+            w_dim=w_dim,
+            resolution=resolution,
+            img_channels=channels,
+            channel_base=channel_base,
+            channel_max=channel_max,
+            num_fp16_res=num_fp16_res,
+            conv_clamp=conv_clamp,
+        )
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(
+            z_dim=z_dim,
+            w_dim=w_dim,
+            num_ws=self.num_ws,
+            c_dim=c_dim,
+            num_layers=mapping_layers,
+            lr_multiplier=mapping_lr_multiplier,
+            w_avg_beta=w_avg_beta,
+        )
+
+    def forward(
+        self,
+        z: Tensor,
+        c: Tensor | None = None,
+        truncation_psi: float = 1.0,
+        truncation_cutoff: int | None = None,
+        noise_mode: NoiseMode = "random",
+        fused_modconv: bool | None = None,
+    ) -> Tensor:
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, noise_mode=noise_mode, fused_modconv=fused_modconv)
+
+
+# --- discriminator -------------------------------------------------------------------------------
+
+
+class DiscriminatorBlock(nn.Module):
+    """Residual block: (fromRGB) -> conv 3x3 -> conv 3x3 with 2x down, plus a 1x1 down skip; sum scaled by sqrt(1/2)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        tmp_channels: int,
+        out_channels: int,
+        resolution: int,
+        img_channels: int,
+        use_fp16: bool = False,
+        conv_clamp: float | None = None,
+        resample_filter: Sequence[float] = DEFAULT_FIR,
+    ) -> None:
+        super().__init__()
+        self.in_channels = in_channels  # 0 = first block (reads the image)
+        self.tmp_channels = tmp_channels
+        self.resolution = resolution
+        self.img_channels = img_channels
+        self.use_fp16 = use_fp16
+        self.fromrgb = (
+            Conv2dLayer(img_channels, tmp_channels, 1, activation="lrelu", conv_clamp=conv_clamp) if in_channels == 0 else None
+        )
+        self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, 3, activation="lrelu", conv_clamp=conv_clamp)
+        self.conv1 = Conv2dLayer(
+            tmp_channels, out_channels, 3, activation="lrelu", down=2, resample_filter=resample_filter, conv_clamp=conv_clamp
+        )
+        self.skip = Conv2dLayer(tmp_channels, out_channels, 1, bias=False, down=2, resample_filter=resample_filter)
+
+    def forward(self, x: Tensor) -> Tensor:
+        dtype = block_dtype(self.use_fp16, x.device)
+        expected = self.img_channels if self.fromrgb is not None else self.tmp_channels
+        assert x.shape[1:] == (expected, self.resolution, self.resolution), (
+            f"DiscriminatorBlock {self.resolution}: expects (N, {expected}, {self.resolution}, {self.resolution}), got {tuple(x.shape)}"
+        )
+        x = x.to(dtype)
+        if self.fromrgb is not None:
+            x = self.fromrgb(x)
+        gain = math.sqrt(0.5)  # keeps the variance of skip + residual
+        y = self.skip(x, gain=gain)
+        x = self.conv1(self.conv0(x), gain=gain)
+        return y + x
+
+
+class DiscriminatorEpilogue(nn.Module):
+    """4x4 head: minibatch std -> conv 3x3 -> fully connected -> output (projected on cmap if conditional)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        cmap_dim: int = 0,
+        resolution: int = 4,
+        mbstd_group_size: int = 4,
+        mbstd_num_channels: int = 1,
+        conv_clamp: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.cmap_dim = cmap_dim
+        self.resolution = resolution
+        self.mbstd = MinibatchStdDev(mbstd_group_size, mbstd_num_channels) if mbstd_num_channels > 0 else None
+        self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, 3, activation="lrelu", conv_clamp=conv_clamp)
+        self.fc = FullyConnectedLayer(in_channels * resolution**2, in_channels, activation="lrelu")
+        self.out = FullyConnectedLayer(in_channels, cmap_dim if cmap_dim > 0 else 1)
+
+    def forward(self, x: Tensor, cmap: Tensor | None = None) -> Tensor:
+        assert x.shape[1:] == (self.in_channels, self.resolution, self.resolution), (
+            f"DiscriminatorEpilogue expects (N, {self.in_channels}, {self.resolution}, {self.resolution}), got {tuple(x.shape)}"
+        )
+        x = x.float()
+        if self.mbstd is not None:
+            x = self.mbstd(x)
+        x = self.out(self.fc(self.conv(x).flatten(1)))
+        if self.cmap_dim > 0:
+            # Projection discriminator (Miyato & Koyama 2018): <D features, embedded label> / sqrt(dim)
+            x = (x * cmap).sum(dim=1, keepdim=True) / math.sqrt(self.cmap_dim)
+        return x
+
+
+class Discriminator(nn.Module):
+    """StyleGAN2 residual discriminator: image (N, C, R, R) -> logits (N, 1)."""
+
+    def __init__(
+        self,
+        resolution: int = 256,
+        channels: int = 3,
+        c_dim: int = 0,
+        channel_base: int = 32768,
+        channel_max: int = 512,
+        mbstd_group_size: int = 4,
+        mbstd_num_channels: int = 1,
+        num_fp16_res: int = 0,
+        conv_clamp: float | None = None,
+    ) -> None:
+        super().__init__()
+        check_resolution(resolution)
+        self.resolution = resolution
+        self.channels = channels
+        self.c_dim = c_dim
+        fp16_resolution = _fp16_resolution(resolution, num_fp16_res)
+        self.blocks = nn.ModuleDict()
+        for res in [2**i for i in range(int(math.log2(resolution)), 2, -1)]:
+            self.blocks[f"{res}x{res}"] = DiscriminatorBlock(
+                in_channels=0 if res == resolution else channels_at(res, channel_base, channel_max),
+                tmp_channels=channels_at(res, channel_base, channel_max),
+                out_channels=channels_at(res // 2, channel_base, channel_max),
+                resolution=res,
+                img_channels=channels,
+                use_fp16=num_fp16_res > 0 and res >= fp16_resolution,
+                conv_clamp=conv_clamp,
+            )
+        cmap_dim = channels_at(4, channel_base, channel_max) if c_dim > 0 else 0
+        self.mapping = (
+            MappingNetwork(z_dim=0, w_dim=cmap_dim, num_ws=None, c_dim=c_dim, w_avg_beta=None) if c_dim > 0 else None
+        )
+        self.epilogue = DiscriminatorEpilogue(
+            channels_at(4, channel_base, channel_max),
+            cmap_dim=cmap_dim,
+            mbstd_group_size=mbstd_group_size,
+            mbstd_num_channels=mbstd_num_channels,
+            conv_clamp=conv_clamp,
+        )
+
+    def forward(self, img: Tensor, c: Tensor | None = None) -> Tensor:
+        assert img.ndim == 4 and img.shape[1:] == (self.channels, self.resolution, self.resolution), (
+            f"Discriminator expects (N, {self.channels}, {self.resolution}, {self.resolution}), got {tuple(img.shape)}"
+        )
+        x = img
+        for block in self.blocks.values():
+            x = block(x)
+        cmap = self.mapping(None, c) if self.mapping is not None else None
+        return self.epilogue(x, cmap)

@@ -1,0 +1,82 @@
+"""`interpolate`: a latent walk through the given seeds, written as an animated GIF or PNG frames.
+
+``--space w`` (default) interpolates linearly in W, where StyleGAN's paths are the most
+perceptually uniform; ``--space z`` interpolates spherically in Z (Gaussian latents keep their norm).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from gan_lightning.errors import UserError
+from gan_lightning.inference import save_images
+from gan_lightning.models.base import latents_for_seeds
+from gan_lightning.tools.stylegan_common import add_common_arguments, load_stylegan, parse_int_list, synthesize
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_common_arguments(parser)
+    parser.add_argument("--seeds", required=True, help="seeds to walk through, in order, e.g. 1,5,9 (at least 2)")
+    parser.add_argument("--steps", type=int, default=24, help="frames from one seed to the next (default 24)")
+    parser.add_argument("--space", choices=("w", "z"), default="w", help="interpolate in W (linear) or Z (spherical)")
+    parser.add_argument("--loop", action="store_true", help="walk back from the last seed to the first")
+    parser.add_argument("--fps", type=float, default=24.0, help="GIF frames per second (default 24)")
+    parser.add_argument("--out", required=True, help="walk.gif, or DIR/ for one PNG per frame")
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation between rows of a and b at fractions t (shape (T,))."""
+    a_unit, b_unit = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((a_unit * b_unit).sum(-1).clamp(-1 + 1e-7, 1 - 1e-7))
+    t = t[:, None]
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def walk_latents(generator, seeds: list[int], steps: int, space: str, loop: bool, truncation: float) -> Tensor:
+    """ws for every frame, shape (frames, num_ws, w_dim)."""
+    z = latents_for_seeds(seeds + ([seeds[0]] if loop else []), generator.z_dim, generator.mapping.w_avg.device)
+    t = torch.arange(steps, device=z.device, dtype=z.dtype) / steps
+    frames = []
+    with torch.no_grad():
+        if space == "z":
+            for a, b in zip(z[:-1], z[1:]):
+                frames.append(generator.mapping(slerp(a[None], b[None], t), truncation_psi=truncation))
+        else:
+            w = generator.mapping(z, truncation_psi=truncation)
+            for a, b in zip(w[:-1], w[1:]):
+                frames.append(torch.lerp(a[None], b[None], t[:, None, None]))
+        if not loop:  # end exactly on the last seed
+            frames.append(generator.mapping(z[-1:], truncation_psi=truncation))
+    return torch.cat(frames)
+
+
+def run(args: argparse.Namespace) -> None:
+    seeds = parse_int_list(args.seeds, "--seeds")
+    if len(seeds) < 2:
+        raise UserError(f"--seeds needs at least 2 seeds to walk between, got {args.seeds!r}")
+    if args.steps < 1 or args.fps <= 0:
+        raise UserError(f"--steps must be at least 1 and --fps positive, got {args.steps} and {args.fps}")
+    as_frames = args.out.endswith(("/", "\\"))
+    if not as_frames and not args.out.lower().endswith(".gif"):
+        raise UserError(f"--out {args.out!r}: give a .gif file, or a folder ending in / for PNG frames")
+    generator, _ = load_stylegan(args)
+    images = synthesize(generator, walk_latents(generator, seeds, args.steps, args.space, args.loop, args.truncation), args.noise_mode)
+    if as_frames:
+        paths = save_images(images, args.out, [f"frame{i:05d}" for i in range(len(images))])
+        print(f"wrote {len(paths)} frames to {args.out}")
+        return
+    write_gif(images, Path(args.out), args.fps)
+    print(f"wrote {args.out} ({len(images)} frames)")
+
+
+def write_gif(images: Tensor, path: Path, fps: float) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    frames = [Image.fromarray(a.squeeze(-1) if a.shape[-1] == 1 else a) for a in arrays]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
