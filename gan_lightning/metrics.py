@@ -18,6 +18,7 @@ from typing import Literal, Union
 
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan_lightning.errors import UserError
 
@@ -65,3 +66,22 @@ def to_unit_rgb(images: Tensor) -> Tensor:
     """Images in [-1, 1] with 1 or 3 channels -> float32 RGB in [0, 1], the metric's input."""
     images = (images.float().clamp(-1, 1) + 1) / 2
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+
+
+class _Uint8Input(nn.Module):
+    """torch-fidelity's Inception takes uint8 images; a metric hands custom feature modules its [0, 1] floats."""
+
+    def __init__(self, inception: nn.Module) -> None:
+        super().__init__()
+        self.inception = inception
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.inception((images * 255).byte())
+
+
+def build_kid(fid: FrechetInceptionDistance, subset_size: int = 1000) -> KernelInceptionDistance:
+    """KID (Binkowski et al. 2018) over the feature network ``fid`` already loaded (no second download
+    or copy of Inception). It keeps every feature, so it costs memory in proportion to the samples."""
+    features = fid.inception if fid.used_custom_model else _Uint8Input(fid.inception)
+    return KernelInceptionDistance(feature=features, subset_size=subset_size, normalize=True, reset_real_features=False)
+

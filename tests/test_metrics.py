@@ -9,7 +9,7 @@ from torch import nn
 
 from gan_lightning.data.shapes import ShapesDataset
 from gan_lightning.errors import UserError
-from gan_lightning.metrics import build_fid, to_unit_rgb
+from gan_lightning.metrics import build_fid, build_kid, to_unit_rgb
 
 
 def shapes(n: int, seed: int) -> torch.Tensor:
@@ -70,7 +70,11 @@ def test_inception_from_a_local_weights_file(monkeypatch: pytest.MonkeyPatch, tm
     torch.save(network.state_dict(), weights)
 
     fid = build_fid("inception", str(weights))
+    kid = build_kid(fid, subset_size=3)  # shares the loaded network, feeds it uint8 like FID does
     assert not any(p.requires_grad for p in fid.inception.parameters())
-    fid.update(to_unit_rgb(torch.rand(3, 3, 32, 32) * 2 - 1), real=True)
-    fid.update(to_unit_rgb(torch.rand(3, 1, 32, 32) * 2 - 1), real=False)
+    real, fake = to_unit_rgb(torch.rand(3, 3, 32, 32) * 2 - 1), to_unit_rgb(torch.rand(3, 1, 32, 32) * 2 - 1)
+    for metric in (fid, kid):
+        metric.update(real, real=True)
+        metric.update(fake, real=False)
     assert torch.isfinite(fid.compute())
+    assert torch.isfinite(kid.compute()[0])

@@ -10,9 +10,10 @@ import torch
 from lightning.pytorch import LightningModule
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan_lightning.errors import UserError
-from gan_lightning.metrics import FIDFeatures, build_fid, to_unit_rgb
+from gan_lightning.metrics import FIDFeatures, build_fid, build_kid, to_unit_rgb
 
 
 @torch.no_grad()
@@ -68,6 +69,8 @@ class GANModule(LightningModule):
             or "shapes" (the bundled data's classifier, offline).
         fid_weights_path: local Inception weights file for clusters without internet.
         fid_num_samples: real and generated images per FID evaluation (per process).
+        kid: also log the kernel inception distance (val/kid, test/kid) over the same features and images.
+        kid_subset_size: KID subset size (the paper's 1000; lowered to the number of images when fewer).
     """
 
     generator: nn.Module
@@ -80,6 +83,8 @@ class GANModule(LightningModule):
         fid_features: Union[FIDFeatures, nn.Module] = "inception",
         fid_weights_path: str | None = None,
         fid_num_samples: int = 5000,
+        kid: bool = False,
+        kid_subset_size: int = 1000,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -89,10 +94,12 @@ class GANModule(LightningModule):
         self.fid_features = fid_features
         self.fid_weights_path = fid_weights_path
         self.fid_num_samples = fid_num_samples
+        self.kid = kid
+        self.kid_subset_size = kid_subset_size
         # Training progress in images, saved in checkpoints, so kimg schedules survive a resume.
         self.register_buffer("images_seen", torch.zeros((), dtype=torch.int64))
         # A plain dict keeps the metric (and its Inception network) out of state_dict and checkpoints.
-        self._eval: dict[str, FrechetInceptionDistance] = {}
+        self._eval: dict[str, FrechetInceptionDistance | KernelInceptionDistance] = {}
         self._fid_reals_cached = False
         self._fid_seen = 0
 
@@ -157,33 +164,49 @@ class GANModule(LightningModule):
 
     # --- FID ------------------------------------------------------------------------------------
 
-    def _fid(self, key: str = "fid") -> FrechetInceptionDistance:
-        if key not in self._eval:
-            self._eval[key] = build_fid(self.fid_features, self.fid_weights_path)
-        metric = self._eval[key].to(self.device)
-        self._eval[key] = metric
-        return metric
+    def _metrics(self, stage: str) -> list[FrechetInceptionDistance | KernelInceptionDistance]:
+        """FID (and KID) of a stage ("val" or "test"), built on first use and kept on this device."""
+        fid_key, kid_key = f"{stage}/fid", f"{stage}/kid"
+        if fid_key not in self._eval:
+            self._eval[fid_key] = build_fid(self.fid_features, self.fid_weights_path)
+            if self.kid:
+                self._eval[kid_key] = build_kid(self._eval[fid_key], self.kid_subset_size)
+        for key in (fid_key, kid_key):
+            if key in self._eval:
+                self._eval[key] = self._eval[key].to(self.device)
+        return [self._eval[key] for key in (fid_key, kid_key) if key in self._eval]
 
-    def _fid_update(self, batch, key: str, add_reals: bool) -> None:
+    def _fid_update(self, batch, stage: str, add_reals: bool) -> None:
         if self._fid_seen >= self.fid_num_samples:
             return
-        metric = self._fid(key)
-        real = self.fid_real_images(batch)
-        if add_reals:
-            metric.update(to_unit_rgb(real), real=True)
+        metrics = self._metrics(stage)
+        real = to_unit_rgb(self.fid_real_images(batch))
         with torch.no_grad():
-            metric.update(to_unit_rgb(self.fid_fake_images(batch)), real=False)
+            fake = to_unit_rgb(self.fid_fake_images(batch))
+        for metric in metrics:
+            if add_reals:
+                metric.update(real, real=True)
+            metric.update(fake, real=False)
         self._fid_seen += real.shape[0]
 
-    def _fid_compute(self, key: str) -> Tensor:
-        metric = self._eval[key]
-        counts = (int(metric.real_features_num_samples), int(metric.fake_features_num_samples))
+    def _log_distances(self, stage: str) -> None:
+        """Computes (collective under DDP: every rank calls it) and logs FID and KID, then resets
+        the generated side; real features stay (reset_real_features=False)."""
+        fid = self._eval[f"{stage}/fid"]
+        counts = (int(fid.real_features_num_samples), int(fid.fake_features_num_samples))
         if min(counts) < 2:
             raise UserError(
                 f"FID needs at least 2 validation images per process, got {counts[0]}: give the data more "
                 "validation images (val_fraction) or raise trainer.limit_val_batches"
             )
-        return metric.compute()  # collective under DDP: every rank computes
+        self.log(f"{stage}/fid", fid.compute().float(), prog_bar=stage == "val", sync_dist=False)
+        fid.reset()
+        kid = self._eval.get(f"{stage}/kid")
+        if kid is not None:
+            kid.subset_size = min(self.kid_subset_size, *counts)
+            kid_mean, _ = kid.compute()
+            self.log(f"{stage}/kid", kid_mean.float(), sync_dist=False)
+            kid.reset()
 
     def on_validation_epoch_start(self) -> None:
         self._fid_seen = 0
@@ -191,24 +214,22 @@ class GANModule(LightningModule):
     def validation_step(self, batch, batch_idx: int) -> None:
         # The sanity check would leave its reals in the metric (real features survive reset()).
         if not self.trainer.sanity_checking:
-            self._fid_update(batch, "fid", add_reals=not self._fid_reals_cached)
+            self._fid_update(batch, "val", add_reals=not self._fid_reals_cached)
 
     def on_validation_epoch_end(self) -> None:
-        if "fid" not in self._eval or self.trainer.sanity_checking:
-            return
-        fid = self._fid_compute("fid")
-        self._fid_reals_cached = True  # reset() keeps real features (reset_real_features=False)
-        self._eval["fid"].reset()
-        self.log("val/fid", fid.float(), prog_bar=True, sync_dist=False)
+        if "val/fid" in self._eval and not self.trainer.sanity_checking:
+            self._log_distances("val")
+            self._fid_reals_cached = True
 
-    # `test`: the same FID on the test loader, with a metric of its own (the test reals may differ).
+    # `test`: the same distances on the test loader, with metrics of their own (the test reals may differ).
     def on_test_epoch_start(self) -> None:
         self._fid_seen = 0
-        self._eval.pop("fid_test", None)
+        self._eval.pop("test/fid", None)
+        self._eval.pop("test/kid", None)
 
     def test_step(self, batch, batch_idx: int) -> None:
-        self._fid_update(batch, "fid_test", add_reals=True)
+        self._fid_update(batch, "test", add_reals=True)
 
     def on_test_epoch_end(self) -> None:
-        if "fid_test" in self._eval:
-            self.log("test/fid", self._fid_compute("fid_test").float(), sync_dist=False)
+        if "test/fid" in self._eval:
+            self._log_distances("test")

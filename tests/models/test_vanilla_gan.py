@@ -124,3 +124,13 @@ def test_validate_and_test_report_fid(tmp_path: Path) -> None:
     run = trainer(tmp_path)
     assert torch.isfinite(torch.tensor(run.validate(model, data)[0]["val/fid"]))
     assert torch.isfinite(torch.tensor(run.test(model, data)[0]["test/fid"]))
+
+
+def test_kid_beside_fid_on_the_same_features(tmp_path: Path) -> None:
+    model, data = tiny_model(kid=True, kid_subset_size=1000), tiny_data()
+    run = trainer(tmp_path)
+    run.fit(model, data)
+    metrics = run.callback_metrics
+    assert torch.isfinite(metrics["val/fid"]) and torch.isfinite(metrics["val/kid"])  # subset size lowered to 16
+    assert torch.isfinite(torch.tensor(run.test(model, data)[0]["test/kid"]))
+    assert model._eval["val/kid"].inception is model._eval["val/fid"].inception  # one feature network
