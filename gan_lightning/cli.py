@@ -15,6 +15,8 @@ import os
 import sys
 from pathlib import Path
 
+from jsonargparse import ArgumentError
+
 from gan_lightning.errors import UserError
 
 # command -> module in gan_lightning.tools (imported only when that command runs)
@@ -106,10 +108,20 @@ def _lightning_cli(args: list[str] | None) -> None:
         save_config_kwargs={"overwrite": True},  # reruns and SLURM requeues rewrite config.yaml
         args=args,
         parser_kwargs={
+            "prog": "python -m gan_lightning",
+            "exit_on_error": False,  # main() prints the error as one line instead of usage + a nested report
             "description": "gan_lightning: GAN training (fit/validate/test/predict) and tools "
             f"({', '.join(TOOLS)}; run `python -m gan_lightning TOOL --help`)."
         },
     )
+
+
+def one_line_parse_error(message: str) -> str:
+    """jsonargparse reports a bad key or value as a nested, multi-line "Union subtypes" report; keep
+    the lines that name the key or value, on one line."""
+    noise = ("Does not validate against", "Subtypes:", "Errors:", "Expected a <class 'NoneType'>", "Given value")
+    lines = [line.strip().lstrip("- ") for line in message.splitlines()]
+    return " ".join(line for line in lines if line and not line.startswith(noise))
 
 
 def _tool(name: str, args: list[str]) -> None:
@@ -128,6 +140,14 @@ def main(argv: list[str] | None = None) -> None:
             _lightning_cli(None if argv is None else args)  # None: LightningCLI reads sys.argv itself
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except ArgumentError as error:  # jsonargparse: unknown key, bad value or type in a config or flag
+        command = args[0] if args and args[0] in ("fit", "validate", "test", "predict") else ""
+        print(
+            f"error: {one_line_parse_error(str(error))} "
+            f"(accepted options: python -m gan_lightning {command} --help, values: --print_config)".replace("  ", " "),
+            file=sys.stderr,
+        )
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
