@@ -10,13 +10,9 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import save_image
 
-
-def to_grid(images: Tensor, nrow: int | None = None) -> Tensor:
-    """(N, C, H, W) in [-1, 1] -> one (C, H', W') grid in [0, 1], on the CPU."""
-    nrow = nrow or max(1, int(len(images) ** 0.5))
-    return make_grid(images.detach().float().clamp(-1, 1).cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)
+from gan_lightning.inference import save_images, to_grid
 
 
 def log_image(trainer: Trainer, tag: str, grid: Tensor, step: int) -> None:
@@ -103,9 +99,7 @@ class ImageWriter(BasePredictionWriter):
         self.output_dir = output_dir
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx) -> None:
-        os.makedirs(self.output_dir, exist_ok=True)
-        for image, name in zip(prediction["images"], prediction["names"]):
-            save_image(image.float().clamp(-1, 1) * 0.5 + 0.5, os.path.join(self.output_dir, f"{name}.png"))
+        save_images(prediction["images"], self.output_dir, prediction["names"])
 
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.is_global_zero:

@@ -88,23 +88,27 @@ def latent_dim_of(generator: nn.Module) -> int:
     raise UserError(f"{type(generator).__name__} is not a latent-variable generator")
 
 
+def to_grid(images: Tensor, nrow: int | None = None) -> Tensor:
+    """(N, C, H, W) in [-1, 1] -> one (C, H', W') grid in [0, 1] on the CPU (square by default)."""
+    nrow = nrow or max(1, int(len(images) ** 0.5))
+    return make_grid(images.detach().float().clamp(-1, 1).cpu(), nrow=nrow, padding=2, normalize=True, value_range=(-1, 1))
+
+
 def save_image_grid(images: Tensor, path: str | os.PathLike, nrow: int | None = None) -> Path:
     """(N, C, H, W) in [-1, 1] -> one PNG grid (parent folders are created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    nrow = nrow or max(1, int(len(images) ** 0.5))
-    grid = make_grid(images.detach().float().clamp(-1, 1).cpu(), nrow=nrow, padding=2, normalize=True, value_range=(-1, 1))
-    save_image(grid, path)
+    save_image(to_grid(images, nrow), path)
     return path
 
 
 def save_images(images: Tensor, folder: str | os.PathLike, names: list[str]) -> list[Path]:
-    """One PNG per image: ``folder/<name>.png``."""
+    """One PNG per image: ``folder/<name>.png`` (a name may hold subfolders)."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for image, name in zip(images, names):
         path = folder / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
         save_image(image.detach().float().clamp(-1, 1).cpu() * 0.5 + 0.5, path)
         paths.append(path)
     return paths
