@@ -169,6 +169,7 @@ class StyleGAN(GANModule):
         num = real.shape[0]
         opt_g, opt_d = self.optimizers()
         step = int(self.batches_done)
+        log_now = self.logging_step(batch_idx)  # gradient norms only on the batches the loggers record
         logs: dict[str, Tensor | float] = {}
 
         # Dmain: real images up, generated images down, both through the same augmentation.
@@ -179,7 +180,8 @@ class StyleGAN(GANModule):
         d_loss = d_logistic_loss(real_logits, fake_logits)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)
-        logs["train/d_grad_norm"] = grad_norm(self.discriminator.parameters(), self.loss_scale())
+        if log_now:
+            logs["train/d_grad_norm"] = grad_norm(self.discriminator.parameters(), self.loss_scale())
         opt_d.step()
         self.ada_stats += torch.stack([real_logits.detach().float().sign().sum(), torch.tensor(float(num), device=self.device)])
 
@@ -198,7 +200,8 @@ class StyleGAN(GANModule):
         g_loss = g_nonsaturating_loss(self.discriminator(self.augment(fake)))
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
-        logs["train/g_grad_norm"] = grad_norm(self.generator.parameters(), self.loss_scale())
+        if log_now:
+            logs["train/g_grad_norm"] = grad_norm(self.generator.parameters(), self.loss_scale())
         opt_g.step()
 
         # Greg: path length regularization on a smaller batch.
