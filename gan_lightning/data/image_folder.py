@@ -139,7 +139,8 @@ def readable_files(files: list[Path], root: str, skip_corrupt: bool) -> list[Pat
             f"first: {str(bad[0])!r}",
             stacklevel=2,
         )
-    good = [path for path in files if path not in set(bad)]
+    unreadable = set(bad)
+    good = [path for path in files if path not in unreadable]
     if not good:
         raise UserError(f"none of the {len(files)} image files under {root!r} can be read")
     return good
