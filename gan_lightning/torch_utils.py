@@ -1,0 +1,50 @@
+"""Plain-torch helpers the training and inference code share: module modes, EMA, gradient norms."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterable, Iterator
+
+import torch
+from torch import Tensor, nn
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """Temporarily in eval mode (BatchNorm uses running statistics), restored afterwards."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[nn.Module]:
+    """No parameter gradients for ``module`` inside the block (the discriminator during the generator's
+    step): inputs still get gradients through it, its own weights get none."""
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
+    """ema <- beta * ema + (1 - beta) * model for parameters; buffers (BatchNorm statistics,
+    StyleGAN's w_avg) are copied. Written by hand because beta changes per step (StyleGAN ramp-up)."""
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - beta)
+    for ema_buffer, buffer in zip(ema.buffers(), model.buffers()):
+        ema_buffer.copy_(buffer)
+
+
+def grad_norm(parameters: Iterable[nn.Parameter], loss_scale: float = 1.0) -> Tensor:
+    """L2 norm of all gradients, undone from the GradScaler's scale so it reads the same in any precision."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) / loss_scale
