@@ -9,10 +9,14 @@ from pathlib import Path
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from torchvision.utils import save_image
 
-from gan_lightning.inference import save_images, to_grid
+from gan_lightning.data import ShapesDataModule
+from gan_lightning.evaluation.shapes_classifier import ShapesClassifier, load_shapes_classifier
+from gan_lightning.evaluation.shapes_quality import shapes_quality
+from gan_lightning.images import save_images, to_grid
 
 
 def log_image(trainer: Trainer, tag: str, grid: Tensor, step: int) -> None:
@@ -68,18 +72,33 @@ class SampleGrid(Callback):
 
 class ShapesQuality(Callback):
     """At each validation epoch end, logs how recognisable and how varied generated samples of the
-    bundled shapes data are (see ``gan_lightning.data.shapes_classifier.shapes_quality``):
-    ``val/shapes_confident`` and ``val/shapes_mode_coverage``. Only meaningful on ShapesDataModule."""
+    bundled shapes data are (see ``gan_lightning.evaluation.shapes_quality``):
+    ``val/shapes_confident`` and ``val/shapes_mode_coverage``.
+
+    Only meaningful on ``ShapesDataModule``; with any other data (or none) it does nothing, so it can
+    be one of every preset's default callbacks.
+    """
 
     def __init__(self, num_samples: int = 512) -> None:
         self.num_samples = num_samples
-        self._classifier = None
+        self._classifier: ShapesClassifier | None = None
+        self._told_skipped = False
+
+    def _applies(self, trainer: Trainer) -> bool:
+        datamodule = trainer.datamodule
+        if isinstance(datamodule, ShapesDataModule):
+            return True
+        if not self._told_skipped:
+            self._told_skipped = True
+            found = type(datamodule).__name__ if datamodule is not None else "no DataModule"
+            rank_zero_info(
+                f"ShapesQuality skipped: it measures samples of the bundled shapes data (ShapesDataModule); this run has {found}"
+            )
+        return False
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or not self._applies(trainer):
             return
-        from gan_lightning.data.shapes_classifier import load_shapes_classifier, shapes_quality
-
         if self._classifier is None:
             self._classifier = load_shapes_classifier()
         self._classifier.to(pl_module.device)

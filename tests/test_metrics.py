@@ -9,7 +9,7 @@ from torch import nn
 
 from gan_lightning.data.shapes import ShapesDataset
 from gan_lightning.errors import UserError
-from gan_lightning.metrics import build_fid, build_kid, to_unit_rgb
+from gan_lightning.evaluation.fid import build_fid, build_kid, to_unit_rgb
 
 
 def shapes(n: int, seed: int) -> torch.Tensor:

@@ -1,10 +1,13 @@
-"""LightningDataModules: image folders, torchvision sets and the bundled generated shapes."""
+"""LightningDataModules: image folders, torchvision sets, the bundled generated shapes, and
+content/style sets for style transfer."""
 
 from gan_lightning.data.base import ImageDataModule
 from gan_lightning.data.bundled import ShapesDataModule
+from gan_lightning.data.bundled_style import ShapesStyleDataModule
 from gan_lightning.data.image_folder import ImageFolderDataModule
+from gan_lightning.data.single_image import SingleImagePairDataModule
 from gan_lightning.data.torchvision_sets import TorchvisionDataModule
-from gan_lightning.data.unpaired import ShapesStyleDataModule, SingleImagePairDataModule, UnpairedDataModule
+from gan_lightning.data.unpaired import UnpairedDataModule
 
 __all__ = [
     "ImageDataModule",

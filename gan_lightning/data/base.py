@@ -1,4 +1,5 @@
-"""What every image DataModule shares: the image shape it gives the model, and the loaders."""
+"""What the image DataModules share: the image shape they give the model and the loaders
+(``ImageDataModule``), and for style transfer, what ``predict`` stylizes (``StyleDataModule``)."""
 
 from __future__ import annotations
 
@@ -93,3 +94,27 @@ class ImageDataModule(LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         seeds = SeedDataset(self.predict_num_samples, self.predict_first_seed)
         return DataLoader(seeds, batch_size=self.batch_size, shuffle=False)
+
+
+class StyleDataModule(ImageDataModule):
+    """Base of the style-transfer DataModules: batches are ``(content, style)``, and ``predict``
+    stylizes ``predict_set``, ``(content image, name)`` items that ``setup`` fills in.
+
+    A subclass says how its predict images are loaded, by two class attributes.
+    """
+
+    # Whole images differ in size, so they go one per batch unless every predict image has one size.
+    predict_same_size: bool = False
+    # Worker processes only pay off when the predict images are read from files.
+    predict_from_files: bool = False
+    predict_set: Dataset | None = None
+
+    def predict_dataloader(self) -> DataLoader:
+        if self.predict_set is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() has not been called")
+        return DataLoader(
+            self.predict_set,
+            batch_size=self.batch_size if self.predict_same_size else 1,
+            shuffle=False,
+            num_workers=self.num_workers if self.predict_from_files else 0,
+        )

@@ -1,107 +1,25 @@
-"""Images from a folder tree: loading every common mode right, and surviving bad files."""
+"""A folder tree of images as a DataModule: a fixed train/val split, and surviving bad files
+(finding and decoding the files is ``gan_lightning.images``' job)."""
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset, Subset
-from torchvision.transforms import v2
 
 from gan_lightning.data.base import ImageDataModule
+from gan_lightning.data.transforms import Transform, image_transform
 from gan_lightning.errors import UserError
-
-IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-# Transparent pixels are composited onto white, as image viewers show them.
-_MATTE = (255, 255, 255)
-_UNREADABLE = (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError)
-
-
-def list_images(root: str | os.PathLike) -> list[Path]:
-    """All image files under ``root`` (recursive, sorted). Errors name the path if there are none."""
-    path = Path(root).expanduser()
-    if not path.exists():
-        raise UserError(f"image folder {str(path)!r} does not exist")
-    if not path.is_dir():
-        raise UserError(f"{str(path)!r} is not a folder; expected a folder of images ({', '.join(IMAGE_EXTENSIONS)})")
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-    if not files:
-        raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {str(path)!r}")
-    return files
-
-
-def to_mode(image: Image.Image, channels: int) -> Image.Image:
-    """Converts any PIL image (1-bit, palette, grayscale, 16-bit, float, RGBA, CMYK) to RGB or L."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        array = np.asarray(image, dtype=np.float32)
-        if image.mode == "F":
-            peak = 1.0 if array.max(initial=0.0) <= 1.0 else 255.0
-        else:
-            peak = 65535.0 if image.mode.startswith("I;16") or array.max(initial=0.0) > 255 else 255.0
-        image = Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
-    if image.mode == "P":
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "La", "RGBa"):
-        rgba = image.convert("RGBA")
-        matte = Image.new("RGBA", rgba.size, _MATTE + (255,))
-        image = Image.alpha_composite(matte, rgba)
-    return image.convert("RGB" if channels == 3 else "L")
-
-
-def load_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
-    """Opens and fully decodes an image file as RGB (channels=3) or L (channels=1).
-
-    Raises ``UserError`` naming the file when it is empty, truncated or not an image.
-    """
-    try:
-        if os.path.getsize(path) == 0:
-            raise UserError(f"image file {str(path)!r} is empty (0 bytes)")
-        with Image.open(path) as image:
-            image.load()
-            return to_mode(image, channels)
-    except UserError:
-        raise
-    except _UNREADABLE as error:
-        raise UserError(f"cannot read image {str(path)!r}: {error}") from None
-
-
-def is_readable_image(path: Path) -> bool:
-    """Cheap validity check: non-empty, known format, and structurally intact (``verify``)."""
-    try:
-        if path.stat().st_size == 0:
-            return False
-        with Image.open(path) as image:
-            image.verify()
-        return True
-    except _UNREADABLE:
-        return False
-
-
-def image_transform(resolution: int, channels: int, flip: bool) -> Callable[[Image.Image], torch.Tensor]:
-    """PIL image -> float tensor in [-1, 1]: resize the short side, center crop, optional flip."""
-    steps: list = [
-        v2.PILToTensor(),
-        v2.Resize(resolution, antialias=True),
-        v2.CenterCrop(resolution),
-    ]
-    if flip:
-        steps.append(v2.RandomHorizontalFlip())
-    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.5] * channels, [0.5] * channels)]
-    return v2.Compose(steps)
+from gan_lightning.images import is_readable_image, list_images, load_image
 
 
 class ImageFileDataset(Dataset):
     """Image files as ``(tensor, 0)``. A file that fails to decode mid-epoch is replaced by the next
     readable one (with one warning naming it), unless ``skip_corrupt`` is off."""
 
-    def __init__(
-        self, files: list[Path], channels: int, transform: Callable[[Image.Image], torch.Tensor], skip_corrupt: bool
-    ) -> None:
+    def __init__(self, files: list[Path], channels: int, transform: Transform, skip_corrupt: bool) -> None:
         self.files = files
         self.channels = channels
         self.transform = transform

@@ -5,8 +5,8 @@
   of its colour and a darker shade, with a dark ink outline.
 
 Both looks of one scene have the same silhouette, so a translation's result can be checked against
-known ground truth: style statistics (:func:`look_statistics`) should move from the content set to
-the style set while each image's silhouette (:func:`foreground_mask`) stays where it was.
+known ground truth (:func:`render_look_batch` draws the same scenes in either look; the measurements
+are in ``gan_lightning.evaluation.looks``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
-from torch import Tensor
 
-from gan_lightning.data.shapes import COLORS, ShapeScene, render_scene, shape_polygon
+from gan_lightning.data.shapes import COLORS, ShapeScene, render_scene, scene_for_index, shape_polygon
+from gan_lightning.images import from_uint8
 
 PAPER = (238, 230, 208)
 INK = (28, 28, 40)
@@ -62,63 +62,8 @@ def render_look(scene: ShapeScene, resolution: int, look: str) -> Image.Image:
     raise ValueError(f"unknown look {look!r}; allowed: flat, ink")
 
 
-# --- measurements on image tensors in [-1, 1], shape (N, 3, H, W) -----------------------------------
-
-
-def _border(images: Tensor) -> Tensor:
-    """Pixels of the 1-pixel frame, (N, 3, P): the background in every bundled image."""
-    top, bottom = images[:, :, 0, :], images[:, :, -1, :]
-    left, right = images[:, :, 1:-1, 0], images[:, :, 1:-1, -1]
-    return torch.cat([top, bottom, left, right], dim=2)
-
-
-def foreground_mask(images: Tensor, threshold: float = 0.25) -> Tensor:
-    """(N, H, W) bool: pixels that differ from the image's own background colour (median of its border)
-    by more than ``threshold`` (mean absolute difference over channels, images in [-1, 1])."""
-    assert images.ndim == 4 and images.shape[1] == 3, tuple(images.shape)
-    background = _border(images).median(dim=2).values[:, :, None, None]
-    return (images - background).abs().mean(dim=1) > threshold
-
-
-def mask_iou(a: Tensor, b: Tensor) -> Tensor:
-    """(N,) intersection over union of two (N, H, W) boolean masks."""
-    inter = (a & b).flatten(1).sum(1).float()
-    union = (a | b).flatten(1).sum(1).float().clamp(min=1)
-    return inter / union
-
-
-def look_statistics(images: Tensor) -> Tensor:
-    """(N, 6) per-image look descriptors: background RGB (border median), mean luminance, luminance
-    contrast (std), and high-frequency energy (mean absolute Laplacian, high for hatching and ink)."""
-    assert images.ndim == 4 and images.shape[1] == 3, tuple(images.shape)
-    images = images.float()
-    background = _border(images).median(dim=2).values
-    luminance = (0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2])[:, None]
-    laplacian = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], device=images.device)
-    high_freq = torch.nn.functional.conv2d(luminance, laplacian[None, None]).abs().flatten(1).mean(1, keepdim=True)
-    flat = luminance.flatten(1)
-    return torch.cat([background, flat.mean(1, keepdim=True), flat.std(1, keepdim=True), high_freq], dim=1)
-
-
-def look_distance(images: Tensor, reference: Tensor) -> float:
-    """Distance between the mean look descriptors of two image sets (smaller: closer in look)."""
-    return float((look_statistics(images).mean(0) - look_statistics(reference).mean(0)).norm())
-
-
-class LookFeatures(torch.nn.Module):
-    """A fixed, offline feature network for FID on the bundled style example: the look descriptors of
-    :func:`look_statistics` plus a 3x3 colour thumbnail (coarse layout), 33 numbers per image.
-
-    The shapes classifier's features are blind to the light-paper style look, so FID between stylized
-    images and the style set uses these instead. Takes images in [0, 1] (torchmetrics' convention).
-    Only meaningful on the bundled example, like the shapes classifier on the shapes data.
-    """
-
-    num_features = 6 + 27
-
-    def forward(self, images: Tensor) -> Tensor:
-        images = images.float() * 2 - 1
-        if images.shape[1] == 1:
-            images = images.expand(-1, 3, -1, -1)
-        thumbnail = torch.nn.functional.adaptive_avg_pool2d(images, 3).flatten(1)
-        return torch.cat([look_statistics(images), thumbnail], dim=1)
+def render_look_batch(num: int, resolution: int, look: str, seed: int, first: int = 0) -> torch.Tensor:
+    """(num, 3, res, res) images in [-1, 1] of scenes ``first..first+num-1`` of ``seed``, in one look
+    (used to measure a translation against the other look of the same scenes)."""
+    images = [np.asarray(render_look(scene_for_index(seed, i), resolution, look), dtype=np.float32) for i in range(first, first + num)]
+    return from_uint8(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2))

@@ -3,8 +3,8 @@
 Each image shows one shape (circle, square, triangle, cross) in one of four colours on a dark
 background, with jittered position, size, rotation and tint. The 16 (shape, colour) pairs are the
 dataset's known modes, so sample quality and mode coverage can be measured with the small classifier
-in ``shapes_classifier.py``. Images are rendered at 4x and box-filtered down, so edges are antialiased
-at any resolution.
+in ``gan_lightning.evaluation.shapes_classifier``. Images are rendered at 4x and box-filtered down, so
+edges are antialiased at any resolution.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
+
+from gan_lightning.images import pil_to_tensor
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "cross")
 COLORS: dict[str, tuple[int, int, int]] = {
@@ -129,6 +131,4 @@ class ShapesDataset(Dataset):
         image = render_scene(scene, self.resolution)
         if self.channels == 1:
             image = image.convert("L")
-        array = np.asarray(image, dtype=np.float32).reshape(self.resolution, self.resolution, self.channels)
-        tensor = torch.from_numpy(array).permute(2, 0, 1) / 127.5 - 1.0
-        return tensor, scene.label
+        return pil_to_tensor(image), scene.label

@@ -10,8 +10,9 @@ from torch.utils.data import Dataset
 from torchvision import datasets
 
 from gan_lightning.data.base import ImageDataModule
-from gan_lightning.data.image_folder import image_transform, to_mode
+from gan_lightning.data.transforms import Transform, image_transform
 from gan_lightning.errors import UserError
+from gan_lightning.images import to_mode
 
 TorchvisionName = Literal["mnist", "fashion_mnist", "cifar10", "celeba"]
 _NATIVE_CHANNELS = {"mnist": 1, "fashion_mnist": 1, "cifar10": 3, "celeba": 3}
@@ -32,7 +33,7 @@ def _make(name: str, root: str, train: bool, download: bool) -> Dataset:
 class _Converted(Dataset):
     """Applies mode conversion and the shared transform; keeps the class label when there is one."""
 
-    def __init__(self, dataset: Dataset, channels: int, transform) -> None:
+    def __init__(self, dataset: Dataset, channels: int, transform: Transform) -> None:
         self.dataset = dataset
         self.channels = channels
         self.transform = transform

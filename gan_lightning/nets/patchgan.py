@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from gan_lightning.nets.resnet import BlurDownsample, init_xavier_, instance_norm
+from gan_lightning.errors import UserError
+from gan_lightning.nets.cut_blocks import BlurDownsample, init_xavier_, instance_norm
 
 # Channel multiplier cap: ndf * 8 = 512 channels at most, as in the paper.
 MAX_CHANNEL_MULT = 8
@@ -30,9 +31,9 @@ class PatchGANDiscriminator(nn.Module):
     ) -> None:
         super().__init__()
         if in_channels < 1 or ndf < 1:
-            raise ValueError(f"in_channels={in_channels}, ndf={ndf} are invalid; allowed: positive integers")
+            raise UserError(f"in_channels={in_channels}, ndf={ndf} are invalid; allowed: positive integers")
         if n_layers < 1:
-            raise ValueError(f"n_layers={n_layers} is invalid; allowed: an integer >= 1")
+            raise UserError(f"n_layers={n_layers} is invalid; allowed: an integer >= 1")
         self.in_channels = in_channels
 
         def downsampling_conv(c_in: int, c_out: int) -> list[nn.Module]:

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from gan_lightning.nets.resnet import init_xavier_
+from gan_lightning.errors import UserError
+from gan_lightning.nets.cut_blocks import init_xavier_
 
 
 class ProjectionHead(nn.Module):
@@ -40,7 +41,7 @@ def sample_patch_ids(
     One set per layer is shared by all images of the batch, as in the reference implementation.
     """
     if num_patches < 1:
-        raise ValueError(f"num_patches={num_patches} is invalid; allowed: an integer >= 1")
+        raise UserError(f"num_patches={num_patches} is invalid; allowed: an integer >= 1")
     ids = []
     for feat in features:
         positions = feat.shape[2] * feat.shape[3]
@@ -56,9 +57,9 @@ class PatchNCEHeads(nn.Module):
     def __init__(self, *, in_channels: Sequence[int], out_features: int = 256, init_gain: float = 0.02) -> None:
         super().__init__()
         if len(in_channels) == 0 or any(c < 1 for c in in_channels):
-            raise ValueError(f"in_channels={list(in_channels)} is invalid; allowed: a non-empty list of positive ints")
+            raise UserError(f"in_channels={list(in_channels)} is invalid; allowed: a non-empty list of positive ints")
         if out_features < 1:
-            raise ValueError(f"out_features={out_features} is invalid; allowed: a positive integer")
+            raise UserError(f"out_features={out_features} is invalid; allowed: a positive integer")
         self.in_channels = tuple(int(c) for c in in_channels)
         self.out_features = out_features
         self.heads = nn.ModuleList(ProjectionHead(c, out_features) for c in self.in_channels)

@@ -14,70 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_lightning.errors import UserError
+from gan_lightning.nets.cut_blocks import BlurDownsample, BlurUpsample, init_xavier_, instance_norm
+
 # Overall stride of the generator: 2 downsampling stages of factor 2.
 GENERATOR_STRIDE = 4
-
-
-def init_xavier_(module: nn.Module, gain: float = 0.02) -> nn.Module:
-    """CUT's default initialisation: Xavier-normal weights with a small gain, zero biases."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.xavier_normal_(m.weight, gain=gain)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-    return module
-
-
-def instance_norm(channels: int) -> nn.InstanceNorm2d:
-    # No affine parameters and no running statistics, as in the reference networks.
-    return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
-
-
-def _binomial_kernel(taps: int) -> Tensor:
-    row = torch.tensor([1.0, 2.0, 1.0]) if taps == 3 else torch.tensor([1.0, 3.0, 3.0, 1.0])
-    kernel = row[:, None] * row[None, :]
-    return kernel / kernel.sum()
-
-
-class BlurDownsample(nn.Module):
-    """Anti-aliased stride-2 subsampling: reflect pad, fixed 3x3 binomial blur, keep every 2nd pixel."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.channels = channels
-        # Fixed filter: a non-persistent buffer, so it moves with .to() but is not in checkpoints.
-        self.register_buffer("kernel", _binomial_kernel(3).expand(channels, 1, 3, 3).clone(), persistent=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        assert x.ndim == 4 and x.shape[1] == self.channels, (tuple(x.shape), self.channels)
-        x = F.pad(x, (1, 1, 1, 1), mode="reflect")
-        return F.conv2d(x, self.kernel.to(x.dtype), stride=2, groups=self.channels)
-
-
-class BlurUpsample(nn.Module):
-    """Anti-aliased x2 upsampling: zero-insertion then a fixed 4x4 binomial blur (one transposed conv).
-
-    A 1-pixel replicate pad before and a crop after keep the borders as bright as the interior.
-    """
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.channels = channels
-        # x4 so that each output pixel, which receives 2x2 of the 16 taps, keeps unit gain.
-        self.register_buffer("kernel", (_binomial_kernel(4) * 4).expand(channels, 1, 4, 4).clone(), persistent=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        assert x.ndim == 4 and x.shape[1] == self.channels, (tuple(x.shape), self.channels)
-        height, width = x.shape[2:]
-        x = F.pad(x, (1, 1, 1, 1), mode="replicate")
-        # (H + 2 - 1) * 2 - 2 * 3 + 4 = 2H: padding=3 drops exactly the pad's contribution.
-        y = F.conv_transpose2d(x, self.kernel.to(x.dtype), stride=2, padding=3, groups=self.channels)
-        assert y.shape[2:] == (2 * height, 2 * width), (tuple(y.shape), height, width)
-        return y
 
 
 class ResnetBlock(nn.Module):
@@ -141,9 +85,9 @@ class ResnetGenerator(nn.Module):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("ngf", ngf)):
             if value < 1:
-                raise ValueError(f"{name}={value} is invalid; allowed: a positive integer")
+                raise UserError(f"{name}={value} is invalid; allowed: a positive integer")
         if n_blocks < 0:
-            raise ValueError(f"n_blocks={n_blocks} is invalid; allowed: an integer >= 0")
+            raise UserError(f"n_blocks={n_blocks} is invalid; allowed: an integer >= 0")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.ngf = ngf
@@ -197,10 +141,6 @@ class ResnetGenerator(nn.Module):
         )
         init_xavier_(self, init_gain)
 
-    @property
-    def num_encoder_layers(self) -> int:
-        return len(self.encoder)
-
     def feature_channels(self, layers: Sequence[int]) -> list[int]:
         """Channel count of the encoder output at each index in ``layers`` (to build PatchNCE heads eagerly)."""
         self._check_layers(layers)
@@ -208,10 +148,10 @@ class ResnetGenerator(nn.Module):
 
     def _check_layers(self, layers: Sequence[int]) -> None:
         if len(layers) == 0:
-            raise ValueError("nce layers=[] is invalid; allowed: at least one encoder layer index")
+            raise UserError("nce layers=[] is invalid; allowed: at least one encoder layer index")
         for i in layers:
             if not 0 <= i < len(self.encoder):
-                raise ValueError(f"encoder layer index {i} is invalid; allowed: 0..{len(self.encoder) - 1}")
+                raise UserError(f"encoder layer index {i} is invalid; allowed: 0..{len(self.encoder) - 1}")
 
     def _check_input(self, x: Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.in_channels:

@@ -4,7 +4,8 @@ import torch
 
 from gan_lightning.data import ShapesDataModule
 from gan_lightning.data.shapes import NUM_CLASSES, ShapesDataset, class_name
-from gan_lightning.data.shapes_classifier import load_shapes_classifier, shapes_quality
+from gan_lightning.evaluation.shapes_classifier import load_shapes_classifier
+from gan_lightning.evaluation.shapes_quality import shapes_quality
 
 
 def test_same_seed_same_images_and_all_modes_present() -> None:
@@ -43,3 +44,31 @@ def test_classifier_scores_real_shapes_high_and_junk_low() -> None:
 def test_classifier_works_at_other_resolutions() -> None:
     real = torch.stack([ShapesDataset(64, 64, seed=78)[i][0] for i in range(64)])
     assert shapes_quality(real)["confident"] > 0.9
+
+
+def test_quality_callback_measures_only_the_bundled_shapes_data() -> None:
+    """ShapesQuality is a default callback of every preset: on other data it logs nothing."""
+    from types import SimpleNamespace
+
+    from gan_lightning.callbacks import ShapesQuality
+    from gan_lightning.data import ShapesStyleDataModule
+
+    class Model:
+        device = torch.device("cpu")
+
+        def __init__(self) -> None:
+            self.logged: dict[str, float] = {}
+
+        def generate(self, num: int, seed: int) -> torch.Tensor:
+            return torch.stack([ShapesDataset(num, 32, seed=seed)[i][0] for i in range(num)])
+
+        def log(self, name: str, value: float, sync_dist: bool) -> None:
+            self.logged[name] = value
+
+    callback, model = ShapesQuality(num_samples=32), Model()
+    for datamodule in (ShapesStyleDataModule(), None):
+        callback.on_validation_epoch_end(SimpleNamespace(sanity_checking=False, datamodule=datamodule, global_rank=0), model)
+    assert model.logged == {}
+    shapes = ShapesDataModule(num_workers=0)
+    callback.on_validation_epoch_end(SimpleNamespace(sanity_checking=False, datamodule=shapes, global_rank=0), model)
+    assert set(model.logged) == {"val/shapes_confident", "val/shapes_mode_coverage"}

@@ -6,14 +6,10 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_lightning.data.shape_looks import foreground_mask, look_statistics, mask_iou
-from gan_lightning.data.unpaired import (
-    ShapesStyleDataModule,
-    SingleImagePairDataModule,
-    UnpairedDataModule,
-    shape_look_batch,
-)
+from gan_lightning.data import ShapesStyleDataModule, SingleImagePairDataModule, UnpairedDataModule
+from gan_lightning.data.shape_looks import render_look_batch
 from gan_lightning.errors import UserError
+from gan_lightning.evaluation.looks import foreground_mask, look_statistics, mask_iou
 from tests.conftest import write_rgb_images
 
 
@@ -156,8 +152,8 @@ def test_bundled_example_is_reproducible_and_its_looks_differ():
 
 
 def test_both_looks_of_one_scene_share_the_silhouette():
-    flat = shape_look_batch(8, 32, "flat", seed=3)
-    ink = shape_look_batch(8, 32, "ink", seed=3)
+    flat = render_look_batch(8, 32, "flat", seed=3)
+    ink = render_look_batch(8, 32, "ink", seed=3)
     same = mask_iou(foreground_mask(flat), foreground_mask(ink)).mean()
     other = mask_iou(foreground_mask(flat), foreground_mask(ink.roll(1, 0))).mean()
     assert same > 0.7 and same > other + 0.2

@@ -3,9 +3,11 @@
 import pytest
 import torch
 
+from gan_lightning.errors import UserError
+from gan_lightning.nets.cut_blocks import BlurDownsample, BlurUpsample
 from gan_lightning.nets.patchgan import PatchGANDiscriminator
 from gan_lightning.nets.patchnce import PatchNCEHeads, sample_patch_ids
-from gan_lightning.nets.resnet import BlurDownsample, BlurUpsample, ResnetGenerator
+from gan_lightning.nets.resnet import ResnetGenerator
 
 
 def count(module: torch.nn.Module) -> int:
@@ -67,7 +69,7 @@ def test_encoder_features_carry_gradients_to_the_generator():
 @pytest.mark.parametrize("bad", [[], [99], [-1]])
 def test_bad_layer_indices_are_rejected(bad):
     g = ResnetGenerator(ngf=8, n_blocks=1)
-    with pytest.raises(ValueError, match="layer"):
+    with pytest.raises(UserError, match="layer"):
         g.feature_channels(bad)
 
 
@@ -75,7 +77,7 @@ def test_bad_input_shape_is_rejected():
     g = ResnetGenerator(ngf=8, n_blocks=1)
     with pytest.raises(ValueError, match="input shape"):
         g(torch.randn(1, 4, 16, 16))
-    with pytest.raises(ValueError, match="n_blocks"):
+    with pytest.raises(UserError, match="n_blocks"):
         ResnetGenerator(n_blocks=-1)
 
 
@@ -139,7 +141,7 @@ def test_patchnce_heads_reject_mismatched_inputs():
         heads(feats[:1], sample_patch_ids(feats[:1], 4))
     with pytest.raises(ValueError, match="channels"):
         heads(feats[::-1], sample_patch_ids(feats[::-1], 4))
-    with pytest.raises(ValueError, match="in_channels"):
+    with pytest.raises(UserError, match="in_channels"):
         PatchNCEHeads(in_channels=[])
-    with pytest.raises(ValueError, match="num_patches"):
+    with pytest.raises(UserError, match="num_patches"):
         sample_patch_ids(feats, 0)

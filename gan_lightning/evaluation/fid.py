@@ -1,11 +1,12 @@
-"""FID from torchmetrics with a feature network that can live offline.
+"""FID and KID from torchmetrics with a feature network that can live offline.
 
 - ``"inception"``: the paper-standard 2048-d pool features of torch-fidelity's Inception-v3. Its weights
   are downloaded on first use, or read from ``weights_path`` on clusters without internet.
 - ``"shapes"``: 128-d features of the small classifier shipped for the bundled shapes dataset: a
   Fréchet distance that works offline out of the box (like LeNet features for MNIST). Only
   meaningful on the bundled shapes data.
-- any ``nn.Module`` with a ``num_features`` attribute, taking images in [0, 1] (tests use this).
+- any ``nn.Module`` with a ``num_features`` attribute, taking images in [0, 1] (``features.py``
+  has the bundled ones; tests use small ones).
 
 The feature network is frozen, and the model keeps the metric outside its module tree so the
 Inception weights never enter a checkpoint.
@@ -21,6 +22,9 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan_lightning.errors import UserError
+from gan_lightning.evaluation.features import ShapesFeatures
+from gan_lightning.evaluation.shapes_classifier import load_shapes_classifier
+from gan_lightning.images import to_unit
 
 FIDFeatures = Literal["inception", "shapes"]
 INCEPTION_WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
@@ -40,8 +44,6 @@ def build_fid(features: Union[FIDFeatures, nn.Module] = "inception", weights_pat
     if isinstance(features, nn.Module):
         extractor: Union[int, nn.Module] = features
     elif features == "shapes":
-        from gan_lightning.data.shapes_classifier import ShapesFeatures, load_shapes_classifier
-
         extractor = ShapesFeatures(load_shapes_classifier())
     elif features == "inception":
         extractor = 2048
@@ -64,7 +66,7 @@ def build_fid(features: Union[FIDFeatures, nn.Module] = "inception", weights_pat
 
 def to_unit_rgb(images: Tensor) -> Tensor:
     """Images in [-1, 1] with 1 or 3 channels -> float32 RGB in [0, 1], the metric's input."""
-    images = (images.float().clamp(-1, 1) + 1) / 2
+    images = to_unit(images)
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
 
@@ -84,4 +86,3 @@ def build_kid(fid: FrechetInceptionDistance, subset_size: int = 1000) -> KernelI
     or copy of Inception). It keeps every feature, so it costs memory in proportion to the samples."""
     features = fid.inception if fid.used_custom_model else _Uint8Input(fid.inception)
     return KernelInceptionDistance(feature=features, subset_size=subset_size, normalize=True, reset_real_features=False)
-
