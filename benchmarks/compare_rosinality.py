@@ -23,7 +23,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gan_lightning.nets.rosinality import generator_from_rosinality  # noqa: E402
+from gan_lightning.formats.rosinality import generator_from_rosinality, stylegan_hyper_parameters  # noqa: E402
 
 
 def import_rosinality_model(rosinality_dir: Path):
@@ -46,10 +46,11 @@ def time_training_pass(model, theirs, ours, args) -> dict:
     """
     import torch.nn.functional as F
 
-    from gan_lightning.nets.stylegan2 import Discriminator
+    from gan_lightning.nets.stylegan2 import Discriminator, DiscriminatorConfig
 
     their_d = model.Discriminator(args.resolution, channel_multiplier=args.channel_multiplier)
-    our_d = Discriminator(resolution=args.resolution, channel_base=16384 * args.channel_multiplier, channel_max=512)
+    # rosinality's channel_multiplier m gives min(16384 * m // res, 512) channels
+    our_d = Discriminator(args.resolution, 3, DiscriminatorConfig(channel_base=16384 * args.channel_multiplier, channel_max=512))
     z = torch.randn(args.batch, args.style_dim)
     real = torch.randn(args.batch, 3, args.resolution, args.resolution)
 
@@ -92,9 +93,9 @@ def main() -> None:
             if name.endswith("noise.weight") or name.endswith(".bias"):
                 p.add_(torch.randn_like(p) * 0.2)
 
-    ours, kwargs = generator_from_rosinality(theirs.state_dict())
+    ours = generator_from_rosinality(theirs.state_dict())
     z = torch.randn(args.batch, args.style_dim)
-    results = {"resolution": args.resolution, "generator_kwargs": kwargs, "batch": args.batch}
+    results = {"resolution": args.resolution, "hyper_parameters": stylegan_hyper_parameters(ours), "batch": args.batch}
     with torch.no_grad():
         reference, _ = theirs([z], randomize_noise=False)
         image = ours(z, noise_mode="const")

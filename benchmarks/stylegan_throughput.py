@@ -1,14 +1,14 @@
-"""StyleGAN training throughput (images/s) and peak memory, with the full official step.
+"""StyleGAN training throughput (images/s) and peak memory, with every phase of the training step.
 
     python benchmarks/stylegan_throughput.py                      # 64 and 256 px on this machine's device
     python benchmarks/stylegan_throughput.py --resolutions 256 --batch-size 32 --precision bf16-mixed
 
-Each resolution runs in its own process (clean peak memory). The model is config F (channel_base
-32768, channel_max 512, 8 mapping layers, 512-d latents) trained by the real LightningModule on
-random images, through Lightning's Trainer. Batches are timed one by one, starting at batch 14 of
+Each resolution runs in its own process (clean peak memory). The networks are config F (the
+GeneratorConfig / DiscriminatorConfig defaults), trained by the real LightningModule on random
+images, through Lightning's Trainer. Batches are timed one by one, starting at batch 14 of
 the lazy schedule, so the measured window holds plain batches, a path-length batch (every 4) and an
-R1 + path-length batch (every 16); the figure reported is the amortised cost of the official
-schedule: t_plain + t_path_length / 4 + t_r1 / 16 per batch. ADA runs with p = 0.2.
+R1 + path-length batch (every 16); the figure reported is the amortised cost of the lazy
+regularization schedule: t_plain + t_path_length / 4 + t_r1 / 16 per batch. ADA runs with p = 0.2.
 Results go to benchmarks/results/stylegan_throughput_<device>.json.
 """
 

@@ -1,12 +1,20 @@
 """Adaptive discriminator augmentation (Karras et al. 2020, "Training GANs with Limited Data").
 
 Every image the discriminator sees (real or generated) passes through the same random pipeline,
-each transform applied with probability p per image. Geometric transforms are composed into one
-per-image affine matrix and applied by PyTorch's ``affine_grid``/``grid_sample`` with reflection
-padding; colour transforms into one per-image 4x4 colour matrix (written by hand: kornia's hue and
-saturation go through HSV, which assumes [0, 1] inputs and clips, while generated images leave
-that range; a colour matrix is linear and exact for any value). Everything is differentiable
-with respect to the images, so the generator learns through the augmentation.
+each transform applied with probability p per image: the "bgc" transforms of NVlabs' AugmentPipe,
+with its default strengths and its split of the rotation probability. Geometric transforms are
+composed into one per-image affine matrix and applied by PyTorch's ``affine_grid``/``grid_sample``
+with reflection padding; colour transforms into one per-image 3x3 colour matrix plus a brightness
+offset (written by hand: kornia's hue and saturation go through HSV, which assumes [0, 1] inputs and
+clips, while generated images leave that range; a colour matrix is linear and exact for any value).
+Everything is differentiable with respect to the images, so the generator learns through it.
+
+Known differences from NVlabs' AugmentPipe (not compared against it; see the StyleGAN fidelity issue):
+- colour: NVlabs composes brightness first, then contrast, luma flip, hue and saturation, in one 4x4
+  matrix; here brightness is added after the others. On 1-channel images NVlabs also flips luma; here
+  only brightness and contrast apply.
+- geometric: NVlabs reflection-pads, upsamples 2x with the sym6 wavelet filter, samples, and
+  downsamples again; here the image is sampled bilinearly at its own resolution.
 
 p is a buffer: it is saved in checkpoints and restored on resume.
 """
@@ -19,7 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-# Transform strengths of the paper's "bgc" pipeline.
+from gan_lightning.errors import UserError
+
+# Transform strengths: NVlabs AugmentPipe's defaults.
 INTEGER_TRANSLATION_MAX = 0.125  # fraction of the image side
 SCALE_STD = 0.2  # log2 units
 ROTATE_MAX = 1.0  # fraction of pi
@@ -67,7 +77,7 @@ class AdaptiveAugment(nn.Module):
     def __init__(self, p: float = 0.0, geometric: bool = True, color: bool = True) -> None:
         super().__init__()
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"augmentation probability p must be in [0, 1], got {p}")
+            raise UserError(f"augmentation probability p must be in [0, 1], got {p}")
         self.geometric = geometric
         self.color = color
         self.register_buffer("p", torch.tensor(float(p)))

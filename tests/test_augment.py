@@ -1,4 +1,5 @@
-"""Adaptive discriminator augmentation: identity at p = 0, differentiable, shape- and range-faithful."""
+"""Adaptive discriminator augmentation: identity at p = 0, differentiable, shape- and range-faithful,
+and the ADA rule that moves p."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 import torch
 
 from gan_lightning.augment import AdaptiveAugment
+from gan_lightning.errors import UserError
 
 
 def test_p_zero_is_the_identity_and_p_is_a_checkpointed_buffer() -> None:
@@ -13,7 +15,7 @@ def test_p_zero_is_the_identity_and_p_is_a_checkpointed_buffer() -> None:
     x = torch.randn(4, 3, 16, 16)
     assert augment(x) is x
     assert "p" in augment.state_dict()
-    with pytest.raises(ValueError, match="must be in \\[0, 1\\], got 1.5"):
+    with pytest.raises(UserError, match="must be in \\[0, 1\\], got 1.5"):
         AdaptiveAugment(p=1.5)
 
 
@@ -62,3 +64,13 @@ def test_probability_sets_the_share_of_changed_images() -> None:
     # 12 transforms each with probability p: P(unchanged) is about (1 - p)^12 (flips/rotations can be no-ops)
     assert changed(0.02) < 0.35
     assert changed(0.5) > 0.95
+
+
+def test_update_p_steps_toward_the_target_by_images_over_ada_kimg() -> None:
+    augment = AdaptiveAugment(p=0.0)
+    augment.update_p(real_sign_mean=1.0, num_images=50, target=0.6, speed_kimg=0.1)
+    assert float(augment.p) == pytest.approx(0.5)  # overfitting D (r_t > target): p rises by 50 / 100
+    augment.update_p(real_sign_mean=0.0, num_images=20, target=0.6, speed_kimg=0.1)
+    assert float(augment.p) == pytest.approx(0.3)
+    augment.update_p(real_sign_mean=0.0, num_images=1000, target=0.6, speed_kimg=0.1)
+    assert float(augment.p) == 0.0  # clamped to [0, 1]

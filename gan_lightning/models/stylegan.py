@@ -1,47 +1,51 @@
-"""StyleGAN: StyleGAN2 config F (Karras et al. 2020) with adaptive discriminator augmentation (ADA).
+"""StyleGAN: StyleGAN2 (Karras et al. 2020) with adaptive discriminator augmentation (ADA), trained
+after NVlabs' stylegan2-ada-pytorch (``training/loss.py`` StyleGAN2Loss and its training loop).
 
-Per batch, the official phases in order:
+Per batch, in this order:
   Dmain  logistic loss on augmented real and generated images;
   Dreg   lazy R1 on real images, every ``r1_interval`` batches, weighted by gamma/2 * interval;
-  Gmain  non-saturating loss through the augmented discriminator;
+  Gmain  non-saturating loss through the augmented (frozen) discriminator;
   Greg   path length regularization, every ``pl_interval`` batches, weighted by pl_weight * interval;
 then the generator EMA (half-life ``ema_kimg`` with ramp-up) and, every ``ada_interval`` batches,
 the ADA probability update from r_t = E[sign(D(real))]. Latents are style-mixed with probability
 ``style_mixing_prob``. All schedules are in images seen (kimg), so they do not depend on batch size.
+
+Not verified against NVlabs (see the StyleGAN fidelity issue): no training step has been compared
+with theirs (NVlabs runs the G phases before the D phases); the augmentation differs (see
+``gan_lightning.augment``); the presets in configs/ are not NVlabs' cfg_specs (e.g. their paper256
+uses minibatch-std group 8; their cifar preset turns off path length and style mixing and uses the
+'orig' discriminator, which is not built here).
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
+import dataclasses
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from gan_lightning.augment import AdaptiveAugment
+from gan_lightning.errors import UserError
 from gan_lightning.losses import d_logistic_loss, g_nonsaturating_loss, path_length_penalty, r1_penalty
-from gan_lightning.models.base import GANModule, eval_mode, grad_norm, latents_for_seeds, update_ema
+from gan_lightning.models.base import GANModule
 from gan_lightning.nets.layers import NoiseMode, check_noise_mode
-from gan_lightning.nets.stylegan2 import Discriminator, Generator, check_resolution
-
-# Generator constructor arguments: the names hyper_parameters use (trained and converted checkpoints alike).
-GENERATOR_ARGS: tuple[str, ...] = tuple(inspect.signature(Generator).parameters)
+from gan_lightning.nets.stylegan2 import Discriminator, DiscriminatorConfig, GeneratorConfig, as_config, check_resolution
+from gan_lightning.sampling import latents_for_seeds, seed_names, seed_range
+from gan_lightning.torch_utils import eval_mode, frozen, grad_norm, update_ema
 
 
 class StyleGAN(GANModule):
-    """StyleGAN2 generator and residual discriminator, trained as in the official code.
+    """StyleGAN2 generator and residual discriminator with lazy R1, path length regularization,
+    style mixing, generator EMA and ADA.
 
     Args:
         resolution: image side, a power of two from 32 to 1024 (linked from the DataModule).
         channels: image channels (linked from the DataModule).
-        z_dim / w_dim: latent sizes.
-        mapping_layers: fully connected layers of the mapping network.
-        mapping_lr_multiplier: learning-rate multiplier of the mapping network (0.01 in the paper).
-        channel_base / channel_max: channel widths min(channel_base // res, channel_max); config F:
-            32768 / 512 (16384 for half width).
-        num_fp16_res: run the N highest resolutions in fp16 on CUDA (official speed-up), 0 = off.
-        conv_clamp: clamp convolution outputs to +-X (256 with fp16 in the official code), None = off.
-        mbstd_group_size: minibatch standard deviation group size; batch size must be divisible by it.
+        generator: the generator's network settings (``GeneratorConfig``: z_dim, w_dim, mapping
+            layers, channel widths, fp16 ...); on the command line ``--model.init_args.generator.z_dim``.
+        discriminator: the discriminator's network settings (``DiscriminatorConfig``: channel widths,
+            minibatch std group size, fp16 ...).
         lr / betas: Adam settings before the lazy-regularization correction.
         r1_gamma: R1 weight gamma (0 disables R1).
         r1_interval: lazy R1 every N batches.
@@ -52,7 +56,7 @@ class StyleGAN(GANModule):
         ema_rampup: the half-life is at most images_seen * ema_rampup early on; None: no ramp-up.
         ada: adapt the augmentation probability toward ``ada_target``; False keeps ``augment_p`` fixed.
         augment_p: initial (or, with ada False, fixed) augmentation probability; 0 with ada False: none.
-        ada_target: target of r_t = E[sign(D(real))] (0.6 in the paper).
+        ada_target: target of r_t = E[sign(D(real))] (0.6 in the ADA paper).
         ada_interval: update p every N batches.
         ada_kimg: p can go from 0 to 1 in this many thousand images.
         augment_geometric / augment_color: which transform groups ADA uses.
@@ -65,15 +69,8 @@ class StyleGAN(GANModule):
         self,
         resolution: int = 256,
         channels: int = 3,
-        z_dim: int = 512,
-        w_dim: int = 512,
-        mapping_layers: int = 8,
-        mapping_lr_multiplier: float = 0.01,
-        channel_base: int = 32768,
-        channel_max: int = 512,
-        num_fp16_res: int = 0,
-        conv_clamp: float | None = None,
-        mbstd_group_size: int = 4,
+        generator: GeneratorConfig = GeneratorConfig(),
+        discriminator: DiscriminatorConfig = DiscriminatorConfig(),
         lr: float = 0.002,
         betas: tuple[float, float] = (0.0, 0.99),
         r1_gamma: float = 10.0,
@@ -98,42 +95,34 @@ class StyleGAN(GANModule):
     ) -> None:
         super().__init__(resolution=resolution, channels=channels, **kwargs)
         check_resolution(resolution)
+        generator_config = as_config(GeneratorConfig, generator)  # a dict when loaded from a checkpoint
+        discriminator_config = as_config(DiscriminatorConfig, discriminator)
         for name, value in (("r1_interval", r1_interval), ("pl_interval", pl_interval), ("ada_interval", ada_interval), ("pl_batch_shrink", pl_batch_shrink)):
             if value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
+                raise UserError(f"{name} must be at least 1, got {value}")
         if not 0.0 <= style_mixing_prob <= 1.0:
-            raise ValueError(f"style_mixing_prob must be in [0, 1], got {style_mixing_prob}")
+            raise UserError(f"style_mixing_prob must be in [0, 1], got {style_mixing_prob}")
         if not 0.0 < ada_target < 1.0:
-            raise ValueError(f"ada_target must be in (0, 1), got {ada_target}")
+            raise UserError(f"ada_target must be in (0, 1), got {ada_target}")
         if ema_kimg is not None and ema_kimg <= 0:
-            raise ValueError(f"ema_kimg must be positive or null (no EMA), got {ema_kimg}")
+            raise UserError(f"ema_kimg must be positive or null (no EMA), got {ema_kimg}")
+        # save_hyperparameters reads these arguments: plain dicts keep hparams.yaml and checkpoints plain data.
+        generator, discriminator = dataclasses.asdict(generator_config), dataclasses.asdict(discriminator_config)
         self.save_hyperparameters()
-        self.generator = self.generator_from_hparams(self.hparams)
-        self.discriminator = Discriminator(
-            resolution=resolution,
-            channels=channels,
-            channel_base=channel_base,
-            channel_max=channel_max,
-            mbstd_group_size=mbstd_group_size,
-            num_fp16_res=num_fp16_res,
-            conv_clamp=conv_clamp,
-        )
+        self.generator = self.build_generator()
+        self.discriminator = Discriminator(resolution, channels, discriminator_config)
         if ema_kimg is not None:
             self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
         self.augment = AdaptiveAugment(p=augment_p, geometric=augment_geometric, color=augment_color)
-        self.register_buffer("fixed_z", latents_for_seeds(list(range(num_fixed_samples)), z_dim))
+        self.register_buffer("fixed_z", latents_for_seeds(seed_range(0, num_fixed_samples), generator_config.z_dim))
         self.register_buffer("pl_mean", torch.zeros(()))  # running mean path length a (checkpointed)
         self.register_buffer("batches_done", torch.zeros((), dtype=torch.int64))  # drives the lazy intervals
         # sum of sign(D(real)) and count since the last ADA update (not checkpointed: a few batches)
         self.register_buffer("ada_stats", torch.zeros(2), persistent=False)
 
-    @classmethod
-    def generator_from_hparams(cls, hparams: dict) -> nn.Module:
-        return Generator(**{name: hparams[name] for name in GENERATOR_ARGS if name in hparams})
-
     def configure_optimizers(self):
         # Lazy regularization takes an extra optimizer step every `interval` batches: scale lr and
-        # betas by interval / (interval + 1) so the optimizer sees the same averages (paper, app. B).
+        # betas by interval / (interval + 1) so the optimizer sees the same averages (NVlabs' mb_ratio).
         hp = self.hparams
         optimizers = []
         for module, interval, active in (
@@ -148,7 +137,7 @@ class StyleGAN(GANModule):
     # --- latents ---------------------------------------------------------------------------------
 
     def random_latents(self, num: int) -> Tensor:
-        return torch.randn(num, self.hparams.z_dim, device=self.device)
+        return torch.randn(num, self.generator.z_dim, device=self.device)
 
     def mapped_latents(self, num: int) -> Tensor:
         """ws for ``num`` random z; with probability style_mixing_prob the rows from a random
@@ -194,29 +183,28 @@ class StyleGAN(GANModule):
             opt_d.step()
             logs["train/r1_penalty"] = penalty.detach()
 
-        # Gmain: fool the discriminator. Toggling freezes D so no D gradients are computed.
-        self.toggle_optimizer(opt_g)
-        fake = self.generator.synthesis(self.mapped_latents(num))
-        g_loss = g_nonsaturating_loss(self.discriminator(self.augment(fake)))
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(g_loss)
-        if log_now:
-            logs["train/g_grad_norm"] = grad_norm(self.generator.parameters(), self.loss_scale())
-        opt_g.step()
-
-        # Greg: path length regularization on a smaller batch.
-        if hp.pl_weight > 0 and step % hp.pl_interval == 0:
-            ws = self.mapped_latents(max(num // hp.pl_batch_shrink, 1))
-            images = self.generator.synthesis(ws)
-            penalty, lengths, new_mean = path_length_penalty(images, ws, self.pl_mean, hp.pl_decay, self.loss_scale())
+        with frozen(self.discriminator):  # the generator phases compute no D weight gradients
+            # Gmain: fool the discriminator.
+            fake = self.generator.synthesis(self.mapped_latents(num))
+            g_loss = g_nonsaturating_loss(self.discriminator(self.augment(fake)))
             opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(penalty * hp.pl_weight * hp.pl_interval)
+            self.manual_backward(g_loss)
+            if log_now:
+                logs["train/g_grad_norm"] = grad_norm(self.generator.parameters(), self.loss_scale())
             opt_g.step()
-            # lerp is linear: averaging the updated means over processes gives the global running mean
-            self.pl_mean.copy_(self.trainer.strategy.reduce(new_mean, reduce_op="mean"))
-            logs["train/pl_penalty"] = penalty.detach()
-            logs["train/pl_mean"] = self.pl_mean.clone()
-        self.untoggle_optimizer(opt_g)
+
+            # Greg: path length regularization on a smaller batch.
+            if hp.pl_weight > 0 and step % hp.pl_interval == 0:
+                ws = self.mapped_latents(max(num // hp.pl_batch_shrink, 1))
+                images = self.generator.synthesis(ws)
+                penalty, lengths, new_mean = path_length_penalty(images, ws, self.pl_mean, hp.pl_decay, self.loss_scale())
+                opt_g.zero_grad(set_to_none=True)
+                self.manual_backward(penalty * hp.pl_weight * hp.pl_interval)
+                opt_g.step()
+                # lerp is linear: averaging the updated means over processes gives the global running mean
+                self.pl_mean.copy_(self.trainer.strategy.reduce(new_mean, reduce_op="mean"))
+                logs["train/pl_penalty"] = penalty.detach()
+                logs["train/pl_mean"] = self.pl_mean.clone()
 
         global_batch = num * self.trainer.world_size
         if hasattr(self, "generator_ema"):
@@ -240,7 +228,7 @@ class StyleGAN(GANModule):
         self.log_dict({"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "p": float(self.augment.p)}, prog_bar=True, logger=False)
 
     def ema_beta(self, global_batch: int) -> float:
-        """Official EMA: half-life ema_kimg (in images), at most images_seen * ema_rampup early on."""
+        """NVlabs' EMA schedule: half-life ema_kimg (in images), at most images_seen * ema_rampup early on."""
         ema_nimg = self.hparams.ema_kimg * 1000.0
         if self.hparams.ema_rampup is not None:
             ema_nimg = min(ema_nimg, float(self.images_seen) * self.hparams.ema_rampup)
@@ -265,16 +253,16 @@ class StyleGAN(GANModule):
     ) -> Tensor:
         """``num`` images in [-1, 1] from the EMA generator; image k comes from seed ``seed + k``."""
         check_noise_mode(noise_mode)
-        z = latents_for_seeds(list(range(seed, seed + num)), self.hparams.z_dim, self.device)
+        z = latents_for_seeds(seed_range(seed, num), self.generator.z_dim, self.device)
         with eval_mode(self.sampling_generator) as generator:
             return torch.cat([generator(chunk, truncation_psi=truncation_psi, noise_mode=noise_mode) for chunk in z.split(64)])
 
     def predict_step(self, batch: Tensor, batch_idx: int) -> dict:
         """Batch = seeds (from the DataModule's predict loader) -> one image per seed, named by it."""
         seeds = batch.tolist()
-        z = latents_for_seeds(seeds, self.hparams.z_dim, self.device)
+        z = latents_for_seeds(seeds, self.generator.z_dim, self.device)
         with eval_mode(self.sampling_generator) as generator:
-            return {"images": generator(z, noise_mode="const"), "names": [f"seed{seed:06d}" for seed in seeds]}
+            return {"images": generator(z, noise_mode="const"), "names": seed_names(seeds)}
 
     @torch.no_grad()
     def fixed_samples(self) -> dict[str, Tensor]:
@@ -290,4 +278,4 @@ class StyleGAN(GANModule):
             return generator(self.random_latents(batch[0].shape[0]), noise_mode="random")
 
 
-__all__ = ["StyleGAN", "GENERATOR_ARGS"]
+__all__ = ["StyleGAN"]

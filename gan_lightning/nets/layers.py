@@ -9,15 +9,18 @@ FIR resampling (``upfirdn2d``) follows "upsample by zero insertion, pad, filter,
 from __future__ import annotations
 
 import math
-from typing import Literal, Sequence
+from typing import Literal, Sequence, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_lightning.errors import UserError
+
 Activation = Literal["linear", "lrelu"]
+# Noise inputs: a fresh draw per call, the stored draw (reproducible images), or no noise.
 NoiseMode = Literal["random", "const", "none"]
-NOISE_MODES: tuple[str, ...] = ("random", "const", "none")
+NOISE_MODES: tuple[str, ...] = get_args(NoiseMode)  # for argparse choices and error messages
 
 LRELU_SLOPE = 0.2
 # Gain that keeps the activations' second moment after the nonlinearity (He et al. 2015).
@@ -27,7 +30,7 @@ DEFAULT_FIR: tuple[int, ...] = (1, 3, 3, 1)
 
 def check_noise_mode(noise_mode: str) -> str:
     if noise_mode not in NOISE_MODES:
-        raise ValueError(f"unknown noise_mode {noise_mode!r}; allowed: {', '.join(NOISE_MODES)}")
+        raise UserError(f"unknown noise_mode {noise_mode!r}; allowed: {', '.join(NOISE_MODES)}")
     return noise_mode
 
 
@@ -331,8 +334,10 @@ class MinibatchStdDev(nn.Module):
     Sample n belongs to group n mod (N / G); the batch size must be divisible by the group size G.
     """
 
-    def __init__(self, group_size: int = 4, num_channels: int = 1) -> None:
+    def __init__(self, group_size: int, num_channels: int) -> None:
         super().__init__()
+        if group_size < 1 or num_channels < 1:
+            raise UserError(f"minibatch std needs group_size >= 1 and num_channels >= 1, got {group_size} and {num_channels}")
         self.group_size = group_size
         self.num_channels = num_channels
 
@@ -341,7 +346,7 @@ class MinibatchStdDev(nn.Module):
         g = min(self.group_size, n)
         f = self.num_channels
         if n % g != 0:
-            raise ValueError(f"minibatch std: batch size {n} is not divisible by the group size {g}")
+            raise UserError(f"minibatch std: batch size {n} is not divisible by the group size {g} (mbstd_group_size)")
         y = x.reshape(g, -1, f, c // f, h, w)
         y = (y - y.mean(dim=0)).square().mean(dim=0)  # variance over each group
         y = (y + 1e-8).sqrt().mean(dim=[2, 3, 4])  # (N/G, F): mean std over channels and pixels

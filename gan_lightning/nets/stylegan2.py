@@ -1,19 +1,29 @@
-"""StyleGAN2 networks, config F (Karras et al. 2020, "Analyzing and Improving the Image Quality of StyleGAN").
+"""StyleGAN2 networks (Karras et al. 2020, "Analyzing and Improving the Image Quality of StyleGAN"),
+config F by default, written after NVlabs' stylegan2-ada-pytorch ``training/networks.py``.
 
 Generator = MappingNetwork (z -> w, tracked w_avg for truncation) + SynthesisNetwork (learned 4x4
 constant, one SynthesisBlock per resolution with modulated convolutions, noise inputs and skip
 toRGB outputs). Discriminator = residual DiscriminatorBlocks + DiscriminatorEpilogue (minibatch std).
-Channel widths follow the official formula ``min(channel_base // resolution, channel_max)``.
+Channel widths are NVlabs' ``min(channel_base // resolution, channel_max)``.
+
+``GeneratorConfig`` / ``DiscriminatorConfig`` hold every network setting and its default, once (NVlabs'
+G_kwargs / D_kwargs under our names); the LightningModule, the checkpoint registry and the converters
+all pass these. Verified against other code: the parameter counts at 256 px config F equal NVlabs'
+and rosinality's, and rosinality generators converted to ours give the same images
+(benchmarks/compare_rosinality.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence, TypeVar
 
 import torch
 from torch import Tensor, nn
 
+from gan_lightning.errors import UserError
 from gan_lightning.nets.layers import (
     DEFAULT_FIR,
     Conv2dLayer,
@@ -32,21 +42,129 @@ MIN_RESOLUTION = 32
 MAX_RESOLUTION = 1024
 
 
+# --- settings --------------------------------------------------------------------------------------
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise UserError(message)
+
+
+@dataclass(frozen=True)  # frozen: one instance can safely be the default of every StyleGAN
+class GeneratorConfig:
+    """The generator's settings (NVlabs' G_kwargs with our names). The defaults are config F at full
+    precision, as in the StyleGAN2 paper (NVlabs' ADA train.py also sets num_fp16_res 4, conv_clamp 256).
+
+    Args:
+        z_dim: latent z size (0 only for a purely class-driven generator, c_dim > 0).
+        w_dim: intermediate latent w size.
+        c_dim: class-label size, 0 = unconditional.
+        mapping_layers: fully connected layers of the mapping network.
+        mapping_lr_multiplier: learning-rate multiplier of the mapping network.
+        w_avg_beta: decay of the tracked w_avg (the centre of the truncation trick).
+        channel_base / channel_max: channel widths min(channel_base // res, channel_max); half of
+            config F's channel_base gives half the width at high resolutions.
+        num_fp16_res: run the N highest resolutions in fp16 on CUDA, 0 = off.
+        conv_clamp: clamp convolution outputs to +-X (NVlabs uses 256 with fp16), None = off.
+    """
+
+    z_dim: int = 512
+    w_dim: int = 512
+    c_dim: int = 0
+    mapping_layers: int = 8
+    mapping_lr_multiplier: float = 0.01
+    w_avg_beta: float = 0.995
+    channel_base: int = 32768
+    channel_max: int = 512
+    num_fp16_res: int = 0
+    conv_clamp: float | None = None
+
+    def __post_init__(self) -> None:
+        _require(self.z_dim >= 0 and self.c_dim >= 0, f"generator z_dim and c_dim must be >= 0, got {self.z_dim} and {self.c_dim}")
+        _require(self.z_dim + self.c_dim >= 1, "generator needs z_dim >= 1 or c_dim >= 1, got both 0")
+        _require(self.w_dim >= 1, f"generator w_dim must be >= 1, got {self.w_dim}")
+        _require(self.mapping_layers >= 1, f"generator mapping_layers must be >= 1, got {self.mapping_layers}")
+        _require(self.mapping_lr_multiplier > 0, f"generator mapping_lr_multiplier must be > 0, got {self.mapping_lr_multiplier}")
+        _require(0.0 <= self.w_avg_beta <= 1.0, f"generator w_avg_beta must be in [0, 1], got {self.w_avg_beta}")
+        _check_common(self, "generator")
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """The discriminator's settings (NVlabs' D_kwargs with our names); defaults as for the generator.
+
+    Args:
+        c_dim: class-label size, 0 = unconditional (projection discriminator otherwise).
+        channel_base / channel_max: channel widths, as for the generator.
+        mbstd_group_size: minibatch standard deviation group size; the per-process batch size must be
+            divisible by it (or smaller than it).
+        mbstd_num_channels: minibatch standard deviation feature maps, 0 = no minibatch std.
+        num_fp16_res / conv_clamp: as for the generator.
+    """
+
+    c_dim: int = 0
+    channel_base: int = 32768
+    channel_max: int = 512
+    mbstd_group_size: int = 4
+    mbstd_num_channels: int = 1
+    num_fp16_res: int = 0
+    conv_clamp: float | None = None
+
+    def __post_init__(self) -> None:
+        _require(self.c_dim >= 0, f"discriminator c_dim must be >= 0, got {self.c_dim}")
+        _require(self.mbstd_group_size >= 1, f"discriminator mbstd_group_size must be >= 1, got {self.mbstd_group_size}")
+        _require(self.mbstd_num_channels >= 0, f"discriminator mbstd_num_channels must be >= 0, got {self.mbstd_num_channels}")
+        _check_common(self, "discriminator")
+
+
+def _check_common(config: GeneratorConfig | DiscriminatorConfig, network: str) -> None:
+    _require(
+        config.channel_base >= 1 and config.channel_max >= 1,
+        f"{network} channel_base and channel_max must be >= 1, got {config.channel_base} and {config.channel_max}",
+    )
+    _require(config.num_fp16_res >= 0, f"{network} num_fp16_res must be >= 0, got {config.num_fp16_res}")
+    _require(config.conv_clamp is None or config.conv_clamp > 0, f"{network} conv_clamp must be > 0 or null, got {config.conv_clamp}")
+
+
+Config = TypeVar("Config", GeneratorConfig, DiscriminatorConfig)
+
+
+def as_config(cls: type[Config], value: Config | Mapping[str, Any]) -> Config:
+    """A config from an instance or from a dict of its fields (what checkpoints and LightningCLI's
+    hyper-parameters hold); missing fields take their defaults, unknown ones are an error."""
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, Mapping):
+        raise UserError(f"{cls.__name__} expected, or a dict of its fields; got {type(value).__name__}")
+    known = {field.name for field in dataclasses.fields(cls)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise UserError(f"unknown {cls.__name__} field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+    return cls(**value)
+
+
 def check_resolution(resolution: int) -> int:
     if not (
         isinstance(resolution, int)
         and MIN_RESOLUTION <= resolution <= MAX_RESOLUTION
         and resolution & (resolution - 1) == 0
     ):
-        raise ValueError(
+        raise UserError(
             f"StyleGAN2 resolution must be a power of two from {MIN_RESOLUTION} to {MAX_RESOLUTION}, got {resolution!r}"
         )
     return resolution
 
 
 def channels_at(resolution: int, channel_base: int, channel_max: int) -> int:
-    """The official channel width: min(channel_base // resolution, channel_max)."""
+    """NVlabs' channel width: min(channel_base // resolution, channel_max)."""
     return min(channel_base // resolution, channel_max)
+
+
+def _check_widths(resolution: int, channel_base: int, channel_max: int, network: str) -> None:
+    if channels_at(resolution, channel_base, channel_max) < 1:
+        raise UserError(
+            f"{network} channel_base {channel_base} gives no channels at {resolution} px; allowed: channel_base >= {resolution}"
+        )
 
 
 def normalize_2nd_moment(x: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
@@ -74,16 +192,16 @@ class MappingNetwork(nn.Module):
         z_dim: int,
         w_dim: int,
         num_ws: int | None,
-        c_dim: int = 0,
-        num_layers: int = 8,
-        lr_multiplier: float = 0.01,
-        w_avg_beta: float | None = 0.995,
+        c_dim: int,
+        num_layers: int,
+        lr_multiplier: float,
+        w_avg_beta: float | None,
     ) -> None:
         super().__init__()
         if num_layers < 1:
-            raise ValueError(f"mapping network needs at least 1 layer, got num_layers={num_layers}")
+            raise UserError(f"mapping network needs at least 1 layer, got num_layers={num_layers}")
         if z_dim <= 0 and c_dim <= 0:
-            raise ValueError(f"mapping network needs z_dim > 0 or c_dim > 0, got z_dim={z_dim}, c_dim={c_dim}")
+            raise UserError(f"mapping network needs z_dim > 0 or c_dim > 0, got z_dim={z_dim}, c_dim={c_dim}")
         self.z_dim = z_dim
         self.c_dim = c_dim
         self.w_dim = w_dim
@@ -137,7 +255,7 @@ class MappingNetwork(nn.Module):
 
     def _truncate(self, w: Tensor, psi: float) -> Tensor:
         if self.w_avg_beta is None:
-            raise ValueError("truncation needs a tracked w_avg; this mapping network has w_avg_beta=None")
+            raise UserError("truncation needs a tracked w_avg; this mapping network has w_avg_beta=None")
         # Truncation trick: w' = w_avg + psi * (w - w_avg)
         return self.w_avg.to(w.dtype).lerp(w, psi)
 
@@ -227,8 +345,8 @@ class SynthesisBlock(nn.Module):
         w_dim: int,
         resolution: int,
         img_channels: int,
-        use_fp16: bool = False,
-        conv_clamp: float | None = None,
+        use_fp16: bool,
+        conv_clamp: float | None,
         resample_filter: Sequence[float] = DEFAULT_FIR,
     ) -> None:
         super().__init__()
@@ -291,11 +409,11 @@ class SynthesisNetwork(nn.Module):
         self,
         w_dim: int,
         resolution: int,
-        img_channels: int = 3,
-        channel_base: int = 32768,
-        channel_max: int = 512,
-        num_fp16_res: int = 0,
-        conv_clamp: float | None = None,
+        img_channels: int,
+        channel_base: int,
+        channel_max: int,
+        num_fp16_res: int,
+        conv_clamp: float | None,
         resample_filter: Sequence[float] = DEFAULT_FIR,
     ) -> None:
         super().__init__()
@@ -342,48 +460,43 @@ class SynthesisNetwork(nn.Module):
 
 
 class Generator(nn.Module):
-    """StyleGAN2 generator: ``G(z, c)`` = synthesis(mapping(z, c)); images NCHW, roughly in [-1, 1]."""
+    """StyleGAN2 generator: ``G(z, c)`` = synthesis(mapping(z, c)); images NCHW, roughly in [-1, 1].
 
-    def __init__(
-        self,
-        resolution: int = 256,
-        channels: int = 3,
-        z_dim: int = 512,
-        w_dim: int = 512,
-        c_dim: int = 0,
-        mapping_layers: int = 8,
-        mapping_lr_multiplier: float = 0.01,
-        w_avg_beta: float = 0.995,
-        channel_base: int = 32768,
-        channel_max: int = 512,
-        num_fp16_res: int = 0,
-        conv_clamp: float | None = None,
-    ) -> None:
+    Args:
+        resolution: image side, a power of two from 32 to 1024.
+        channels: image channels.
+        config: the network settings; None = ``GeneratorConfig()`` (config F).
+    """
+
+    def __init__(self, resolution: int = 256, channels: int = 3, config: GeneratorConfig | None = None) -> None:
         super().__init__()
         check_resolution(resolution)
+        config = GeneratorConfig() if config is None else as_config(GeneratorConfig, config)
+        _check_widths(resolution, config.channel_base, config.channel_max, "generator")
+        self.config = config
         self.resolution = resolution
         self.channels = channels
-        self.z_dim = z_dim
-        self.w_dim = w_dim
-        self.c_dim = c_dim
+        self.z_dim = config.z_dim
+        self.w_dim = config.w_dim
+        self.c_dim = config.c_dim
         self.synthesis = SynthesisNetwork(
-            w_dim=w_dim,
+            w_dim=config.w_dim,
             resolution=resolution,
             img_channels=channels,
-            channel_base=channel_base,
-            channel_max=channel_max,
-            num_fp16_res=num_fp16_res,
-            conv_clamp=conv_clamp,
+            channel_base=config.channel_base,
+            channel_max=config.channel_max,
+            num_fp16_res=config.num_fp16_res,
+            conv_clamp=config.conv_clamp,
         )
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(
-            z_dim=z_dim,
-            w_dim=w_dim,
+            z_dim=config.z_dim,
+            w_dim=config.w_dim,
             num_ws=self.num_ws,
-            c_dim=c_dim,
-            num_layers=mapping_layers,
-            lr_multiplier=mapping_lr_multiplier,
-            w_avg_beta=w_avg_beta,
+            c_dim=config.c_dim,
+            num_layers=config.mapping_layers,
+            lr_multiplier=config.mapping_lr_multiplier,
+            w_avg_beta=config.w_avg_beta,
         )
 
     def forward(
@@ -412,8 +525,8 @@ class DiscriminatorBlock(nn.Module):
         out_channels: int,
         resolution: int,
         img_channels: int,
-        use_fp16: bool = False,
-        conv_clamp: float | None = None,
+        use_fp16: bool,
+        conv_clamp: float | None,
         resample_filter: Sequence[float] = DEFAULT_FIR,
     ) -> None:
         super().__init__()
@@ -452,11 +565,11 @@ class DiscriminatorEpilogue(nn.Module):
     def __init__(
         self,
         in_channels: int,
-        cmap_dim: int = 0,
+        cmap_dim: int,
+        mbstd_group_size: int,
+        mbstd_num_channels: int,
+        conv_clamp: float | None,
         resolution: int = 4,
-        mbstd_group_size: int = 4,
-        mbstd_num_channels: int = 1,
-        conv_clamp: float | None = None,
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
@@ -482,47 +595,61 @@ class DiscriminatorEpilogue(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """StyleGAN2 residual discriminator: image (N, C, R, R) -> logits (N, 1)."""
+    """StyleGAN2 residual discriminator: image (N, C, R, R) (and labels c) -> logits (N, 1).
 
-    def __init__(
-        self,
-        resolution: int = 256,
-        channels: int = 3,
-        c_dim: int = 0,
-        channel_base: int = 32768,
-        channel_max: int = 512,
-        mbstd_group_size: int = 4,
-        mbstd_num_channels: int = 1,
-        num_fp16_res: int = 0,
-        conv_clamp: float | None = None,
-    ) -> None:
+    Args:
+        resolution: image side, a power of two from 32 to 1024.
+        channels: image channels.
+        config: the network settings; None = ``DiscriminatorConfig()`` (config F).
+    """
+
+    def __init__(self, resolution: int = 256, channels: int = 3, config: DiscriminatorConfig | None = None) -> None:
         super().__init__()
         check_resolution(resolution)
+        config = DiscriminatorConfig() if config is None else as_config(DiscriminatorConfig, config)
+        _check_widths(resolution, config.channel_base, config.channel_max, "discriminator")
+        self.config = config
         self.resolution = resolution
         self.channels = channels
-        self.c_dim = c_dim
-        fp16_resolution = _fp16_resolution(resolution, num_fp16_res)
+        self.c_dim = config.c_dim
+
+        def width(res: int) -> int:
+            return channels_at(res, config.channel_base, config.channel_max)
+
+        fp16_resolution = _fp16_resolution(resolution, config.num_fp16_res)
         self.blocks = nn.ModuleDict()
         for res in [2**i for i in range(int(math.log2(resolution)), 2, -1)]:
             self.blocks[f"{res}x{res}"] = DiscriminatorBlock(
-                in_channels=0 if res == resolution else channels_at(res, channel_base, channel_max),
-                tmp_channels=channels_at(res, channel_base, channel_max),
-                out_channels=channels_at(res // 2, channel_base, channel_max),
+                in_channels=0 if res == resolution else width(res),
+                tmp_channels=width(res),
+                out_channels=width(res // 2),
                 resolution=res,
                 img_channels=channels,
-                use_fp16=num_fp16_res > 0 and res >= fp16_resolution,
-                conv_clamp=conv_clamp,
+                use_fp16=config.num_fp16_res > 0 and res >= fp16_resolution,
+                conv_clamp=config.conv_clamp,
             )
-        cmap_dim = channels_at(4, channel_base, channel_max) if c_dim > 0 else 0
+        cmap_dim = width(4) if config.c_dim > 0 else 0
+        # Labels are embedded by a mapping network of NVlabs' MappingNetwork defaults, which are our
+        # generator's default depth and lr multiplier.
         self.mapping = (
-            MappingNetwork(z_dim=0, w_dim=cmap_dim, num_ws=None, c_dim=c_dim, w_avg_beta=None) if c_dim > 0 else None
+            MappingNetwork(
+                z_dim=0,
+                w_dim=cmap_dim,
+                num_ws=None,
+                c_dim=config.c_dim,
+                num_layers=GeneratorConfig.mapping_layers,
+                lr_multiplier=GeneratorConfig.mapping_lr_multiplier,
+                w_avg_beta=None,
+            )
+            if config.c_dim > 0
+            else None
         )
         self.epilogue = DiscriminatorEpilogue(
-            channels_at(4, channel_base, channel_max),
+            width(4),
             cmap_dim=cmap_dim,
-            mbstd_group_size=mbstd_group_size,
-            mbstd_num_channels=mbstd_num_channels,
-            conv_clamp=conv_clamp,
+            mbstd_group_size=config.mbstd_group_size,
+            mbstd_num_channels=config.mbstd_num_channels,
+            conv_clamp=config.conv_clamp,
         )
 
     def forward(self, img: Tensor, c: Tensor | None = None) -> Tensor:

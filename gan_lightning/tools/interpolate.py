@@ -13,8 +13,8 @@ import torch
 from torch import Tensor
 
 from gan_lightning.errors import UserError
-from gan_lightning.inference import save_images
-from gan_lightning.models.base import latents_for_seeds
+from gan_lightning.images import save_images, tensor_to_pil
+from gan_lightning.sampling import latents_for_seeds
 from gan_lightning.tools.stylegan_common import add_common_arguments, load_stylegan, parse_int_list, synthesize
 
 
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> None:
     as_frames = args.out.endswith(("/", "\\"))
     if not as_frames and not args.out.lower().endswith(".gif"):
         raise UserError(f"--out {args.out!r}: give a .gif file, or a folder ending in / for PNG frames")
-    generator, _ = load_stylegan(args)
+    generator, _ = load_stylegan(args, "interpolate")
     images = synthesize(generator, walk_latents(generator, seeds, args.steps, args.space, args.loop, args.truncation), args.noise_mode)
     if as_frames:
         paths = save_images(images, args.out, [f"frame{i:05d}" for i in range(len(images))])
@@ -74,9 +74,6 @@ def run(args: argparse.Namespace) -> None:
 
 
 def write_gif(images: Tensor, path: Path, fps: float) -> None:
-    from PIL import Image
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    frames = [Image.fromarray(a.squeeze(-1) if a.shape[-1] == 1 else a) for a in arrays]
+    frames = [tensor_to_pil(image) for image in images]
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)

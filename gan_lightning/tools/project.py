@@ -3,12 +3,13 @@
     project --ckpt G.ckpt --target photo.png --out proj/                  # W+ latent + reconstruction
     project --ckpt G.ckpt --content a.png --style b.png --out mix/         # coarse layers from a, fine from b
 
-Inversion follows the official projector (Karras et al. 2020, sec. 5): start at w_avg, optimise
-with Adam under a cosine learning-rate ramp while Gaussian noise of decaying strength is added to
-the latent, so the search does not settle early. The distance is pixel MSE summed over three
-scales (offline), or LPIPS (``--distance lpips``, torchmetrics; needs its VGG weights). The
-generator's noise inputs stay at their stored values (noise_mode const), so the latent explains
-the whole image.
+Inversion after the StyleGAN2 paper's projector (Karras et al. 2020, sec. 5) and NVlabs'
+projector.py, not compared with them: start at w_avg and optimise with Adam under a cosine
+learning-rate ramp while Gaussian noise of decaying strength is added to the latent, so the search
+does not settle early. Unlike NVlabs, the generator's noise inputs are not optimised: they stay at
+their stored values (noise_mode const), so the latent explains the whole image; and the default
+distance is pixel MSE summed over three scales (offline) instead of their VGG16 LPIPS
+(``--distance lpips`` uses torchmetrics' LPIPS, which needs its VGG weights).
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gan_lightning.data.image_folder import image_transform, load_image
 from gan_lightning.errors import UserError
-from gan_lightning.inference import save_image_grid, save_images
+from gan_lightning.images import load_image, save_image_grid, save_images, square_crop
 from gan_lightning.nets.stylegan2 import Generator
+from gan_lightning.tools.common import add_checkpoint_arguments
 from gan_lightning.tools.stylegan_common import load_stylegan
 
 LR_RAMPDOWN = 0.25  # fraction of the steps at the end with a cosine decay
@@ -34,7 +35,7 @@ NOISE_RAMP = 0.75  # fraction of the steps over which the latent noise goes to 0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ckpt", required=True, help="StyleGAN checkpoint from `fit` or `convert`")
+    add_checkpoint_arguments(parser, "StyleGAN checkpoint from `fit` or `convert`")
     parser.add_argument("--target", type=Path, help="image to invert")
     parser.add_argument("--content", type=Path, help="style transfer: image that gives the coarse layers (pose, shape)")
     parser.add_argument("--style", type=Path, help="style transfer: image that gives the fine layers (colour, texture)")
@@ -45,8 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distance", choices=("mse", "lpips"), default="mse", help="image distance (default mse, offline)")
     parser.add_argument("--w-avg-samples", type=int, default=2000, help="z samples for the mean and spread of W")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latent noise")
-    parser.add_argument("--no-ema", action="store_true", help="use the trained generator instead of its EMA copy")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
 
 
@@ -113,7 +112,7 @@ def project(
 
 def load_target(path: Path, generator: Generator, device: torch.device) -> Tensor:
     image = load_image(path, generator.channels)
-    return image_transform(generator.resolution, generator.channels, flip=False)(image)[None].to(device)
+    return square_crop(image, generator.resolution)[None].to(device)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -122,7 +121,7 @@ def run(args: argparse.Namespace) -> None:
         raise UserError("give either --target IMAGE (inversion) or both --content IMAGE and --style IMAGE (style transfer)")
     if args.steps < 1 or args.lr <= 0 or args.w_avg_samples < 2:
         raise UserError(f"--steps must be >= 1, --lr > 0 and --w-avg-samples >= 2, got {args.steps}, {args.lr}, {args.w_avg_samples}")
-    generator, device = load_stylegan(args)
+    generator, device = load_stylegan(args, "project")
     distance = lpips_distance(device) if args.distance == "lpips" else multiscale_mse
     args.out.mkdir(parents=True, exist_ok=True)
 

@@ -13,7 +13,9 @@ from pathlib import Path
 import torch
 
 from gan_lightning.errors import UserError
-from gan_lightning.inference import save_image_grid
+from gan_lightning.nets.layers import NoiseMode
+from gan_lightning.nets.stylegan2 import Generator
+from gan_lightning.images import save_image_grid
 from gan_lightning.tools.stylegan_common import add_common_arguments, load_stylegan, parse_int_list, synthesize, ws_for_seeds
 
 
@@ -25,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="grid .png")
 
 
-def style_mix_grid(generator, rows: list[int], cols: list[int], styles: list[int], truncation: float, noise_mode: str) -> torch.Tensor:
+def style_mix_grid(
+    generator: Generator, rows: list[int], cols: list[int], styles: list[int], truncation: float, noise_mode: NoiseMode
+) -> torch.Tensor:
     """(len(rows) + 1) x (len(cols) + 1) images, row-major, the top-left corner blank (-1 = black)."""
     num_ws = generator.num_ws
     bad = [s for s in styles if s >= num_ws]
@@ -50,6 +54,6 @@ def run(args: argparse.Namespace) -> None:
     styles = parse_int_list(args.styles, "--styles")
     if not str(args.out).lower().endswith(".png"):
         raise UserError(f"--out {str(args.out)!r}: give a .png file")
-    generator, _ = load_stylegan(args)
+    generator, _ = load_stylegan(args, "style-mix")
     grid = style_mix_grid(generator, rows, cols, styles, args.truncation, args.noise_mode)
     print(f"wrote {save_image_grid(grid, args.out, nrow=len(cols) + 1)}")

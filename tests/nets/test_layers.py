@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import math
+from typing import get_args
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from gan_lightning.errors import UserError
 from gan_lightning.nets.layers import (
+    NOISE_MODES,
     Conv2dLayer,
     FullyConnectedLayer,
     MinibatchStdDev,
     NoiseInjection,
+    NoiseMode,
     bias_act,
     downsample2d,
     fir_filter,
@@ -114,7 +118,7 @@ def test_demodulation_gives_unit_output_variance_for_unit_inputs() -> None:
 def test_minibatch_stddev_matches_direct_computation() -> None:
     torch.manual_seed(0)
     x = torch.randn(8, 6, 3, 3)
-    out = MinibatchStdDev(group_size=4)(x)
+    out = MinibatchStdDev(group_size=4, num_channels=1)(x)
     assert out.shape == (8, 7, 3, 3)
     assert torch.equal(out[:, :6], x)
     for n in range(8):
@@ -124,8 +128,8 @@ def test_minibatch_stddev_matches_direct_computation() -> None:
 
 
 def test_minibatch_stddev_rejects_a_batch_not_divisible_by_the_group() -> None:
-    with pytest.raises(ValueError, match="batch size 6 is not divisible by the group size 4"):
-        MinibatchStdDev(group_size=4)(torch.randn(6, 2, 4, 4))
+    with pytest.raises(UserError, match="batch size 6 is not divisible by the group size 4 \\(mbstd_group_size\\)"):
+        MinibatchStdDev(group_size=4, num_channels=1)(torch.randn(6, 2, 4, 4))
 
 
 def test_equalized_lr_layers_scale_weights_at_run_time() -> None:
@@ -159,5 +163,6 @@ def test_noise_injection_modes() -> None:
     assert torch.allclose(const[0, 0], noise.noise_const * 0.5)
     assert torch.equal(const[0, 0], const[1, 2])  # one noise image, shared by channels and samples
     assert not torch.equal(noise(x, "random"), noise(x, "random"))
-    with pytest.raises(ValueError, match="unknown noise_mode 'fixed'"):
+    with pytest.raises(UserError, match="unknown noise_mode 'fixed'; allowed: random, const, none"):
         noise(x, "fixed")
+    assert NOISE_MODES == get_args(NoiseMode) == ("random", "const", "none")  # the one list tools offer

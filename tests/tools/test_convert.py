@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from pathlib import Path
 
@@ -10,10 +11,10 @@ import pytest
 import torch
 
 from gan_lightning.errors import UserError
-from gan_lightning.nets.stylegan2 import Generator
+from gan_lightning.nets.stylegan2 import Generator, GeneratorConfig
 from gan_lightning.tools import convert
 
-KWARGS = dict(resolution=32, channels=3, z_dim=32, w_dim=32, mapping_layers=3, channel_base=512, channel_max=32)
+CONFIG = GeneratorConfig(z_dim=32, w_dim=32, mapping_layers=3, channel_base=512, channel_max=32)
 
 
 def to_rosinality(generator: Generator) -> dict[str, torch.Tensor]:
@@ -55,7 +56,7 @@ def to_rosinality(generator: Generator) -> dict[str, torch.Tensor]:
 
 def random_generator(seed: int) -> Generator:
     torch.manual_seed(seed)
-    generator = Generator(**KWARGS)
+    generator = Generator(32, 3, CONFIG)
     with torch.no_grad():  # every tensor non-default, so a mis-mapped one changes the images
         for name, p in generator.named_parameters():
             p.add_(torch.randn_like(p) * 0.2)
@@ -71,7 +72,8 @@ def run_convert(*argv: str) -> None:
 
 def load_ema(path: Path) -> tuple[Generator, dict]:
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    generator = Generator(**checkpoint["hyper_parameters"])
+    hp = checkpoint["hyper_parameters"]
+    generator = Generator(hp["resolution"], hp["channels"], GeneratorConfig(**hp["generator"]))
     state = {k.removeprefix("generator_ema."): v for k, v in checkpoint["state_dict"].items() if k.startswith("generator_ema.")}
     generator.load_state_dict(state)
     return generator.eval(), checkpoint
@@ -94,7 +96,8 @@ def test_convert_round_trip_gives_the_same_images(tmp_path: Path) -> None:
 
     converted, checkpoint = load_ema(out)
     assert checkpoint["algorithm"] == "StyleGAN"
-    assert {k: checkpoint["hyper_parameters"][k] for k in KWARGS} == KWARGS
+    # our checkpoint layout; rosinality's lr_mlp default is GeneratorConfig's, so the rest are defaults
+    assert checkpoint["hyper_parameters"] == {"resolution": 32, "channels": 3, "generator": dataclasses.asdict(CONFIG)}
     z = torch.randn(4, 32)
     with torch.no_grad():
         for psi in (1.0, 0.6):
@@ -152,7 +155,7 @@ def test_convert_through_the_cli_reports_a_bad_file_on_one_line(tmp_path: Path, 
 
 def test_converted_checkpoint_loads_for_inference_and_generates(tmp_path: Path) -> None:
     from gan_lightning.cli import main
-    from gan_lightning.inference import load_generator
+    from gan_lightning.checkpoints import load_generator
 
     original = random_generator(4)
     torch.save({"g_ema": to_rosinality(original)}, tmp_path / "g.pt")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -9,24 +10,25 @@ import torch
 from PIL import Image
 
 from gan_lightning.cli import main
-from gan_lightning.nets.stylegan2 import Generator
+from gan_lightning.nets.stylegan2 import Generator, GeneratorConfig
 from gan_lightning.tools.project import project
 from gan_lightning.tools.stylegan_common import parse_int_list
 
-KWARGS = dict(resolution=32, channels=3, z_dim=16, w_dim=16, mapping_layers=2, channel_base=256, channel_max=16)
+CONFIG = GeneratorConfig(z_dim=16, w_dim=16, mapping_layers=2, channel_base=256, channel_max=16)
+HYPER_PARAMETERS = {"resolution": 32, "channels": 3, "generator": dataclasses.asdict(CONFIG)}
 
 
 @pytest.fixture
 def tiny_checkpoint(tmp_path: Path) -> Path:
     torch.manual_seed(0)
-    generator = Generator(**KWARGS)
+    generator = Generator(32, 3, CONFIG)
     with torch.no_grad():
         for name, p in generator.named_parameters():
             if name.endswith("noise.strength"):
                 p.fill_(0.1)
     path = tmp_path / "tiny.ckpt"
     state = {f"generator_ema.{k}": v for k, v in generator.state_dict().items()}
-    torch.save({"algorithm": "StyleGAN", "hyper_parameters": KWARGS, "state_dict": state}, path)
+    torch.save({"algorithm": "StyleGAN", "hyper_parameters": HYPER_PARAMETERS, "state_dict": state}, path)
     return path
 
 
@@ -67,7 +69,7 @@ def test_interpolate_writes_a_gif_through_the_seeds(tiny_checkpoint: Path, tmp_p
 
 def test_projection_reconstructs_a_generated_image(tiny_checkpoint: Path) -> None:
     checkpoint = torch.load(tiny_checkpoint, weights_only=True)
-    generator = Generator(**KWARGS)
+    generator = Generator(32, 3, CONFIG)
     generator.load_state_dict({k.removeprefix("generator_ema."): v for k, v in checkpoint["state_dict"].items()})
     generator.eval().requires_grad_(False)
     with torch.no_grad():
@@ -101,3 +103,16 @@ def test_project_needs_a_target_or_a_content_style_pair(tiny_checkpoint: Path, t
     with pytest.raises(SystemExit):
         main(["project", "--ckpt", str(tiny_checkpoint), "--content", str(tmp_path / "a.png"), "--out", str(tmp_path / "p")])
     assert "give either --target IMAGE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["generate", "style_mix", "interpolate"])
+def test_noise_mode_choices_are_the_networks_noise_modes(command: str) -> None:
+    import argparse
+    import importlib
+
+    from gan_lightning.nets.layers import NOISE_MODES
+
+    parser = argparse.ArgumentParser()
+    importlib.import_module(f"gan_lightning.tools.{command}").add_arguments(parser)
+    (action,) = [a for a in parser._actions if "--noise-mode" in a.option_strings]
+    assert tuple(action.choices) == NOISE_MODES

@@ -1,4 +1,9 @@
-"""Map a rosinality/stylegan2-pytorch generator state dict (``g_ema``) onto our StyleGAN2 ``Generator``.
+"""rosinality/stylegan2-pytorch checkpoints (``train.py`` / ``convert_weight.py`` ``.pt`` files) as ours.
+
+Reading: ``torch.load(weights_only=True)``; only ``argparse.Namespace`` (train.py stores its arguments)
+is allowed beyond tensors and containers. Conversion: the generator state dicts (``g_ema``, optional
+``g``) are mapped onto our StyleGAN2 ``Generator``; the result is an inference checkpoint in our
+layout that `generate`, `style-mix`, `interpolate` and `project` load like one trained here.
 
 Both implement the same config-F network with the same parameterisation (equalized lr, transposed
 convolution then FIR blur for upsampling), so each tensor is copied, only reshaped:
@@ -19,20 +24,26 @@ to_rgb*.bias  (1, 3, 1, 1)             torgb.bias  (3,)
 noises.noise_{j}  (1, 1, R, R)         j-th layer's noise.noise_const  (R, R)
 =====================================  =========================================================
 
-The mapping network's lr multiplier is not stored in the file; rosinality's default (0.01) is assumed.
+The mapping network's lr multiplier (it scales the stored weights at run time) is not in the file:
+rosinality's default ``lr_mlp`` equals ``GeneratorConfig``'s default, which the converted generator
+keeps. Images of converted generators match rosinality's own code (benchmarks/compare_rosinality.py).
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import math
+import pickle
 import re
+import zipfile
+from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from gan_lightning.nets.stylegan2 import Generator, channels_at
-
-ROSINALITY_LR_MLP = 0.01
+from gan_lightning.errors import UserError
+from gan_lightning.nets.stylegan2 import Generator, GeneratorConfig, channels_at
 
 
 def _get(state: dict[str, Tensor], key: str) -> Tensor:
@@ -41,8 +52,39 @@ def _get(state: dict[str, Tensor], key: str) -> Tensor:
     return state[key]
 
 
-def generator_kwargs_from_rosinality(state: dict[str, Tensor]) -> dict:
-    """Infer our Generator's constructor kwargs (size, style_dim, n_mlp, channel widths) from the tensors."""
+# --- reading ---------------------------------------------------------------------------------------
+
+
+def _load_failure(err: Exception) -> str:
+    text = str(err).strip()
+    if not text:
+        return type(err).__name__
+    if text.startswith("Weights only load failed"):
+        # torch's first line is generic advice; the cause is a corrupt file or a non-tensor object
+        return "the file is corrupt, truncated, or holds objects other than tensors"
+    return text.splitlines()[0]
+
+
+def load_rosinality_checkpoint(path: Path) -> dict:
+    """torch.load with weights_only=True; train.py checkpoints also hold an argparse.Namespace, allowed here."""
+    if not path.is_file():
+        raise UserError(f"checkpoint {str(path)!r} does not exist or is not a file")
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
+        raise UserError(f"cannot read {str(path)!r} as a PyTorch checkpoint: {_load_failure(err)}") from None
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("g_ema"), dict):
+        raise UserError(f"{str(path)!r} is not a rosinality StyleGAN2 checkpoint: it has no 'g_ema' state dict")
+    return checkpoint
+
+
+# --- architecture and weights ----------------------------------------------------------------------
+
+
+def architecture_from_rosinality(state: dict[str, Tensor]) -> tuple[int, int, GeneratorConfig]:
+    """(resolution, channels, config) of our Generator, inferred from the tensors (size, style_dim,
+    n_mlp, channel widths); every other setting keeps GeneratorConfig's default (see the module note)."""
     n_mlp = len([k for k in state if re.fullmatch(r"style\.\d+\.weight", k)])
     if n_mlp == 0:
         raise ValueError("not a rosinality StyleGAN2 generator state dict: no 'style.<i>.weight' mapping layers")
@@ -52,7 +94,7 @@ def generator_kwargs_from_rosinality(state: dict[str, Tensor]) -> dict:
     widths = {4: int(_get(state, "input.input").shape[1])}
     for k in range(num_upsampling_blocks):
         widths[2 ** (k + 3)] = int(_get(state, f"convs.{2 * k}.conv.weight").shape[1])
-    # Recover (channel_base, channel_max) of the official formula from the widths.
+    # Recover (channel_base, channel_max) of NVlabs' width formula from the widths.
     channel_max = widths[4]
     channel_base = widths[resolution] * resolution
     expected = {res: channels_at(res, channel_base, channel_max) for res in widths}
@@ -60,16 +102,11 @@ def generator_kwargs_from_rosinality(state: dict[str, Tensor]) -> dict:
         raise ValueError(
             f"channel widths {widths} do not follow min(channel_base // resolution, channel_max); not supported"
         )
-    return {
-        "resolution": resolution,
-        "channels": int(_get(state, "to_rgb1.bias").shape[1]),
-        "z_dim": style_dim,
-        "w_dim": style_dim,
-        "mapping_layers": n_mlp,
-        "mapping_lr_multiplier": ROSINALITY_LR_MLP,
-        "channel_base": channel_base,
-        "channel_max": channel_max,
-    }
+    channels = int(_get(state, "to_rgb1.bias").shape[1])
+    config = GeneratorConfig(
+        z_dim=style_dim, w_dim=style_dim, mapping_layers=n_mlp, channel_base=channel_base, channel_max=channel_max
+    )
+    return resolution, channels, config
 
 
 def _layer(ours: dict[str, Tensor], prefix: str, state: dict[str, Tensor], src: str, noise_index: int) -> None:
@@ -91,16 +128,16 @@ def _torgb(ours: dict[str, Tensor], prefix: str, state: dict[str, Tensor], src: 
     ours[f"{prefix}.bias"] = _get(state, f"{src}.bias").flatten()
 
 
-def generator_state_from_rosinality(state: dict[str, Tensor], kwargs: dict) -> dict[str, Tensor]:
+def generator_state_from_rosinality(state: dict[str, Tensor], resolution: int, mapping_layers: int) -> dict[str, Tensor]:
     """Our Generator's state dict from rosinality's (w_avg is left out: it is not in their generator)."""
     ours: dict[str, Tensor] = {}
-    for i in range(kwargs["mapping_layers"]):
+    for i in range(mapping_layers):
         ours[f"mapping.layers.{i}.weight"] = _get(state, f"style.{i + 1}.weight")
         ours[f"mapping.layers.{i}.bias"] = _get(state, f"style.{i + 1}.bias")
     ours["synthesis.blocks.4x4.const"] = _get(state, "input.input").squeeze(0)
     _layer(ours, "synthesis.blocks.4x4.conv1", state, "conv1", 0)
     _torgb(ours, "synthesis.blocks.4x4.torgb", state, "to_rgb1")
-    num_blocks = int(math.log2(kwargs["resolution"])) - 2
+    num_blocks = int(math.log2(resolution)) - 2
     for k in range(num_blocks):
         res = 2 ** (k + 3)
         prefix = f"synthesis.blocks.{res}x{res}"
@@ -123,16 +160,16 @@ def _check_blur_kernels(state: dict[str, Tensor]) -> None:
 
 def generator_from_rosinality(
     state: dict[str, Tensor], latent_avg: Tensor | None = None, w_avg_samples: int = 10_000, seed: int = 0
-) -> tuple[Generator, dict]:
-    """Build our Generator holding rosinality's weights; returns (generator in eval mode, constructor kwargs).
+) -> Generator:
+    """Our Generator holding rosinality's weights, in eval mode.
 
     w_avg comes from the checkpoint's ``latent_avg`` when present, else from the mean of
     mapping(z) over ``w_avg_samples`` seeded draws (what rosinality's ``mean_latent`` estimates).
     """
     _check_blur_kernels(state)
-    kwargs = generator_kwargs_from_rosinality(state)
-    generator = Generator(**kwargs)
-    ours = generator_state_from_rosinality(state, kwargs)
+    resolution, channels, config = architecture_from_rosinality(state)
+    generator = Generator(resolution, channels, config)
+    ours = generator_state_from_rosinality(state, resolution, config.mapping_layers)
     if latent_avg is None:
         ours["mapping.w_avg"] = generator.mapping.w_avg  # placeholder, estimated below
     else:
@@ -150,7 +187,30 @@ def generator_from_rosinality(
     generator.load_state_dict(ours)
     generator.eval()
     if latent_avg is None:
-        z = torch.randn(w_avg_samples, kwargs["z_dim"], generator=torch.Generator().manual_seed(seed))
+        z = torch.randn(w_avg_samples, config.z_dim, generator=torch.Generator().manual_seed(seed))
         with torch.no_grad():
             generator.mapping.w_avg.copy_(generator.mapping(z, update_w_avg=False)[:, 0].mean(dim=0))
-    return generator, kwargs
+    return generator
+
+
+# --- our checkpoint --------------------------------------------------------------------------------
+
+
+def stylegan_hyper_parameters(generator: Generator) -> dict:
+    """What our StyleGAN checkpoints store to rebuild this generator (plain data)."""
+    return {"resolution": generator.resolution, "channels": generator.channels, "generator": dataclasses.asdict(generator.config)}
+
+
+def convert_rosinality(checkpoint: dict, w_avg_samples: int = 10_000) -> dict:
+    """Inference checkpoint dict from a loaded rosinality checkpoint ('g_ema', optional 'g' and 'latent_avg')."""
+    latent_avg = checkpoint.get("latent_avg")
+    try:
+        generator_ema = generator_from_rosinality(checkpoint["g_ema"], latent_avg=latent_avg, w_avg_samples=w_avg_samples)
+        # The training generator, when stored, lets a fine-tuning run start from both copies.
+        has_g = isinstance(checkpoint.get("g"), dict)
+        generator = generator_from_rosinality(checkpoint["g"], latent_avg=generator_ema.mapping.w_avg) if has_g else generator_ema
+    except ValueError as err:
+        raise UserError(f"cannot convert the rosinality checkpoint: {err}") from None
+    state_dict = {f"generator_ema.{k}": v for k, v in generator_ema.state_dict().items()}
+    state_dict.update({f"generator.{k}": v.clone() for k, v in generator.state_dict().items()})
+    return {"algorithm": "StyleGAN", "hyper_parameters": stylegan_hyper_parameters(generator_ema), "state_dict": state_dict}
