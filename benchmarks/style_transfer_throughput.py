@@ -34,7 +34,8 @@ from lightning.pytorch import Callback, Trainer  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from gan_lightning.models.style_transfer import StyleTransfer  # noqa: E402
-from gan_lightning.tools.stylize import stylize_tensor  # noqa: E402
+from gan_lightning.nets.resnet import GENERATOR_STRIDE  # noqa: E402
+from gan_lightning.tiling import apply_tiled  # noqa: E402
 
 PRESETS = {
     "cut": dict(nce_identity=True, flip_equivariance=False, lambda_nce=1.0),
@@ -98,12 +99,12 @@ def stylize_part(args: argparse.Namespace) -> dict:
     image = torch.rand(1, 3, 1024, 1024) * 2 - 1
     result = {}
     for name, tile in (("whole", 1024), ("tiled512", 512)):
-        stylize_tensor(generator, image[:, :, :256, :256], tile_size=tile)  # warm-up
+        apply_tiled(generator, image[:, :, :256, :256], tile_size=tile, multiple=GENERATOR_STRIDE)  # warm-up
         times = []
         for _ in range(args.stylize_repeats):
             sync(device)
             start = time.perf_counter()
-            stylize_tensor(generator, image, tile_size=tile)
+            apply_tiled(generator, image, tile_size=tile, multiple=GENERATOR_STRIDE)
             sync(device)
             times.append(time.perf_counter() - start)
         result[f"stylize_{name}_s"] = statistics.median(times)

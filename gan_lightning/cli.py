@@ -14,8 +14,9 @@ import importlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
-from jsonargparse import ArgumentError
+from jsonargparse import ArgumentError, Namespace
 
 from gan_lightning.errors import UserError
 
@@ -28,7 +29,11 @@ TOOLS: dict[str, str] = {
     "convert": "convert",
     "stylize": "stylize",
 }
-UNUSED_PARAMETER_STRATEGIES = {"ddp": "ddp_find_unused_parameters_true", "ddp_spawn": "ddp_spawn_find_unused_parameters_true"}
+LIGHTNING_COMMANDS: tuple[str, ...] = ("fit", "validate", "test", "predict")
+# Trainer, loggers and checkpointing shared by every run (a repository checkout's configs/).
+SHARED_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "base" / "trainer.yaml"
+RUN_ROOT = "${trainer.default_root_dir}"  # in the shared config's paths: where this run writes
+COMMANDS: tuple[str, ...] = (*LIGHTNING_COMMANDS, *TOOLS)
 
 
 def wandb_has_credentials() -> bool:
@@ -37,7 +42,7 @@ def wandb_has_credentials() -> bool:
         return True
     netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
     try:
-        return "api.wandb.ai" in netrc.read_text() or "wandb" in netrc.read_text()
+        return "wandb" in netrc.read_text()  # `wandb login` writes a machine api.wandb.ai entry
     except OSError:
         return False
 
@@ -54,12 +59,28 @@ def wandb_offline_unless_logged_in() -> None:
     )
 
 
-def root_cause(error: BaseException) -> BaseException:
-    """jsonargparse wraps what a class's __init__ raised in "Does not validate against any of the
-    Union subtypes"; the user needs the innermost message, which names the bad value."""
-    while (error.__cause__ or error.__context__) is not None:
-        error = error.__cause__ or error.__context__  # type: ignore[assignment]
-    return error
+def with_run_root(value: Any, root: str) -> Any:
+    """Config values with ${trainer.default_root_dir} replaced by ``root``, so logger and checkpoint
+    folders follow --trainer.default_root_dir (jsonargparse interpolates within one file only)."""
+    if isinstance(value, str):
+        return value.replace(RUN_ROOT, root)
+    if isinstance(value, list):
+        return [with_run_root(item, root) for item in value]
+    if isinstance(value, Namespace):
+        for key, item in vars(value).items():
+            setattr(value, key, with_run_root(item, root))
+    return value
+
+
+def user_error_cause(error: BaseException) -> UserError | None:
+    """The UserError behind an exception, if any: jsonargparse wraps what a class's __init__ raised
+    (e.g. in "Does not validate against any of the Union subtypes")."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, UserError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _lightning_cli(args: list[str] | None) -> None:
@@ -68,6 +89,7 @@ def _lightning_cli(args: list[str] | None) -> None:
 
     import gan_lightning.data  # noqa: F401  (registers the DataModules for short class names)
     import gan_lightning.models  # noqa: F401  (registers the LightningModules)
+    from gan_lightning.checkpoints import migrate_hparams
     from gan_lightning.models.base import GANModule
 
     class GANLightningCLI(LightningCLI):
@@ -76,21 +98,41 @@ def _lightning_cli(args: list[str] | None) -> None:
             parser.link_arguments("data.resolution", "model.init_args.resolution", apply_on="instantiate")
             parser.link_arguments("data.channels", "model.init_args.channels", apply_on="instantiate")
 
+        def _parse_ckpt_path(self) -> None:
+            # Lightning reads the model's hyper-parameters from `--ckpt_path FILE` into the config:
+            # bring those of older checkpoints to the current option names first.
+            subcommand = self.config.get("subcommand")
+            ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+            if not (ckpt_path and Path(ckpt_path).is_file()):
+                return
+            import torch
+
+            checkpoint = torch.load(ckpt_path, weights_only=True, map_location="cpu")
+            hparams = dict(checkpoint.get("hyper_parameters", {}))
+            hparams.pop("_instantiator", None)
+            if "_class_path" not in hparams:
+                return
+            class_path = hparams.pop("_class_path")
+            hparams = migrate_hparams(class_path.rsplit(".", 1)[-1], hparams)
+            model = {"class_path": class_path, "init_args": hparams}
+            self.config = self.parser.parse_object({subcommand: {"model": model}}, self.config)
+
         def before_instantiate_classes(self) -> None:
             trainer = self.config.get(self.subcommand, self.config).get("trainer", {})
+            root = str(trainer.get("default_root_dir") or ".")
+            for key in ("logger", "callbacks"):
+                trainer[key] = with_run_root(trainer.get(key), root)
             if "WandbLogger" in str(trainer.get("logger")):
                 wandb_offline_unless_logged_in()
-            if trainer.get("strategy") in UNUSED_PARAMETER_STRATEGIES:
-                # Every GAN phase leaves the other network's parameters without gradients, which
-                # plain DDP rejects; the find-unused variant handles it.
-                trainer["strategy"] = UNUSED_PARAMETER_STRATEGIES[trainer["strategy"]]
-                print(f"note: using strategy {trainer['strategy']} (GAN phases leave parameters unused)", file=sys.stderr)
 
         def instantiate_classes(self) -> None:
             try:
                 super().instantiate_classes()
-            except (ValueError, TypeError) as error:  # a bad value our classes rejected
-                raise UserError(str(root_cause(error)).splitlines()[0]) from None
+            except Exception as error:
+                cause = user_error_cause(error)
+                if cause is None:  # a bug, not a bad value: keep the traceback
+                    raise
+                raise UserError(str(cause).splitlines()[0]) from None
 
         def after_fit(self) -> None:
             log_dir = self.trainer.log_dir  # collective under DDP: every rank asks
@@ -111,7 +153,9 @@ def _lightning_cli(args: list[str] | None) -> None:
             "prog": "python -m gan_lightning",
             "exit_on_error": False,  # main() prints the error as one line instead of usage + a nested report
             "description": "gan_lightning: GAN training (fit/validate/test/predict) and tools "
-            f"({', '.join(TOOLS)}; run `python -m gan_lightning TOOL --help`)."
+            f"({', '.join(TOOLS)}; run `python -m gan_lightning TOOL --help`).",
+            # configs/base/trainer.yaml holds what every preset shares and is applied before --config.
+            **{command: {"default_config_files": [str(SHARED_CONFIG)]} for command in LIGHTNING_COMMANDS},
         },
     )
 
@@ -136,13 +180,15 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args and args[0] in TOOLS:
             _tool(args[0], args[1:])
+        elif args and not args[0].startswith("-") and args[0] not in LIGHTNING_COMMANDS:
+            raise UserError(f"unknown command {args[0]!r}; allowed: {', '.join(COMMANDS)}")
         else:
             _lightning_cli(None if argv is None else args)  # None: LightningCLI reads sys.argv itself
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except ArgumentError as error:  # jsonargparse: unknown key, bad value or type in a config or flag
-        command = args[0] if args and args[0] in ("fit", "validate", "test", "predict") else ""
+        command = args[0] if args and args[0] in LIGHTNING_COMMANDS else ""
         print(
             f"error: {one_line_parse_error(str(error))} "
             f"(accepted options: python -m gan_lightning {command} --help, values: --print_config)".replace("  ", " "),

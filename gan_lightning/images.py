@@ -54,6 +54,16 @@ def pil_to_tensor(image: Image.Image) -> Tensor:
     return from_uint8(torch.from_numpy(array).permute(2, 0, 1))
 
 
+def square_crop(image: Image.Image, resolution: int) -> Tensor:
+    """PIL image -> (C, resolution, resolution) in [-1, 1]: short side resized (antialiased), centre
+    cropped; what the data's evaluation transform does, for commands that load one image."""
+    from torchvision.transforms.v2 import functional
+
+    pixels = functional.pil_to_tensor(image)
+    pixels = functional.center_crop(functional.resize(pixels, resolution, antialias=True), resolution)
+    return from_uint8(pixels)
+
+
 def tensor_to_pil(image: Tensor) -> Image.Image:
     """(C, H, W) in [-1, 1] with 1 or 3 channels -> PIL image (L or RGB)."""
     array = to_uint8(image.detach()).permute(1, 2, 0).cpu().numpy()

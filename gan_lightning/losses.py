@@ -5,14 +5,16 @@ Logits are the discriminator's raw outputs (any shape); every loss returns a sca
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gan_lightning.errors import UserError
+
 AdversarialLoss = Literal["non_saturating", "hinge", "least_squares", "wgan_gp"]
-ADVERSARIAL_LOSSES: tuple[str, ...] = ("non_saturating", "hinge", "least_squares", "wgan_gp")
+ADVERSARIAL_LOSSES: tuple[str, ...] = get_args(AdversarialLoss)
 
 
 # --- adversarial losses (discriminator side) -----------------------------------------------------
@@ -61,32 +63,28 @@ def g_wasserstein_loss(fake_logits: Tensor) -> Tensor:
     return -fake_logits.mean()
 
 
-_D_LOSSES = {
-    "non_saturating": d_logistic_loss,
-    "hinge": d_hinge_loss,
-    "least_squares": d_least_squares_loss,
-    "wgan_gp": d_wasserstein_loss,
+# name -> (discriminator loss, generator loss)
+_ADVERSARIAL = {
+    "non_saturating": (d_logistic_loss, g_nonsaturating_loss),
+    "hinge": (d_hinge_loss, g_hinge_loss),
+    "least_squares": (d_least_squares_loss, g_least_squares_loss),
+    "wgan_gp": (d_wasserstein_loss, g_wasserstein_loss),
 }
-_G_LOSSES = {
-    "non_saturating": g_nonsaturating_loss,
-    "hinge": g_hinge_loss,
-    "least_squares": g_least_squares_loss,
-    "wgan_gp": g_wasserstein_loss,
-}
+assert tuple(_ADVERSARIAL) == ADVERSARIAL_LOSSES
 
 
 def check_adversarial_loss(name: str) -> str:
-    if name not in _D_LOSSES:
-        raise ValueError(f"unknown adversarial loss {name!r}; allowed: {', '.join(ADVERSARIAL_LOSSES)}")
+    if name not in _ADVERSARIAL:
+        raise UserError(f"unknown adversarial loss {name!r}; allowed: {', '.join(ADVERSARIAL_LOSSES)}")
     return name
 
 
 def discriminator_loss(name: str, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-    return _D_LOSSES[check_adversarial_loss(name)](real_logits, fake_logits)
+    return _ADVERSARIAL[check_adversarial_loss(name)][0](real_logits, fake_logits)
 
 
 def generator_loss(name: str, fake_logits: Tensor) -> Tensor:
-    return _G_LOSSES[check_adversarial_loss(name)](fake_logits)
+    return _ADVERSARIAL[check_adversarial_loss(name)][1](fake_logits)
 
 
 # --- gradient penalties --------------------------------------------------------------------------

@@ -11,27 +11,31 @@ import yaml
 
 from tests.conftest import CONFIGS, REPO, fast_trainer_args, run_cli, run_cli_subprocess
 
-BUNDLED = ("ShapesDataModule", "ShapesStyleDataModule", "BundledStyleDataModule")
+CONFIGS_ON_USER_DATA = {  # config -> data overrides: a tiny image folder instead of the user's folder or CIFAR-10
+    "stylegan_256": ["--data.init_args.root", "{folder}"],
+    "stylegan_cifar": ["--data", "gan_lightning.data.ImageFolderDataModule", "--data.init_args.root", "{folder}",
+                       "--data.init_args.resolution", "32"],
+}  # fmt: skip
 
 
-def data_override(config: Path) -> list[str]:
-    """Configs for the user's own data point at folders that do not exist here: run them on the
-    bundled shapes at the config's resolution instead, with the offline FID features."""
-    spec = yaml.safe_load(config.read_text())
-    data = spec["data"]
-    args = ["--model.init_args.fid_features", "shapes"]
-    if not any(name in data["class_path"] for name in BUNDLED) and "root" in data.get("init_args", {}):
-        resolution = data["init_args"].get("resolution", 32)
-        args = ["--data", "gan_lightning.data.ShapesDataModule", "--data.init_args.resolution", str(resolution),
-                "--data.init_args.num_train", "8", "--data.init_args.num_val", "8"] + args  # fmt: skip
-    return args
+def test_every_config_is_covered() -> None:
+    """A new preset must be run by the test below: bundled data, or listed with its folder override."""
+    for config in CONFIGS:
+        data = yaml.safe_load(config.read_text()).get("data", {})
+        bundled = any(name in data.get("class_path", "") for name in ("Shapes", "SingleImagePair"))
+        assert bundled or config.stem in CONFIGS_ON_USER_DATA, config.name
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
 def test_fit_fast_dev_run_on_every_config(config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import write_rgb_images
+
     monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "images"
+    write_rgb_images(folder, 8, size=(40, 36))
+    overrides = [arg.format(folder=folder) for arg in CONFIGS_ON_USER_DATA.get(config.stem, [])]
     run_cli("fit", "--config", config, *fast_trainer_args(tmp_path), "--trainer.fast_dev_run", "1",
-            "--data.init_args.batch_size", "4", *data_override(config))  # fmt: skip
+            "--data.init_args.batch_size", "4", *overrides, "--model.init_args.fid_features", "shapes")  # fmt: skip
 
 
 def test_print_config_lists_every_option(capsys: pytest.CaptureFixture) -> None:
@@ -40,7 +44,7 @@ def test_print_config_lists_every_option(capsys: pytest.CaptureFixture) -> None:
     assert exit_info.value.code == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     model = printed["model"]["init_args"]
-    for option in ("latent_dim", "loss", "generator_lr", "betas", "ema_decay", "max_kimg", "fid_weights_path", "fid_num_samples"):
+    for option in ("z_dim", "gan_loss", "generator_lr", "betas", "ema_decay", "max_kimg", "fid_weights_path", "fid_num_samples"):
         assert option in model, option
     assert "resolution" not in model  # given once, by the data
     assert printed["data"]["init_args"]["resolution"] == 32
@@ -48,19 +52,20 @@ def test_print_config_lists_every_option(capsys: pytest.CaptureFixture) -> None:
 
 def test_unknown_key_fails_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        run_cli("fit", "--config", REPO / "configs" / "vanilla_gan.yaml", "--model.init_args.latent_dimm", "8")
+        run_cli("fit", "--config", REPO / "configs" / "vanilla_gan.yaml", "--model.init_args.z_dimm", "8")
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error:") and "Option 'latent_dimm' is not accepted" in err[0]
+    assert len(err) == 1 and err[0].startswith("error:") and "Option 'z_dimm' is not accepted" in err[0]
     assert "--help" in err[0]
 
     with pytest.raises(SystemExit):
-        run_cli("fit", "--config", REPO / "configs" / "vanilla_gan.yaml", "--model.init_args.loss", "hing")
+        run_cli("fit", "--config", REPO / "configs" / "vanilla_gan.yaml", "--model.init_args.gan_loss", "hing")
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "hing" in err[0] and "least_squares" in err[0]  # names the value and what is allowed
 
     config = yaml.safe_load((REPO / "configs" / "vanilla_gan.yaml").read_text())
     config["model"]["init_args"]["generator_widht"] = 32
+    config["config"] = str(REPO / "configs" / "base" / "trainer.yaml")
     bad = tmp_path / "typo.yaml"
     bad.write_text(yaml.safe_dump(config))
     with pytest.raises(SystemExit):
@@ -106,7 +111,7 @@ def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "--data.init_args.batch_size", "8")  # fmt: skip
     finally:
         os.chdir(cwd)
-    return tmp_path / "runs" / "vanilla_gan" / "checkpoints" / "last.ckpt"
+    return tmp_path / "checkpoints" / "last.ckpt"
 
 
 def test_generate_a_grid_and_a_folder(trained_checkpoint: Path, tmp_path: Path) -> None:
@@ -140,10 +145,34 @@ def test_fit_resumes_from_last_checkpoint(tmp_path: Path, monkeypatch: pytest.Mo
               "--data.init_args.batch_size", "8"]  # fmt: skip
     config = REPO / "configs" / "vanilla_gan.yaml"
     run_cli("fit", "--config", config, *common, "--trainer.max_epochs", "1")
-    last = tmp_path / "runs" / "vanilla_gan" / "checkpoints" / "last.ckpt"
+    last = tmp_path / "checkpoints" / "last.ckpt"
     first = torch.load(last, weights_only=True)
     run_cli("fit", "--config", config, *common, "--trainer.max_epochs", "2", "--ckpt_path", "last")
     second = torch.load(last, weights_only=True)
     assert first["state_dict"]["images_seen"].item() == 16
     assert second["state_dict"]["images_seen"].item() == 32  # continued, not restarted
     assert second["global_step"] == 8  # 4 batches x 2 optimizer steps: the loop state was restored too
+
+
+def test_an_unknown_command_lists_every_command(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("genrate", "--ckpt", "x.ckpt")
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'genrate'" in err[0]
+    for command in ("fit", "validate", "test", "predict", "generate", "style-mix", "interpolate", "project", "convert", "stylize"):
+        assert command in err[0], command
+
+
+def test_default_root_dir_moves_everything_a_run_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loggers (TensorBoard, W&B offline), sample grids and checkpoints all follow trainer.default_root_dir."""
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "elsewhere" / "my_run"
+    run_cli("fit", "--config", REPO / "configs" / "vanilla_gan.yaml", "--trainer.default_root_dir", root,
+            "--trainer.enable_progress_bar", "false", "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
+            "--trainer.limit_val_batches", "1", "--data.init_args.batch_size", "8", "--data.init_args.num_workers", "0")  # fmt: skip
+    assert (root / "checkpoints" / "last.ckpt").is_file()
+    assert list((root / "version_0").glob("events.out.tfevents.*"))
+    assert list((root / "version_0" / "samples").glob("*.png"))
+    assert (root / "wandb").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere"]  # nothing written in the working directory

@@ -18,5 +18,5 @@ def test_wandb_logs_offline_without_credentials(tmp_path: Path, monkeypatch) -> 
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "logging offline" in result.stderr and "wandb sync" in result.stderr
-    assert list((tmp_path / "runs" / "wandb").glob("offline-run-*"))
+    assert list((tmp_path / "runs" / "vanilla_gan" / "wandb").glob("offline-run-*"))
     assert list((tmp_path / "runs" / "vanilla_gan").glob("version_*/events.out.tfevents.*"))  # TensorBoard too

@@ -1,55 +1,23 @@
 """What the three GAN LightningModules share: manual optimization, training length in images seen,
-EMA, fixed-noise samples for the sample-grid callback, and FID during validation."""
+DDP settings for alternating phases, checkpoint metadata, fixed-noise samples for the sample-grid
+callback, and FID/KID during validation and test."""
 
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator, Union
+from typing import Union
 
 import torch
 from lightning.pytorch import LightningModule
+from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
+from gan_lightning.checkpoints import plain_hparams
 from gan_lightning.errors import UserError
-from gan_lightning.metrics import FIDFeatures, build_fid, build_kid, to_unit_rgb
-
-
-@torch.no_grad()
-def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
-    """ema <- beta * ema + (1 - beta) * model for parameters; buffers (BatchNorm statistics,
-    StyleGAN's w_avg) are copied. Written by hand because beta changes per step (StyleGAN ramp-up)."""
-    ema_params, params = list(ema.parameters()), list(model.parameters())
-    torch._foreach_lerp_(ema_params, params, 1.0 - beta)
-    for ema_buffer, buffer in zip(ema.buffers(), model.buffers()):
-        ema_buffer.copy_(buffer)
-
-
-def grad_norm(parameters: Iterator[nn.Parameter], loss_scale: float = 1.0) -> Tensor:
-    """L2 norm of all gradients, undone from the GradScaler's scale so it reads the same in any precision."""
-    grads = [p.grad for p in parameters if p.grad is not None]
-    if not grads:
-        return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) / loss_scale
-
-
-@contextlib.contextmanager
-def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
-    """Temporarily in eval mode (BatchNorm uses running statistics), restored afterwards."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield module
-    finally:
-        module.train(was_training)
-
-
-def latents_for_seeds(seeds: list[int], latent_dim: int, device: torch.device | str = "cpu") -> Tensor:
-    """One latent per seed, each from its own generator: image k of a run is the same whatever the
-    batch size, the device, or which other seeds are asked for."""
-    z = [torch.randn(latent_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
-    return torch.stack(z).to(device)
+from gan_lightning.evaluation.fid import FIDFeatures, build_fid, build_kid, to_unit_rgb
+from gan_lightning.registry import GENERATORS
 
 
 class GANModule(LightningModule):
@@ -118,6 +86,15 @@ class GANModule(LightningModule):
         if self.max_kimg is not None and self.kimg >= self.max_kimg:
             self.trainer.should_stop = True
 
+    def setup(self, stage: str) -> None:
+        # Each GAN phase leaves the other network's parameters without gradients, which plain DDP
+        # rejects; its find-unused mode handles it. Set here, before the strategy wraps the module,
+        # so every way of building a Trainer (CLI, script, notebook) gets it.
+        strategy = self.trainer.strategy
+        if isinstance(strategy, DDPStrategy) and not strategy._ddp_kwargs.get("find_unused_parameters"):
+            strategy._ddp_kwargs["find_unused_parameters"] = True
+            rank_zero_info("DDP: find_unused_parameters=True (each GAN phase leaves the other network's parameters unused)")
+
     def on_fit_start(self) -> None:
         # seed_everything gives every DDP process the same seed: without this, each would draw the
         # same latents (and augmentations), wasting the extra GPUs on identical fake batches.
@@ -154,13 +131,15 @@ class GANModule(LightningModule):
 
     # --- checkpoints ------------------------------------------------------------------------------
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # Inference tools pick the generator builder from this, without importing the training stack.
-        checkpoint["algorithm"] = type(self).__name__
+    def build_generator(self) -> nn.Module:
+        """This algorithm's generator from its hyper-parameters: the registry's builder, which the
+        inference commands also use to rebuild it from a checkpoint."""
+        return GENERATORS[type(self).__name__](self.hparams)
 
-    @classmethod
-    def generator_from_hparams(cls, hparams: dict) -> nn.Module:
-        raise NotImplementedError
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Inference commands pick the generator builder from this, without importing the training stack.
+        checkpoint["algorithm"] = type(self).__name__
+        checkpoint["hyper_parameters"] = plain_hparams(dict(checkpoint["hyper_parameters"]))
 
     # --- FID ------------------------------------------------------------------------------------
 

@@ -13,35 +13,22 @@ Learning rates are constant for ``lr_constant_epochs`` and then decay linearly t
 
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator, Literal
-
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from gan_lightning.losses import discriminator_loss, generator_loss, patch_nce_loss, r1_penalty
-from gan_lightning.models.base import GANModule, eval_mode, grad_norm
+from gan_lightning.errors import UserError
+from gan_lightning.losses import AdversarialLoss, check_adversarial_loss, discriminator_loss, generator_loss, patch_nce_loss, r1_penalty
+from gan_lightning.models.base import GANModule
 from gan_lightning.nets.patchgan import PatchGANDiscriminator
 from gan_lightning.nets.patchnce import PatchNCEHeads, sample_patch_ids
-from gan_lightning.nets.resnet import ResnetGenerator
+from gan_lightning.nets.resnet import GENERATOR_STRIDE
+from gan_lightning.tiling import DEFAULT_TILE_SIZE, apply_tiled
+from gan_lightning.torch_utils import eval_mode, frozen, grad_norm
 
-StyleGANLoss = Literal["least_squares", "non_saturating"]
-# The reference code's generator losses are MSE(D(G(x)), 1) and BCE: the shared least-squares
-# generator loss carries a 1/2, so it is doubled here to keep lambda_gan's meaning from the paper.
-_REFERENCE_GENERATOR_SCALE = {"least_squares": 2.0, "non_saturating": 1.0}
-
-
-@contextlib.contextmanager
-def frozen(module: nn.Module) -> Iterator[nn.Module]:
-    """No parameter gradients for ``module`` inside the block (the style network during G's step)."""
-    flags = [p.requires_grad for p in module.parameters()]
-    module.requires_grad_(False)
-    try:
-        yield module
-    finally:
-        for p, flag in zip(module.parameters(), flags):
-            p.requires_grad_(flag)
+# CUT's generator loss for least squares is MSE(D(G(x)), 1): the shared least-squares generator loss
+# carries a 1/2, so it is doubled here to keep lambda_gan's meaning from the paper.
+_REFERENCE_GENERATOR_SCALE = {"least_squares": 2.0}
 
 
 class StyleTransfer(GANModule):
@@ -55,7 +42,8 @@ class StyleTransfer(GANModule):
         ndf: style network width.
         style_layers: downsampling layers of the PatchGAN style network (3: 70x70 patches).
         antialias: blur-based down/upsampling in generator and style network (CUT's default).
-        gan_loss: "least_squares" (CUT's default) or "non_saturating".
+        gan_loss: "least_squares" (CUT's default), "non_saturating" or "hinge" (not wgan_gp: the
+            style network takes no Lipschitz penalty).
         lambda_gan: weight of the adversarial (style) term.
         lambda_nce: weight of PatchNCE (1 for CUT, 10 for FastCUT).
         nce_identity: also apply PatchNCE to G(style image) vs the style image (CUT, not FastCUT).
@@ -87,7 +75,7 @@ class StyleTransfer(GANModule):
         ndf: int = 64,
         style_layers: int = 3,
         antialias: bool = True,
-        gan_loss: StyleGANLoss = "least_squares",
+        gan_loss: AdversarialLoss = "least_squares",
         lambda_gan: float = 1.0,
         lambda_nce: float = 1.0,
         nce_identity: bool = True,
@@ -107,36 +95,26 @@ class StyleTransfer(GANModule):
         **kwargs,
     ) -> None:
         super().__init__(resolution=resolution, channels=channels, **kwargs)
-        if gan_loss not in _REFERENCE_GENERATOR_SCALE:
-            raise ValueError(f"gan_loss {gan_loss!r} is invalid; allowed: {', '.join(_REFERENCE_GENERATOR_SCALE)}")
-        if resolution % 4 != 0:
-            raise ValueError(f"resolution {resolution} is invalid; allowed: a multiple of 4 (the generator's stride)")
+        if check_adversarial_loss(gan_loss) == "wgan_gp":
+            raise UserError("gan_loss 'wgan_gp' is invalid for style transfer; allowed: least_squares, non_saturating, hinge")
+        if resolution % GENERATOR_STRIDE != 0:
+            raise UserError(f"resolution {resolution} is invalid; allowed: a multiple of {GENERATOR_STRIDE} (the generator's stride)")
         for name, value in (("lambda_gan", lambda_gan), ("lambda_nce", lambda_nce), ("lambda_identity", lambda_identity), ("lambda_r1", lambda_r1)):
             if value < 0:
-                raise ValueError(f"{name}={value} is invalid; allowed: >= 0")
+                raise UserError(f"{name}={value} is invalid; allowed: >= 0")
         if num_patches < 1 or nce_temperature <= 0:
-            raise ValueError(f"num_patches={num_patches}, nce_temperature={nce_temperature} invalid; allowed: >= 1, > 0")
+            raise UserError(f"num_patches={num_patches}, nce_temperature={nce_temperature} invalid; allowed: >= 1, > 0")
         if lr_constant_epochs < 0 or lr_decay_epochs < 0:
-            raise ValueError(f"lr epochs {lr_constant_epochs}/{lr_decay_epochs} invalid; allowed: >= 0")
+            raise UserError(f"lr epochs {lr_constant_epochs}/{lr_decay_epochs} invalid; allowed: >= 0")
         self.save_hyperparameters()
 
-        self.generator = self.generator_from_hparams(self.hparams)
+        self.generator = self.build_generator()
         self.style_network = PatchGANDiscriminator(in_channels=channels, ndf=ndf, n_layers=style_layers, antialias=antialias)
         self.nce_layers = tuple(nce_layers) if nce_layers is not None else self.generator.paper_nce_layers
         # Built here from the encoder's channel counts (not lazily in a step): the optimizer,
         # checkpoints, resume and DDP all see the content network from the start.
         self.content_network = PatchNCEHeads(in_channels=self.generator.feature_channels(self.nce_layers), out_features=projection_dim)
         self._logged: tuple[Tensor, Tensor] | None = None
-
-    @classmethod
-    def generator_from_hparams(cls, hparams: dict) -> ResnetGenerator:
-        return ResnetGenerator(
-            in_channels=hparams["channels"],
-            out_channels=hparams["channels"],
-            ngf=hparams["ngf"],
-            n_blocks=hparams["n_blocks"],
-            antialias=hparams["antialias"],
-        )
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -206,7 +184,7 @@ class StyleTransfer(GANModule):
 
         # 3. Generator + content network step.
         with frozen(self.style_network):
-            adversarial = generator_loss(hp.gan_loss, self.style_network(stylized)) * _REFERENCE_GENERATOR_SCALE[hp.gan_loss]
+            adversarial = generator_loss(hp.gan_loss, self.style_network(stylized)) * _REFERENCE_GENERATOR_SCALE.get(hp.gan_loss, 1.0)
         nce = self.patch_nce(content, stylized, flipped) if hp.lambda_nce > 0 else adversarial.new_zeros(())
         logs = {"train/nce": nce.detach()}
         if hp.nce_identity and hp.lambda_nce > 0:
@@ -253,12 +231,10 @@ class StyleTransfer(GANModule):
             return generator(content)
 
     def predict_step(self, batch, batch_idx: int) -> dict:
-        """Batch = (content images, names) -> stylized images (tiled above the stylize tool's bound)."""
-        from gan_lightning.tools.stylize import DEFAULT_TILE_SIZE, stylize_tensor
-
+        """Batch = (content images, names) -> stylized images (tiled above DEFAULT_TILE_SIZE a side)."""
         images, names = batch[0], batch[1]
         with eval_mode(self.generator) as generator:
-            out = torch.cat([stylize_tensor(generator, image[None], tile_size=DEFAULT_TILE_SIZE) for image in images])
+            out = torch.cat([apply_tiled(generator, image[None], DEFAULT_TILE_SIZE, multiple=GENERATOR_STRIDE) for image in images])
         return {"images": out, "names": [str(n) for n in names]}
 
     # --- validation: FID and logged triplets ------------------------------------------------------

@@ -8,17 +8,14 @@ from __future__ import annotations
 import copy
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from gan_lightning.losses import (
-    AdversarialLoss,
-    check_adversarial_loss,
-    discriminator_loss,
-    generator_loss,
-    wgan_gradient_penalty,
-)
-from gan_lightning.models.base import GANModule, eval_mode, grad_norm, latents_for_seeds, update_ema
-from gan_lightning.nets.dcgan import DCGANDiscriminator, DCGANGenerator, DiscriminatorNorm, check_resolution
+from gan_lightning.errors import UserError
+from gan_lightning.losses import AdversarialLoss, check_adversarial_loss, discriminator_loss, generator_loss, wgan_gradient_penalty
+from gan_lightning.models.base import GANModule
+from gan_lightning.nets.dcgan import DCGANDiscriminator, DiscriminatorNorm, check_resolution
+from gan_lightning.sampling import latents_for_seeds, seed_names, seed_range
+from gan_lightning.torch_utils import eval_mode, frozen, grad_norm, update_ema
 
 
 class VanillaGAN(GANModule):
@@ -27,11 +24,11 @@ class VanillaGAN(GANModule):
     Args:
         resolution: image side (32, 64 or 128), linked from the DataModule.
         channels: image channels, linked from the DataModule.
-        latent_dim: size of z.
+        z_dim: size of the latent z.
         generator_width: channels of the generator's last hidden layer (doubled per stage toward 4x4).
         discriminator_width: channels of the discriminator's first layer.
         discriminator_norm: "batch" (the paper's), "layer" or "none"; WGAN-GP needs layer or none.
-        loss: non_saturating, hinge, least_squares or wgan_gp.
+        gan_loss: non_saturating, hinge, least_squares or wgan_gp.
         gp_weight: lambda of the WGAN-GP gradient penalty.
         generator_lr / discriminator_lr: Adam learning rates.
         betas: Adam betas of both optimizers.
@@ -45,11 +42,11 @@ class VanillaGAN(GANModule):
         self,
         resolution: int = 64,
         channels: int = 3,
-        latent_dim: int = 100,
+        z_dim: int = 100,
         generator_width: int = 64,
         discriminator_width: int = 64,
         discriminator_norm: DiscriminatorNorm = "batch",
-        loss: AdversarialLoss = "non_saturating",
+        gan_loss: AdversarialLoss = "non_saturating",
         gp_weight: float = 10.0,
         generator_lr: float = 2e-4,
         discriminator_lr: float = 2e-4,
@@ -60,27 +57,17 @@ class VanillaGAN(GANModule):
     ) -> None:
         super().__init__(resolution=resolution, channels=channels, **kwargs)
         check_resolution(resolution)
-        check_adversarial_loss(loss)
-        if loss == "wgan_gp" and discriminator_norm == "batch":
-            raise ValueError("loss wgan_gp needs discriminator_norm 'layer' or 'none' (its penalty is per sample)")
+        check_adversarial_loss(gan_loss)
+        if gan_loss == "wgan_gp" and discriminator_norm == "batch":
+            raise UserError("gan_loss wgan_gp needs discriminator_norm 'layer' or 'none' (its penalty is per sample)")
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in (0, 1) or null, got {ema_decay}")
+            raise UserError(f"ema_decay must be in (0, 1) or null, got {ema_decay}")
         self.save_hyperparameters()
-        self.loss = loss
-        self.generator = self.generator_from_hparams(self.hparams)
+        self.generator = self.build_generator()
         self.discriminator = DCGANDiscriminator(resolution, discriminator_width, channels, discriminator_norm)
         if ema_decay is not None:
             self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
-        self.register_buffer("fixed_z", latents_for_seeds(list(range(num_fixed_samples)), latent_dim))
-
-    @classmethod
-    def generator_from_hparams(cls, hparams: dict) -> nn.Module:
-        return DCGANGenerator(
-            resolution=hparams["resolution"],
-            latent_dim=hparams["latent_dim"],
-            width=hparams["generator_width"],
-            channels=hparams["channels"],
-        )
+        self.register_buffer("fixed_z", latents_for_seeds(seed_range(0, num_fixed_samples), z_dim))
 
     def configure_optimizers(self):
         betas = tuple(self.hparams.betas)
@@ -89,7 +76,7 @@ class VanillaGAN(GANModule):
         return opt_g, opt_d
 
     def random_latents(self, num: int) -> Tensor:
-        return torch.randn(num, self.hparams.latent_dim, device=self.device)
+        return torch.randn(num, self.hparams.z_dim, device=self.device)
 
     def training_step(self, batch, batch_idx: int) -> None:
         real = batch[0]
@@ -103,8 +90,8 @@ class VanillaGAN(GANModule):
             fake = self.generator(self.random_latents(num))
         real_logits = self.discriminator(real)
         fake_logits = self.discriminator(fake)
-        d_loss = discriminator_loss(self.loss, real_logits, fake_logits)
-        if self.loss == "wgan_gp":
+        d_loss = discriminator_loss(self.hparams.gan_loss, real_logits, fake_logits)
+        if self.hparams.gan_loss == "wgan_gp":
             alpha = torch.rand(num, 1, 1, 1, device=self.device)
             interpolates = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
             penalty = wgan_gradient_penalty(self.discriminator(interpolates), interpolates, scale)
@@ -116,15 +103,14 @@ class VanillaGAN(GANModule):
         d_grad_norm = grad_norm(self.discriminator.parameters(), scale) if log_now else None
         opt_d.step()
 
-        # Generator step: fool the discriminator. Toggling freezes D so no D gradients are computed.
-        self.toggle_optimizer(opt_g)
-        fake = self.generator(self.random_latents(num))
-        g_loss = generator_loss(self.loss, self.discriminator(fake))
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(g_loss)
+        # Generator step: fool the discriminator, whose weights get no gradients.
+        with frozen(self.discriminator):
+            fake = self.generator(self.random_latents(num))
+            g_loss = generator_loss(self.hparams.gan_loss, self.discriminator(fake))
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(g_loss)
         g_grad_norm = grad_norm(self.generator.parameters(), self.loss_scale()) if log_now else None
         opt_g.step()
-        self.untoggle_optimizer(opt_g)
 
         if hasattr(self, "generator_ema"):
             # Warm-up (as TensorFlow's ExponentialMovingAverage with num_updates): early on the
@@ -148,16 +134,16 @@ class VanillaGAN(GANModule):
     @torch.no_grad()
     def generate(self, num: int, seed: int = 0) -> Tensor:
         """``num`` images in [-1, 1]; image k comes from seed ``seed + k``."""
-        z = latents_for_seeds(list(range(seed, seed + num)), self.hparams.latent_dim, self.device)
+        z = latents_for_seeds(seed_range(seed, num), self.hparams.z_dim, self.device)
         with eval_mode(self.sampling_generator) as generator:
             return generator(z)
 
     def predict_step(self, batch: Tensor, batch_idx: int) -> dict:
         """Batch = seeds (from the DataModule's predict loader) -> one image per seed, named by it."""
         seeds = batch.tolist()
-        z = latents_for_seeds(seeds, self.hparams.latent_dim, self.device)
+        z = latents_for_seeds(seeds, self.hparams.z_dim, self.device)
         with eval_mode(self.sampling_generator) as generator:
-            return {"images": generator(z), "names": [f"seed{seed:06d}" for seed in seeds]}
+            return {"images": generator(z), "names": seed_names(seeds)}
 
     @torch.no_grad()
     def fixed_samples(self) -> dict[str, Tensor]:

@@ -8,6 +8,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from gan_lightning.errors import UserError
+
 DCGAN_RESOLUTIONS: tuple[int, ...] = (32, 64, 128)
 DiscriminatorNorm = Literal["batch", "layer", "none"]
 
@@ -15,7 +17,7 @@ DiscriminatorNorm = Literal["batch", "layer", "none"]
 def check_resolution(resolution: int) -> int:
     if resolution not in DCGAN_RESOLUTIONS:
         allowed = ", ".join(map(str, DCGAN_RESOLUTIONS))
-        raise ValueError(f"DCGAN resolution must be one of {allowed}, got {resolution}")
+        raise UserError(f"DCGAN resolution must be one of {allowed}, got {resolution}")
     return resolution
 
 
@@ -37,20 +39,20 @@ def dcgan_init_(module: nn.Module) -> None:
 
 
 class DCGANGenerator(nn.Module):
-    """z (N, latent_dim) -> image (N, channels, resolution, resolution) in [-1, 1].
+    """z (N, z_dim) -> image (N, channels, resolution, resolution) in [-1, 1].
 
     Project z to 4x4 with a transposed convolution, then halve the width and double the size at
     each stage (transposed conv 4x4 stride 2, BatchNorm, ReLU); the last stage outputs tanh.
     """
 
-    def __init__(self, resolution: int = 64, latent_dim: int = 100, width: int = 64, channels: int = 3) -> None:
+    def __init__(self, resolution: int = 64, z_dim: int = 100, width: int = 64, channels: int = 3) -> None:
         super().__init__()
         self.resolution = resolution
-        self.latent_dim = latent_dim
+        self.z_dim = z_dim
         stages = _num_stages(resolution)
         widths = [width * 2 ** (stages - 1 - i) for i in range(stages)]  # e.g. 64 px: 512, 256, 128, 64
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(latent_dim, widths[0], 4, 1, 0, bias=False),
+            nn.ConvTranspose2d(z_dim, widths[0], 4, 1, 0, bias=False),
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(inplace=True),
         ]
@@ -61,7 +63,7 @@ class DCGANGenerator(nn.Module):
         dcgan_init_(self)
 
     def forward(self, z: Tensor) -> Tensor:
-        assert z.ndim == 2 and z.shape[1] == self.latent_dim, f"expected z of shape (N, {self.latent_dim}), got {tuple(z.shape)}"
+        assert z.ndim == 2 and z.shape[1] == self.z_dim, f"expected z of shape (N, {self.z_dim}), got {tuple(z.shape)}"
         return self.main(z[:, :, None, None])
 
 

@@ -7,22 +7,22 @@ import argparse
 import torch
 
 from gan_lightning.errors import UserError
-from gan_lightning.inference import latent_dim_of, load_generator, resolve_device, save_image_grid, save_images
-from gan_lightning.models.base import latents_for_seeds
+from gan_lightning.images import save_image_grid, save_images
+from gan_lightning.registry import LATENT_ALGORITHMS
+from gan_lightning.sampling import latents_for_seeds, seed_names, seed_range
+from gan_lightning.tools.common import add_checkpoint_arguments, load_command_generator
+from gan_lightning.tools.stylegan_common import add_stylegan_arguments
 
 CHUNK = 16  # images per forward pass: bounds memory at high resolution
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ckpt", required=True, help="checkpoint from `fit` or `convert`")
+    add_checkpoint_arguments(parser)
     parser.add_argument("--num", type=int, default=16, help="number of images (default 16)")
     parser.add_argument("--seed", type=int, default=0, help="image k uses seed SEED+k (default 0)")
     parser.add_argument("--out", required=True, help="grid.png for one grid, or DIR/ for one PNG per image")
     parser.add_argument("--nrow", type=int, default=None, help="images per grid row (default: square)")
-    parser.add_argument("--truncation", type=float, default=1.0, help="StyleGAN truncation psi (default 1: none)")
-    parser.add_argument("--noise-mode", choices=("random", "const", "none"), default="const", help="StyleGAN noise inputs")
-    parser.add_argument("--no-ema", action="store_true", help="use the trained generator instead of its EMA copy")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_stylegan_arguments(parser)
 
 
 def generator_kwargs(algorithm: str, truncation: float, noise_mode: str) -> dict:
@@ -37,20 +37,16 @@ def generator_kwargs(algorithm: str, truncation: float, noise_mode: str) -> dict
 def run(args: argparse.Namespace) -> None:
     if args.num < 1:
         raise UserError(f"--num must be at least 1, got {args.num}")
-    device = resolve_device(args.device)
-    generator, checkpoint = load_generator(args.ckpt, device, use_ema=not args.no_ema)
-    algorithm = checkpoint["algorithm"]
-    if algorithm == "StyleTransfer":
-        raise UserError(f"{args.ckpt!r} is a StyleTransfer checkpoint: use `python -m gan_lightning stylize`")
-    kwargs = generator_kwargs(algorithm, args.truncation, args.noise_mode)
-    seeds = list(range(args.seed, args.seed + args.num))
-    z = latents_for_seeds(seeds, latent_dim_of(generator), device)
+    if not args.out.endswith(("/", "\\")) and not args.out.lower().endswith(".png"):
+        raise UserError(f"--out {args.out!r}: give a .png file for a grid, or a folder ending in / for one image per seed")
+    generator, checkpoint, device = load_command_generator(args, "generate", LATENT_ALGORITHMS)
+    kwargs = generator_kwargs(checkpoint["algorithm"], args.truncation, args.noise_mode)
+    seeds = seed_range(args.seed, args.num)
+    z = latents_for_seeds(seeds, generator.z_dim, device)
     with torch.no_grad():
         images = torch.cat([generator(chunk, **kwargs).cpu() for chunk in z.split(CHUNK)])
     if args.out.endswith(("/", "\\")):
-        paths = save_images(images, args.out, [f"seed{seed:06d}" for seed in seeds])
+        paths = save_images(images, args.out, seed_names(seeds))
         print(f"wrote {len(paths)} images to {args.out}")
     else:
-        if not args.out.lower().endswith(".png"):
-            raise UserError(f"--out {args.out!r}: give a .png file for a grid, or a folder ending in / for one image per seed")
         print(f"wrote {save_image_grid(images, args.out, args.nrow)}")

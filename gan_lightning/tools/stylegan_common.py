@@ -1,5 +1,5 @@
-"""What the StyleGAN tools (style-mix, interpolate, project) share: loading a StyleGAN generator,
-seed and layer lists from the command line, and seeded latents in W."""
+"""What the StyleGAN commands (generate, style-mix, interpolate, project) share: their common
+arguments, loading a StyleGAN generator, seed and layer lists, and seeded latents in W."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import torch
 from torch import Tensor
 
 from gan_lightning.errors import UserError
-from gan_lightning.inference import load_generator, resolve_device
-from gan_lightning.models.base import latents_for_seeds
+from gan_lightning.nets.layers import NOISE_MODES
 from gan_lightning.nets.stylegan2 import Generator
+from gan_lightning.sampling import latents_for_seeds
+from gan_lightning.tools.common import add_checkpoint_arguments, load_command_generator
 
 
 def parse_int_list(text: str, what: str) -> list[int]:
@@ -33,19 +34,20 @@ def parse_int_list(text: str, what: str) -> list[int]:
     return values
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ckpt", required=True, help="StyleGAN checkpoint from `fit` or `convert`")
+def add_stylegan_arguments(parser: argparse.ArgumentParser) -> None:
+    """--truncation and --noise-mode: how a StyleGAN generator samples."""
     parser.add_argument("--truncation", type=float, default=1.0, help="truncation psi (default 1: none)")
-    parser.add_argument("--noise-mode", choices=("random", "const", "none"), default="const", help="noise inputs (default const)")
-    parser.add_argument("--no-ema", action="store_true", help="use the trained generator instead of its EMA copy")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--noise-mode", choices=NOISE_MODES, default="const", help="noise inputs (default const)")
 
 
-def load_stylegan(args: argparse.Namespace) -> tuple[Generator, torch.device]:
-    device = resolve_device(args.device)
-    generator, checkpoint = load_generator(args.ckpt, device, use_ema=not args.no_ema)
-    if checkpoint["algorithm"] != "StyleGAN" or not isinstance(generator, Generator):
-        raise UserError(f"{str(args.ckpt)!r} is a {checkpoint['algorithm']} checkpoint; this command needs a StyleGAN one")
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    add_checkpoint_arguments(parser, "StyleGAN checkpoint from `fit` or `convert`")
+    add_stylegan_arguments(parser)
+
+
+def load_stylegan(args: argparse.Namespace, command: str = "this command") -> tuple[Generator, torch.device]:
+    generator, _, device = load_command_generator(args, command, ("StyleGAN",))
+    assert isinstance(generator, Generator)
     return generator, device
 
 

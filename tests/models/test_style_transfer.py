@@ -8,9 +8,10 @@ import pytest
 import torch
 from lightning.pytorch import Trainer, seed_everything
 
-from gan_lightning.data.shape_looks import foreground_mask, look_distance, mask_iou
-from gan_lightning.data.unpaired import ShapesStyleDataModule, shape_look_batch
-from gan_lightning.inference import load_generator
+from gan_lightning.checkpoints import load_generator
+from gan_lightning.data import ShapesStyleDataModule
+from gan_lightning.data.shape_looks import render_look_batch
+from gan_lightning.evaluation.looks import foreground_mask, look_distance, mask_iou
 from gan_lightning.models.style_transfer import StyleTransfer
 from tests.conftest import REPO, fast_trainer_args, run_cli, run_cli_subprocess
 
@@ -109,8 +110,8 @@ def test_short_training_moves_style_statistics_toward_the_style_set_and_keeps_st
     trainer = tiny_trainer(tmp_path, max_steps=3 * 600, limit_val_batches=0)
     trainer.fit(model, data)
 
-    content = shape_look_batch(32, 32, "flat", seed=99)  # unseen scenes
-    style_set = shape_look_batch(32, 32, "ink", seed=98)
+    content = render_look_batch(32, 32, "flat", seed=99)  # unseen scenes
+    style_set = render_look_batch(32, 32, "ink", seed=98)
     output = model.stylize(content)
     # style: distance of the look statistics (background colour, luminance mean/contrast, hatching
     # energy) to the style set, before (the content itself) and after translation
@@ -148,7 +149,7 @@ def test_validation_logs_fid_and_fixed_triplets(tmp_path):
     assert triplets.shape == (3, 3, 32, 4 * 32)  # content | stylized | style | identity, side by side
 
 
-def test_generator_from_hparams_loads_for_inference(tmp_path):
+def test_the_registry_rebuilds_the_generator_for_inference(tmp_path):
     model = StyleTransfer(**TINY)
     path = tmp_path / "m.ckpt"
     torch.save({"algorithm": "StyleTransfer", "hyper_parameters": dict(model.hparams), "state_dict": model.state_dict()}, path)
@@ -161,7 +162,7 @@ def test_generator_from_hparams_loads_for_inference(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(gan_loss="hinge"), "gan_loss"),
+        (dict(gan_loss="wgan_gp"), "gan_loss"),
         (dict(resolution=30), "multiple of 4"),
         (dict(nce_layers=[0, 999]), "layer index 999"),
         (dict(lambda_nce=-1.0), "lambda_nce"),

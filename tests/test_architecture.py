@@ -1,0 +1,124 @@
+"""The layer rules of ARCHITECTURE.md, checked on the code so they stay true: imports point downward
+only, the plain-torch layers never import Lightning, and inference commands run without it."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+PACKAGE = REPO / "gan_lightning"
+ASSETS = Path(__file__).parent / "assets"
+
+# Lowest first. A module may import its own layer and the layers before it.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("base", ("errors", "images", "sampling", "torch_utils", "tiling")),
+    ("core", ("nets", "losses", "augment")),
+    ("support", ("registry", "checkpoints", "formats")),
+    ("eval", ("evaluation",)),
+    ("data", ("data",)),
+    ("training", ("models", "callbacks")),
+    ("face", ("cli", "__main__", "tools")),
+]
+# Beyond the order: data makes batches and knows no network, metric or checkpoint.
+FORBIDDEN: dict[str, tuple[str, ...]] = {"data": ("core", "support", "eval")}
+# Third-party stacks the lower layers must not pull in (inference commands stay light).
+NO_TRAINING_STACK = ("base", "core", "support", "eval")
+TRAINING_STACK = ("lightning", "pytorch_lightning", "jsonargparse", "wandb")
+
+
+def layer_of(module: str) -> str:
+    top = module.split(".")[1] if "." in module else "__init__"
+    for layer, names in LAYERS:
+        if top in names:
+            return layer
+    raise AssertionError(f"{module} belongs to no layer: add it to LAYERS (and to ARCHITECTURE.md)")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> list[str]:
+    """Every module an import statement in the file names, at any depth (function-level imports too)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append(node.module)
+    return found
+
+
+SOURCES = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py" or p.parent != PACKAGE)
+
+
+def test_every_module_has_a_layer() -> None:
+    for path in SOURCES:
+        layer_of(module_name(path))
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[module_name(p) for p in SOURCES])
+def test_imports_point_downward_only(path: Path) -> None:
+    order = [layer for layer, _ in LAYERS]
+    own = layer_of(module_name(path))
+    for imported in imports_of(path):
+        if imported.startswith("gan_lightning."):
+            target = layer_of(imported)
+            assert order.index(target) <= order.index(own), f"{module_name(path)} ({own}) imports {imported} ({target}): upward"
+            assert target not in FORBIDDEN.get(own, ()), f"{module_name(path)} ({own}) must not import {imported} ({target})"
+        elif own in NO_TRAINING_STACK:
+            assert imported.split(".")[0] not in TRAINING_STACK, f"{module_name(path)} ({own}) imports {imported}"
+        if imported.startswith("torchmetrics"):
+            assert own in ("eval", "training", "face"), f"{module_name(path)} ({own}) imports {imported}"
+
+
+def test_the_package_root_imports_nothing() -> None:
+    assert not [m for m in imports_of(PACKAGE / "__init__.py") if m.startswith("gan_lightning")]
+
+
+def test_the_rule_checker_catches_an_upward_import(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    from gan_lightning.models.base import GANModule\n")
+    assert "gan_lightning.models.base" in imports_of(bad)
+    assert layer_of("gan_lightning.models.base") == "training" and layer_of("gan_lightning.nets.dcgan") == "core"
+
+
+INFERENCE_RUN = """
+import sys
+from gan_lightning.cli import main
+main(sys.argv[1:])
+heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning', 'torchmetrics', 'wandb'))
+assert not heavy, heavy
+print('no training stack loaded')
+"""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["generate", "--ckpt", ASSETS / "v0_vanilla_gan.ckpt", "--num", "2", "--out", "{out}/grid.png"],
+        ["generate", "--ckpt", ASSETS / "v0_stylegan.ckpt", "--num", "2", "--truncation", "0.7", "--out", "{out}/each/"],
+        ["stylize", "--ckpt", ASSETS / "v0_style_transfer.ckpt", "--input", "{photo}", "--out", "{out}/stylized"],
+        ["style-mix", "--ckpt", ASSETS / "v0_stylegan.ckpt", "--rows", "1,2", "--cols", "3", "--styles", "0-1", "--out", "{out}/mix.png"],
+        ["interpolate", "--ckpt", ASSETS / "v0_stylegan.ckpt", "--seeds", "1,2", "--steps", "2", "--out", "{out}/walk.gif"],
+        ["project", "--ckpt", ASSETS / "v0_stylegan.ckpt", "--target", "{photo}", "--steps", "2", "--w-avg-samples", "16", "--out", "{out}/proj"],
+    ],
+    ids=["generate-dcgan", "generate-stylegan", "stylize", "style-mix", "interpolate", "project"],
+)
+def test_inference_commands_run_without_lightning(command: list, tmp_path: Path) -> None:
+    from PIL import Image
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (40, 36), (120, 30, 200)).save(photo)
+    args = [str(a).format(out=tmp_path, photo=photo) for a in command]
+    result = subprocess.run([sys.executable, "-c", INFERENCE_RUN, *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "no training stack loaded" in result.stdout
+    assert any(p.suffix in (".png", ".gif") for p in tmp_path.rglob("*") if p != photo)
