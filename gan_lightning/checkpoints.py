@@ -70,12 +70,6 @@ def migrate_hparams(algorithm: str, hparams: dict[str, Any]) -> dict[str, Any]:
     return hparams
 
 
-def plain_hparams(hparams: dict[str, Any]) -> dict[str, Any]:
-    """Network settings given as dataclasses -> dicts, so checkpoints hold plain data that
-    ``torch.load(weights_only=True)`` reads."""
-    return {key: dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value for key, value in hparams.items()}
-
-
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__

@@ -14,7 +14,6 @@ from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from gan_lightning.checkpoints import plain_hparams
 from gan_lightning.errors import UserError
 from gan_lightning.evaluation.fid import FIDFeatures, build_fid, build_kid, to_unit_rgb
 from gan_lightning.registry import GENERATORS
@@ -139,7 +138,6 @@ class GANModule(LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Inference commands pick the generator builder from this, without importing the training stack.
         checkpoint["algorithm"] = type(self).__name__
-        checkpoint["hyper_parameters"] = plain_hparams(dict(checkpoint["hyper_parameters"]))
 
     # --- FID ------------------------------------------------------------------------------------
 

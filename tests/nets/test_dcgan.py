@@ -10,7 +10,7 @@ def count(module: torch.nn.Module) -> int:
 
 @pytest.mark.parametrize("resolution", [32, 64, 128])
 def test_generator_and_discriminator_shapes(resolution: int) -> None:
-    generator = DCGANGenerator(resolution, latent_dim=16, width=8, channels=3)
+    generator = DCGANGenerator(resolution, z_dim=16, width=8, channels=3)
     discriminator = DCGANDiscriminator(resolution, width=8, channels=3)
     images = generator(torch.randn(2, 16))
     assert images.shape == (2, 3, resolution, resolution)
@@ -20,12 +20,12 @@ def test_generator_and_discriminator_shapes(resolution: int) -> None:
 
 def test_parameter_counts_match_the_reference_dcgan_at_64px() -> None:
     # The PyTorch DCGAN reference (nz=100, ngf=ndf=64, 3 channels) has 3,576,704 and 2,765,568 parameters.
-    assert count(DCGANGenerator(64, latent_dim=100, width=64, channels=3)) == 3_576_704
+    assert count(DCGANGenerator(64, z_dim=100, width=64, channels=3)) == 3_576_704
     assert count(DCGANDiscriminator(64, width=64, channels=3)) == 2_765_568
 
 
 def test_grayscale_images() -> None:
-    images = DCGANGenerator(32, latent_dim=8, width=8, channels=1)(torch.randn(3, 8))
+    images = DCGANGenerator(32, z_dim=8, width=8, channels=1)(torch.randn(3, 8))
     assert images.shape == (3, 1, 32, 32)
     assert DCGANDiscriminator(32, width=8, channels=1)(images).shape == (3,)
 
