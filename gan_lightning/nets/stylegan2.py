@@ -51,79 +51,82 @@ def _require(condition: bool, message: str) -> None:
 
 
 @dataclass(frozen=True)  # frozen: one instance can safely be the default of every StyleGAN
-class GeneratorConfig:
-    """The generator's settings (NVlabs' G_kwargs with our names). The defaults are config F at full
-    precision, as in the StyleGAN2 paper (NVlabs' ADA train.py also sets num_fp16_res 4, conv_clamp 256).
+class SharedConfig:
+    """Settings both networks have (NVlabs gives G and D the same values from one preset); each
+    network has its own copy, so a run can still set them apart.
 
     Args:
-        z_dim: latent z size (0 only for a purely class-driven generator, c_dim > 0).
-        w_dim: intermediate latent w size.
-        c_dim: class-label size, 0 = unconditional.
-        mapping_layers: fully connected layers of the mapping network.
-        mapping_lr_multiplier: learning-rate multiplier of the mapping network.
-        w_avg_beta: decay of the tracked w_avg (the centre of the truncation trick).
+        c_dim: class-label size, 0 = unconditional (a projection discriminator otherwise).
         channel_base / channel_max: channel widths min(channel_base // res, channel_max); half of
             config F's channel_base gives half the width at high resolutions.
         num_fp16_res: run the N highest resolutions in fp16 on CUDA, 0 = off.
         conv_clamp: clamp convolution outputs to +-X (NVlabs uses 256 with fp16), None = off.
     """
 
-    z_dim: int = 512
-    w_dim: int = 512
     c_dim: int = 0
-    mapping_layers: int = 8
-    mapping_lr_multiplier: float = 0.01
-    w_avg_beta: float = 0.995
     channel_base: int = 32768
     channel_max: int = 512
     num_fp16_res: int = 0
     conv_clamp: float | None = None
 
+    def _check_shared(self, network: str) -> None:
+        _require(self.c_dim >= 0, f"{network} c_dim must be >= 0, got {self.c_dim}")
+        _require(
+            self.channel_base >= 1 and self.channel_max >= 1,
+            f"{network} channel_base and channel_max must be >= 1, got {self.channel_base} and {self.channel_max}",
+        )
+        _require(self.num_fp16_res >= 0, f"{network} num_fp16_res must be >= 0, got {self.num_fp16_res}")
+        _require(self.conv_clamp is None or self.conv_clamp > 0, f"{network} conv_clamp must be > 0 or null, got {self.conv_clamp}")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig(SharedConfig):
+    """The generator's settings (NVlabs' G_kwargs with our names): those of ``SharedConfig`` and the
+    ones below. The defaults are config F at full precision, as in the StyleGAN2 paper (NVlabs' ADA
+    train.py also sets num_fp16_res 4, conv_clamp 256).
+
+    Args:
+        z_dim: latent z size.
+        w_dim: intermediate latent w size.
+        mapping_layers: fully connected layers of the mapping network.
+        mapping_lr_multiplier: learning-rate multiplier of the mapping network.
+        w_avg_beta: decay of the tracked w_avg (the centre of the truncation trick).
+    """
+
+    z_dim: int = 512
+    w_dim: int = 512
+    mapping_layers: int = 8
+    mapping_lr_multiplier: float = 0.01
+    w_avg_beta: float = 0.995
+
     def __post_init__(self) -> None:
-        _require(self.z_dim >= 0 and self.c_dim >= 0, f"generator z_dim and c_dim must be >= 0, got {self.z_dim} and {self.c_dim}")
+        self._check_shared("generator")
+        _require(self.z_dim >= 0, f"generator z_dim must be >= 0, got {self.z_dim}")
         _require(self.z_dim + self.c_dim >= 1, "generator needs z_dim >= 1 or c_dim >= 1, got both 0")
         _require(self.w_dim >= 1, f"generator w_dim must be >= 1, got {self.w_dim}")
         _require(self.mapping_layers >= 1, f"generator mapping_layers must be >= 1, got {self.mapping_layers}")
         _require(self.mapping_lr_multiplier > 0, f"generator mapping_lr_multiplier must be > 0, got {self.mapping_lr_multiplier}")
         _require(0.0 <= self.w_avg_beta <= 1.0, f"generator w_avg_beta must be in [0, 1], got {self.w_avg_beta}")
-        _check_common(self, "generator")
 
 
 @dataclass(frozen=True)
-class DiscriminatorConfig:
-    """The discriminator's settings (NVlabs' D_kwargs with our names); defaults as for the generator.
+class DiscriminatorConfig(SharedConfig):
+    """The discriminator's settings (NVlabs' D_kwargs with our names): those of ``SharedConfig`` and
+    the ones below.
 
     Args:
-        c_dim: class-label size, 0 = unconditional (projection discriminator otherwise).
-        channel_base / channel_max: channel widths, as for the generator.
         mbstd_group_size: minibatch standard deviation group size; the per-process batch size must be
             divisible by it (or smaller than it).
         mbstd_num_channels: minibatch standard deviation feature maps, 0 = no minibatch std.
-        num_fp16_res / conv_clamp: as for the generator.
     """
 
-    c_dim: int = 0
-    channel_base: int = 32768
-    channel_max: int = 512
     mbstd_group_size: int = 4
     mbstd_num_channels: int = 1
-    num_fp16_res: int = 0
-    conv_clamp: float | None = None
 
     def __post_init__(self) -> None:
-        _require(self.c_dim >= 0, f"discriminator c_dim must be >= 0, got {self.c_dim}")
+        self._check_shared("discriminator")
         _require(self.mbstd_group_size >= 1, f"discriminator mbstd_group_size must be >= 1, got {self.mbstd_group_size}")
         _require(self.mbstd_num_channels >= 0, f"discriminator mbstd_num_channels must be >= 0, got {self.mbstd_num_channels}")
-        _check_common(self, "discriminator")
-
-
-def _check_common(config: GeneratorConfig | DiscriminatorConfig, network: str) -> None:
-    _require(
-        config.channel_base >= 1 and config.channel_max >= 1,
-        f"{network} channel_base and channel_max must be >= 1, got {config.channel_base} and {config.channel_max}",
-    )
-    _require(config.num_fp16_res >= 0, f"{network} num_fp16_res must be >= 0, got {config.num_fp16_res}")
-    _require(config.conv_clamp is None or config.conv_clamp > 0, f"{network} conv_clamp must be > 0 or null, got {config.conv_clamp}")
 
 
 Config = TypeVar("Config", GeneratorConfig, DiscriminatorConfig)
