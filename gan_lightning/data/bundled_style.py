@@ -12,9 +12,8 @@ from gan_lightning.data.shape_looks import render_look
 from gan_lightning.data.shapes import scene_for_index
 from gan_lightning.data.transforms import (
     Transform,
-    check_load_size,
-    default_load_size,
     full_image_transform,
+    load_size_for,
     random_crop_transform,
 )
 from gan_lightning.errors import UserError
@@ -71,8 +70,7 @@ class ShapesStyleDataModule(StyleDataModule):
         **kwargs,
     ) -> None:
         super().__init__(resolution=resolution, **kwargs)
-        self.load_size = load_size if load_size is not None else default_load_size(resolution)
-        check_load_size(self.load_size, resolution)
+        self.load_size = load_size_for(load_size, resolution)
         for name, value in (("num_content", num_content), ("num_style", num_style), ("num_val", num_val)):
             if value < 1:
                 raise UserError(f"{name} must be at least 1, got {value}")

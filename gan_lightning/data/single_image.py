@@ -15,7 +15,7 @@ from gan_lightning.data.base import StyleDataModule
 from gan_lightning.data.datasets import ItemList, NamedImageDataset, UnpairedDataset
 from gan_lightning.data.shape_looks import render_look
 from gan_lightning.data.shapes import scene_for_index
-from gan_lightning.data.transforms import check_load_size, default_load_size, full_image_transform
+from gan_lightning.data.transforms import full_image_transform, load_size_for
 from gan_lightning.errors import UserError
 from gan_lightning.images import IMAGE_EXTENSIONS, from_uint8, load_image, to_mode
 
@@ -90,8 +90,7 @@ class SingleImagePairDataModule(StyleDataModule):
         **kwargs,
     ) -> None:
         super().__init__(resolution=resolution, **kwargs)
-        self.load_size = load_size if load_size is not None else default_load_size(resolution)
-        check_load_size(self.load_size, resolution)
+        self.load_size = load_size_for(load_size, resolution)
         if not 0 < min_zoom <= max_zoom:
             raise UserError(f"zoom range [{min_zoom}, {max_zoom}] is invalid; allowed: 0 < min_zoom <= max_zoom")
         if crops_per_epoch < 1:

@@ -19,14 +19,13 @@ Transform = Callable[[Image.Image], torch.Tensor]
 DEFAULT_LOAD_RATIO = 286 / 256
 
 
-def default_load_size(resolution: int) -> int:
-    return int(round(resolution * DEFAULT_LOAD_RATIO))
-
-
-def check_load_size(load_size: int, resolution: int) -> None:
-    # Resizing every image's short side to load_size >= resolution makes any crop fit (no randrange crash).
-    if load_size < resolution:
-        raise UserError(f"load_size {load_size} is smaller than the crop resolution {resolution}; allowed: >= {resolution}")
+def load_size_for(load_size: int | None, resolution: int) -> int:
+    """The short side images are resized to before a ``resolution`` crop: ``load_size``, or
+    resolution * 286/256 when None. Never below the crop, so any crop fits (no randrange crash)."""
+    size = int(round(resolution * DEFAULT_LOAD_RATIO)) if load_size is None else load_size
+    if size < resolution:
+        raise UserError(f"load_size {size} is smaller than the crop resolution {resolution}; allowed: >= {resolution}")
+    return size
 
 
 def _to_signed_unit(channels: int) -> list:

@@ -12,7 +12,7 @@ from pathlib import Path
 from gan_lightning.data.base import StyleDataModule
 from gan_lightning.data.datasets import NamedImageDataset, UnpairedDataset
 from gan_lightning.data.image_folder import ImageFileDataset, readable_files
-from gan_lightning.data.transforms import check_load_size, default_load_size, image_transform, random_crop_transform
+from gan_lightning.data.transforms import image_transform, load_size_for, random_crop_transform
 from gan_lightning.errors import UserError
 from gan_lightning.images import list_images
 
@@ -58,8 +58,7 @@ class UnpairedDataModule(StyleDataModule):
     ) -> None:
         super().__init__(resolution=resolution, **kwargs)
         self.root = root
-        self.load_size = load_size if load_size is not None else default_load_size(resolution)
-        check_load_size(self.load_size, resolution)
+        self.load_size = load_size_for(load_size, resolution)
         self.flip = flip
         self.skip_corrupt = skip_corrupt
         path = Path(root).expanduser()
