@@ -2,14 +2,11 @@
 
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import run_notebook
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
 
 
-@pytest.mark.slow
 def test_quickstart_notebook_trains_and_shows_results(tmp_path: Path) -> None:
     outputs = run_notebook(NOTEBOOK, tmp_path, shorter={"limit_train_batches=256": "limit_train_batches=16"})
     assert not [o for o in outputs if o.get("output_type") == "error"]

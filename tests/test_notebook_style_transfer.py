@@ -2,14 +2,11 @@
 
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import run_notebook
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "style_transfer.ipynb"
 
 
-@pytest.mark.slow
 def test_style_transfer_notebook_trains_stylizes_and_shows_results(tmp_path: Path) -> None:
     shorter = {'"--data.init_args.num_workers", "0",': '"--data.init_args.num_workers", "0", "--trainer.max_epochs", "2",'}
     outputs = run_notebook(NOTEBOOK, tmp_path, shorter)

@@ -2,14 +2,11 @@
 
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import run_notebook
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "stylegan.ipynb"
 
 
-@pytest.mark.slow
 def test_stylegan_notebook_runs_and_shows_every_picture(tmp_path: Path) -> None:
     shorter = {
         "num_train=16 * 400": "num_train=16 * 40",
