@@ -17,9 +17,9 @@ ASSETS = Path(__file__).parent / "assets"
 
 # Lowest first. A module may import its own layer and the layers before it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "images", "sampling", "torch_utils", "tiling")),
+    ("base", ("errors", "images", "sampling", "torch_utils", "tiling", "video")),
     ("core", ("nets", "losses", "augment")),
-    ("support", ("registry", "checkpoints", "formats")),
+    ("support", ("registry", "checkpoints", "formats", "export")),
     ("eval", ("evaluation",)),
     ("data", ("data",)),
     ("training", ("models", "callbacks")),
