@@ -63,9 +63,12 @@ def _max_difference(expected: torch.Tensor, actual, what: str) -> float:
 def write_onnx(graph: Graph, path: Path, metadata: dict[str, str]) -> float:
     """``graph`` as an ONNX file with ``metadata`` in its model properties; returns the max abs
     difference to PyTorch measured in ONNX Runtime."""
-    import onnx
-    import onnxruntime
-
+    try:
+        import onnx
+        import onnxruntime
+        import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
+    except ImportError as error:
+        raise UserError(f"--format onnx needs onnx, onnxscript and onnxruntime ({error}): pip install 'gan_lightning[export]'") from None
     program = _exported_program(graph)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _quiet():
