@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from gan_lightning.errors import UserError
-from gan_lightning.export.model_folder import is_model_folder, read_model_folder
+from gan_lightning.export.model_folder import read_model_folder
 from gan_lightning.nets.stylegan2 import DiscriminatorConfig, GeneratorConfig
 from gan_lightning.registry import GENERATORS
 
@@ -81,7 +81,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     """Reads a checkpoint with ``weights_only=True``, checks that it is one of ours and migrates its
     hyper-parameters. Errors name the file and what is wrong."""
     path = Path(path)
-    if path.is_dir() and is_model_folder(path):
+    if path.is_dir():  # a model folder from `export` (or a clear error saying what it lacks)
         return read_model_folder(path)
     if not path.is_file():
         raise UserError(f"checkpoint {str(path)!r} does not exist")

@@ -2,7 +2,7 @@
 torch.export program, for use without the training stack.
 
     export --ckpt last.ckpt --format safetensors --out my_model/            # folder: weights, config, card
-    export --ckpt last.ckpt --format onnx --out generator.onnx              # StyleGAN: + .mapping/.synthesis.onnx
+    export --ckpt last.ckpt --format onnx --out generator.onnx              # StyleGAN: + generator.mapping/.synthesis.onnx
     export --ckpt last.ckpt --format torch-export --out generator.pt2       # torch.export.load(path).module()
 
 The EMA generator is exported unless --no-ema. ONNX and torch.export files are checked against the
@@ -109,7 +109,10 @@ def run(args: argparse.Namespace) -> None:
         export_folder(args, checkpoint, generator, out)
         return
     metadata = onnx_metadata(checkpoint, generator)
-    for graph in graphs_for(generator, checkpoint["algorithm"]):
+    graphs = graphs_for(generator, checkpoint["algorithm"])
+    if args.format == "torch-export":
+        graphs = graphs[:1]  # Python callers that want StyleGAN's halves have the model folder
+    for graph in graphs:
         path = graph_path(out, graph)
         difference = write_onnx(graph, path, metadata) if args.format == "onnx" else write_program(graph, path)
         print(f"wrote {path} ({graph.name}: {', '.join(graph.input_names)} -> {graph.output_name}; max abs difference to PyTorch {difference:.1e})")
