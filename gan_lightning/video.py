@@ -58,8 +58,17 @@ def video_info(path: str | os.PathLike) -> VideoInfo:
 
 def read_frames(path: str | os.PathLike, channels: int = 3) -> Iterator[Tensor]:
     """Every frame of the first video stream, decoded one at a time: (C, H, W) in [-1, 1]."""
+    import av
+
     with _open(Path(path)) as container:
-        for frame in container.decode(video=0):
+        frames = container.decode(video=0)
+        while True:
+            try:
+                frame = next(frames)
+            except StopIteration:
+                return
+            except av.error.FFmpegError as error:
+                raise UserError(f"cannot decode video {str(path)!r}: {error}") from None
             array = frame.to_ndarray(format="rgb24" if channels == 3 else "gray")
             if array.ndim == 2:
                 array = array[:, :, None]

@@ -32,17 +32,16 @@ def is_model_folder(path: str | os.PathLike) -> bool:
 
 
 def json_values(hparams: dict[str, Any]) -> dict[str, Any]:
-    """The hyper-parameters JSON can hold exactly (numbers, strings, booleans, None, lists, dicts of
-    those); Lightning's bookkeeping entries (``_class_path``, ``_instantiator``) are left out."""
+    """The hyper-parameters JSON can hold (numbers, strings, booleans, None, lists and dicts of those;
+    tuples become lists); Lightning's bookkeeping entries (``_class_path``, ``_instantiator``) are left out."""
     kept = {}
     for key, value in hparams.items():
         if key.startswith("_"):
             continue
         try:
-            if json.loads(json.dumps(value)) == value:
-                kept[key] = value
+            kept[key] = json.loads(json.dumps(value, allow_nan=False))
         except (TypeError, ValueError):
-            pass  # not representable (a class, a tensor): not needed to rebuild the generator
+            pass  # not representable (an object, a tensor, NaN): not needed to rebuild the generator
     return kept
 
 

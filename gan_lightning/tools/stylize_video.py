@@ -10,6 +10,7 @@ from typing import Callable
 from torch import Tensor
 from tqdm import tqdm
 
+from gan_lightning.errors import UserError
 from gan_lightning.video import VideoWriter, read_frames, video_info
 
 
@@ -21,4 +22,6 @@ def stylize_video(path: Path, out: Path, channels: int, stylize: Callable[[Tenso
     with VideoWriter(out, info.fps) as video:
         for frame in tqdm(read_frames(path, channels), total=info.frames or None, desc=f"stylize {path.name}", unit="frame"):
             video.write(stylize(frame[None])[0])
+    if video.frames == 0:
+        raise UserError(f"{str(path)!r} has a video stream but no frame could be decoded")
     return video.frames

@@ -70,3 +70,12 @@ def test_stylize_a_video_with_sound_says_the_audio_is_not_copied(tmp_path, capsy
     assert "talk.mp4 has an audio track; it is not copied" in capsys.readouterr().err
     info = video_info(tmp_path / "out" / "talk.mp4")
     assert info.frames == 3 and not info.has_audio
+
+
+def test_stylize_an_unreadable_video_stops_with_one_line(tmp_path, capsys):
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    with pytest.raises(SystemExit):
+        run_cli("stylize", "--ckpt", STYLE_TRANSFER, "--input", tmp_path / "broken.mp4", "--out", tmp_path / "out")
+    err = capsys.readouterr().err
+    assert "cannot read video" in err and "broken.mp4" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
