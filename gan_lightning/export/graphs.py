@@ -6,8 +6,9 @@ gives, and which input sizes stay free.
   ``synthesis: ws (N, num_ws, w_dim) -> image`` so apps can mix styles. Noise inputs are the stored
   ``noise_const`` buffers (noise_mode const); convolutions run unfused (one shared weight), since the
   fused path's group count is the batch size and would freeze it.
-- StyleTransfer: ``image (N, C, H, W) -> image``; H and W free, multiples of 4 (the generator's two
-  stride-2 stages; pad with reflection and crop back for other sizes, as ``forward`` does in torch).
+- StyleTransfer: ``x (N, C, H, W) -> image``. ONNX: any H and W (at least 8). torch.export: H and W
+  multiples of 4 (its run-time shape checks reject the padded graph at some sizes; pad with
+  reflection and crop back, as ``forward`` does).
 
 Images are in [-1, 1], NCHW, float32.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.export import Dim
 
@@ -38,6 +40,7 @@ class Graph:
     input_names: list[str]
     dynamic_shapes: dict[str, Any]
     output_name: str = "image"
+    side_multiple: int = 1  # image inputs: H and W must be multiples of this
 
 
 class StyleGANImage(nn.Module):
@@ -76,6 +79,28 @@ class StyleGANSynthesis(nn.Module):
         return self.network(ws, noise_mode="const", fused_modconv=False)
 
 
+class StyleTransferImage(nn.Module):
+    """x -> image at any size, as ``ResnetGenerator.forward``, with its padding written so that the
+    exported graph keeps H and W free: ``forward`` pads by (-H mod 4) only when that is not 0, a branch
+    on the size that export would freeze. Here the image is always reflect-padded by 3 (a superset of
+    forward's padding), plus zeros that are always cut off, then cropped to the next multiple of 4:
+    the same pixels reach the encoder, and no step depends on H mod 4."""
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.network = generator
+
+    def forward(self, x: Tensor) -> Tensor:
+        height, width = x.shape[2:]
+        stride = GENERATOR_STRIDE
+        x = F.pad(x, (0, stride - 1, 0, stride - 1), mode="reflect")
+        # The zero rows keep the crop below from ever being the whole tensor (torch.export would
+        # otherwise specialise on whether it is).
+        x = F.pad(x, (0, stride, 0, stride))
+        x = x[:, :, : (height + stride - 1) // stride * stride, : (width + stride - 1) // stride * stride]
+        return self.network.decoder(self.network.encoder(x))[:, :, :height, :width]
+
+
 def _check_exportable(generator: nn.Module, algorithm: str) -> None:
     if algorithm == "StyleGAN":
         assert isinstance(generator, Generator)
@@ -86,16 +111,19 @@ def _check_exportable(generator: nn.Module, algorithm: str) -> None:
             )
 
 
-def graphs_for(generator: nn.Module, algorithm: str) -> list[Graph]:
-    """The graphs to export for this algorithm's generator: the whole generator first."""
+def graphs_for(generator: nn.Module, algorithm: str, any_size: bool = True) -> list[Graph]:
+    """The graphs to export for this algorithm's generator: the whole generator first. ``any_size``
+    (StyleTransfer): free H and W through ``StyleTransferImage``, else multiples of 4."""
     _check_exportable(generator, algorithm)
     batch = Dim("batch", min=1)
     if algorithm == "StyleTransfer":
-        channels = generator.in_channels
-        size = 4 * GENERATOR_STRIDE
-        image = torch.rand(EXAMPLE_BATCH, channels, size, size + GENERATOR_STRIDE) * 2 - 1
+        if any_size:
+            image = torch.rand(EXAMPLE_BATCH, generator.in_channels, 18, 23) * 2 - 1
+            sides = {2: Dim.DYNAMIC, 3: Dim.DYNAMIC}  # symbolic without trace-time range proofs
+            return [Graph("generator", StyleTransferImage(generator), (image,), ["x"], {"x": {0: batch, **sides}})]
+        image = torch.rand(EXAMPLE_BATCH, generator.in_channels, 4 * GENERATOR_STRIDE, 5 * GENERATOR_STRIDE) * 2 - 1
         sides = {2: GENERATOR_STRIDE * Dim("height_blocks", min=2), 3: GENERATOR_STRIDE * Dim("width_blocks", min=2)}
-        return [Graph("generator", generator, (image,), ["x"], {"x": {0: batch, **sides}})]
+        return [Graph("generator", generator, (image,), ["x"], {"x": {0: batch, **sides}}, side_multiple=GENERATOR_STRIDE)]
     z = torch.randn(EXAMPLE_BATCH, generator.z_dim)
     if algorithm != "StyleGAN":
         return [Graph("generator", generator, (z,), ["z"], {"z": {0: batch}})]
@@ -120,7 +148,9 @@ def check_inputs(graph: Graph, batch: int = 3) -> tuple[Tensor, ...]:
             inputs.append(torch.tensor(0.5))
         elif name == "x":
             _, channels, height, width = tensor.shape
-            inputs.append(torch.rand(batch, channels, height + GENERATOR_STRIDE, width + 2 * GENERATOR_STRIDE, generator=generator) * 2 - 1)
+            # sides unlike the traced ones (one not a multiple of 4 where any size is allowed)
+            step = graph.side_multiple
+            inputs.append(torch.rand(batch, channels, height + 2 * step, width + 3 * step, generator=generator) * 2 - 1)
         elif name == "ws":
             inputs.append(tensor[:1].repeat(batch, 1, 1) + 0.1 * torch.randn(batch, *tensor.shape[1:], generator=generator))
         else:

@@ -94,8 +94,6 @@ def onnx_metadata(checkpoint: dict, generator: nn.Module) -> dict[str, str]:
         metadata.update(z_dim=str(generator.z_dim), resolution=str(hparams["resolution"]))
     if checkpoint["algorithm"] == "StyleGAN":
         metadata.update(num_ws=str(generator.num_ws), w_dim=str(generator.w_dim), noise_mode="const")
-    if checkpoint["algorithm"] == "StyleTransfer":
-        metadata.update(side_multiple=str(GENERATOR_STRIDE))
     return metadata
 
 
@@ -109,7 +107,7 @@ def run(args: argparse.Namespace) -> None:
         export_folder(args, checkpoint, generator, out)
         return
     metadata = onnx_metadata(checkpoint, generator)
-    graphs = graphs_for(generator, checkpoint["algorithm"])
+    graphs = graphs_for(generator, checkpoint["algorithm"], any_size=args.format == "onnx")
     if args.format == "torch-export":
         graphs = graphs[:1]  # Python callers that want StyleGAN's halves have the model folder
     for graph in graphs:

@@ -172,6 +172,19 @@ def test_onnx_mapping_and_synthesis_mix_styles_like_the_generator(exported):
     assert np.abs(image - expected.numpy()).max() <= TOLERANCE
 
 
+def test_onnx_style_transfer_takes_any_image_size(exported):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(exported["StyleTransfer"]["onnx"]))
+    generator, _ = load_generator(CHECKPOINTS["StyleTransfer"])
+    for height, width in ((9, 13), (21, 30), (33, 8)):  # H mod 4 = 1, 1, 1 and W mod 4 = 1, 2, 0
+        x = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(height)) * 2 - 1
+        (image,) = session.run(None, {"x": x.numpy()})
+        with torch.no_grad():
+            expected = generator(x)
+        assert image.shape == (2, 3, height, width) and np.abs(image - expected.numpy()).max() <= TOLERANCE
+
+
 def test_push_to_hub_uploads_the_model_folder(exported, tmp_path, monkeypatch):
     """Offline: huggingface_hub's client is replaced by one that 'uploads' into a local folder."""
     import huggingface_hub
