@@ -1,7 +1,8 @@
 """Reading our checkpoints safely, and bringing those written by older layouts up to date.
 
 - ``load_checkpoint``: ``torch.load(weights_only=True)`` (no code from the file ever runs), checked
-  to be one of ours, hyper-parameters migrated to the current names.
+  to be one of ours, hyper-parameters migrated to the current names. A model folder from ``export``
+  (safetensors + JSON) is read the same way, so every command takes one in place of a ``.ckpt``.
 - ``load_generator``: only the generator (its EMA copy by default), built through the registry:
   no discriminator, optimizer, data or Lightning import.
 - ``migrate_hparams``: the renames of earlier releases, applied wherever hyper-parameters are read
@@ -21,6 +22,7 @@ import torch
 from torch import nn
 
 from gan_lightning.errors import UserError
+from gan_lightning.export.model_folder import read_model_folder
 from gan_lightning.nets.stylegan2 import DiscriminatorConfig, GeneratorConfig
 from gan_lightning.registry import GENERATORS
 
@@ -79,6 +81,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     """Reads a checkpoint with ``weights_only=True``, checks that it is one of ours and migrates its
     hyper-parameters. Errors name the file and what is wrong."""
     path = Path(path)
+    if path.is_dir():  # a model folder from `export` (or a clear error saying what it lacks)
+        return read_model_folder(path)
     if not path.is_file():
         raise UserError(f"checkpoint {str(path)!r} does not exist")
     try:

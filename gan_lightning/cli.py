@@ -28,6 +28,7 @@ TOOLS: dict[str, str] = {
     "project": "project",
     "convert": "convert",
     "stylize": "stylize",
+    "export": "export",
 }
 LIGHTNING_COMMANDS: tuple[str, ...] = ("fit", "validate", "test", "predict")
 # Trainer, loggers and checkpointing shared by every run (a repository checkout's configs/).

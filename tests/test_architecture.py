@@ -17,9 +17,9 @@ ASSETS = Path(__file__).parent / "assets"
 
 # Lowest first. A module may import its own layer and the layers before it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "images", "sampling", "torch_utils", "tiling")),
+    ("base", ("errors", "images", "sampling", "torch_utils", "tiling", "video")),
     ("core", ("nets", "losses", "augment")),
-    ("support", ("registry", "checkpoints", "formats")),
+    ("support", ("registry", "checkpoints", "formats", "export")),
     ("eval", ("evaluation",)),
     ("data", ("data",)),
     ("training", ("models", "callbacks")),
@@ -106,12 +106,14 @@ INFERENCE_COMMANDS = [
     ["style-mix", "--ckpt", ASSETS / "v0_stylegan.ckpt", "--rows", "1,2", "--cols", "3", "--styles", "0-1", "--out", "{out}/mix.png"],
     ["interpolate", "--ckpt", ASSETS / "v0_stylegan.ckpt", "--seeds", "1,2", "--steps", "2", "--out", "{out}/walk.gif"],
     ["project", "--ckpt", ASSETS / "v0_stylegan.ckpt", "--target", "{photo}", "--steps", "2", "--w-avg-samples", "16", "--out", "{out}/proj"],
+    ["export", "--ckpt", ASSETS / "v0_vanilla_gan.ckpt", "--format", "safetensors", "--out", "{out}/folder"],
+    ["generate", "--ckpt", "{out}/folder", "--num", "2", "--out", "{out}/from_folder.png"],
 ]
 
 
 def test_inference_commands_run_without_lightning(tmp_path: Path) -> None:
-    """generate, stylize, style-mix, interpolate and project, in one fresh process that never loads
-    Lightning, torchmetrics or wandb."""
+    """generate, stylize, style-mix, interpolate, project and export (then generate from the exported
+    folder), in one fresh process that never loads Lightning, torchmetrics or wandb."""
     from PIL import Image
 
     photo = tmp_path / "photo.png"
@@ -121,4 +123,4 @@ def test_inference_commands_run_without_lightning(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "no training stack loaded" in result.stdout
     written = {p.relative_to(tmp_path).parts[0] for p in tmp_path.rglob("*") if p.suffix in (".png", ".gif") and p != photo}
-    assert written == {"grid.png", "each", "stylized", "mix.png", "walk.gif", "proj"}
+    assert written == {"grid.png", "each", "stylized", "mix.png", "walk.gif", "proj", "folder", "from_folder.png"}

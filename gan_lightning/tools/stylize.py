@@ -3,6 +3,7 @@
 The generator is fully convolutional, so images keep their own size. Above ``--tile-size`` pixels a
 side, the image is processed in overlapping tiles blended with linear ramps, which bounds memory
 (a 4K photo works on CPU or a small GPU). Output files keep the input file names (and sub-folders).
+A video file (.mp4, .mov, ...) is stylized frame by frame into OUT/<name>.mp4 at its frame rate and size.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from gan_lightning.images import IMAGE_EXTENSIONS, from_unit, load_image, pil_to
 from gan_lightning.nets.resnet import GENERATOR_STRIDE
 from gan_lightning.tiling import DEFAULT_TILE_SIZE, MIN_TILE_SIZE, apply_tiled
 from gan_lightning.tools.common import add_checkpoint_arguments, load_command_generator
+from gan_lightning.tools.stylize_video import stylize_video
+from gan_lightning.video import VIDEO_EXTENSIONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_checkpoint_arguments(parser, "StyleTransfer checkpoint from `fit`", ema=False)
-    parser.add_argument("--input", required=True, help="an image file, or a folder of images (searched recursively)")
+    parser.add_argument("--input", required=True, help="an image file, a folder of images (searched recursively), or a video file")
     parser.add_argument("--out", required=True, help="output folder; files keep their names")
     parser.add_argument("--alpha", type=float, default=1.0, help="blend with the original: 1 = fully stylized (default), 0 = original")
     parser.add_argument("--preserve-color", action="store_true", help="keep the content's colours (take only luminance from the output)")
@@ -68,12 +71,27 @@ def collect_inputs(path: Path) -> tuple[list[Path], Path]:
     raise UserError(f"--input {str(path)!r} does not exist")
 
 
+def stylize_batch(generator, original: Tensor, args: argparse.Namespace) -> Tensor:
+    """(1, C, H, W) in [-1, 1] -> the stylized image, after --tile-size, --preserve-color and --alpha."""
+    result = apply_tiled(generator, original, args.tile_size, args.tile_overlap, multiple=GENERATOR_STRIDE)
+    if args.preserve_color:
+        result = preserve_color(result, original)
+    return blend(result, original, args.alpha)
+
+
 def run(args: argparse.Namespace) -> None:
     if not 0.0 <= args.alpha <= 1.0:
         raise UserError(f"--alpha {args.alpha} is invalid; allowed: 0 to 1")
     if args.tile_size < MIN_TILE_SIZE:
         raise UserError(f"--tile-size {args.tile_size} is too small; allowed: >= {MIN_TILE_SIZE}")
-    files, base = collect_inputs(Path(args.input).expanduser())
+    source = Path(args.input).expanduser()
+    if source.is_file() and source.suffix.lower() in VIDEO_EXTENSIONS:
+        generator, checkpoint, _ = load_command_generator(args, "stylize", ("StyleTransfer",))
+        out = Path(args.out).expanduser() / f"{source.stem}.mp4"
+        frames = stylize_video(source, out, int(checkpoint["hyper_parameters"]["channels"]), lambda frame: stylize_batch(generator, frame, args))
+        print(f"stylized {frames} frame(s) into {out}")
+        return
+    files, base = collect_inputs(source)
     generator, checkpoint, _ = load_command_generator(args, "stylize", ("StyleTransfer",))
     channels = int(checkpoint["hyper_parameters"]["channels"])
     out_dir = Path(args.out).expanduser()
@@ -84,9 +102,6 @@ def run(args: argparse.Namespace) -> None:
         except UserError as error:
             warnings.warn(f"skipping {error}", stacklevel=2)
             continue
-        result = apply_tiled(generator, original, args.tile_size, args.tile_overlap, multiple=GENERATOR_STRIDE)
-        if args.preserve_color:
-            result = preserve_color(result, original)
-        save_image_file(blend(result, original, args.alpha)[0], out_dir / path.relative_to(base))
+        save_image_file(stylize_batch(generator, original, args)[0], out_dir / path.relative_to(base))
         written += 1
     print(f"stylized {written} image(s) into {out_dir}")
