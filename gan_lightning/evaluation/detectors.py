@@ -59,11 +59,11 @@ class InceptionDetector(nn.Module):
 
     name = "inception-2015-12-05"
 
-    def __init__(self, weights_dir: str | None = None) -> None:
+    def __init__(self, path: str | None = None) -> None:
+        """``path``: torch-fidelity's weights file; None downloads it."""
         super().__init__()
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-        path = weights_file(INCEPTION_FILE, weights_dir)
         try:
             with redirect_stdout(sys.stderr):
                 self.network = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"], feature_extractor_weights_path=path)
@@ -81,11 +81,11 @@ class VGG16Detector(nn.Module):
 
     name = "vgg16-fc2-relu"
 
-    def __init__(self, weights_dir: str | None = None) -> None:
+    def __init__(self, path: str | None = None) -> None:
+        """``path``: torchvision's VGG16 weights file; None downloads it."""
         super().__init__()
         from torch_fidelity.feature_extractor_vgg16 import FeatureExtractorVGG16
 
-        path = weights_file(VGG16_FILE, weights_dir)
         try:
             with redirect_stdout(sys.stderr):
                 self.network = FeatureExtractorVGG16("vgg16", ["fc2_relu"], feature_extractor_weights_path=path)
@@ -104,11 +104,11 @@ class LPIPSDistance(nn.Module):
 
     name = "lpips-vgg16"
 
-    def __init__(self, weights_dir: str | None = None) -> None:
+    def __init__(self, path: str | None = None) -> None:
+        """``path``: torchvision's VGG16 weights file (the backbone); None downloads it."""
         super().__init__()
         from torchmetrics.functional.image.lpips import _LPIPS
 
-        path = weights_file(VGG16_FILE, weights_dir)
         try:
             with redirect_stdout(sys.stderr):
                 self.network = _LPIPS(pretrained=True, net="vgg", pnet_rand=path is not None)
@@ -175,7 +175,22 @@ def build_detector(kind: str, role: Role, weights_dir: str | None = None) -> nn.
         raise UserError(f"--weights-dir {weights_dir!r} is not a folder; it should hold {', '.join(WEIGHTS)}")
     if kind == "shapes":
         return ShapesDistance() if role == "lpips" else ShapesDetector()
-    return {"inception": InceptionDetector, "vgg16": VGG16Detector, "lpips": LPIPSDistance}[role](weights_dir)
+    if role == "inception":
+        return InceptionDetector(weights_file(INCEPTION_FILE, weights_dir))
+    return {"vgg16": VGG16Detector, "lpips": LPIPSDistance}[role](weights_file(VGG16_FILE, weights_dir))
+
+
+class FeatureModuleDetector(nn.Module):
+    """A torchmetrics-style feature module (images in [0, 1] -> (N, D), ``num_features``; e.g.
+    ``features.LookFeatures`` or a test's small network) as a detector without logits."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+        self.name = type(module).__name__
+
+    def forward(self, images: Tensor) -> tuple[Tensor, None]:
+        return self.module(images.float() / 255), None
 
 
 def to_uint8_rgb(images: Tensor) -> Tensor:

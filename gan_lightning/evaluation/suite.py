@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from gan_lightning.errors import UserError
 from gan_lightning.evaluation import formulas
-from gan_lightning.evaluation.detectors import Role, build_detector
+from gan_lightning.evaluation.detectors import FeatureModuleDetector, InceptionDetector, Role, build_detector
 from gan_lightning.evaluation.extraction import FeatureCache, Gather, Shard, extract_features, single_process_gather
 from gan_lightning.evaluation.protocols import PPL_EPSILON, MetricProtocol
 from gan_lightning.sampling import latents_for_seeds
@@ -44,21 +44,25 @@ class MetricSuite:
     Args:
         fake_images: generated images of item indices (seeds).
         real: the real set (None for generators without one: only PPL and IS then).
-        detector_kind: "inception" (the papers' networks) or "shapes" (offline stand-in).
+        detector_kind: "inception" (the papers' networks), "shapes" (offline stand-in), or a
+            feature module (``FeatureModuleDetector``) for FID/KID/PR.
         weights_dir: folder with the networks' weight files; None downloads them.
+        inception_path: the Inception weights file itself (training's ``fid_weights_path``).
         cache: where real-set features are kept between runs; None: not kept.
         ppl_generator: a StyleGAN2 generator (mapping + synthesis) for PPL; None: PPL is unavailable.
         num_gen: generated images per metric instead of the protocol's (quick checks; the JSON line
             records it and the figure is then not the paper's protocol).
         batch_size / device / shard / gather: how the work is split over processes.
+        progress: show progress bars over the feature extraction.
     """
 
     def __init__(
         self,
         fake_images: ImagesOf,
         real: RealSet | None,
-        detector_kind: str = "inception",
+        detector_kind: str | nn.Module = "inception",
         weights_dir: str | None = None,
+        inception_path: str | None = None,
         cache: FeatureCache | None = None,
         ppl_generator: nn.Module | None = None,
         num_gen: int | None = None,
@@ -66,11 +70,13 @@ class MetricSuite:
         device: torch.device | str = "cpu",
         shard: Shard = Shard(),
         gather: Gather = single_process_gather,
+        progress: bool = True,
     ) -> None:
         self.fake_images = fake_images
         self.real = real
         self.detector_kind = detector_kind
         self.weights_dir = weights_dir
+        self.inception_path = inception_path
         self.cache = cache
         self.ppl_generator = ppl_generator
         self.num_gen = num_gen
@@ -78,14 +84,28 @@ class MetricSuite:
         self.device = torch.device(device)
         self.shard = shard
         self.gather = gather
+        self.progress = progress
         self._detectors: dict[Role, nn.Module] = {}
         self._fake: dict[tuple[Role, int], dict[str, Tensor]] = {}
         self._real: dict[tuple[Role, int], dict[str, Tensor]] = {}
 
+    def use_generator(self, fake_images: ImagesOf, num_gen: int | None) -> None:
+        """Generated images from now on (new weights); real-set features and networks are kept."""
+        self.fake_images, self.num_gen, self._fake = fake_images, num_gen, {}
+
     def detector(self, role: Role) -> nn.Module:
         if role not in self._detectors:
-            self._detectors[role] = build_detector(self.detector_kind, role, self.weights_dir).to(self.device)
+            if isinstance(self.detector_kind, nn.Module):
+                detector: nn.Module = FeatureModuleDetector(self.detector_kind)
+            elif self.detector_kind == "inception" and role == "inception" and self.inception_path is not None:
+                detector = InceptionDetector(self.inception_path)
+            else:
+                detector = build_detector(self.detector_kind, role, self.weights_dir)
+            self._detectors[role] = detector.to(self.device)
         return self._detectors[role]
+
+    def _bar(self, description: str) -> str | None:
+        return description if self.progress else None
 
     def generated_count(self, protocol: MetricProtocol) -> int:
         return protocol.num_gen if self.num_gen is None else self.num_gen
@@ -97,7 +117,7 @@ class MetricSuite:
     def fake_features(self, role: Role, count: int) -> dict[str, Tensor]:
         if (role, count) not in self._fake:
             self._fake[role, count] = extract_features(
-                self.fake_images, self.detector(role), count, self.batch_size, self.shard, self.gather, f"generated ({self.detector(role).name})"
+                self.fake_images, self.detector(role), count, self.batch_size, self.shard, self.gather, self._bar(f"generated ({self.detector(role).name})")
             )
         return self._fake[role, count]
 
@@ -111,7 +131,7 @@ class MetricSuite:
         name = self.detector(role).name
         found = self.cache.load(real.key, real.resolution, name, count) if self.cache else None
         if found is None:
-            found = extract_features(real.images_of, self.detector(role), count, self.batch_size, self.shard, self.gather, f"real ({name})")
+            found = extract_features(real.images_of, self.detector(role), count, self.batch_size, self.shard, self.gather, self._bar(f"real ({name})"))
             if self.cache is not None and self.shard.rank == 0:
                 self.cache.save(found, real.key, real.resolution, name, count)
         self._real[role, count] = found
