@@ -24,7 +24,7 @@ def _need(features: Tensor, at_least: int, what: str) -> None:
 def frechet_distance(generated: Tensor, real: Tensor) -> float:
     """FID (Heusel et al. 2017): ||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^1/2)."""
     _need(generated, 2, "FID"), _need(real, 2, "FID")
-    stats = [fid_features_to_statistics(f.double().cpu()) for f in (generated, real)]
+    stats = [fid_features_to_statistics(f.float().cpu()) for f in (generated, real)]  # float32 as torch-fidelity gets them
     return fid_statistics_to_metric(stats[0], stats[1], verbose=False)["frechet_inception_distance"]
 
 
@@ -34,7 +34,7 @@ def kernel_distance(generated: Tensor, real: Tensor, seed: int = 0) -> float:
     _need(generated, 2, "KID"), _need(real, 2, "KID")
     size = min(KID_MAX_SUBSET_SIZE, generated.shape[0], real.shape[0])
     result = kid_features_to_metric(
-        generated.double().cpu(), real.double().cpu(), kid_subsets=KID_NUM_SUBSETS, kid_subset_size=size, rng_seed=seed, verbose=False
+        generated.float().cpu(), real.float().cpu(), kid_subsets=KID_NUM_SUBSETS, kid_subset_size=size, rng_seed=seed, verbose=False
     )
     return result["kernel_inception_distance_mean"]
 
@@ -51,7 +51,7 @@ def inception_score(logits: Tensor) -> tuple[float, float]:
     """IS (Salimans et al. 2016): exp E[KL(p(y|x) || p(y))] in 10 consecutive splits (NVlabs does not
     shuffle), mean and standard deviation."""
     _need(logits, IS_NUM_SPLITS, "IS")
-    result = isc_features_to_metric(logits.double().cpu(), splits=IS_NUM_SPLITS, shuffle=False)
+    result = isc_features_to_metric(logits.float().cpu(), splits=IS_NUM_SPLITS, shuffle=False)
     return result["inception_score_mean"], result["inception_score_std"]
 
 
