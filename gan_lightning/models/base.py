@@ -247,7 +247,11 @@ class GANModule(LightningModule):
         self._train_fid.use_generator(fake_images, num_gen)  # the weights changed since the last time
         with eval_mode(self.sampling_generator):
             fid = self._train_fid.compute(PROTOCOLS["fid50k_full"])["fid50k_full"]
-        self.log("val/fid", fid, prog_bar=True)  # the same value on every rank
+        # Straight to the loggers, once at this step (self.log here would repeat it at later steps),
+        # and to callback_metrics, where checkpointing reads it; every rank has the same value.
+        for logger in self.loggers:
+            logger.log_metrics({"val/fid": fid}, step=self.global_step)
+        self.trainer.callback_metrics["val/fid"] = torch.tensor(fid)
         self._checkpoint_best_fid()
         return fid
 
