@@ -50,8 +50,15 @@ def weights_file(name: str, weights_dir: str | None) -> str | None:
 def _download_error(what: str, name: str, error: Exception) -> UserError:
     return UserError(
         f"could not get the {what} weights ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
-        f"offline? download {WEIGHTS[name]} and pass its folder as --weights-dir DIR"
+        f"offline? download {WEIGHTS[name]} and pass its folder as `evaluate --weights-dir DIR`"
+        + (" (in training: --model.init_args.fid_weights_path FILE)" if name == INCEPTION_FILE else "")
     )
+
+
+def _existing(path: str | None, name: str) -> str | None:
+    if path is not None and not os.path.isfile(path):
+        raise UserError(f"weights file {path!r} not found; expected {name} from {WEIGHTS[name]}")
+    return path
 
 
 class InceptionDetector(nn.Module):
@@ -66,7 +73,9 @@ class InceptionDetector(nn.Module):
 
         try:
             with redirect_stdout(sys.stderr):
-                self.network = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"], feature_extractor_weights_path=path)
+                self.network = FeatureExtractorInceptionV3(
+                    "inception-v3-compat", ["2048", "logits_unbiased"], feature_extractor_weights_path=_existing(path, INCEPTION_FILE)
+                )
         except (OSError, RuntimeError) as error:  # URLError is an OSError; a bad file a RuntimeError
             raise _download_error("Inception", INCEPTION_FILE, error) from None
         self.requires_grad_(False).eval()
@@ -88,7 +97,7 @@ class VGG16Detector(nn.Module):
 
         try:
             with redirect_stdout(sys.stderr):
-                self.network = FeatureExtractorVGG16("vgg16", ["fc2_relu"], feature_extractor_weights_path=path)
+                self.network = FeatureExtractorVGG16("vgg16", ["fc2_relu"], feature_extractor_weights_path=_existing(path, VGG16_FILE))
         except (OSError, RuntimeError) as error:
             raise _download_error("VGG16", VGG16_FILE, error) from None
         self.requires_grad_(False).eval()
@@ -111,7 +120,7 @@ class LPIPSDistance(nn.Module):
 
         try:
             with redirect_stdout(sys.stderr):
-                self.network = _LPIPS(pretrained=True, net="vgg", pnet_rand=path is not None)
+                self.network = _LPIPS(pretrained=True, net="vgg", pnet_rand=_existing(path, VGG16_FILE) is not None)
         except (OSError, RuntimeError) as error:
             raise _download_error("VGG16", VGG16_FILE, error) from None
         if path is not None:

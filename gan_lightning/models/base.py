@@ -19,8 +19,8 @@ from gan_lightning.evaluation.extraction import Shard
 from gan_lightning.evaluation.fid import FIDFeatures, build_fid, build_kid, to_unit_rgb
 from gan_lightning.evaluation.protocols import PROTOCOLS
 from gan_lightning.evaluation.suite import ImagesOf, MetricSuite, RealSet, dataset_images, seeded_images
-from gan_lightning.torch_utils import eval_mode
 from gan_lightning.registry import GENERATORS
+from gan_lightning.torch_utils import eval_mode
 
 
 class GANModule(LightningModule):

@@ -15,6 +15,7 @@ parsed and built exactly as `fit` builds it.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -56,7 +57,7 @@ def build_parser():
     parser.add_argument("--no-ema", action="store_true", help="the trained generator instead of its EMA copy")
     parser.add_lightning_class_args(LightningDataModule, "data", subclass_mode=True, required=False)
     # The rest of a fit config (--config) is read and ignored.
-    for key in ("model", "trainer", "seed_everything", "ckpt_path", "optimizer", "lr_scheduler"):
+    for key in ("model", "trainer", "seed_everything", "ckpt_path", "weights_only", "optimizer", "lr_scheduler"):
         parser.add_argument(f"--{key}", type=Optional[Any], default=None, help="(from --config; not used)")
     return parser
 
@@ -64,6 +65,8 @@ def build_parser():
 def data_description(data: Namespace) -> dict[str, Any]:
     """What identifies the real set: the DataModule class and its options that pick the images."""
     init_args = {k: v for k, v in vars(data.get("init_args") or Namespace()).items() if k not in LOADER_OPTIONS}
+    # A folder given relative to where the command runs is the same data from anywhere else.
+    init_args = {k: os.path.abspath(v) if isinstance(v, str) and os.path.exists(v) else v for k, v in init_args.items()}
     return {"class_path": data.get("class_path"), "init_args": init_args}
 
 
@@ -86,7 +89,7 @@ def main(args: list[str]) -> None:
     checkpoint = load_checkpoint(config.ckpt)
     algorithm = checkpoint["algorithm"]
     if algorithm not in LATENT_ALGORITHMS and (latent_only := [p.name for p in protocols if p.name in LATENT_ONLY]):
-        raise UserError(f"{', '.join(latent_only)} need a latent generator; {config.ckpt!r} is a {algorithm} checkpoint")
+        raise UserError(f"metric {', '.join(latent_only)} needs a latent generator; {config.ckpt!r} is a {algorithm} checkpoint")
     if config.data is None and any(p.max_real != 0 for p in protocols):
         raise UserError("these metrics compare with real images: give the data as in fit (--config PRESET.yaml or --data ...)")
 

@@ -83,7 +83,7 @@ def test_bad_evaluate_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFi
 def test_ppl_of_a_translation_checkpoint_is_a_clear_error(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit):
         run_cli("evaluate", "--ckpt", ASSETS / "v0_style_transfer.ckpt", "--metrics", "ppl2_wend")
-    assert "ppl2_wend need a latent generator" in capsys.readouterr().err
+    assert "metric ppl2_wend needs a latent generator" in capsys.readouterr().err
 
 
 def test_offline_without_weights_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -112,3 +112,12 @@ def test_ppl_reads_its_vgg16_backbone_from_the_weights_folder(tmp_path: Path) ->
     assert all(torch.equal(loaded[key], weights[f"features.{key.split('.', 1)[1]}"]) for key in slices)
     a, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
     assert distance(a, b).shape == (2,) and torch.all(distance(a, a) == 0)
+
+
+def test_evaluate_reads_the_data_of_a_fit_preset(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The same --config as fit (its model and trainer are read and ignored), overridden as in fit."""
+    preset = Path(__file__).parents[2] / "configs" / "vanilla_gan.yaml"
+    evaluate(tmp_path, "--ckpt", ASSETS / "v0_vanilla_gan.ckpt", "--config", preset, "--data.init_args.num_train", "16",
+             "--data.init_args.num_workers", "0")  # fmt: skip
+    record = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert record["metric"] == "fid50k_full" and record["settings"]["num_real"] == 16
