@@ -47,9 +47,8 @@ PR_NEIGHBORHOOD = 3  # k of the k-NN manifold (Kynkäänniemi et al. 2019)
 IS_NUM_SPLITS = 10
 PPL_EPSILON = 1e-4  # ppl2_wend: W space, end-point sampling (t = 0), no crop, at most 256 px
 PPL_MAX_RESOLUTION = 256
-# Metrics that need a latent generator's mapping network (not image-to-image translation).
+# Metrics of latent generators only: a translation model has no samples of its own (PPL also needs W).
 LATENT_ONLY = ("ppl2_wend", "is50k")
-PPL_NEEDS_MAPPING = ("ppl2_wend",)
 
 
 def parse_metrics(text: str) -> list[MetricProtocol]:

@@ -1,7 +1,7 @@
 """Runs a list of metric protocols: real-set features (cached), generated-set features, the values.
 
 Generated image i comes from seed i (``sampling.latents_for_seeds``), so a figure does not depend
-on the number of processes or the batch size; PPL's pair i uses seeds 2i and 2i + 1 offset past the
+on the number of processes or the batch size (StyleGAN's random noise aside); PPL's pair i uses seeds 2i and 2i + 1 offset past the
 generated images' seeds. Results are dicts ready to be one JSON line each.
 """
 
