@@ -16,7 +16,7 @@ from torch import nn
 from gan_lightning.data import ImageFolderDataModule
 from gan_lightning.errors import UserError
 from gan_lightning.models import VanillaGAN
-from tests.conftest import write_rgb_images
+from tests.conftest import REPO, fast_trainer_args, run_cli, write_rgb_images
 
 
 class ColourStatistics(nn.Module):
@@ -52,3 +52,16 @@ def test_fid_against_the_training_set_every_n_kimg_picks_the_best_checkpoint(tmp
 def test_fid_every_kimg_must_be_positive() -> None:
     with pytest.raises(UserError, match="fid_every_kimg must be > 0 or null, got 0"):
         VanillaGAN(resolution=32, fid_every_kimg=0)
+
+
+def test_fit_with_val_fraction_0_and_the_shared_checkpoint_config(tmp_path: Path) -> None:
+    """The command line way: `val_fraction 0` and `fid_every_kimg`, with configs/base/trainer.yaml's
+    ModelCheckpoint (monitor val/fid) keeping the best and the last checkpoint."""
+    write_rgb_images(tmp_path / "images", 16, size=(32, 32))
+    run_cli("fit", "--config", REPO / "configs" / "vanilla_gan.yaml", *fast_trainer_args(tmp_path),
+            "--data", "ImageFolderDataModule", "--data.root", tmp_path / "images", "--data.resolution", "32",
+            "--data.val_fraction", "0", "--data.batch_size", "8", "--trainer.max_epochs", "1",
+            "--model.init_args.fid_every_kimg", "0.008", "--model.init_args.fid_num_samples", "8",
+            "--model.init_args.fid_features", "gan_lightning.evaluation.features.LookFeatures")  # fmt: skip
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert len(names) == 2 and names[0].startswith("best-epoch0-fid") and names[1] == "last.ckpt", names
