@@ -3,6 +3,7 @@
 - fit / validate / test / predict: LightningCLI. One ``--config`` YAML picks the model and data by
   ``class_path``; every option is a typed ``__init__`` argument (``--print_config`` lists them).
 - generate, style-mix, interpolate, project, convert, stylize: inference tools in gan_lightning/tools/.
+- evaluate: the StyleGAN metric suite for a checkpoint (tools/evaluate.py; builds the data as fit does).
 
 Bad input ends with one line ``error: ...`` and exit status 2, never a traceback.
 """
@@ -29,6 +30,7 @@ TOOLS: dict[str, str] = {
     "convert": "convert",
     "stylize": "stylize",
     "export": "export",
+    "evaluate": "evaluate",  # uses Lightning: parses and builds the data as `fit` does (its own main)
 }
 LIGHTNING_COMMANDS: tuple[str, ...] = ("fit", "validate", "test", "predict")
 # Trainer, loggers and checkpointing shared by every run (a repository checkout's configs/).
@@ -171,6 +173,9 @@ def one_line_parse_error(message: str) -> str:
 
 def _tool(name: str, args: list[str]) -> None:
     module = importlib.import_module(f"gan_lightning.tools.{TOOLS[name]}")
+    if hasattr(module, "main"):  # a tool with its own (jsonargparse) parser
+        module.main(args)
+        return
     parser = argparse.ArgumentParser(prog=f"python -m gan_lightning {name}", description=module.__doc__)
     module.add_arguments(parser)
     module.run(parser.parse_args(args))

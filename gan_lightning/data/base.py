@@ -81,6 +81,13 @@ class ImageDataModule(LightningDataModule):
             persistent_workers=self.persistent_workers and self.num_workers > 0,
         )
 
+    def metric_set(self) -> Dataset:
+        """The real images metrics compare with (``evaluate``, in-training FID against the training
+        set): the training images, each once, without random flips (NVlabs' ``xflip=False``)."""
+        if self.train_set is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() has not been called")
+        return self.train_set
+
     def train_dataloader(self) -> DataLoader:
         # drop_last keeps every step's batch size equal: BatchNorm and minibatch-stddev need it.
         return self._loader(self.train_set, shuffle=True, drop_last=True)
@@ -108,6 +115,13 @@ class StyleDataModule(ImageDataModule):
     # Worker processes only pay off when the predict images are read from files.
     predict_from_files: bool = False
     predict_set: Dataset | None = None
+
+    def metric_set(self) -> Dataset:
+        """``(content, style)`` items whole, without random crops or flips: the validation pairs (the
+        training pairs are random crops). Metrics compare stylized content with the style images."""
+        if self.val_set is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() has not been called")
+        return self.val_set
 
     def predict_dataloader(self) -> DataLoader:
         if self.predict_set is None:

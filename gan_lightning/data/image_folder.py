@@ -116,3 +116,8 @@ class ImageFolderDataModule(ImageDataModule):
         val = ImageFileDataset(files, self.channels, image_transform(self.resolution, self.channels, False), self.skip_corrupt)
         self.train_set = Subset(train, train_idx)
         self.val_set = Subset(val, val_idx)
+        self._unflipped_train = Subset(val, train_idx)  # `val` reads without flips
+
+    def metric_set(self) -> Dataset:
+        super().metric_set()  # fails clearly before setup()
+        return self._unflipped_train

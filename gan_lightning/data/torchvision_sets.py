@@ -95,3 +95,7 @@ class TorchvisionDataModule(ImageDataModule):
             return
         self.train_set = _Converted(self._open(True), self.channels, image_transform(self.resolution, self.channels, self.flip))
         self.val_set = _Converted(self._open(False), self.channels, image_transform(self.resolution, self.channels, False))
+
+    def metric_set(self) -> Dataset:
+        train = super().metric_set()
+        return _Converted(self._open(True), self.channels, image_transform(self.resolution, self.channels, False)) if self.flip else train

@@ -15,8 +15,12 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan_lightning.errors import UserError
+from gan_lightning.evaluation.extraction import Shard
 from gan_lightning.evaluation.fid import FIDFeatures, build_fid, build_kid, to_unit_rgb
+from gan_lightning.evaluation.protocols import PROTOCOLS
+from gan_lightning.evaluation.suite import ImagesOf, MetricSuite, RealSet, dataset_images, seeded_images
 from gan_lightning.registry import GENERATORS
+from gan_lightning.torch_utils import eval_mode
 
 
 class GANModule(LightningModule):
@@ -35,7 +39,12 @@ class GANModule(LightningModule):
         fid_features: "inception" (paper-standard, downloads weights unless fid_weights_path is given)
             or "shapes" (the bundled data's classifier, offline).
         fid_weights_path: local Inception weights file for clusters without internet.
-        fid_num_samples: real and generated images per FID evaluation (per process).
+        fid_num_samples: real and generated images per FID evaluation (per process); with
+            ``fid_every_kimg``: generated images per evaluation (over all processes).
+        fid_every_kimg: compute FID against the whole training set (the data's ``metric_set``: each
+            image once, no flips, as fid50k_full) every this many thousand training images, logged as
+            ``val/fid`` with the best checkpoint chosen by it; the held-out validation FID is then off
+            (so ``val_fraction: 0`` works). None: FID on the validation split per validation epoch.
         kid: also log the kernel inception distance (val/kid, test/kid) over the same features and images.
         kid_subset_size: KID subset size (the paper's 1000; lowered to the number of images when fewer).
     """
@@ -52,6 +61,7 @@ class GANModule(LightningModule):
         fid_num_samples: int = 5000,
         kid: bool = False,
         kid_subset_size: int = 1000,
+        fid_every_kimg: float | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -63,6 +73,11 @@ class GANModule(LightningModule):
         self.fid_num_samples = fid_num_samples
         self.kid = kid
         self.kid_subset_size = kid_subset_size
+        if fid_every_kimg is not None and fid_every_kimg <= 0:
+            raise UserError(f"fid_every_kimg must be > 0 or null, got {fid_every_kimg}")
+        self.fid_every_kimg = fid_every_kimg
+        self._train_fid: MetricSuite | None = None  # plain object: its networks stay out of checkpoints
+        self._fid_tick = 0
         # Training progress in images, saved in checkpoints, so kimg schedules survive a resume.
         self.register_buffer("images_seen", torch.zeros((), dtype=torch.int64))
         # A plain dict keeps the metric (and its Inception network) out of state_dict and checkpoints.
@@ -82,6 +97,9 @@ class GANModule(LightningModule):
         self.log("progress/kimg", self.kimg, on_step=True, on_epoch=False, rank_zero_only=True)
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        if self.fid_every_kimg is not None and int(self.kimg // self.fid_every_kimg) > self._fid_tick:
+            self._fid_tick = int(self.kimg // self.fid_every_kimg)
+            self.training_set_fid()
         if self.max_kimg is not None and self.kimg >= self.max_kimg:
             self.trainer.should_stop = True
 
@@ -95,6 +113,8 @@ class GANModule(LightningModule):
             rank_zero_info("DDP: find_unused_parameters=True (each GAN phase leaves the other network's parameters unused)")
 
     def on_fit_start(self) -> None:
+        if self.fid_every_kimg is not None:  # a resumed run evaluates at its next tick, not at once
+            self._fid_tick = int(self.kimg // self.fid_every_kimg)
         # seed_everything gives every DDP process the same seed: without this, each would draw the
         # same latents (and augmentations), wasting the extra GPUs on identical fake batches.
         if self.trainer.world_size > 1:
@@ -127,6 +147,14 @@ class GANModule(LightningModule):
     def fid_fake_images(self, batch) -> Tensor:
         """Generated images to compare with this validation batch's real images."""
         raise NotImplementedError
+
+    def metric_real_images(self, metric_set) -> ImagesOf:
+        """The real images of the data's metric set, by index."""
+        return dataset_images(metric_set, 0, self.device)
+
+    def metric_fake_images(self, metric_set) -> tuple[ImagesOf, int]:
+        """Generated images by index (image i from seed i) and how many to make."""
+        return seeded_images(self.sampling_generator, self.device), self.fid_num_samples
 
     # --- checkpoints ------------------------------------------------------------------------------
 
@@ -190,13 +218,51 @@ class GANModule(LightningModule):
 
     def validation_step(self, batch, batch_idx: int) -> None:
         # The sanity check would leave its reals in the metric (real features survive reset()).
-        if not self.trainer.sanity_checking:
+        # With fid_every_kimg, FID is against the training set instead (training_set_fid).
+        if not self.trainer.sanity_checking and self.fid_every_kimg is None:
             self._fid_update(batch, "val", add_reals=not self._fid_reals_cached)
 
     def on_validation_epoch_end(self) -> None:
         if "val/fid" in self._eval and not self.trainer.sanity_checking:
             self._log_distances("val")
             self._fid_reals_cached = True
+
+    # --- FID against the training set, every fid_every_kimg ----------------------------------------
+
+    def _gather(self, tensor: Tensor) -> Tensor:
+        return self.all_gather(tensor) if self.trainer.world_size > 1 else tensor[None]
+
+    def training_set_fid(self) -> float:
+        """fid50k_full's protocol with ``fid_num_samples`` generated images: logs ``val/fid`` and lets
+        the checkpoint callbacks keep the best weights (collective under DDP: every rank calls it)."""
+        metric_set = self.trainer.datamodule.metric_set()
+        fake_images, num_gen = self.metric_fake_images(metric_set)
+        if self._train_fid is None:
+            real = RealSet(self.metric_real_images(metric_set), len(metric_set), "training-set", self.resolution)
+            self._train_fid = MetricSuite(
+                fake_images, real, detector_kind=self.fid_features, inception_path=self.fid_weights_path,
+                batch_size=self.trainer.datamodule.batch_size, device=self.device, progress=False,
+                shard=Shard(self.trainer.global_rank, self.trainer.world_size), gather=self._gather,
+            )  # fmt: skip
+        self._train_fid.use_generator(fake_images, num_gen)  # the weights changed since the last time
+        with eval_mode(self.sampling_generator):
+            fid = self._train_fid.compute(PROTOCOLS["fid50k_full"])["fid50k_full"]
+        # Straight to the loggers, once at this step (self.log here would repeat it at later steps),
+        # and to callback_metrics, where checkpointing reads it; every rank has the same value.
+        for logger in self.loggers:
+            logger.log_metrics({"val/fid": fid}, step=self.global_step)
+        self.trainer.callback_metrics["val/fid"] = torch.tensor(fid)
+        self._checkpoint_best_fid()
+        return fid
+
+    def _checkpoint_best_fid(self) -> None:
+        # ModelCheckpoint saves on validation or epoch end only; this FID comes mid-epoch, so ask it
+        # now (its private top-k step: the public hooks would skip or need a validation loop).
+        for callback in self.trainer.checkpoint_callbacks:
+            if getattr(callback, "monitor", None) == "val/fid":
+                candidates = callback._monitor_candidates(self.trainer)
+                callback._save_topk_checkpoint(self.trainer, candidates)
+                callback._save_last_checkpoint(self.trainer, candidates)  # what the skipped end-of-epoch save would write
 
     # `test`: the same distances on the test loader, with metrics of their own (the test reals may differ).
     def on_test_epoch_start(self) -> None:

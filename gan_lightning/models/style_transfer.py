@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gan_lightning.errors import UserError
+from gan_lightning.evaluation.suite import ImagesOf, dataset_images, translated_images
 from gan_lightning.losses import AdversarialLoss, check_adversarial_loss, discriminator_loss, generator_loss, patch_nce_loss, r1_penalty
 from gan_lightning.models.base import GANModule
 from gan_lightning.nets.patchgan import PatchGANDiscriminator
@@ -244,6 +245,12 @@ class StyleTransfer(GANModule):
 
     def fid_fake_images(self, batch) -> Tensor:
         return self.stylize(batch[0])  # stylized validation content
+
+    def metric_real_images(self, metric_set) -> ImagesOf:
+        return dataset_images(metric_set, 1, self.device)  # the style images
+
+    def metric_fake_images(self, metric_set) -> tuple[ImagesOf, int]:
+        return translated_images(self.generator, metric_set, self.device), min(self.fid_num_samples, len(metric_set))
 
     def validation_step(self, batch, batch_idx: int) -> None:
         # The first validation images (the loader is unshuffled: the same every time) are the logged set.

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from gan_lightning.augment import AdaptiveAugment
 from gan_lightning.errors import UserError
+from gan_lightning.evaluation.suite import ImagesOf, seeded_images
 from gan_lightning.losses import d_logistic_loss, g_nonsaturating_loss, path_length_penalty, r1_penalty
 from gan_lightning.models.base import GANModule
 from gan_lightning.nets.layers import NoiseMode, check_noise_mode
@@ -276,6 +277,9 @@ class StyleGAN(GANModule):
     def fid_fake_images(self, batch) -> Tensor:
         with eval_mode(self.sampling_generator) as generator:
             return generator(self.random_latents(batch[0].shape[0]), noise_mode="random")
+
+    def metric_fake_images(self, metric_set) -> tuple[ImagesOf, int]:
+        return seeded_images(self.sampling_generator, self.device, noise_mode="random"), self.fid_num_samples
 
 
 __all__ = ["StyleGAN"]
