@@ -2,7 +2,8 @@
 
 - fit / validate / test / predict: LightningCLI. One ``--config`` YAML picks the model and data by
   ``class_path``; every option is a typed ``__init__`` argument (``--print_config`` lists them).
-- generate, style-mix, interpolate, project, convert, stylize: inference tools in gan_lightning/tools/.
+- generate, style-mix, interpolate, project, convert, stylize, export: inference tools in gan_lightning/tools/
+  (no Lightning import).
 - evaluate: the StyleGAN metric suite for a checkpoint (tools/evaluate.py; builds the data as fit does).
 
 Bad input ends with one line ``error: ...`` and exit status 2, never a traceback.
