@@ -17,7 +17,7 @@ ASSETS = Path(__file__).parent / "assets"
 
 # Lowest first. A module may import its own layer and the layers before it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "images", "sampling", "torch_utils", "tiling")),
+    ("base", ("errors", "images", "sampling", "torch_utils", "tiling", "outputs")),
     ("core", ("nets", "losses", "augment")),
     ("support", ("registry", "checkpoints", "formats")),
     ("eval", ("evaluation",)),

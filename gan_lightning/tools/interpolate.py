@@ -14,6 +14,7 @@ from torch import Tensor
 
 from gan_lightning.errors import UserError
 from gan_lightning.images import save_images, tensor_to_pil
+from gan_lightning.outputs import add_overwrite_argument, check_output_file, check_output_folder, mark_output_folder
 from gan_lightning.sampling import latents_for_seeds
 from gan_lightning.tools.stylegan_common import add_common_arguments, load_stylegan, parse_int_list, synthesize
 
@@ -26,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loop", action="store_true", help="walk back from the last seed to the first")
     parser.add_argument("--fps", type=float, default=24.0, help="GIF frames per second (default 24)")
     parser.add_argument("--out", required=True, help="walk.gif, or DIR/ for one PNG per frame")
+    add_overwrite_argument(parser)
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
@@ -64,9 +66,16 @@ def run(args: argparse.Namespace) -> None:
     if not as_frames and not args.out.lower().endswith(".gif"):
         raise UserError(f"--out {args.out!r}: give a .gif file, or a folder ending in / for PNG frames")
     generator, _ = load_stylegan(args, "interpolate")
-    images = synthesize(generator, walk_latents(generator, seeds, args.steps, args.space, args.loop, args.truncation), args.noise_mode)
+    ws = walk_latents(generator, seeds, args.steps, args.space, args.loop, args.truncation)
+    names = [f"frame{i:05d}" for i in range(len(ws))]
     if as_frames:
-        paths = save_images(images, args.out, [f"frame{i:05d}" for i in range(len(images))])
+        check_output_folder(args.out, [f"{name}.png" for name in names], args.overwrite, [args.ckpt])
+    else:
+        check_output_file(args.out, args.overwrite, [args.ckpt])
+    images = synthesize(generator, ws, args.noise_mode)
+    if as_frames:
+        mark_output_folder(args.out)
+        paths = save_images(images, args.out, names)
         print(f"wrote {len(paths)} frames to {args.out}")
         return
     write_gif(images, Path(args.out), args.fps)
