@@ -2,8 +2,9 @@
 passes ``--overwrite``, and a clear line before any work when the place cannot be written.
 
 Every tool checks its ``--out`` here right after reading its inputs, so a bad path fails in a
-second instead of after the generation. Folders a command fills get a marker file, so a later
-run that reads a folder of images skips our own outputs inside it instead of stylizing them again.
+second instead of after the generation. Folders that ``stylize`` (the command that reads folders
+of images) fills get a marker file, so a later run over a parent folder skips those outputs
+instead of stylizing them again.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def check_output_folder(
 
 
 def mark_output_folder(folder: str | os.PathLike) -> None:
-    """Creates ``folder`` and marks it as written by a command (see ``inside_output_folder``)."""
+    """Creates ``folder`` and marks it as our output (see ``inside_output_folder``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / OUTPUT_MARKER

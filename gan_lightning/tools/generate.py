@@ -8,7 +8,7 @@ import torch
 
 from gan_lightning.errors import UserError
 from gan_lightning.images import save_image_grid, save_images
-from gan_lightning.outputs import add_overwrite_argument, check_output_file, check_output_folder, mark_output_folder
+from gan_lightning.outputs import add_overwrite_argument, check_output_file, check_output_folder
 from gan_lightning.registry import LATENT_ALGORITHMS
 from gan_lightning.sampling import latents_for_seeds, seed_names, seed_range
 from gan_lightning.tools.common import add_checkpoint_arguments, load_command_generator
@@ -53,7 +53,6 @@ def run(args: argparse.Namespace) -> None:
     with torch.no_grad():
         images = torch.cat([generator(chunk, **kwargs).cpu() for chunk in z.split(CHUNK)])
     if as_folder:
-        mark_output_folder(args.out)
         paths = save_images(images, args.out, seed_names(seeds))
         print(f"wrote {len(paths)} images to {args.out}")
     else:

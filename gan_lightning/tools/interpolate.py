@@ -14,7 +14,7 @@ from torch import Tensor
 
 from gan_lightning.errors import UserError
 from gan_lightning.images import save_images, tensor_to_pil
-from gan_lightning.outputs import add_overwrite_argument, check_output_file, check_output_folder, mark_output_folder
+from gan_lightning.outputs import add_overwrite_argument, check_output_file, check_output_folder
 from gan_lightning.sampling import latents_for_seeds
 from gan_lightning.tools.stylegan_common import add_common_arguments, load_stylegan, parse_int_list, synthesize
 
@@ -74,7 +74,6 @@ def run(args: argparse.Namespace) -> None:
         check_output_file(args.out, args.overwrite, [args.ckpt])
     images = synthesize(generator, ws, args.noise_mode)
     if as_frames:
-        mark_output_folder(args.out)
         paths = save_images(images, args.out, names)
         print(f"wrote {len(paths)} frames to {args.out}")
         return

@@ -25,7 +25,7 @@ from torch import Tensor
 from gan_lightning.errors import UserError
 from gan_lightning.images import load_image, save_image_grid, save_images, square_crop
 from gan_lightning.nets.stylegan2 import Generator
-from gan_lightning.outputs import add_overwrite_argument, check_output_folder, mark_output_folder
+from gan_lightning.outputs import add_overwrite_argument, check_output_folder
 from gan_lightning.tools.common import add_checkpoint_arguments
 from gan_lightning.tools.stylegan_common import load_stylegan
 
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> None:
     names = [f"{p}{end}" for p in parts for end in ("_ws.pt", "_target.png", "_projection.png")]
     inputs = [args.ckpt, *(path for path in (args.target, args.content, args.style) if path is not None)]
     check_output_folder(args.out, names + (["stylized.png", "overview.png"] if style_mode else []), args.overwrite, inputs)
-    mark_output_folder(args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
 
     def invert(path: Path, name: str) -> tuple[Tensor, Tensor]:
         target = load_target(path, generator, device)
