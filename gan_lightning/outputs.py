@@ -91,6 +91,14 @@ def check_output_folder(
     return folder
 
 
+def check_output(out: str, folder_names: Iterable[str], overwrite: bool, inputs: Sequence[str | os.PathLike] = ()) -> Path:
+    """The tools' ``--out`` convention: ``DIR/`` (a trailing slash) is a folder that will receive
+    ``folder_names``, anything else one file; checked as ``check_output_folder`` / ``check_output_file``."""
+    if out.endswith(("/", "\\")):
+        return check_output_folder(out, folder_names, overwrite, inputs)
+    return check_output_file(out, overwrite, inputs)
+
+
 def mark_output_folder(folder: str | os.PathLike) -> None:
     """Creates ``folder`` and marks it as our output (see ``inside_output_folder``)."""
     folder = Path(folder)

@@ -8,7 +8,7 @@ import torch
 
 from gan_lightning.errors import UserError
 from gan_lightning.images import save_image_grid, save_images
-from gan_lightning.outputs import add_overwrite_argument, check_output_file, check_output_folder
+from gan_lightning.outputs import add_overwrite_argument, check_output
 from gan_lightning.registry import LATENT_ALGORITHMS
 from gan_lightning.sampling import latents_for_seeds, seed_names, seed_range
 from gan_lightning.tools.common import add_checkpoint_arguments, load_command_generator
@@ -44,15 +44,11 @@ def run(args: argparse.Namespace) -> None:
     generator, checkpoint, device = load_command_generator(args, "generate", LATENT_ALGORITHMS)
     kwargs = generator_kwargs(checkpoint["algorithm"], args.truncation, args.noise_mode)
     seeds = seed_range(args.seed, args.num)
-    as_folder = args.out.endswith(("/", "\\"))
-    if as_folder:
-        check_output_folder(args.out, [f"{name}.png" for name in seed_names(seeds)], args.overwrite, [args.ckpt])
-    else:
-        check_output_file(args.out, args.overwrite, [args.ckpt])
+    check_output(args.out, [f"{name}.png" for name in seed_names(seeds)], args.overwrite, [args.ckpt])
     z = latents_for_seeds(seeds, generator.z_dim, device)
     with torch.no_grad():
         images = torch.cat([generator(chunk, **kwargs).cpu() for chunk in z.split(CHUNK)])
-    if as_folder:
+    if args.out.endswith(("/", "\\")):
         paths = save_images(images, args.out, seed_names(seeds))
         print(f"wrote {len(paths)} images to {args.out}")
     else:

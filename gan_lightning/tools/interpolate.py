@@ -14,7 +14,7 @@ from torch import Tensor
 
 from gan_lightning.errors import UserError
 from gan_lightning.images import save_images, tensor_to_pil
-from gan_lightning.outputs import add_overwrite_argument, check_output_file, check_output_folder
+from gan_lightning.outputs import add_overwrite_argument, check_output
 from gan_lightning.sampling import latents_for_seeds
 from gan_lightning.tools.stylegan_common import add_common_arguments, load_stylegan, parse_int_list, synthesize
 
@@ -67,14 +67,10 @@ def run(args: argparse.Namespace) -> None:
         raise UserError(f"--out {args.out!r}: give a .gif file, or a folder ending in / for PNG frames")
     generator, _ = load_stylegan(args, "interpolate")
     ws = walk_latents(generator, seeds, args.steps, args.space, args.loop, args.truncation)
-    names = [f"frame{i:05d}" for i in range(len(ws))]
-    if as_frames:
-        check_output_folder(args.out, [f"{name}.png" for name in names], args.overwrite, [args.ckpt])
-    else:
-        check_output_file(args.out, args.overwrite, [args.ckpt])
+    check_output(args.out, [f"frame{i:05d}.png" for i in range(len(ws))], args.overwrite, [args.ckpt])
     images = synthesize(generator, ws, args.noise_mode)
     if as_frames:
-        paths = save_images(images, args.out, names)
+        paths = save_images(images, args.out, [f"frame{i:05d}" for i in range(len(images))])
         print(f"wrote {len(paths)} frames to {args.out}")
         return
     write_gif(images, Path(args.out), args.fps)
