@@ -86,12 +86,15 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if "weights only" in str(error).lower():  # the file names classes or functions to call
+        # torch's message: boilerplate about weights_only, then the reason on a line of its own
+        lines = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
+        reason = next((line for line in lines if not line.startswith(("Please file", "Check the documentation"))), _first_line(error))
+        if "GLOBAL" in reason:  # the file names a class or function to call
             raise UserError(
-                f"{str(path)!r} holds objects other than tensors and plain values; refused, since reading "
-                "them would run code from the file (our checkpoints never need that)"
+                f"{str(path)!r} holds objects other than tensors and plain values ({reason.rstrip('.')}); refused, "
+                "since reading them would run code from the file (our checkpoints never need that)"
             ) from None
-        raise UserError(f"{str(path)!r} is not a readable checkpoint ({_first_line(error)})") from None
+        raise UserError(f"{str(path)!r} is not a readable checkpoint, truncated or not written by torch.save ({reason})") from None
     except Exception as error:  # noqa: BLE001  any bytes can reach the unpickler (a text file gives a KeyError)
         reason = _first_line(error).split(". ")[0]  # torch's zip errors go on for several sentences
         raise UserError(f"{str(path)!r} is not a readable checkpoint, truncated or not written by torch.save ({type(error).__name__}: {reason})") from None
