@@ -38,6 +38,22 @@ LIGHTNING_COMMANDS: tuple[str, ...] = ("fit", "validate", "test", "predict")
 SHARED_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "base" / "trainer.yaml"
 RUN_ROOT = "${trainer.default_root_dir}"  # in the shared config's paths: where this run writes
 COMMANDS: tuple[str, ...] = (*LIGHTNING_COMMANDS, *TOOLS)
+LIGHTNING_CKPT_NAMES: tuple[str, ...] = ("last", "best", "hpc")  # --ckpt_path values Lightning resolves itself
+# Model options a resumed optimizer state holds (its param groups), so `fit --ckpt_path` cannot change them.
+OPTIMIZER_STATE_OPTIONS: tuple[str, ...] = ("lr", "generator_lr", "discriminator_lr", "betas")
+
+
+def given_model_options(command_line: list[str]) -> list[str]:
+    """Model options set on the command line, as init_args keys: `--model.init_args.lr 0.1`,
+    `--model.lr=0.1` and `--model.init_args.generator.z_dim 8` give lr, lr and generator.z_dim."""
+    keys = []
+    for token in command_line:
+        if token.startswith("--model."):
+            key = token[len("--model.") :].split("=", 1)[0]
+            key = key[len("init_args.") :] if key.startswith("init_args.") else key
+            if key and key not in keys and not key.startswith(("class_path", "dict_kwargs")):
+                keys.append(key)
+    return keys
 
 
 def wandb_has_credentials() -> bool:
@@ -88,12 +104,13 @@ def user_error_cause(error: BaseException) -> UserError | None:
 
 
 def _lightning_cli(args: list[str] | None) -> None:
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch import LightningDataModule
     from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
     import gan_lightning.data  # noqa: F401  (registers the DataModules for short class names)
     import gan_lightning.models  # noqa: F401  (registers the LightningModules)
-    from gan_lightning.checkpoints import migrate_hparams
+    from gan_lightning.checkpoints import check_training_checkpoint, migrate_hparams, read_checkpoint
     from gan_lightning.models.base import GANModule
 
     class GANLightningCLI(LightningCLI):
@@ -102,24 +119,48 @@ def _lightning_cli(args: list[str] | None) -> None:
             parser.link_arguments("data.resolution", "model.init_args.resolution", apply_on="instantiate")
             parser.link_arguments("data.channels", "model.init_args.channels", apply_on="instantiate")
 
+        def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+            self.command_line = list(sys.argv[1:] if args is None else args)  # to tell given options from the config's
+            super().parse_arguments(parser, args)
+
         def _parse_ckpt_path(self) -> None:
-            # Lightning reads the model's hyper-parameters from `--ckpt_path FILE` into the config:
-            # bring those of older checkpoints to the current option names first.
+            # Lightning reads the model's hyper-parameters from `--ckpt_path FILE` into the config.
+            # Here the file is checked first (readable, written by `fit`, same algorithm and image
+            # shape), older option names are migrated, and --model options given on the command line
+            # are applied over the checkpoint's (the config file's are replaced by them).
             subcommand = self.config.get("subcommand")
             ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
-            if not (ckpt_path and Path(ckpt_path).is_file()):
+            if not ckpt_path or ckpt_path in LIGHTNING_CKPT_NAMES or "://" in str(ckpt_path) or str(ckpt_path).startswith("registry"):
                 return
-            import torch
-
-            checkpoint = torch.load(ckpt_path, weights_only=True, map_location="cpu")
+            section = self.config[subcommand]
+            checkpoint = read_checkpoint(ckpt_path)
+            data = section.get("data", {}).get("init_args", {})
+            check_training_checkpoint(
+                checkpoint, ckpt_path, str(section.model.class_path).rsplit(".", 1)[-1],
+                data.get("resolution"), data.get("channels"), resume=subcommand == "fit",
+            )  # fmt: skip
             hparams = dict(checkpoint.get("hyper_parameters", {}))
             hparams.pop("_instantiator", None)
             if "_class_path" not in hparams:
                 return
             class_path = hparams.pop("_class_path")
             hparams = migrate_hparams(class_path.rsplit(".", 1)[-1], hparams)
-            model = {"class_path": class_path, "init_args": hparams}
-            self.config = self.parser.parse_object({subcommand: {"model": model}}, self.config)
+            given = {key: section.model.init_args.get(key) for key in given_model_options(self.command_line)}
+            self.config = self.parser.parse_object({subcommand: {"model": {"class_path": class_path, "init_args": hparams}}}, self.config)
+            applied = []
+            for key, value in given.items():
+                stored = self.config[subcommand].model.init_args.get(key)
+                if stored == value:
+                    continue
+                if subcommand == "fit" and key.rsplit(".", 1)[-1] in OPTIMIZER_STATE_OPTIONS:
+                    raise UserError(  # Lightning restores the optimizers' param groups: the new value would be ignored
+                        f"--model.init_args.{key} {value} cannot replace the checkpoint's {stored} when `fit` resumes from "
+                        f"{str(ckpt_path)!r}: its optimizer state holds that value; resume without the option, or start a new run"
+                    )
+                self.config[subcommand].model.init_args[key] = value
+                applied.append(f"{key} {value} (checkpoint: {stored})")
+            if applied:
+                print(f"--ckpt_path {ckpt_path}: model options from the checkpoint, except those given here: {', '.join(applied)}", file=sys.stderr)
 
         def before_instantiate_classes(self) -> None:
             trainer = self.config.get(self.subcommand, self.config).get("trainer", {})
@@ -134,6 +175,8 @@ def _lightning_cli(args: list[str] | None) -> None:
                 super().instantiate_classes()
             except Exception as error:
                 cause = user_error_cause(error)
+                if isinstance(error, MisconfigurationException):  # Lightning's word for a bad Trainer value
+                    cause = error
                 if cause is None:  # a bug, not a bad value: keep the traceback
                     raise
                 raise UserError(str(cause).splitlines()[0]) from None

@@ -17,7 +17,7 @@ ASSETS = Path(__file__).parent / "assets"
 
 # Lowest first. A module may import its own layer and the layers before it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "images", "sampling", "torch_utils", "tiling", "video")),
+    ("base", ("errors", "images", "sampling", "torch_utils", "tiling", "video", "outputs")),
     ("core", ("nets", "losses", "augment")),
     ("support", ("registry", "checkpoints", "formats", "export")),
     ("eval", ("evaluation",)),

@@ -57,6 +57,8 @@ class ImageDataModule(LightningDataModule):
             raise UserError(f"data channels must be 1 (grayscale) or 3 (RGB), got {channels}")
         if batch_size < 1:
             raise UserError(f"batch_size must be at least 1, got {batch_size}")
+        if num_workers < 0:
+            raise UserError(f"num_workers {num_workers} is invalid; allowed: 0 (load in the main process) or more")
         self.resolution = resolution
         self.channels = channels
         self.batch_size = batch_size
@@ -90,7 +92,16 @@ class ImageDataModule(LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         # drop_last keeps every step's batch size equal: BatchNorm and minibatch-stddev need it.
-        return self._loader(self.train_set, shuffle=True, drop_last=True)
+        loader = self._loader(self.train_set, shuffle=True, drop_last=True)
+        processes = self.trainer.world_size if self.trainer is not None else 1
+        size = len(loader.dataset) if hasattr(type(loader.dataset), "__len__") else None  # streams: unknown
+        if size is not None and size < self.batch_size * processes:  # not one full batch: nothing would train
+            raise UserError(
+                f"batch_size {self.batch_size} is larger than the {size} training images"
+                + (f" shared by {processes} processes" if processes > 1 else "")
+                + f"; allowed: batch_size <= {size // processes}"
+            )
+        return loader
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False, drop_last=False)

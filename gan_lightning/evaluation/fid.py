@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from typing import Literal, Union
 
+import torch
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
@@ -65,7 +66,14 @@ def build_fid(features: Union[FIDFeatures, nn.Module] = "inception", weights_pat
 
 
 def to_unit_rgb(images: Tensor) -> Tensor:
-    """Images in [-1, 1] with 1 or 3 channels -> float32 RGB in [0, 1], the metric's input."""
+    """Images in [-1, 1] with 1 or 3 channels -> float32 RGB in [0, 1], the metric's input. Images
+    holding NaN or inf are refused: their statistics crash the matrix square root of FID."""
+    finite = torch.isfinite(images.detach()).flatten(1).all(dim=1)
+    if not finite.all():
+        raise UserError(
+            f"FID/KID: {int((~finite).sum())} of {len(images)} images hold NaN or inf (a generator that diverged "
+            "makes them); lower the learning rates or regularization weights and resume from an earlier checkpoint"
+        )
     images = to_unit(images)
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
+from gan_lightning.checkpoints import weights_that_do_not_fit
 from gan_lightning.errors import UserError
 from gan_lightning.evaluation.extraction import Shard
 from gan_lightning.evaluation.fid import FIDFeatures, build_fid, build_kid, to_unit_rgb
@@ -21,6 +22,13 @@ from gan_lightning.evaluation.protocols import PROTOCOLS
 from gan_lightning.evaluation.suite import ImagesOf, MetricSuite, RealSet, dataset_images, seeded_images
 from gan_lightning.registry import GENERATORS
 from gan_lightning.torch_utils import eval_mode
+
+
+def check_learning_rates(**rates: float) -> None:
+    """Each learning rate must be positive (a negative one climbs the loss; zero trains nothing)."""
+    for name, rate in rates.items():
+        if not rate > 0:
+            raise UserError(f"{name} {rate} is invalid; allowed: > 0")
 
 
 class GANModule(LightningModule):
@@ -162,6 +170,15 @@ class GANModule(LightningModule):
         """This algorithm's generator from its hyper-parameters: the registry's builder, which the
         inference commands also use to rebuild it from a checkpoint."""
         return GENERATORS[type(self).__name__](self.hparams)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Called before the weights are loaded: a one-line reason instead of load_state_dict's report.
+        mismatch = weights_that_do_not_fit(self.state_dict(), checkpoint["state_dict"])
+        if mismatch is not None:
+            raise UserError(
+                f"the checkpoint's weights do not fit this {type(self).__name__} ({mismatch}); options that shape "
+                "the networks must stay as the checkpoint has them"
+            )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Inference commands pick the generator builder from this, without importing the training stack.

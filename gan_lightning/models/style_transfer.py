@@ -20,7 +20,7 @@ from torch import Tensor
 from gan_lightning.errors import UserError
 from gan_lightning.evaluation.suite import ImagesOf, dataset_images, translated_images
 from gan_lightning.losses import AdversarialLoss, check_adversarial_loss, discriminator_loss, generator_loss, patch_nce_loss, r1_penalty
-from gan_lightning.models.base import GANModule
+from gan_lightning.models.base import GANModule, check_learning_rates
 from gan_lightning.nets.patchgan import PatchGANDiscriminator
 from gan_lightning.nets.patchnce import PatchNCEHeads, sample_patch_ids
 from gan_lightning.nets.resnet import GENERATOR_STRIDE
@@ -103,6 +103,7 @@ class StyleTransfer(GANModule):
         for name, value in (("lambda_gan", lambda_gan), ("lambda_nce", lambda_nce), ("lambda_identity", lambda_identity), ("lambda_r1", lambda_r1)):
             if value < 0:
                 raise UserError(f"{name}={value} is invalid; allowed: >= 0")
+        check_learning_rates(lr=lr)
         if num_patches < 1 or nce_temperature <= 0:
             raise UserError(f"num_patches={num_patches}, nce_temperature={nce_temperature} invalid; allowed: >= 1, > 0")
         if lr_constant_epochs < 0 or lr_decay_epochs < 0:

@@ -29,8 +29,8 @@ from gan_lightning.augment import AdaptiveAugment
 from gan_lightning.errors import UserError
 from gan_lightning.evaluation.suite import ImagesOf, seeded_images
 from gan_lightning.losses import d_logistic_loss, g_nonsaturating_loss, path_length_penalty, r1_penalty
-from gan_lightning.models.base import GANModule
-from gan_lightning.nets.layers import NoiseMode, check_noise_mode
+from gan_lightning.models.base import GANModule, check_learning_rates
+from gan_lightning.nets.layers import MinibatchStdDev, NoiseMode, check_noise_mode
 from gan_lightning.nets.stylegan2 import Discriminator, DiscriminatorConfig, GeneratorConfig, as_config, check_resolution
 from gan_lightning.sampling import latents_for_seeds, seed_names, seed_range
 from gan_lightning.torch_utils import eval_mode, frozen, grad_norm, update_ema
@@ -96,6 +96,7 @@ class StyleGAN(GANModule):
     ) -> None:
         super().__init__(resolution=resolution, channels=channels, **kwargs)
         check_resolution(resolution)
+        check_learning_rates(lr=lr)
         generator_config = as_config(GeneratorConfig, generator)  # a dict when loaded from a checkpoint
         discriminator_config = as_config(DiscriminatorConfig, discriminator)
         for name, value in (("r1_interval", r1_interval), ("pl_interval", pl_interval), ("ada_interval", ada_interval), ("pl_batch_shrink", pl_batch_shrink)):
@@ -120,6 +121,16 @@ class StyleGAN(GANModule):
         self.register_buffer("batches_done", torch.zeros((), dtype=torch.int64))  # drives the lazy intervals
         # sum of sign(D(real)) and count since the last ADA update (not checkpointed: a few batches)
         self.register_buffer("ada_stats", torch.zeros(2), persistent=False)
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        # The discriminator sees batches of the data's batch size (drop_last): check it fits its
+        # minibatch-std groups now, not at the first step after the sanity check.
+        batch_size = getattr(self.trainer.datamodule, "batch_size", None)
+        if stage == "fit" and isinstance(batch_size, int):
+            for layer in self.discriminator.modules():
+                if isinstance(layer, MinibatchStdDev):
+                    layer.check_batch_size(batch_size)
 
     def configure_optimizers(self):
         # Lazy regularization takes an extra optimizer step every `interval` batches: scale lr and

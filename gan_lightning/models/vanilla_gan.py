@@ -12,7 +12,7 @@ from torch import Tensor
 
 from gan_lightning.errors import UserError
 from gan_lightning.losses import AdversarialLoss, check_adversarial_loss, discriminator_loss, generator_loss, wgan_gradient_penalty
-from gan_lightning.models.base import GANModule
+from gan_lightning.models.base import GANModule, check_learning_rates
 from gan_lightning.nets.dcgan import DCGANDiscriminator, DiscriminatorNorm, check_resolution
 from gan_lightning.sampling import latents_for_seeds, seed_names, seed_range
 from gan_lightning.torch_utils import eval_mode, frozen, grad_norm, update_ema
@@ -58,6 +58,7 @@ class VanillaGAN(GANModule):
         super().__init__(resolution=resolution, channels=channels, **kwargs)
         check_resolution(resolution)
         check_adversarial_loss(gan_loss)
+        check_learning_rates(generator_lr=generator_lr, discriminator_lr=discriminator_lr)
         if gan_loss == "wgan_gp" and discriminator_norm == "batch":
             raise UserError("gan_loss wgan_gp needs discriminator_norm 'layer' or 'none' (its penalty is per sample)")
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:

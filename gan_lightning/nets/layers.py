@@ -341,12 +341,20 @@ class MinibatchStdDev(nn.Module):
         self.group_size = group_size
         self.num_channels = num_channels
 
+    def check_batch_size(self, n: int) -> int:
+        """The group size used for a batch of ``n`` (the whole batch when smaller than a group)."""
+        g = min(self.group_size, n)
+        if n % g != 0:
+            raise UserError(
+                f"minibatch std: batch size {n} is not divisible by the group size {g} (mbstd_group_size); "
+                f"allowed: a batch size that is a multiple of {g}, or smaller than it"
+            )
+        return g
+
     def forward(self, x: Tensor) -> Tensor:
         n, c, h, w = x.shape
-        g = min(self.group_size, n)
+        g = self.check_batch_size(n)
         f = self.num_channels
-        if n % g != 0:
-            raise UserError(f"minibatch std: batch size {n} is not divisible by the group size {g} (mbstd_group_size)")
         y = x.reshape(g, -1, f, c // f, h, w)
         y = (y - y.mean(dim=0)).square().mean(dim=0)  # variance over each group
         y = (y + 1e-8).sqrt().mean(dim=[2, 3, 4])  # (N/G, F): mean std over channels and pixels

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import torch
 
+from gan_lightning.checkpoints import check_finite_weights
 from gan_lightning.errors import UserError
 from gan_lightning.formats.rosinality import convert_rosinality, load_rosinality_checkpoint
+from gan_lightning.outputs import add_overwrite_argument, check_output_file
 
 SOURCES = ("rosinality",)
 
@@ -23,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, help="checkpoint file to convert (rosinality: a train.py or convert_weight.py .pt)")
     parser.add_argument("--from", dest="source", required=True, choices=SOURCES, help="implementation that wrote the checkpoint")
     parser.add_argument("--out", type=Path, required=True, help="where to write the converted checkpoint (.ckpt)")
+    add_overwrite_argument(parser)
     parser.add_argument(
         "--w-avg-samples",
         type=int,
@@ -36,7 +39,9 @@ def run(args: argparse.Namespace) -> None:
         raise UserError(f"unknown --from {args.source!r}; allowed: {', '.join(SOURCES)}")
     if args.w_avg_samples < 1:
         raise UserError(f"--w-avg-samples must be at least 1, got {args.w_avg_samples}")
+    check_output_file(args.out, args.overwrite, [args.checkpoint])
     converted = convert_rosinality(load_rosinality_checkpoint(args.checkpoint), w_avg_samples=args.w_avg_samples)
+    check_finite_weights(converted["state_dict"], args.checkpoint)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(converted, args.out)
     hp = converted["hyper_parameters"]

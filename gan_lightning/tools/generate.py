@@ -8,6 +8,7 @@ import torch
 
 from gan_lightning.errors import UserError
 from gan_lightning.images import save_image_grid, save_images
+from gan_lightning.outputs import add_overwrite_argument, check_output
 from gan_lightning.registry import LATENT_ALGORITHMS
 from gan_lightning.sampling import latents_for_seeds, seed_names, seed_range
 from gan_lightning.tools.common import add_checkpoint_arguments, load_command_generator
@@ -22,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="image k uses seed SEED+k (default 0)")
     parser.add_argument("--out", required=True, help="grid.png for one grid, or DIR/ for one PNG per image")
     parser.add_argument("--nrow", type=int, default=None, help="images per grid row (default: square)")
+    add_overwrite_argument(parser)
     add_stylegan_arguments(parser)
 
 
@@ -42,6 +44,7 @@ def run(args: argparse.Namespace) -> None:
     generator, checkpoint, device = load_command_generator(args, "generate", LATENT_ALGORITHMS)
     kwargs = generator_kwargs(checkpoint["algorithm"], args.truncation, args.noise_mode)
     seeds = seed_range(args.seed, args.num)
+    check_output(args.out, [f"{name}.png" for name in seed_names(seeds)], args.overwrite, [args.ckpt])
     z = latents_for_seeds(seeds, generator.z_dim, device)
     with torch.no_grad():
         images = torch.cat([generator(chunk, **kwargs).cpu() for chunk in z.split(CHUNK)])

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from gan_lightning.errors import UserError
 from gan_lightning.images import save_images, tensor_to_pil
+from gan_lightning.outputs import add_overwrite_argument, check_output
 from gan_lightning.sampling import latents_for_seeds
 from gan_lightning.tools.stylegan_common import add_common_arguments, load_stylegan, parse_int_list, synthesize
 from gan_lightning.tools.walks import load_projected_ws, steps_for_duration, walk_ws
@@ -32,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loop", action="store_true", help="walk back from the last seed to the first")
     parser.add_argument("--fps", type=float, default=24.0, help="video/GIF frames per second (default 24)")
     parser.add_argument("--out", required=True, help="walk.mp4 (H.264), walk.gif, or DIR/ for one PNG per frame")
+    add_overwrite_argument(parser)
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
@@ -84,6 +86,7 @@ def run(args: argparse.Namespace) -> None:
         ws = walk_ws(load_projected_ws([Path(p) for p in points], generator), steps, args.loop)
     else:
         ws = walk_latents(generator, points, steps, args.space, args.loop, args.truncation)
+    check_output(args.out, [f"frame{i:05d}.png" for i in range(len(ws))], args.overwrite, [args.ckpt, *(points if args.latents else [])])
     images = synthesize(generator, ws, args.noise_mode)
     if args.out.lower().endswith(".mp4"):
         write_video(images, args.out, args.fps)

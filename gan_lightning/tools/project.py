@@ -25,6 +25,7 @@ from torch import Tensor
 from gan_lightning.errors import UserError
 from gan_lightning.images import load_image, save_image_grid, save_images, square_crop
 from gan_lightning.nets.stylegan2 import Generator
+from gan_lightning.outputs import add_overwrite_argument, check_output_folder
 from gan_lightning.tools.common import add_checkpoint_arguments
 from gan_lightning.tools.stylegan_common import load_stylegan
 
@@ -47,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--w-avg-samples", type=int, default=2000, help="z samples for the mean and spread of W")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latent noise")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
+    add_overwrite_argument(parser)
 
 
 def multiscale_mse(images: Tensor, target: Tensor) -> Tensor:
@@ -123,6 +125,10 @@ def run(args: argparse.Namespace) -> None:
         raise UserError(f"--steps must be >= 1, --lr > 0 and --w-avg-samples >= 2, got {args.steps}, {args.lr}, {args.w_avg_samples}")
     generator, device = load_stylegan(args, "project")
     distance = lpips_distance(device) if args.distance == "lpips" else multiscale_mse
+    parts = ["target"] if not style_mode else ["content", "style"]
+    names = [f"{p}{end}" for p in parts for end in ("_ws.pt", "_target.png", "_projection.png")]
+    inputs = [args.ckpt, *(path for path in (args.target, args.content, args.style) if path is not None)]
+    check_output_folder(args.out, names + (["stylized.png", "overview.png"] if style_mode else []), args.overwrite, inputs)
     args.out.mkdir(parents=True, exist_ok=True)
 
     def invert(path: Path, name: str) -> tuple[Tensor, Tensor]:

@@ -16,6 +16,7 @@ from gan_lightning.errors import UserError
 from gan_lightning.nets.layers import NoiseMode
 from gan_lightning.nets.stylegan2 import Generator
 from gan_lightning.images import save_image_grid
+from gan_lightning.outputs import add_overwrite_argument, check_output_file
 from gan_lightning.tools.stylegan_common import add_common_arguments, load_stylegan, parse_int_list, synthesize, ws_for_seeds
 
 
@@ -25,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cols", required=True, help="seeds of the column images (the style donors)")
     parser.add_argument("--styles", default="0-6", help="layers (W+ rows) taken from the column seed (default 0-6)")
     parser.add_argument("--out", required=True, type=Path, help="grid .png")
+    add_overwrite_argument(parser)
 
 
 def style_mix_grid(
@@ -55,5 +57,6 @@ def run(args: argparse.Namespace) -> None:
     if not str(args.out).lower().endswith(".png"):
         raise UserError(f"--out {str(args.out)!r}: give a .png file")
     generator, _ = load_stylegan(args, "style-mix")
+    check_output_file(args.out, args.overwrite, [args.ckpt])
     grid = style_mix_grid(generator, rows, cols, styles, args.truncation, args.noise_mode)
     print(f"wrote {save_image_grid(grid, args.out, nrow=len(cols) + 1)}")

@@ -19,6 +19,7 @@ from torch import Tensor
 from gan_lightning.errors import UserError
 from gan_lightning.images import IMAGE_EXTENSIONS, from_unit, load_image, pil_to_tensor, save_image_file, to_unit
 from gan_lightning.nets.resnet import GENERATOR_STRIDE
+from gan_lightning.outputs import add_overwrite_argument, check_output_folder, inside_output_folder, mark_output_folder
 from gan_lightning.tiling import DEFAULT_TILE_SIZE, MIN_TILE_SIZE, apply_tiled
 from gan_lightning.tools.common import add_checkpoint_arguments, load_command_generator
 from gan_lightning.tools.stylize_video import stylize_video
@@ -29,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_checkpoint_arguments(parser, "StyleTransfer checkpoint from `fit`", ema=False)
     parser.add_argument("--input", required=True, help="an image file, a folder of images (searched recursively), or a video file")
     parser.add_argument("--out", required=True, help="output folder; files keep their names")
+    add_overwrite_argument(parser)
     parser.add_argument("--alpha", type=float, default=1.0, help="blend with the original: 1 = fully stylized (default), 0 = original")
     parser.add_argument("--preserve-color", action="store_true", help="keep the content's colours (take only luminance from the output)")
     parser.add_argument("--tile-size", type=int, default=DEFAULT_TILE_SIZE, help=f"largest side processed at once; larger images are tiled (default {DEFAULT_TILE_SIZE})")
@@ -51,14 +53,15 @@ def preserve_color(stylized: Tensor, original: Tensor) -> Tensor:
     return from_unit(ycbcr_to_rgb(mixed).clamp(0, 1))
 
 
-def collect_inputs(path: Path) -> tuple[list[Path], Path]:
-    """(image files to stylize, the folder their relative output paths start from)."""
+def collect_inputs(path: Path, out: Path | None = None) -> tuple[list[Path], Path]:
+    """(image files to stylize, the folder their relative output paths start from); our own output
+    folders inside ``path`` (``out``, or marked by an earlier run) are not read."""
     if path.is_file():
         if path.suffix.lower() not in IMAGE_EXTENSIONS:
             raise UserError(f"--input {str(path)!r} is not an image ({', '.join(IMAGE_EXTENSIONS)})")
         return [path], path.parent
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file())
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not inside_output_folder(p, path, out))
         images = []
         for p in files:
             if p.suffix.lower() in IMAGE_EXTENSIONS:
@@ -85,16 +88,19 @@ def run(args: argparse.Namespace) -> None:
     if args.tile_size < MIN_TILE_SIZE:
         raise UserError(f"--tile-size {args.tile_size} is too small; allowed: >= {MIN_TILE_SIZE}")
     source = Path(args.input).expanduser()
+    out_dir = Path(args.out).expanduser()
     if source.is_file() and source.suffix.lower() in VIDEO_EXTENSIONS:
+        out = check_output_folder(out_dir, [f"{source.stem}.mp4"], args.overwrite, [source, args.ckpt]) / f"{source.stem}.mp4"
         generator, checkpoint, _ = load_command_generator(args, "stylize", ("StyleTransfer",))
-        out = Path(args.out).expanduser() / f"{source.stem}.mp4"
+        mark_output_folder(out_dir)
         frames = stylize_video(source, out, int(checkpoint["hyper_parameters"]["channels"]), lambda frame: stylize_batch(generator, frame, args))
         print(f"stylized {frames} frame(s) into {out}")
         return
-    files, base = collect_inputs(source)
+    files, base = collect_inputs(source, out_dir)
     generator, checkpoint, _ = load_command_generator(args, "stylize", ("StyleTransfer",))
     channels = int(checkpoint["hyper_parameters"]["channels"])
-    out_dir = Path(args.out).expanduser()
+    check_output_folder(out_dir, [path.relative_to(base) for path in files], args.overwrite, [*files, args.ckpt])
+    mark_output_folder(out_dir)
     written = 0
     for path in files:
         try:

@@ -10,6 +10,7 @@ from torch import nn
 
 from gan_lightning.models.style_transfer import StyleTransfer
 from gan_lightning.nets.resnet import GENERATOR_STRIDE
+from gan_lightning.outputs import OUTPUT_MARKER
 from gan_lightning.tiling import apply_tiled
 from gan_lightning.tools.stylize import blend, preserve_color
 from tests.conftest import run_cli, write_rgb_images
@@ -82,7 +83,7 @@ def test_folder_input_keeps_names_and_subfolders_and_skips_non_images(tmp_path, 
     messages = " ".join(str(w.message) for w in record)
     assert "readme.txt" in messages and "broken.png" in messages
     written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file())
-    assert written == ["img000.png", "img001.png", "trip/img000.jpg"]
+    assert written == [OUTPUT_MARKER, "img000.png", "img001.png", "trip/img000.jpg"]
     assert Image.open(tmp_path / "out" / "trip" / "img000.jpg").size == (20, 44)
 
 

@@ -1,0 +1,148 @@
+"""A hostile or careless user gives the wrong file or value: every case ends with one line
+`error: ...` (exit status 2), never a traceback, and writes nothing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan_lightning.errors import UserError
+from tests.conftest import REPO, fast_trainer_args, run_cli, write_rgb_images
+
+ASSETS = REPO / "tests" / "assets"
+VANILLA = REPO / "configs" / "vanilla_gan.yaml"
+STYLEGAN = REPO / "configs" / "stylegan.yaml"
+SHORT = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]
+
+
+def one_line_error(capsys: pytest.CaptureFixture, *args: object) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(*args)
+    assert exit_info.value.code == 2
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if line.startswith("error:")]
+    assert len(err) == 1, err
+    return err[0]
+
+
+class RunsCode:
+    """Unpickling this calls os.system: a checkpoint must never be read that way."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def bad_checkpoints(folder: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (file, words the error must contain)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {name: folder / f"{name}.ckpt" for name in ("text", "no_hparams", "truncated", "malicious")}
+    files["text"].write_text("this is a text file\n" * 20)
+    torch.save({"state_dict": {"generator.w": torch.zeros(2)}, "algorithm": "VanillaGAN"}, files["no_hparams"])
+    whole = (ASSETS / "v0_vanilla_gan.ckpt").read_bytes()
+    files["truncated"].write_bytes(whole[: len(whole) // 2])
+    torch.save({"state_dict": RunsCode(folder / "CODE_RAN")}, files["malicious"])
+    return {
+        "text": (files["text"], "not a readable checkpoint"),
+        "no_hparams": (files["no_hparams"], "no_hparams.ckpt"),
+        "truncated": (files["truncated"], "not a readable checkpoint"),
+        "malicious": (files["malicious"], "would run code"),
+        "missing": (folder / "missing.ckpt", "does not exist"),
+    }
+
+
+CHECKPOINT_CASES = ["text", "no_hparams", "truncated", "malicious", "missing"]
+TOOLS = {  # tool -> arguments besides --ckpt
+    "generate": ["--out", "{tmp}/out/grid.png"],
+    "style-mix": ["--rows", "1", "--cols", "2", "--out", "{tmp}/out/mix.png"],
+    "interpolate": ["--seeds", "1,2", "--steps", "2", "--out", "{tmp}/out/walk.gif"],
+    "stylize": ["--input", "{tmp}/photos", "--out", "{tmp}/out"],
+}
+
+
+@pytest.mark.parametrize("tool", list(TOOLS))
+@pytest.mark.parametrize("case", CHECKPOINT_CASES)
+def test_gave_a_bad_file_as_ckpt_to_a_tool(tool: str, case: str, tmp_path: Path, capsys) -> None:
+    path, words = bad_checkpoints(tmp_path / "ckpts")[case]
+    write_rgb_images(tmp_path / "photos", 1)
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in TOOLS[tool]]
+    error = one_line_error(capsys, tool, "--ckpt", path, "--device", "cpu", *args)
+    assert words in error, error
+    assert not (tmp_path / "ckpts" / "CODE_RAN").exists()
+    assert not (tmp_path / "out").exists()
+
+
+# Every case through fit; validate and predict read the file the same way (one case each keeps the suite short).
+@pytest.mark.parametrize(("command", "case"), [*(("fit", case) for case in CHECKPOINT_CASES), ("validate", "truncated"), ("predict", "malicious")])
+def test_gave_a_bad_file_as_ckpt_path(command: str, case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    path, words = bad_checkpoints(tmp_path / "ckpts")[case]
+    if case == "no_hparams":
+        words = "not written by `fit`"  # Lightning needs its own keys too
+    error = one_line_error(capsys, command, "--config", VANILLA, *fast_trainer_args(tmp_path), *SHORT, "--ckpt_path", path)
+    assert words in error, error
+    assert not (tmp_path / "ckpts" / "CODE_RAN").exists()
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_generate_from_a_checkpoint_with_nan_weights_writes_no_black_grid(tmp_path: Path, capsys) -> None:
+    checkpoint = torch.load(ASSETS / "v0_vanilla_gan.ckpt", weights_only=True)
+    for name, value in checkpoint["state_dict"].items():
+        if name.startswith("generator_ema.") and value.is_floating_point():
+            value.fill_(float("nan"))
+    torch.save(checkpoint, tmp_path / "diverged.ckpt")
+    error = one_line_error(capsys, "generate", "--ckpt", tmp_path / "diverged.ckpt", "--device", "cpu", "--out", tmp_path / "grid.png")
+    assert "hold NaN or inf" in error and "earlier checkpoint" in error
+    assert not (tmp_path / "grid.png").exists()
+
+
+def test_fid_refuses_nan_images_instead_of_crashing() -> None:
+    from gan_lightning.evaluation.fid import to_unit_rgb
+
+    images = torch.zeros(4, 3, 8, 8)
+    images[1, 0, 2, 2] = float("nan")
+    images[3] = float("inf")
+    with pytest.raises(UserError, match="2 of 4 images hold NaN or inf"):
+        to_unit_rgb(images)
+    assert to_unit_rgb(torch.zeros(2, 1, 8, 8)).shape == (2, 3, 8, 8)  # finite images pass
+
+
+@pytest.mark.parametrize("where", ["proc", "under_a_file", "folder_named_png"])
+def test_gave_an_out_that_cannot_be_written(where: str, tmp_path: Path, capsys) -> None:
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "x.png").mkdir()
+    out = {"proc": "/proc/grid.png", "under_a_file": str(tmp_path / "a_file" / "grid.png"), "folder_named_png": str(tmp_path / "x.png")}[where]
+    error = one_line_error(capsys, "generate", "--ckpt", ASSETS / "v0_vanilla_gan.ckpt", "--device", "cpu", "--out", out)
+    assert out in error
+    assert list((tmp_path / "x.png").iterdir()) == []
+
+
+BAD_VALUES = {  # case -> (arguments, words the error must contain)
+    "negative learning rate": (["--model.init_args.generator_lr", "-0.001"], "generator_lr -0.001 is invalid"),
+    "max_epochs -5": (["--trainer.max_epochs", "-5"], "max_epochs"),
+    "num_workers -1": (["--data.init_args.num_workers", "-1"], "num_workers -1 is invalid"),
+    "batch larger than the data": (["--data.init_args.batch_size", "100000"], "batch_size 100000 is larger than the"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_VALUES))
+def test_gave_a_bad_value_to_fit(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    args, words = BAD_VALUES[case]
+    error = one_line_error(capsys, "fit", "--config", VANILLA, *fast_trainer_args(tmp_path), *SHORT, *args)
+    assert words in error, error
+    assert not (tmp_path / "checkpoints").exists()  # failed before training: nothing saved
+
+
+def test_stylegan_batch_that_minibatch_std_cannot_group_fails_before_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from gan_lightning.models.stylegan import StyleGAN
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(StyleGAN, "training_step", lambda *args: pytest.fail("trained before checking the batch size"))
+    error = one_line_error(capsys, "fit", "--config", STYLEGAN, *fast_trainer_args(tmp_path), *SHORT,
+                           "--data.init_args.batch_size", "6", "--model.init_args.discriminator.mbstd_group_size", "4")  # fmt: skip
+    assert "batch size 6" in error and "group size 4" in error
