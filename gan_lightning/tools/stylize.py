@@ -92,8 +92,8 @@ def run(args: argparse.Namespace) -> None:
     if source.is_file() and source.suffix.lower() in VIDEO_EXTENSIONS:
         out = check_output_folder(out_dir, [f"{source.stem}.mp4"], args.overwrite, [source, args.ckpt]) / f"{source.stem}.mp4"
         generator, checkpoint, _ = load_command_generator(args, "stylize", ("StyleTransfer",))
-        mark_output_folder(out_dir)
         frames = stylize_video(source, out, int(checkpoint["hyper_parameters"]["channels"]), lambda frame: stylize_batch(generator, frame, args))
+        mark_output_folder(out_dir)  # after reading the video: a file that is not one leaves no folder behind
         print(f"stylized {frames} frame(s) into {out}")
         return
     files, base = collect_inputs(source, out_dir)
