@@ -24,6 +24,7 @@ from gan_lightning.export.graphs import graphs_for
 from gan_lightning.export.model_folder import CARD_NAME, SAMPLE_NAME, json_values, write_model_folder
 from gan_lightning.export.runtimes import graph_path, write_onnx, write_program
 from gan_lightning.images import load_image, pil_to_tensor, save_image_grid
+from gan_lightning.outputs import add_overwrite_argument, check_output_file
 from gan_lightning.nets.resnet import GENERATOR_STRIDE
 from gan_lightning.registry import LATENT_ALGORITHMS
 from gan_lightning.sampling import latents_for_seeds, seed_range
@@ -41,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample-input", type=Path, default=None, help="StyleTransfer: image stylized for the model card's sample")
     parser.add_argument("--push-to-hub", metavar="OWNER/NAME", default=None, help="safetensors: also upload the folder to this Hugging Face Hub repository")
     parser.add_argument("--private", action="store_true", help="with --push-to-hub: create the repository private")
+    add_overwrite_argument(parser)
 
 
 def _check_out(args: argparse.Namespace) -> Path:
@@ -48,8 +50,8 @@ def _check_out(args: argparse.Namespace) -> Path:
     if args.format == "safetensors":
         if out.suffix.lower() in (".onnx", ".pt2", ".ckpt", ".safetensors") or out.is_file():
             raise UserError(f"--out {args.out!r}: --format safetensors writes a folder; give a folder path such as my_model/")
-        if out.is_dir() and any(out.iterdir()):
-            raise UserError(f"--out {args.out!r} is a folder that is not empty; give a new or empty folder (nothing was written)")
+        if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+            raise UserError(f"--out {args.out!r} is a folder that is not empty; give a new or empty folder, or pass --overwrite (nothing was written)")
     elif out.suffix.lower() != FORMATS[args.format]:
         raise UserError(f"--out {args.out!r}: --format {args.format} writes a {FORMATS[args.format]} file")
     if args.push_to_hub and args.format != "safetensors":
@@ -110,6 +112,8 @@ def run(args: argparse.Namespace) -> None:
     graphs = graphs_for(generator, checkpoint["algorithm"], any_size=args.format == "onnx")
     if args.format == "torch-export":
         graphs = graphs[:1]  # Python callers that want StyleGAN's halves have the model folder
+    for graph in graphs:
+        check_output_file(graph_path(out, graph), args.overwrite, [args.ckpt])
     for graph in graphs:
         path = graph_path(out, graph)
         difference = write_onnx(graph, path, metadata) if args.format == "onnx" else write_program(graph, path)

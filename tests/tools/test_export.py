@@ -220,16 +220,19 @@ def conditional_stylegan(path: Path) -> Path:
         (["--format", "safetensors", "--out", "{tmp}/full"], "is a folder that is not empty"),
         (["--format", "onnx", "--out", "{tmp}/g.onnx", "--push-to-hub", "me/x"], "--push-to-hub publishes a model folder"),
         (["--format", "safetensors", "--out", "{tmp}/new", "--push-to-hub", "no-owner"], "is not a repository id"),
+        (["--format", "onnx", "--out", "{tmp}/full/keep.txt.onnx"], "already exists; pass --overwrite"),
     ],
 )
 def test_bad_export_requests_stop_with_one_line(arguments, message, tmp_path, capsys):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine")
+    (tmp_path / "full" / "keep.txt.onnx").write_text("mine too")
     with pytest.raises(SystemExit) as exit_info:
         run_cli("export", "--ckpt", CHECKPOINTS["VanillaGAN"], *[a.format(tmp=tmp_path) for a in arguments])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+    assert (tmp_path / "full" / "keep.txt.onnx").read_text() == "mine too"
 
 
 def test_a_conditional_stylegan_names_what_cannot_be_exported(tmp_path, capsys):
