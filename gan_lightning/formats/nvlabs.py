@@ -117,11 +117,11 @@ def generator_config_from_nvlabs(obj: PersistentObject) -> tuple[int, int, Gener
         raise UnsupportedNetwork(
             "StyleGAN3 generator (SynthesisInput, SynthesisLayer with filtered lrelu) is not supported; only StyleGAN2 networks"
         )
-    kw = _take(
-        obj.init_kwargs,
-        "Generator",
-        {"z_dim": None, "c_dim": 0, "w_dim": None, "img_resolution": None, "img_channels": None, "mapping_kwargs": {}, "synthesis_kwargs": {}},
-    )
+    own = {"z_dim": None, "c_dim": 0, "w_dim": None, "img_resolution": None, "img_channels": None, "mapping_kwargs": {}}
+    init = obj.init_kwargs
+    kw = _take({k: v for k, v in init.items() if k in own}, "Generator", own)
+    # stylegan2-ada-pytorch nests the synthesis options; stylegan3's networks_stylegan2 takes them flat.
+    synthesis_options = {**dict(init.get("synthesis_kwargs") or {}), **{k: v for k, v in init.items() if k not in own and k != "synthesis_kwargs"}}
     m = _take(
         dict(kw["mapping_kwargs"]),
         "Generator mapping_kwargs",
@@ -134,8 +134,8 @@ def generator_config_from_nvlabs(obj: PersistentObject) -> tuple[int, int, Gener
     if m["w_avg_beta"] is None:
         raise UnsupportedNetwork("MappingNetwork w_avg_beta=None is not supported (the generator tracks w_avg)")
     s = _take(
-        dict(kw["synthesis_kwargs"]),
-        "Generator synthesis_kwargs",
+        synthesis_options,
+        "Generator synthesis options",
         {
             "channel_base": 32768,
             "channel_max": 512,
@@ -147,7 +147,7 @@ def generator_config_from_nvlabs(obj: PersistentObject) -> tuple[int, int, Gener
             "use_noise": True,
             "kernel_size": 3,
         },
-        ignored=_CHANNELS_LAST,
+        ignored=(*_CHANNELS_LAST, "fused_modconv_default"),  # speed choices, not the function
     )
     _require_value("SynthesisBlock", "architecture", s["architecture"], "skip")
     _require_value("SynthesisBlock", "resample_filter", list(s["resample_filter"]), list(DEFAULT_FIR))

@@ -88,6 +88,18 @@ def test_convert_nvlabs_snapshot_gives_the_same_images_logits_and_p(tmp_path: Pa
     assert (tmp_path / "grid.png").is_file()
 
 
+def test_stylegan3_repositorys_stylegan2_generators_with_flat_settings_convert(tmp_path: Path) -> None:
+    _, g_ema, _ = networks()
+    record = generator_record(g_ema, HARMLESS_SOURCE)
+    kwargs = record.meta["state"]["_init_kwargs"]
+    kwargs.update(kwargs.pop("synthesis_kwargs"), fused_modconv_default="inference_only")  # stylegan3's train.py layout
+    pkl = write_snapshot(tmp_path / "sg3.pkl", {"G_ema": record}, 32)
+    run_convert(str(pkl), "--from", "nvlabs", "--out", str(tmp_path / "o.ckpt"))
+    converted, _ = load_generator(tmp_path / "o.ckpt")
+    z = torch.randn(2, 16)
+    assert torch.allclose(converted(z, noise_mode="const"), g_ema(z, noise_mode="const"), atol=1e-6)
+
+
 def test_embedded_source_in_the_pickle_never_runs(tmp_path: Path) -> None:
     marker = tmp_path / "pwned.txt"
     source = f"open({str(marker)!r}, 'w').write('the pickle ran code')\n"
