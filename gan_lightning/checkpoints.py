@@ -75,6 +75,16 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def load_failure(error: BaseException) -> str:
+    """One line on why torch.load failed: for a weights_only refusal the line naming the refused
+    global (torch's first line is generic advice), else the first line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if lines and lines[0].startswith("Weights only load failed"):
+        named = [line for line in lines[1:] if "GLOBAL" in line or "global" in line]
+        return named[0] if named else "the file holds objects other than tensors and plain data"
+    return lines[0] if lines else type(error).__name__
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """Reads a checkpoint with ``weights_only=True``, checks that it is one of ours and migrates its
     hyper-parameters. Errors name the file and what is wrong."""
@@ -84,7 +94,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
-        raise UserError(f"{str(path)!r} is not a readable checkpoint ({_first_line(error)})") from None
+        raise UserError(f"{str(path)!r} is not a readable checkpoint ({load_failure(error)})") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise UserError(f"{str(path)!r} is not a gan_lightning checkpoint (no state_dict)")
     algorithm = checkpoint.get("algorithm")

@@ -89,7 +89,7 @@ def _lightning_cli(args: list[str] | None) -> None:
 
     import gan_lightning.data  # noqa: F401  (registers the DataModules for short class names)
     import gan_lightning.models  # noqa: F401  (registers the LightningModules)
-    from gan_lightning.checkpoints import migrate_hparams
+    from gan_lightning.checkpoints import load_failure, migrate_hparams
     from gan_lightning.models.base import GANModule
 
     class GANLightningCLI(LightningCLI):
@@ -105,9 +105,15 @@ def _lightning_cli(args: list[str] | None) -> None:
             ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
             if not (ckpt_path and Path(ckpt_path).is_file()):
                 return
+            import pickle
+            import zipfile
+
             import torch
 
-            checkpoint = torch.load(ckpt_path, weights_only=True, map_location="cpu")
+            try:
+                checkpoint = torch.load(ckpt_path, weights_only=True, map_location="cpu")
+            except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
+                raise UserError(f"--ckpt_path {str(ckpt_path)!r} is not a readable checkpoint ({load_failure(error)})") from None
             hparams = dict(checkpoint.get("hyper_parameters", {}))
             hparams.pop("_instantiator", None)
             if "_class_path" not in hparams:
