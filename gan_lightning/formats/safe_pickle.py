@@ -64,10 +64,6 @@ class PersistentObject:
         return out
 
 
-class PlainDict(dict):
-    """What ``dnnlib.util.EasyDict`` is read as: a dict (theirs adds attribute access only)."""
-
-
 def _reconstruct_persistent_obj(meta: dict) -> PersistentObject:
     if not isinstance(meta, dict) or meta.get("type") != "class":
         raise pickle.UnpicklingError(f"persistent object of unknown type {meta.get('type') if isinstance(meta, dict) else meta!r}")
@@ -116,7 +112,7 @@ ALLOWED: dict[tuple[str, str], Callable[..., Any] | type] = {
     ("torch._utils", "_rebuild_parameter_with_state"): torch._utils._rebuild_parameter_with_state,
     ("torch.storage", "_load_from_bytes"): _load_storage_from_bytes,
     ("torch", "Size"): _torch_size,
-    ("dnnlib.util", "EasyDict"): PlainDict,
+    ("dnnlib.util", "EasyDict"): dict,  # theirs only adds attribute access
     ("numpy", "dtype"): _numpy_dtype,
     ("numpy.core.multiarray", "scalar"): _numpy_scalar,
     ("numpy._core.multiarray", "scalar"): _numpy_scalar,
@@ -128,9 +124,13 @@ class RestrictedUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         try:
-            return ALLOWED[(module, name)]
+            allowed = ALLOWED[(module, name)]
         except KeyError:
             raise RefusedGlobal(f"the pickle needs {module}.{name}, which could run code; refused") from None
+        if isinstance(allowed, type):
+            return allowed  # built-in types only: their attributes cannot be set
+        # A fresh function per lookup: a BUILD opcode aimed at it can only change this copy.
+        return lambda *args, **kwargs: allowed(*args, **kwargs)
 
     def persistent_load(self, pid: Any) -> Any:
         raise pickle.UnpicklingError(f"persistent id {pid!r} is not supported")
