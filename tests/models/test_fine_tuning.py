@@ -82,6 +82,22 @@ def test_init_from_a_fit_checkpoint_copies_every_network(tmp_path: Path) -> None
             assert torch.equal(getattr(fresh, name).state_dict()[key], value), f"{name}.{key}"
 
 
+def test_init_from_a_generator_only_checkpoint_keeps_the_new_discriminator(tmp_path: Path) -> None:
+    torch.manual_seed(3)
+    generator = Generator(32, 3, TINY_G)
+    path = tmp_path / "converted_rosinality.ckpt"  # what `convert --from rosinality` writes: generators only
+    hparams = {"resolution": 32, "channels": 3, "generator": dataclasses.asdict(TINY_G)}
+    torch.save({"algorithm": "StyleGAN", "hyper_parameters": hparams, "state_dict": {f"generator_ema.{k}": v for k, v in generator.state_dict().items()}}, path)
+    model = StyleGAN(resolution=32, channels=3, generator=TINY_G, discriminator=TINY_D, fid_features="shapes")
+    d_before = {k: v.clone() for k, v in model.discriminator.state_dict().items()}
+    nets = {"generator": model.generator, "generator_ema": model.generator_ema, "discriminator": model.discriminator}
+    report = init_from_checkpoint(str(path), 32, 3, dict(model.hparams), nets, None)
+    assert report[2] == f"discriminator: not in {path}, starts from random weights"
+    for name in ("generator", "generator_ema"):  # both copies start from the one stored
+        assert all(torch.equal(getattr(model, name).state_dict()[k], v) for k, v in generator.state_dict().items())
+    assert all(torch.equal(model.discriminator.state_dict()[k], v) for k, v in d_before.items())
+
+
 def test_init_from_names_the_setting_that_does_not_fit(tmp_path: Path) -> None:
     start = converted_nvlabs_checkpoint(tmp_path)
 
