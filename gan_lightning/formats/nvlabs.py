@@ -205,12 +205,22 @@ def discriminator_config_from_nvlabs(obj: PersistentObject) -> tuple[int, int, D
         {"mbstd_group_size": 4, "mbstd_num_channels": 1, "activation": "lrelu"},
     )
     _require_value("DiscriminatorEpilogue", "activation", e["activation"], "lrelu")
+    if e["mbstd_group_size"] is None:  # theirs: the whole batch; ours needs a number
+        raise UnsupportedNetwork("DiscriminatorEpilogue mbstd_group_size=None (whole batch) is not supported (only a number)")
     c_dim = int(kw["c_dim"])
     if c_dim > 0:
         # our label mapping has NVlabs' MappingNetwork defaults (GeneratorConfig's depth and lr multiplier)
-        m = _take(dict(kw["mapping_kwargs"]), "Discriminator mapping_kwargs", {"num_layers": 8, "lr_multiplier": 0.01})
+        m = _take(
+            dict(kw["mapping_kwargs"]),
+            "Discriminator mapping_kwargs",
+            {"num_layers": 8, "lr_multiplier": 0.01, "activation": "lrelu", "embed_features": None, "layer_features": None},
+        )
         _require_value("Discriminator mapping", "num_layers", m["num_layers"], GeneratorConfig.mapping_layers)
         _require_value("Discriminator mapping", "lr_multiplier", m["lr_multiplier"], GeneratorConfig.mapping_lr_multiplier)
+        _require_value("Discriminator mapping", "activation", m["activation"], "lrelu")
+        for option in ("embed_features", "layer_features"):
+            if m[option] is not None and m[option] != kw["cmap_dim"]:
+                raise UnsupportedNetwork(f"Discriminator mapping {option}={m[option]!r} is not supported (only cmap_dim)")
     config = DiscriminatorConfig(
         c_dim=c_dim,
         channel_base=int(kw["channel_base"]),
