@@ -76,6 +76,16 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def load_failure(error: BaseException) -> str:
+    """One line on why torch.load failed: for a weights_only refusal the line naming the refused
+    global (torch's first line is generic advice), else the first line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if lines and lines[0].startswith("Weights only load failed"):
+        named = [line for line in lines[1:] if "GLOBAL" in line or "global" in line]
+        return named[0] if named else "the file holds objects other than tensors and plain data"
+    return lines[0] if lines else type(error).__name__
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """The dict a checkpoint file holds, read with ``weights_only=True`` (no code from the file runs).
     A missing, truncated, text or foreign file, or one that asks to run code, is a ``UserError``

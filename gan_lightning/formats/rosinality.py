@@ -42,6 +42,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from gan_lightning.checkpoints import load_failure
 from gan_lightning.errors import UserError
 from gan_lightning.nets.stylegan2 import Generator, GeneratorConfig, channels_at
 
@@ -55,16 +56,6 @@ def _get(state: dict[str, Tensor], key: str) -> Tensor:
 # --- reading ---------------------------------------------------------------------------------------
 
 
-def _load_failure(err: Exception) -> str:
-    text = str(err).strip()
-    if not text:
-        return type(err).__name__
-    if text.startswith("Weights only load failed"):
-        # torch's first line is generic advice; the cause is a corrupt file or a non-tensor object
-        return "the file is corrupt, truncated, or holds objects other than tensors"
-    return text.splitlines()[0]
-
-
 def load_rosinality_checkpoint(path: Path) -> dict:
     """torch.load with weights_only=True; train.py checkpoints also hold an argparse.Namespace, allowed here."""
     if not path.is_file():
@@ -73,7 +64,7 @@ def load_rosinality_checkpoint(path: Path) -> dict:
         with torch.serialization.safe_globals([argparse.Namespace]):
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
-        raise UserError(f"cannot read {str(path)!r} as a PyTorch checkpoint: {_load_failure(err)}") from None
+        raise UserError(f"cannot read {str(path)!r} as a PyTorch checkpoint: {load_failure(err)}") from None
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("g_ema"), dict):
         raise UserError(f"{str(path)!r} is not a rosinality StyleGAN2 checkpoint: it has no 'g_ema' state dict")
     return checkpoint

@@ -23,6 +23,7 @@ import copy
 import dataclasses
 
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 from gan_lightning.augment import AdaptiveAugment
@@ -30,6 +31,7 @@ from gan_lightning.errors import UserError
 from gan_lightning.evaluation.suite import ImagesOf, seeded_images
 from gan_lightning.losses import d_logistic_loss, g_nonsaturating_loss, path_length_penalty, r1_penalty
 from gan_lightning.models.base import GANModule, check_learning_rates
+from gan_lightning.models.fine_tuning import freeze_discriminator_layers, init_from_checkpoint, trainable
 from gan_lightning.nets.layers import MinibatchStdDev, NoiseMode, check_noise_mode
 from gan_lightning.nets.stylegan2 import Discriminator, DiscriminatorConfig, GeneratorConfig, as_config, check_resolution
 from gan_lightning.sampling import latents_for_seeds, seed_names, seed_range
@@ -63,6 +65,11 @@ class StyleGAN(GANModule):
         augment_geometric / augment_color: which transform groups ADA uses.
         sample_truncation_psi: truncation of the second fixed-sample grid.
         num_fixed_samples: size of the fixed-z sample grids.
+        init_from: start fit from this checkpoint's G, G_ema and D weights (one written by ``fit``
+            or ``convert``), without its optimizer or progress; see ``models.fine_tuning``.
+        init_augment_p: with init_from, also start from its ADA p (else from ``augment_p``).
+        freeze_d: Freeze-D, the number of discriminator layers from the highest resolution that
+            are not trained (NVlabs' ``--freezed``; per block fromrgb, conv0, conv1, skip).
         **kwargs: max_kimg and the FID options of ``GANModule``.
     """
 
@@ -92,6 +99,9 @@ class StyleGAN(GANModule):
         augment_color: bool = True,
         sample_truncation_psi: float = 0.7,
         num_fixed_samples: int = 16,
+        init_from: str | None = None,
+        init_augment_p: bool = False,
+        freeze_d: int = 0,
         **kwargs,
     ) -> None:
         super().__init__(resolution=resolution, channels=channels, **kwargs)
@@ -113,6 +123,7 @@ class StyleGAN(GANModule):
         self.save_hyperparameters()
         self.generator = self.build_generator()
         self.discriminator = Discriminator(resolution, channels, discriminator_config)
+        freeze_discriminator_layers(self.discriminator, freeze_d)
         if ema_kimg is not None:
             self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
         self.augment = AdaptiveAugment(p=augment_p, geometric=augment_geometric, color=augment_color)
@@ -121,16 +132,6 @@ class StyleGAN(GANModule):
         self.register_buffer("batches_done", torch.zeros((), dtype=torch.int64))  # drives the lazy intervals
         # sum of sign(D(real)) and count since the last ADA update (not checkpointed: a few batches)
         self.register_buffer("ada_stats", torch.zeros(2), persistent=False)
-
-    def setup(self, stage: str) -> None:
-        super().setup(stage)
-        # The discriminator sees batches of the data's batch size (drop_last): check it fits its
-        # minibatch-std groups now, not at the first step after the sanity check.
-        batch_size = getattr(self.trainer.datamodule, "batch_size", None)
-        if stage == "fit" and isinstance(batch_size, int):
-            for layer in self.discriminator.modules():
-                if isinstance(layer, MinibatchStdDev):
-                    layer.check_batch_size(batch_size)
 
     def configure_optimizers(self):
         # Lazy regularization takes an extra optimizer step every `interval` batches: scale lr and
@@ -143,8 +144,29 @@ class StyleGAN(GANModule):
         ):
             ratio = interval / (interval + 1) if active else 1.0
             betas = (hp.betas[0] ** ratio, hp.betas[1] ** ratio)
-            optimizers.append(torch.optim.Adam(module.parameters(), lr=hp.lr * ratio, betas=betas, eps=1e-8))
+            optimizers.append(torch.optim.Adam(trainable(module.parameters()), lr=hp.lr * ratio, betas=betas, eps=1e-8))
         return tuple(optimizers)
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        # The discriminator sees batches of the data's batch size (drop_last): check it fits its
+        # minibatch-std groups now, not at the first step after the sanity check.
+        batch_size = getattr(self.trainer.datamodule, "batch_size", None)
+        if stage == "fit" and isinstance(batch_size, int):
+            for layer in self.discriminator.modules():
+                if isinstance(layer, MinibatchStdDev):
+                    layer.check_batch_size(batch_size)
+        # Before the optimizers are made; a resumed run (--ckpt_path) restores its own weights instead.
+        if stage == "fit" and self.hparams.init_from and self.trainer.ckpt_path is None:
+            report = init_from_checkpoint(
+                self.hparams.init_from,
+                self.hparams.resolution,
+                self.hparams.channels,
+                dict(self.hparams),
+                {"generator": self.generator, "generator_ema": getattr(self, "generator_ema", None), "discriminator": self.discriminator},
+                self.augment.p if self.hparams.init_augment_p else None,
+            )
+            rank_zero_info("init_from: " + "; ".join(report))
 
     # --- latents ---------------------------------------------------------------------------------
 
