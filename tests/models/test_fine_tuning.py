@@ -128,7 +128,7 @@ def test_init_from_never_runs_code_from_the_checkpoint(tmp_path: Path) -> None:
     marker = tmp_path / "pwned.txt"
     evil = tmp_path / "evil.ckpt"
     torch.save({"algorithm": "StyleGAN", "state_dict": {}, "hyper_parameters": CallsSystem(f"touch {marker}")}, evil)
-    with pytest.raises(UserError, match="not a readable checkpoint") as info:
+    with pytest.raises(UserError, match="refused, since reading them would run code") as info:
         init_from_checkpoint(str(evil), 32, 3, {}, {}, None)
     assert "\n" not in str(info.value)
     assert not marker.exists()
