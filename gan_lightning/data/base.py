@@ -7,6 +7,7 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
+from gan_lightning.data.resumable import EpochOrder, SeededItems
 from gan_lightning.errors import UserError
 
 
@@ -67,23 +68,52 @@ class ImageDataModule(LightningDataModule):
         self.predict_first_seed = predict_first_seed
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
+        self._train_order: EpochOrder | None = None
+        self._resume_state: dict | None = None  # from a checkpoint, applied to the next train loader
 
-    def _loader(self, dataset: Dataset | None, shuffle: bool, drop_last: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset | None, shuffle: bool, drop_last: bool, sampler: EpochOrder | None = None) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() has not been called")
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             drop_last=drop_last,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.persistent_workers and self.num_workers > 0,
+            # worker seeds from here, not from the global RNG the model draws its latents from
+            generator=torch.Generator().manual_seed(sampler.seed) if sampler is not None else None,
         )
 
     def train_dataloader(self) -> DataLoader:
+        # The order and augmentations are functions of (seed, epoch, position), so a run resumed
+        # from a mid-epoch checkpoint sees the same remaining batches as an uninterrupted one.
+        if self.train_set is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() has not been called")
+        state = self._resume_state or {}
+        # seed_everything's seed (a checkpoint keeps it, so a resume with another seed keeps the order)
+        seed = int(state.get("shuffle_seed", torch.initial_seed() % 2**31))
+        self._train_order = EpochOrder(len(self.train_set), seed)  # type: ignore[arg-type]
+        if state:
+            self._train_order.resume_at(int(state["epoch"]), int(state["batches_done"]) * self.batch_size)
+            self._resume_state = None
         # drop_last keeps every step's batch size equal: BatchNorm and minibatch-stddev need it.
-        return self._loader(self.train_set, shuffle=True, drop_last=True)
+        return self._loader(SeededItems(self.train_set), shuffle=False, drop_last=True, sampler=self._train_order)
+
+    def state_dict(self) -> dict:
+        """Where training is in the data (saved in checkpoints): the shuffle seed, the epoch and the
+        batches of it already trained."""
+        if self._train_order is None or self.trainer is None:
+            return {}
+        epoch, batches_done = self.trainer.current_epoch, self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        if batches_done >= self.trainer.num_training_batches:  # saved at the end of an epoch: the next one starts
+            epoch, batches_done = epoch + 1, 0
+        return {"shuffle_seed": self._train_order.seed, "epoch": epoch, "batches_done": batches_done}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._resume_state = dict(state_dict) or None
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False, drop_last=False)
