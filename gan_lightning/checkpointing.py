@@ -5,7 +5,8 @@
   over the target (a rename within one folder is atomic; Lightning's own save writes the target in
   place). A file holding non-finite weights is never written over a good one.
 - ``LastCheckpoint``: ``last.ckpt`` every ``every_kimg`` thousand images and every ``every_minutes``,
-  whether or not validation ran, at the end of training, and when the process is sent SIGTERM.
+  whether or not validation ran, at the end of training, and when the process is sent SIGTERM;
+  SLURM's requeue signal is acted on at the next batch end, so hpc_ckpt_N.ckpt is a whole step too.
 - ``newest_resumable``: the newest complete state among ``last*.ckpt`` and the ``hpc_ckpt_N.ckpt``
   that Lightning writes on SLURM's requeue signal.
 """
@@ -15,13 +16,16 @@ from __future__ import annotations
 import math
 import os
 import re
+import signal
+import threading
 import time
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from lightning.fabric.utilities.cloud_io import _is_local_file_protocol
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
@@ -159,6 +163,9 @@ class LastCheckpoint(ModelCheckpoint):
         self.every_minutes = every_minutes
         self._saved_at_images = 0
         self._saved_at_time = time.monotonic()
+        self._requeue_handler: Callable[[int, Any], Any] | None = None
+        self._requeue_signal: int = signal.SIGUSR1
+        self._requeue_received = False
 
     @property
     def state_key(self) -> str:
@@ -175,6 +182,25 @@ class LastCheckpoint(ModelCheckpoint):
         super().on_train_start(trainer, pl_module)
         self._saved_at_images = self._images_seen(pl_module)
         self._saved_at_time = time.monotonic()
+        self._defer_requeue_signal(trainer)
+
+    def _defer_requeue_signal(self, trainer: Trainer) -> None:
+        """Lightning saves hpc_ckpt_N.ckpt inside its SLURM requeue-signal handler, i.e. wherever the
+        signal lands, often between the discriminator's and the generator's step. Its handler
+        (registered when fit starts) is kept, but run at the next batch end: a whole state."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        environment = trainer._accelerator_connector.cluster_environment
+        self._requeue_signal = environment.requeue_signal if isinstance(environment, SLURMEnvironment) else signal.SIGUSR1
+        handler = signal.getsignal(self._requeue_signal)
+        if not callable(handler):
+            return
+        self._requeue_handler = handler
+
+        def defer(signum: int, frame: Any) -> None:
+            self._requeue_received = True
+
+        signal.signal(self._requeue_signal, defer)
 
     @staticmethod
     def _images_seen(pl_module: LightningModule) -> int:
@@ -192,9 +218,13 @@ class LastCheckpoint(ModelCheckpoint):
         self._saved_at_time = time.monotonic()
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int) -> None:
-        # every rank decides alike (rank 0's clock), since saving is collective under DDP
-        if trainer.strategy.broadcast(self._due(pl_module)):
+        # every rank decides alike (rank 0's clock and signals), since saving is collective under DDP
+        due, requeue = trainer.strategy.broadcast((self._due(pl_module), self._requeue_received))
+        if due:
             self.write_last(trainer, pl_module)
+        if requeue and self._requeue_handler is not None:
+            self._requeue_received = False
+            self._requeue_handler(self._requeue_signal, None)  # writes hpc_ckpt_N.ckpt, then requeues
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         pass  # the schedule above decides, not epochs

@@ -80,3 +80,14 @@ class KillAtBatch(Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
         if trainer.fit_loop.total_batch_idx == self.at_batch:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class RecordFirstBatch(Callback):
+    """Writes the run-wide index of the first batch this process trains (0 for a fresh start)."""
+
+    def __init__(self, record: str) -> None:
+        self.record = record
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if not Path(self.record).exists():
+            Path(self.record).write_text(str(trainer.fit_loop.total_batch_idx))
