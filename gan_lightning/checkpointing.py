@@ -40,11 +40,17 @@ _HPC = re.compile(r"^hpc_ckpt_(\d+)\.ckpt$")
 _LAST = re.compile(r"^last(-v\d+)?\.ckpt$")
 
 
-def non_finite_entry(state_dict: dict[str, Any]) -> str | None:
-    """The name of the first floating-point tensor holding NaN or inf, else None."""
-    for name, value in state_dict.items():
-        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
-            return name
+def non_finite_entry(tensors: dict[str, Any]) -> str | None:
+    """The name of the first floating-point tensor holding NaN or inf, else None. One pass and one
+    device sync per device (``aminmax`` propagates NaN and, unlike a sum, cannot overflow)."""
+    by_device: dict[torch.device, list[tuple[str, torch.Tensor]]] = {}
+    for name, value in tensors.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and value.numel():
+            by_device.setdefault(value.device, []).append((name, value.detach()))
+    for named in by_device.values():
+        finite = torch.stack([torch.isfinite(torch.stack(torch.aminmax(value))).all() for _, value in named])
+        if not bool(finite.all()):
+            return named[int((~finite).nonzero()[0])][0]
     return None
 
 

@@ -29,12 +29,9 @@ def phase_of(pl_module: LightningModule, optimizer: Optimizer) -> str:
     return "+".join(sorted(names))
 
 
-def first_non_finite_grad(optimizer: Optimizer) -> torch.Tensor | None:
-    for group in optimizer.param_groups:
-        for parameter in group["params"]:
-            if parameter.grad is not None and not bool(torch.isfinite(parameter.grad).all()):
-                return parameter
-    return None
+def has_non_finite_grad(optimizer: Optimizer) -> bool:
+    grads = {str(i): p.grad for group in optimizer.param_groups for i, p in enumerate(group["params"]) if p.grad is not None}
+    return non_finite_entry(grads) is not None
 
 
 class NonFiniteGuard(Callback):
@@ -66,7 +63,7 @@ class NonFiniteGuard(Callback):
         if self._pending is not None:  # an earlier phase of this batch failed: step nothing more
             optimizer.zero_grad(set_to_none=True)
             return
-        if first_non_finite_grad(optimizer) is None:
+        if not has_non_finite_grad(optimizer):
             return
         problem = f"non-finite gradients in the {phase_of(pl_module, optimizer)} phase"
         if self.on_non_finite == "stop":

@@ -70,6 +70,10 @@ class SeededItems(Dataset):
 
     def __getitem__(self, key: tuple[int, int]):
         index, item_seed = key
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(item_seed)
+        # the CPU generator only: torch.manual_seed would also seed every accelerator (~1 ms an item)
+        state = torch.default_generator.get_state()
+        torch.default_generator.manual_seed(item_seed)
+        try:
             return self.dataset[index]
+        finally:
+            torch.default_generator.set_state(state)
