@@ -246,3 +246,4 @@ class LastCheckpoint(ModelCheckpoint):
         # SIGTERM is acted on between batches (Lightning raises it there), so the state is whole.
         if isinstance(exception, SIGTERMException) and self._last_global_step_saved != trainer.global_step:
             self.write_last(trainer, pl_module)
+            rank_zero_info(f"SIGTERM: saved {self.last_model_path} at step {trainer.global_step}")

@@ -167,7 +167,7 @@ def _lightning_cli(args: list[str] | None) -> None:
     try:
         _run_cli(GANLightningCLI, GANModule, args)
     except SIGTERMException:  # Lightning ends the loop between batches; LastCheckpoint has saved last.ckpt
-        print("stopped by SIGTERM; last.ckpt saved: continue with --ckpt_path last", file=sys.stderr)
+        print(f"stopped by SIGTERM (exit {SIGTERM_EXIT}); continue with --ckpt_path last", file=sys.stderr)
         sys.exit(SIGTERM_EXIT)
 
 

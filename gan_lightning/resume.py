@@ -5,7 +5,7 @@ latents, noise, ADA's augmentations and mixing. ``RandomStreams`` saves torch's 
 numpy's and Python's states in each checkpoint and sets them again just before the first batch a
 resumed run trains. Validation and sample grids run on a copy of the streams, so measuring never
 changes what is trained next. (The data order and per-item augmentations are the DataModule's:
-``gan_lightning.data.resumable``.)
+``gan_lightning.data.resumable``.) Exact on one process; under DDP the streams are not restored.
 """
 
 from __future__ import annotations
@@ -55,9 +55,11 @@ class RandomStreams(Callback):
         self._to_restore = state_dict.get("streams")
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch, batch_idx: int) -> None:
-        if self._to_restore is not None:
+        # Under DDP the file holds rank 0's streams only: every rank would then draw the same latents,
+        # so there each rank keeps the per-rank seeding it starts with (the resume is not exact).
+        if self._to_restore is not None and trainer.world_size == 1:
             set_random_streams(self._to_restore)
-            self._to_restore = None
+        self._to_restore = None
 
     def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.state.fn == "fit":

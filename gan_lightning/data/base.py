@@ -97,7 +97,11 @@ class ImageDataModule(LightningDataModule):
         seed = int(state.get("shuffle_seed", torch.initial_seed() % 2**31))
         self._train_order = EpochOrder(len(self.train_set), seed)  # type: ignore[arg-type]
         if state:
-            self._train_order.resume_at(int(state["epoch"]), int(state["batches_done"]) * self.batch_size)
+            # Under DDP Lightning wraps the order in a DistributedSampler, which cannot start part-way:
+            # the interrupted epoch is then trained again from its start.
+            one_process = self.trainer is None or self.trainer.world_size == 1
+            items_done = int(state["batches_done"]) * self.batch_size if one_process else 0
+            self._train_order.resume_at(int(state["epoch"]), items_done)
             self._resume_state = None
         # drop_last keeps every step's batch size equal: BatchNorm and minibatch-stddev need it.
         return self._loader(SeededItems(self.train_set), shuffle=False, drop_last=True, sampler=self._train_order)
