@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.conftest import REPO, run_cli
 from tests.reliability.helpers import CONFIG, load
@@ -42,8 +43,8 @@ def leftover_bytes(*folders: Path, keep: Path) -> int:
 
 
 def test_killed_during_a_save_never_leaves_a_truncated_or_leaked_file(tmp_path: Path) -> None:
-    other_fs_tmp = Path("/dev/shm") if Path("/dev/shm").is_dir() else tmp_path
-    temp_folder = Path(os.environ.get("TMPDIR_FOR_TEST", other_fs_tmp)) / f"gan_tmp_{os.getpid()}"
+    other_filesystem = Path("/dev/shm") if Path("/dev/shm").is_dir() else tmp_path  # tmpfs on Linux
+    temp_folder = other_filesystem / f"gan_tmp_{os.getpid()}"
     temp_folder.mkdir(parents=True, exist_ok=True)
     folder = tmp_path / "checkpoints"
     folder.mkdir()
@@ -74,10 +75,7 @@ def test_killed_during_a_save_never_leaves_a_truncated_or_leaked_file(tmp_path: 
 def test_resume_from_an_unreadable_last_names_it_and_the_newest_readable(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     folder = tmp_path / "checkpoints"
     folder.mkdir()
-    (folder / "last-v1.ckpt").write_bytes(b"")  # an older good one, made below
-    import torch
-
-    torch.save({"state_dict": {}}, folder / "last-v1.ckpt")
+    torch.save({"state_dict": {}}, folder / "last-v1.ckpt")  # an older, complete one
     (folder / "last.ckpt").write_bytes((folder / "last-v1.ckpt").read_bytes()[:100])  # truncated by a kill
     os.utime(folder / "last-v1.ckpt", (time.time() - 60, time.time() - 60))
     with pytest.raises(SystemExit) as exit_info:
