@@ -56,6 +56,9 @@ def given_model_options(command_line: list[str]) -> list[str]:
     return keys
 
 
+SIGTERM_EXIT = 128 + 15  # what a shell reports for a process ended by SIGTERM: schedulers see "killed", not "done"
+
+
 def wandb_has_credentials() -> bool:
     """True when W&B can log in without asking: an API key in the environment or in ~/.netrc."""
     if os.environ.get("WANDB_API_KEY"):
@@ -92,6 +95,23 @@ def with_run_root(value: Any, root: str) -> Any:
     return value
 
 
+def resolve_last_ckpt_path(run_config: Namespace) -> str | None:
+    """The file `--ckpt_path last` means for this run: the newest of last.ckpt in the checkpoint
+    callbacks' folders and SLURM's hpc_ckpt_N.ckpt in default_root_dir; None when neither exists."""
+    from gan_lightning.checkpointing import newest_resumable
+
+    trainer = run_config.get("trainer") or Namespace()
+    root = str(trainer.get("default_root_dir") or ".")
+    callbacks = trainer.get("callbacks") or []
+    folders = [
+        with_run_root(str(callback.init_args.dirpath), root)
+        for callback in callbacks
+        if isinstance(callback, Namespace) and callback.get("init_args") and callback.init_args.get("dirpath")
+    ]
+    found = newest_resumable(folders, root)
+    return str(found) if found is not None else None
+
+
 def user_error_cause(error: BaseException) -> UserError | None:
     """The UserError behind an exception, if any: jsonargparse wraps what a class's __init__ raised
     (e.g. in "Does not validate against any of the Union subtypes")."""
@@ -107,6 +127,7 @@ def _lightning_cli(args: list[str] | None) -> None:
     from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch import LightningDataModule
     from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     import gan_lightning.data  # noqa: F401  (registers the DataModules for short class names)
     import gan_lightning.models  # noqa: F401  (registers the LightningModules)
@@ -129,6 +150,10 @@ def _lightning_cli(args: list[str] | None) -> None:
             # shape), older option names are migrated, and --model options given on the command line
             # are applied over the checkpoint's (the config file's are replaced by them).
             subcommand = self.config.get("subcommand")
+            if subcommand and self.config[subcommand].get("ckpt_path") == "last":
+                self.config[subcommand].ckpt_path = resolve_last_ckpt_path(self.config[subcommand])
+                found = self.config[subcommand].ckpt_path
+                print(f"--ckpt_path last: {found or 'no checkpoint yet, starting fresh'}", file=sys.stderr)
             ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
             if not ckpt_path or ckpt_path in LIGHTNING_CKPT_NAMES or "://" in str(ckpt_path) or str(ckpt_path).startswith("registry"):
                 return
@@ -188,8 +213,18 @@ def _lightning_cli(args: list[str] | None) -> None:
                 where = getattr(checkpoint, "dirpath", None)
                 print(f"logs and samples: {log_dir}" + (f"\ncheckpoints: {where}" if where else ""))
 
-    GANLightningCLI(
-        model_class=GANModule,
+    try:
+        _run_cli(GANLightningCLI, GANModule, args)
+    except SIGTERMException:  # Lightning ends the loop between batches; LastCheckpoint has saved last.ckpt
+        print(f"stopped by SIGTERM (exit {SIGTERM_EXIT}); continue with --ckpt_path last", file=sys.stderr)
+        sys.exit(SIGTERM_EXIT)
+
+
+def _run_cli(cli_class: type, model_class: type, args: list[str] | None) -> None:
+    from lightning.pytorch import LightningDataModule
+
+    cli_class(
+        model_class=model_class,
         datamodule_class=LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,

@@ -7,6 +7,7 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
+from gan_lightning.data.resumable import EpochOrder, SeededItems
 from gan_lightning.errors import UserError
 
 
@@ -69,18 +70,23 @@ class ImageDataModule(LightningDataModule):
         self.predict_first_seed = predict_first_seed
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
+        self._train_order: EpochOrder | None = None
+        self._resume_state: dict | None = None  # from a checkpoint, applied to the next train loader
 
-    def _loader(self, dataset: Dataset | None, shuffle: bool, drop_last: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset | None, shuffle: bool, drop_last: bool, sampler: EpochOrder | None = None) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() has not been called")
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             drop_last=drop_last,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.persistent_workers and self.num_workers > 0,
+            # worker seeds from here, not from the global RNG the model draws its latents from
+            generator=torch.Generator().manual_seed(sampler.seed) if sampler is not None else None,
         )
 
     def metric_set(self) -> Dataset:
@@ -91,8 +97,23 @@ class ImageDataModule(LightningDataModule):
         return self.train_set
 
     def train_dataloader(self) -> DataLoader:
+        # The order and augmentations are functions of (seed, epoch, position), so a run resumed
+        # from a mid-epoch checkpoint sees the same remaining batches as an uninterrupted one.
+        if self.train_set is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() has not been called")
+        state = self._resume_state or {}
+        # seed_everything's seed (a checkpoint keeps it, so a resume with another seed keeps the order)
+        seed = int(state.get("shuffle_seed", torch.initial_seed() % 2**31))
+        self._train_order = EpochOrder(len(self.train_set), seed)  # type: ignore[arg-type]
+        if state:
+            # Under DDP Lightning wraps the order in a DistributedSampler, which cannot start part-way:
+            # the interrupted epoch is then trained again from its start.
+            one_process = self.trainer is None or self.trainer.world_size == 1
+            items_done = int(state["batches_done"]) * self.batch_size if one_process else 0
+            self._train_order.resume_at(int(state["epoch"]), items_done)
+            self._resume_state = None
         # drop_last keeps every step's batch size equal: BatchNorm and minibatch-stddev need it.
-        loader = self._loader(self.train_set, shuffle=True, drop_last=True)
+        loader = self._loader(SeededItems(self.train_set), shuffle=False, drop_last=True, sampler=self._train_order)
         processes = self.trainer.world_size if self.trainer is not None else 1
         size = len(loader.dataset) if hasattr(type(loader.dataset), "__len__") else None  # streams: unknown
         if size is not None and size < self.batch_size * processes:  # not one full batch: nothing would train
@@ -102,6 +123,19 @@ class ImageDataModule(LightningDataModule):
                 + f"; allowed: batch_size <= {size // processes}"
             )
         return loader
+
+    def state_dict(self) -> dict:
+        """Where training is in the data (saved in checkpoints): the shuffle seed, the epoch and the
+        batches of it already trained."""
+        if self._train_order is None or self.trainer is None:
+            return {}
+        epoch, batches_done = self.trainer.current_epoch, self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        if batches_done >= self.trainer.num_training_batches:  # saved at the end of an epoch: the next one starts
+            epoch, batches_done = epoch + 1, 0
+        return {"shuffle_seed": self._train_order.seed, "epoch": epoch, "batches_done": batches_done}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._resume_state = dict(state_dict) or None
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False, drop_last=False)

@@ -278,8 +278,7 @@ class GANModule(LightningModule):
         for callback in self.trainer.checkpoint_callbacks:
             if getattr(callback, "monitor", None) == "val/fid":
                 candidates = callback._monitor_candidates(self.trainer)
-                callback._save_topk_checkpoint(self.trainer, candidates)
-                callback._save_last_checkpoint(self.trainer, candidates)  # what the skipped end-of-epoch save would write
+                callback._save_topk_checkpoint(self.trainer, candidates)  # last.ckpt has its own schedule (LastCheckpoint)
 
     # `test`: the same distances on the test loader, with metrics of their own (the test reals may differ).
     def on_test_epoch_start(self) -> None:

@@ -130,8 +130,9 @@ class StyleGAN(GANModule):
         self.register_buffer("fixed_z", latents_for_seeds(seed_range(0, num_fixed_samples), generator_config.z_dim))
         self.register_buffer("pl_mean", torch.zeros(()))  # running mean path length a (checkpointed)
         self.register_buffer("batches_done", torch.zeros((), dtype=torch.int64))  # drives the lazy intervals
-        # sum of sign(D(real)) and count since the last ADA update (not checkpointed: a few batches)
-        self.register_buffer("ada_stats", torch.zeros(2), persistent=False)
+        # sum of sign(D(real)) and count since the last ADA update: checkpointed, so a resume between
+        # two updates moves p exactly as the uninterrupted run does
+        self.register_buffer("ada_stats", torch.zeros(2))
 
     def configure_optimizers(self):
         # Lazy regularization takes an extra optimizer step every `interval` batches: scale lr and
@@ -267,6 +268,10 @@ class StyleGAN(GANModule):
         if self.hparams.ema_rampup is not None:
             ema_nimg = min(ema_nimg, float(self.images_seen) * self.hparams.ema_rampup)
         return 0.5 ** (global_batch / max(ema_nimg, 1e-8))
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # checkpoints written before ada_stats was saved: start its interval empty, as they did
+        checkpoint["state_dict"].setdefault("ada_stats", torch.zeros(2))
 
     def update_augment_p(self) -> None:
         """ADA: r_t = E[sign(D(real))] over the last interval and all processes; p steps toward r_t = target."""

@@ -1,0 +1,136 @@
+"""A run SIGKILLed part-way through an epoch and resumed from its last checkpoint ends with the
+same weights and optimizer states, bit for bit, as a run that was never interrupted: the data
+order and position, the augmentations, the RNG streams, the EMA and the optimizers all continue."""
+
+from __future__ import annotations
+
+import importlib
+import signal
+from pathlib import Path
+
+import pytest
+import yaml
+
+import torch
+from lightning.pytorch import Callback
+
+from tests.conftest import REPO, write_rgb_images
+from tests.reliability.helpers import load, run_fit, tiny_fit_args
+
+HELPERS = "tests.reliability.helpers"
+
+
+def every_batch_checkpoint(folder: Path) -> list[str]:
+    # Lightning's own callback, so the same test runs on code without LastCheckpoint (2 optimizer steps a batch).
+    return [
+        "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
+        "--trainer.callbacks.dirpath", str(folder),
+        "--trainer.callbacks.every_n_train_steps", "2",
+        "--trainer.callbacks.save_top_k", "0",
+        "--trainer.callbacks.save_last", "true",
+    ]  # fmt: skip
+
+
+def assert_same_training_state(resumed: dict, uninterrupted: dict) -> None:
+    assert resumed["global_step"] == uninterrupted["global_step"]
+    for name, value in uninterrupted["state_dict"].items():
+        assert torch.equal(resumed["state_dict"][name], value), f"{name} differs after the resume"
+    for opt_resumed, opt_uninterrupted in zip(resumed["optimizer_states"], uninterrupted["optimizer_states"], strict=True):
+        for key, state in opt_uninterrupted["state"].items():
+            for field, value in state.items():
+                assert torch.equal(torch.as_tensor(opt_resumed["state"][key][field]), torch.as_tensor(value)), f"optimizer {key}.{field}"
+
+
+def test_killed_mid_epoch_then_resumed_trains_as_if_never_killed(tmp_path: Path) -> None:
+    """The bundled data, a validation between the kill and the end, a real SIGKILL."""
+    common = ["--trainer.max_epochs", "2", "--trainer.check_val_every_n_epoch", "1", "--trainer.limit_val_batches", "1",
+              "--seed_everything", "3"]  # fmt: skip
+
+    def args(name: str, *extra: str) -> list[str]:
+        return tiny_fit_args(tmp_path / name, *common, *every_batch_checkpoint(tmp_path / name / "every"), *extra)
+
+    uninterrupted = run_fit(args("uninterrupted"), cwd=tmp_path)
+    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
+
+    kill_at = 11  # in the second epoch, after the first validation
+    killed = run_fit(args("killed", f"--trainer.callbacks+={HELPERS}.KillAtBatch", "--trainer.callbacks.at_batch", str(kill_at)), cwd=tmp_path)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert load(tmp_path / "killed" / "every" / "last.ckpt")["global_step"] == 2 * kill_at  # batches 0..10 trained
+
+    resumed = run_fit(args("killed", "--ckpt_path", str(tmp_path / "killed" / "every" / "last.ckpt")), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    assert_same_training_state(load(tmp_path / "killed" / "every" / "last.ckpt"), load(tmp_path / "uninterrupted" / "every" / "last.ckpt"))
+
+
+def shipped(key: str) -> list:
+    """The plugins or callbacks of configs/base/trainer.yaml that need no run folder."""
+    made = []
+    for entry in yaml.safe_load((REPO / "configs" / "base" / "trainer.yaml").read_text())["trainer"].get(key) or []:
+        init_args = entry.get("init_args", {})
+        if "${" not in str(init_args):
+            module, name = entry["class_path"].rsplit(".", 1)
+            made.append(getattr(importlib.import_module(module), name)(**init_args))
+    return made
+
+
+class SaveEveryBatch(Callback):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        trainer.save_checkpoint(self.path)
+
+
+class CrashAtBatch(Callback):
+    def __init__(self, at_batch: int) -> None:
+        self.at_batch = at_batch
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if trainer.fit_loop.total_batch_idx == self.at_batch:
+            raise RuntimeError("crash")
+
+
+def image_folder_vanilla_gan(tmp_path: Path) -> tuple:
+    from gan_lightning.data import ImageFolderDataModule
+    from gan_lightning.models import VanillaGAN
+
+    write_rgb_images(tmp_path / "images", 40)  # 32 for training: 4 batches an epoch, random flips
+    data = ImageFolderDataModule(str(tmp_path / "images"), resolution=32, flip=True, val_fraction=0.2, batch_size=8, num_workers=0)
+    model = VanillaGAN(resolution=32, channels=3, z_dim=8, generator_width=8, discriminator_width=8, ema_decay=0.9, fid_features="shapes")
+    return model, data
+
+
+def bundled_stylegan(tmp_path: Path) -> tuple:
+    from tests.models.test_stylegan import tiny_data, tiny_model
+
+    # ADA adjusts p every 4 batches, so stopping at batch 6 falls between two adjustments;
+    # R1 every 2 and path length every 4 batches (pl_mean), EMA of the generator
+    return tiny_model(ada=True, augment_p=0.2), tiny_data(num_train=32)
+
+
+@pytest.mark.parametrize("make", [image_folder_vanilla_gan, bundled_stylegan], ids=["image_folder", "stylegan_ada"])
+def test_stopped_mid_epoch_then_resumed_trains_as_if_never_stopped(make, tmp_path: Path) -> None:
+    """In this process, to keep the suite short: the shipped checkpoint plugins and callbacks, an
+    exception at the start of the second epoch's third batch instead of a SIGKILL."""
+    from lightning.pytorch import Trainer, seed_everything
+
+    def fit(name: str, *extra: Callback, ckpt_path: Path | None = None) -> Path:
+        seed_everything(3)
+        model, data = make(tmp_path)
+        folder = tmp_path / name
+        every_batch = SaveEveryBatch(folder / "last.ckpt")
+        trainer = Trainer(max_epochs=2, limit_val_batches=0, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                          accelerator="cpu", default_root_dir=folder, plugins=shipped("plugins"),
+                          callbacks=[*shipped("callbacks"), every_batch, *extra])  # fmt: skip
+        try:
+            trainer.fit(model, data, ckpt_path=ckpt_path)
+        except RuntimeError as error:
+            assert str(error) == "crash"
+        return folder / "last.ckpt"
+
+    uninterrupted = fit("uninterrupted")
+    stopped = fit("stopped", CrashAtBatch(6))
+    assert int(load(stopped)["state_dict"]["images_seen"]) == 6 * 8  # batches 0-5 trained
+    resumed = fit("stopped", ckpt_path=stopped)
+    assert_same_training_state(load(resumed), load(uninterrupted))
