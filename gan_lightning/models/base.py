@@ -278,7 +278,8 @@ class GANModule(LightningModule):
         for callback in self.trainer.checkpoint_callbacks:
             if getattr(callback, "monitor", None) == "val/fid":
                 candidates = callback._monitor_candidates(self.trainer)
-                callback._save_topk_checkpoint(self.trainer, candidates)  # last.ckpt has its own schedule (LastCheckpoint)
+                callback._save_topk_checkpoint(self.trainer, candidates)
+                callback._save_last_checkpoint(self.trainer, candidates)  # if it keeps last (the shared config's LastCheckpoint has its own schedule)
 
     # `test`: the same distances on the test loader, with metrics of their own (the test reals may differ).
     def on_test_epoch_start(self) -> None:

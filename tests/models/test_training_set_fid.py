@@ -56,7 +56,7 @@ def test_fid_every_kimg_must_be_positive() -> None:
 
 def test_fit_with_val_fraction_0_and_the_shared_checkpoint_config(tmp_path: Path) -> None:
     """The command line way: `val_fraction 0` and `fid_every_kimg`, with configs/base/trainer.yaml's
-    ModelCheckpoint (monitor val/fid) keeping the best and the last checkpoint."""
+    ModelCheckpoint (monitor val/fid) keeping the best, and LastCheckpoint the last checkpoint."""
     write_rgb_images(tmp_path / "images", 16, size=(32, 32))
     run_cli("fit", "--config", REPO / "configs" / "vanilla_gan.yaml", *fast_trainer_args(tmp_path),
             "--data", "ImageFolderDataModule", "--data.root", tmp_path / "images", "--data.resolution", "32",
@@ -64,4 +64,4 @@ def test_fit_with_val_fraction_0_and_the_shared_checkpoint_config(tmp_path: Path
             "--model.init_args.fid_every_kimg", "0.008", "--model.init_args.fid_num_samples", "8",
             "--model.init_args.fid_features", "gan_lightning.evaluation.features.LookFeatures")  # fmt: skip
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
-    assert len(names) == 2 and names[0].startswith("best-epoch0-fid") and names[1] == "last.ckpt", names
+    assert len(names) == 2 and names[0].startswith("best-step") and names[1] == "last.ckpt", names
