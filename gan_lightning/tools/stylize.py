@@ -3,6 +3,7 @@
 The generator is fully convolutional, so images keep their own size. Above ``--tile-size`` pixels a
 side, the image is processed in overlapping tiles blended with linear ramps, which bounds memory
 (a 4K photo works on CPU or a small GPU). Output files keep the input file names (and sub-folders).
+Arbitrary-style (AdaIN) checkpoints take the style image at inference: ``--style PAINTING``.
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ from torch import Tensor
 
 from gan_lightning.errors import UserError
 from gan_lightning.images import IMAGE_EXTENSIONS, from_unit, load_image, pil_to_tensor, save_image_file, to_unit
-from gan_lightning.nets.resnet import GENERATOR_STRIDE
 from gan_lightning.tiling import DEFAULT_TILE_SIZE, MIN_TILE_SIZE, apply_tiled
 from gan_lightning.tools.common import add_checkpoint_arguments, load_command_generator
+from gan_lightning.tools.style_image import image_network
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_checkpoint_arguments(parser, "StyleTransfer checkpoint from `fit`", ema=False)
+    add_checkpoint_arguments(parser, "StyleTransfer or ArbitraryStyleTransfer checkpoint from `fit`", ema=False)
     parser.add_argument("--input", required=True, help="an image file, or a folder of images (searched recursively)")
     parser.add_argument("--out", required=True, help="output folder; files keep their names")
+    parser.add_argument("--style", default=None, help="style image, any one (arbitrary-style checkpoints only)")
+    parser.add_argument("--style-size", type=int, default=512, help="short side the --style image is resized to, 0 = as it is; sets the stroke scale (default 512)")
     parser.add_argument("--alpha", type=float, default=1.0, help="blend with the original: 1 = fully stylized (default), 0 = original")
     parser.add_argument("--preserve-color", action="store_true", help="keep the content's colours (take only luminance from the output)")
     parser.add_argument("--tile-size", type=int, default=DEFAULT_TILE_SIZE, help=f"largest side processed at once; larger images are tiled (default {DEFAULT_TILE_SIZE})")
@@ -74,7 +77,8 @@ def run(args: argparse.Namespace) -> None:
     if args.tile_size < MIN_TILE_SIZE:
         raise UserError(f"--tile-size {args.tile_size} is too small; allowed: >= {MIN_TILE_SIZE}")
     files, base = collect_inputs(Path(args.input).expanduser())
-    generator, checkpoint, _ = load_command_generator(args, "stylize", ("StyleTransfer",))
+    generator, checkpoint, device = load_command_generator(args, "stylize", ("StyleTransfer", "ArbitraryStyleTransfer"))
+    network, multiple, alpha = image_network(generator, checkpoint["algorithm"], args.style, args.style_size, args.alpha, device)
     channels = int(checkpoint["hyper_parameters"]["channels"])
     out_dir = Path(args.out).expanduser()
     written = 0
@@ -84,9 +88,9 @@ def run(args: argparse.Namespace) -> None:
         except UserError as error:
             warnings.warn(f"skipping {error}", stacklevel=2)
             continue
-        result = apply_tiled(generator, original, args.tile_size, args.tile_overlap, multiple=GENERATOR_STRIDE)
+        result = apply_tiled(network, original, args.tile_size, args.tile_overlap, multiple=multiple)
         if args.preserve_color:
             result = preserve_color(result, original)
-        save_image_file(blend(result, original, args.alpha)[0], out_dir / path.relative_to(base))
+        save_image_file(blend(result, original, alpha)[0], out_dir / path.relative_to(base))
         written += 1
     print(f"stylized {written} image(s) into {out_dir}")

@@ -1,0 +1,30 @@
+"""Measures for perceptual style-transfer tests: texture statistics against the style (Gram matrices
+of an independent random network: not the one a model was trained with) and structure against the
+content (SSIM of blurred greys)."""
+
+import torch
+from kornia.filters import gaussian_blur2d
+from kornia.metrics import ssim
+
+from gan_lightning.losses import gram_matrix
+from gan_lightning.nets.perceptual import FeatureNetwork
+
+_MEASURE = {}
+
+
+def gram_distance(images: torch.Tensor, style: torch.Tensor) -> float:
+    """Mean over layers of ||G(images) - G(style)||_F / ||G(style)||_F, in random features of seed 12345."""
+    network = _MEASURE.setdefault("net", FeatureNetwork("random", width=16, seed=12345))
+    with torch.no_grad():
+        total = 0.0
+        for f, s in zip(network(images), network(style)):
+            target = gram_matrix(s).mean(0, keepdim=True)
+            total += float(((gram_matrix(f) - target).flatten(1).norm(dim=1) / target.flatten(1).norm(dim=1)).mean())
+    return total / 4
+
+
+def blurred_grey_ssim(images: torch.Tensor, content: torch.Tensor, sigma: float = 2.0) -> float:
+    """SSIM of the blurred luminance: high when shapes and shading stay where they were, whatever the texture."""
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    grey = lambda t: gaussian_blur2d(((t + 1) / 2 * weights).sum(1, keepdim=True), (9, 9), (sigma, sigma))  # noqa: E731
+    return float(ssim(grey(images), grey(content), 11).mean())
