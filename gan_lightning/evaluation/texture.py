@@ -1,6 +1,8 @@
-"""Measures for perceptual style-transfer tests: texture statistics against the style (Gram matrices
-of an independent random network: not the one a model was trained with) and structure against the
-content (SSIM of blurred greys)."""
+"""Measures of a stylization, on images in [-1, 1]: how close its texture statistics are to the
+style's (Gram matrices in an independent random network, seeded differently from any training
+features) and how much of the content's structure it keeps (SSIM of blurred greys)."""
+
+from __future__ import annotations
 
 import torch
 from kornia.filters import gaussian_blur2d
@@ -9,11 +11,13 @@ from kornia.metrics import ssim
 from gan_lightning.losses import gram_matrix
 from gan_lightning.nets.perceptual import FeatureNetwork
 
-_MEASURE = {}
+# Built on first use and kept: the measuring network (seed 12345, never a training default).
+_MEASURE: dict[str, FeatureNetwork] = {}
 
 
 def gram_distance(images: torch.Tensor, style: torch.Tensor) -> float:
-    """Mean over layers of ||G(images) - G(style)||_F / ||G(style)||_F, in random features of seed 12345."""
+    """Mean over layers of ||G(images) - G(style)||_F / ||G(style)||_F (relative, so layers weigh
+    alike), G the Gram matrix per image against the style images' mean Gram matrix; averaged over images."""
     network = _MEASURE.setdefault("net", FeatureNetwork("random", width=16, seed=12345))
     with torch.no_grad():
         total = 0.0
@@ -24,7 +28,8 @@ def gram_distance(images: torch.Tensor, style: torch.Tensor) -> float:
 
 
 def blurred_grey_ssim(images: torch.Tensor, content: torch.Tensor, sigma: float = 2.0) -> float:
-    """SSIM of the blurred luminance: high when shapes and shading stay where they were, whatever the texture."""
+    """Mean SSIM of the blurred luminance (Gaussian, ``sigma`` pixels): high when shapes and shading
+    stay where they were, whatever fine texture is added."""
     weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
     grey = lambda t: gaussian_blur2d(((t + 1) / 2 * weights).sum(1, keepdim=True), (9, 9), (sigma, sigma))  # noqa: E731
     return float(ssim(grey(images), grey(content), 11).mean())
