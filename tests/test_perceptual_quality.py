@@ -9,7 +9,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from gan_lightning.data import PhotoStyleDataModule
 from gan_lightning.data.example_photos import example_photo, example_style
-from gan_lightning.evaluation.texture import blurred_grey_ssim, gram_distance
+from gan_lightning.evaluation.texture import blurred_grey_correlation, blurred_grey_ssim, gram_distance
 from gan_lightning.images import pil_to_tensor
 from gan_lightning.models.perceptual import PerceptualTerms
 from gan_lightning.models.style_transfer import StyleTransfer
@@ -42,10 +42,10 @@ def test_optimising_a_photo_with_the_perceptual_losses_takes_the_style_texture_a
         with torch.no_grad():
             image.clamp_(-1, 1)
     before, after = gram_distance(content, style), gram_distance(image.detach(), style)
-    structure = blurred_grey_ssim(image.detach(), content)
-    print(f"gram distance {before:.3f} -> {after:.3f}, blurred-grey SSIM {structure:.3f}")
+    structure, ssim = blurred_grey_correlation(image.detach(), content), blurred_grey_ssim(image.detach(), content)
+    print(f"gram distance {before:.3f} -> {after:.3f}, blurred-grey correlation {structure:.3f}, SSIM {ssim:.3f}")
     assert after < 0.5 * before
-    assert structure > 0.6
+    assert structure > 0.8  # the style image itself: about 0.06; a flat image: 0
 
 
 @pytest.mark.slow
@@ -58,7 +58,7 @@ def test_fast_neural_style_generator_stylizes_an_unseen_photo_with_the_style_tex
     data = PhotoStyleDataModule(content=str(photos), resolution=64, load_size=96, style_load_size=128, crops_per_epoch=600, batch_size=4, num_workers=0)
     model = StyleTransfer(
         resolution=64, ngf=16, n_blocks=3, antialias=True, lambda_gan=0.0, lambda_nce=0.0, nce_identity=False,
-        lambda_style=1e4, lambda_content=20.0, perceptual_width=16, lr=1e-3, lr_constant_epochs=1, lr_decay_epochs=0,
+        lambda_style=1e4, lambda_content=10.0, content_layer="relu2_1", perceptual_width=16, lr=1e-3, lr_constant_epochs=1, lr_decay_epochs=0,
         fid_features="shapes",
     )  # fmt: skip
     Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -67,7 +67,8 @@ def test_fast_neural_style_generator_stylizes_an_unseen_photo_with_the_style_tex
     style = shipped(example_style("grass_ink"), 128)
     stylized = model.stylize(content)
     before, after = gram_distance(content, style), gram_distance(stylized, style)
-    structure = blurred_grey_ssim(stylized, content)
-    print(f"gram distance {before:.3f} -> {after:.3f}, blurred-grey SSIM {structure:.3f}")
+    structure, ssim = blurred_grey_correlation(stylized, content), blurred_grey_ssim(stylized, content)
+    # For scale: the style image itself scores about 0 here, and its SSIM with the photo is 0.35.
+    print(f"gram distance {before:.3f} -> {after:.3f}, blurred-grey correlation {structure:.3f}, SSIM {ssim:.3f}")
     assert after < 0.6 * before
     assert structure > 0.5

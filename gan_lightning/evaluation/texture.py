@@ -33,3 +33,14 @@ def blurred_grey_ssim(images: torch.Tensor, content: torch.Tensor, sigma: float 
     weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
     grey = lambda t: gaussian_blur2d(((t + 1) / 2 * weights).sum(1, keepdim=True), (9, 9), (sigma, sigma))  # noqa: E731
     return float(ssim(grey(images), grey(content), 11).mean())
+
+
+def blurred_grey_correlation(images: torch.Tensor, content: torch.Tensor, sigma: float = 2.0) -> float:
+    """Mean over images of the Pearson correlation between blurred luminances: 1 when light and dark
+    stay where the content has them, about 0 for an unrelated or a flat image (unlike SSIM, which a
+    flat image on a photo with large smooth areas scores well on)."""
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    grey = lambda t: gaussian_blur2d(((t + 1) / 2 * weights).sum(1, keepdim=True), (9, 9), (sigma, sigma)).flatten(1)  # noqa: E731
+    a, b = grey(images), grey(content)
+    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+    return float(((a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp(min=1e-8)).mean())
