@@ -7,7 +7,7 @@ the measured texture and structure distances (gan_lightning.evaluation.texture).
 Rows: photos at 256 px. Columns: photo | fast neural style (its one style: grass_ink) | AdaIN with
 grass_ink (a training style) | AdaIN with brick_teal (never seen in training) | the two styles.
 Prints and writes (beside the grid, .json) each output's Gram distance to its style, the photo's own
-distance to that style, and the blurred-grey SSIM to the photo.
+distance to that style, and the blurred-grey correlation and SSIM with the photo.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from gan_lightning.checkpoints import load_generator
 from gan_lightning.data.example_photos import example_photo, example_style
-from gan_lightning.evaluation.texture import blurred_grey_ssim, gram_distance
+from gan_lightning.evaluation.texture import blurred_grey_correlation, blurred_grey_ssim, gram_distance
 from gan_lightning.images import pil_to_tensor, save_image_file
 from gan_lightning.nets.adain import FixedStyle
 
@@ -57,6 +57,7 @@ def main() -> None:
                 "photo": name, "output": label,
                 "gram_distance_photo": round(gram_distance(photo, style), 4),
                 "gram_distance_output": round(gram_distance(image, style), 4),
+                "blurred_grey_correlation": round(blurred_grey_correlation(image, photo), 4),
                 "blurred_grey_ssim": round(blurred_grey_ssim(image, photo), 4),
             }  # fmt: skip
             print(record)
