@@ -153,3 +153,51 @@ def patch_nce_loss(query: Tensor, key: Tensor, temperature: float = 0.07) -> Ten
     groups, patches = logits.shape[:2]
     targets = torch.arange(patches, device=logits.device).repeat(groups)  # positive = same position
     return F.cross_entropy(logits.reshape(groups * patches, patches), targets)
+
+
+# --- perceptual style and content losses (Gatys et al. 2016, Johnson et al. 2016, Huang & Belongie 2017)
+
+
+def gram_matrix(features: Tensor) -> Tensor:
+    # Gatys et al. 2016, eq. 3 (normalised as Johnson et al. 2016): G_ij = sum_k F_ik F_jk / (C H W)
+    n, c, h, w = features.shape
+    flat = features.float().reshape(n, c, h * w)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+
+
+def gram_style_loss(output_features: list[Tensor], style_grams: list[Tensor]) -> Tensor:
+    """Mean over layers of the squared Frobenius distance between the Gram matrices of the output's
+    features and the style's (``style_grams``: (N, C, C) per image or (1, C, C) for all)."""
+    # Gatys et al. 2016, eq. 4-5 / Johnson et al. 2016: sum_l ||G_l(y) - G_l(s)||_F^2 (averaged over l)
+    total = output_features[0].new_zeros((), dtype=torch.float32)
+    for features, target in zip(output_features, style_grams, strict=True):
+        total = total + (gram_matrix(features) - target.float()).square().sum(dim=(1, 2)).mean()
+    return total / len(output_features)
+
+
+def mean_std(features: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
+    """Per-image, per-channel mean and standard deviation over positions, each (N, C, 1, 1)."""
+    flat = features.float().flatten(2)
+    return flat.mean(2)[..., None, None], (flat.var(2, unbiased=False) + eps).sqrt()[..., None, None]
+
+
+def mean_std_style_loss(output_features: list[Tensor], style_features: list[Tensor]) -> Tensor:
+    """Mean over layers of the distance between channel means and standard deviations of the output's
+    features and the style's (style features of the same batch size, or batch 1 for all)."""
+    # Huang & Belongie 2017, eq. 13: sum_l ||mu(phi_l(g)) - mu(phi_l(s))||_2 + ||sigma(phi_l(g)) - sigma(phi_l(s))||_2
+    total = output_features[0].new_zeros((), dtype=torch.float32)
+    for out, style in zip(output_features, style_features, strict=True):
+        (mu_o, sigma_o), (mu_s, sigma_s) = mean_std(out), mean_std(style)
+        mu_s, sigma_s = mu_s.expand_as(mu_o), sigma_s.expand_as(sigma_o)
+        total = total + (mu_o - mu_s).flatten(1).norm(dim=1).mean() + (sigma_o - sigma_s).flatten(1).norm(dim=1).mean()
+    return total / len(output_features)
+
+
+def feature_content_loss(output_features: Tensor, target_features: Tensor) -> Tensor:
+    # Johnson et al. 2016, feature reconstruction loss: ||phi_j(y) - phi_j(x)||_2^2 / (C_j H_j W_j)
+    return (output_features.float() - target_features.detach().float()).square().mean()
+
+
+def total_variation(images: Tensor) -> Tensor:
+    # Johnson et al. 2016 / Mahendran & Vedaldi 2015: mean |y_{i+1,j} - y_ij| + |y_{i,j+1} - y_ij|
+    return (images[:, :, 1:] - images[:, :, :-1]).abs().mean() + (images[..., 1:] - images[..., :-1]).abs().mean()

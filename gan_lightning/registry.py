@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping
 
 from torch import nn
 
+from gan_lightning.nets.adain import AdaINStylizer
 from gan_lightning.nets.dcgan import DCGANGenerator
 from gan_lightning.nets.resnet import ResnetGenerator
 from gan_lightning.nets.stylegan2 import Generator, GeneratorConfig, as_config
@@ -32,11 +33,19 @@ def _cut_resnet(hp: Hparams) -> nn.Module:
     return ResnetGenerator(in_channels=channels, out_channels=channels, ngf=hp["ngf"], n_blocks=hp["n_blocks"], antialias=hp["antialias"])
 
 
+def _adain(hp: Hparams) -> nn.Module:
+    # The encoder's shape only: its weights are stored in the checkpoint with the decoder's.
+    return AdaINStylizer(features=hp["features"], feature_width=hp["feature_width"], load_weights=False, channels=hp["channels"])
+
+
 # The names are the LightningModule class names, which checkpoints store under "algorithm".
 GENERATORS: dict[str, Callable[[Hparams], nn.Module]] = {
     "VanillaGAN": _dcgan,
     "StyleGAN": _stylegan2,
     "StyleTransfer": _cut_resnet,
+    "ArbitraryStyleTransfer": _adain,
 }
 # Generators that map a latent z to an image (the others translate images).
 LATENT_ALGORITHMS: tuple[str, ...] = ("VanillaGAN", "StyleGAN")
+# Translators that take a style image at inference besides the content image.
+STYLE_IMAGE_ALGORITHMS: tuple[str, ...] = ("ArbitraryStyleTransfer",)

@@ -22,7 +22,7 @@ def test_every_config_is_covered() -> None:
     """A new preset must be run by the test below: bundled data, or listed with its folder override."""
     for config in CONFIGS:
         data = yaml.safe_load(config.read_text()).get("data", {})
-        bundled = any(name in data.get("class_path", "") for name in ("Shapes", "SingleImagePair"))
+        bundled = any(name in data.get("class_path", "") for name in ("Shapes", "SingleImagePair", "PhotoStyle"))
         assert bundled or config.stem in CONFIGS_ON_USER_DATA, config.name
 
 

@@ -5,6 +5,7 @@ from gan_lightning.data.base import ImageDataModule
 from gan_lightning.data.bundled import ShapesDataModule
 from gan_lightning.data.bundled_style import ShapesStyleDataModule
 from gan_lightning.data.image_folder import ImageFolderDataModule
+from gan_lightning.data.photo_style import PhotoStyleDataModule
 from gan_lightning.data.single_image import SingleImagePairDataModule
 from gan_lightning.data.torchvision_sets import TorchvisionDataModule
 from gan_lightning.data.unpaired import UnpairedDataModule
@@ -13,6 +14,7 @@ __all__ = [
     "ImageDataModule",
     "ImageFolderDataModule",
     "ShapesDataModule",
+    "PhotoStyleDataModule",
     "ShapesStyleDataModule",
     "SingleImagePairDataModule",
     "TorchvisionDataModule",

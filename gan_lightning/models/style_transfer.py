@@ -7,6 +7,9 @@ Per batch of unpaired (content x, style y) images:
   3. Generator + content step: G fools D, and PatchNCE makes each output patch match the input patch
      at the same place (positive) rather than the other patches of that image (negatives), in the
      feature space of G's own encoder projected by the content network H. G and H step together.
+     Perceptual terms (Johnson et al. 2016) can join or replace both: the output's features in a
+     frozen network should have the style images' Gram statistics and the input's content features.
+     With lambda_gan 0 the style network is not trained (fast neural style: perceptual terms only).
 Learning rates are constant for ``lr_constant_epochs`` and then decay linearly to zero over
 ``lr_decay_epochs`` (schedulers stepped once per epoch).
 """
@@ -21,6 +24,8 @@ from gan_lightning.errors import UserError
 from gan_lightning.evaluation.suite import ImagesOf, dataset_images, translated_images
 from gan_lightning.losses import AdversarialLoss, check_adversarial_loss, discriminator_loss, generator_loss, patch_nce_loss, r1_penalty
 from gan_lightning.models.base import GANModule, check_learning_rates
+from gan_lightning.models.perceptual import PerceptualTerms, StyleStatistics
+from gan_lightning.nets.perceptual import FeatureNetworkName
 from gan_lightning.nets.patchgan import PatchGANDiscriminator
 from gan_lightning.nets.patchnce import PatchNCEHeads, sample_patch_ids
 from gan_lightning.nets.resnet import GENERATOR_STRIDE
@@ -59,6 +64,13 @@ class StyleTransfer(GANModule):
             training, where all crops come from one picture) instead of the same image only.
         lambda_identity: weight of an L1 loss |G(y) - y| on style images (single image preset).
         lambda_r1: weight of an R1 penalty on the style network's real inputs (single image preset).
+        lambda_style: weight of the perceptual style term (0: off); see ``models/perceptual.py``.
+        lambda_content: weight of the perceptual content term (0: off).
+        style_statistics: "gram" (Gatys et al. 2016) or "mean_std" (Huang & Belongie 2017) features statistics.
+        content_layer: feature layer of the content term: relu1_1, relu2_1, relu3_1 or relu4_1.
+        perceptual_features: frozen feature network: "random" (offline), "vgg19" or "vgg16" (ImageNet).
+        perceptual_weights_path: a local torchvision VGG state dict (offline clusters).
+        perceptual_width: first-scale channels of the random feature network.
         lr: Adam learning rate of all three optimizers.
         betas: Adam betas.
         lr_constant_epochs: epochs at the initial learning rate.
@@ -88,6 +100,13 @@ class StyleTransfer(GANModule):
         nce_negatives_from_batch: bool = False,
         lambda_identity: float = 0.0,
         lambda_r1: float = 0.0,
+        lambda_style: float = 0.0,
+        lambda_content: float = 0.0,
+        style_statistics: StyleStatistics = "gram",
+        content_layer: str = "relu3_1",
+        perceptual_features: FeatureNetworkName = "random",
+        perceptual_weights_path: str | None = None,
+        perceptual_width: int = 32,
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
         lr_constant_epochs: int = 200,
@@ -100,7 +119,7 @@ class StyleTransfer(GANModule):
             raise UserError("gan_loss 'wgan_gp' is invalid for style transfer; allowed: least_squares, non_saturating, hinge")
         if resolution % GENERATOR_STRIDE != 0:
             raise UserError(f"resolution {resolution} is invalid; allowed: a multiple of {GENERATOR_STRIDE} (the generator's stride)")
-        for name, value in (("lambda_gan", lambda_gan), ("lambda_nce", lambda_nce), ("lambda_identity", lambda_identity), ("lambda_r1", lambda_r1)):
+        for name, value in (("lambda_gan", lambda_gan), ("lambda_nce", lambda_nce), ("lambda_identity", lambda_identity), ("lambda_r1", lambda_r1), ("lambda_style", lambda_style), ("lambda_content", lambda_content)):
             if value < 0:
                 raise UserError(f"{name}={value} is invalid; allowed: >= 0")
         check_learning_rates(lr=lr)
@@ -117,6 +136,9 @@ class StyleTransfer(GANModule):
         # checkpoints, resume and DDP all see the content network from the start.
         self.content_network = PatchNCEHeads(in_channels=self.generator.feature_channels(self.nce_layers), out_features=projection_dim)
         self._logged: tuple[Tensor, Tensor] | None = None
+        self.perceptual: PerceptualTerms | None = None
+        if lambda_style > 0 or lambda_content > 0:
+            self.perceptual = PerceptualTerms(perceptual_features, perceptual_weights_path, perceptual_width, style_statistics, content_layer)
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -172,21 +194,25 @@ class StyleTransfer(GANModule):
         stylized = fake[:num]
         identity = fake[num:] if fake.shape[0] > num else None
 
-        # 2. Style network step: real style patches up, translated patches down.
-        style_in = style.detach().requires_grad_(hp.lambda_r1 > 0)
-        real_logits = self.style_network(style_in)
-        fake_logits = self.style_network(stylized.detach())
-        s_loss = discriminator_loss(hp.gan_loss, real_logits, fake_logits)
-        if hp.lambda_r1 > 0:
-            penalty = r1_penalty(real_logits, style_in, self.loss_scale())
-            s_loss = s_loss + 0.5 * hp.lambda_r1 * penalty
-        opt_s.zero_grad(set_to_none=True)
-        self.manual_backward(s_loss)
-        opt_s.step()
+        # 2. Style network step: real style patches up, translated patches down (skipped when its
+        #    term has no weight: fast neural style trains the generator on perceptual terms only).
+        adversarial = s_loss = real_logits = fake_logits = stylized.new_zeros(())
+        if hp.lambda_gan > 0:
+            style_in = style.detach().requires_grad_(hp.lambda_r1 > 0)
+            real_logits = self.style_network(style_in)
+            fake_logits = self.style_network(stylized.detach())
+            s_loss = discriminator_loss(hp.gan_loss, real_logits, fake_logits)
+            if hp.lambda_r1 > 0:
+                penalty = r1_penalty(real_logits, style_in, self.loss_scale())
+                s_loss = s_loss + 0.5 * hp.lambda_r1 * penalty
+            opt_s.zero_grad(set_to_none=True)
+            self.manual_backward(s_loss)
+            opt_s.step()
 
         # 3. Generator + content network step.
-        with frozen(self.style_network):
-            adversarial = generator_loss(hp.gan_loss, self.style_network(stylized)) * _REFERENCE_GENERATOR_SCALE.get(hp.gan_loss, 1.0)
+        if hp.lambda_gan > 0:
+            with frozen(self.style_network):
+                adversarial = generator_loss(hp.gan_loss, self.style_network(stylized)) * _REFERENCE_GENERATOR_SCALE.get(hp.gan_loss, 1.0)
         nce = self.patch_nce(content, stylized, flipped) if hp.lambda_nce > 0 else adversarial.new_zeros(())
         logs = {"train/nce": nce.detach()}
         if hp.nce_identity and hp.lambda_nce > 0:
@@ -198,6 +224,10 @@ class StyleTransfer(GANModule):
             l1 = F.l1_loss(identity.flip(3) if flipped else identity, style)
             logs["train/identity_l1"] = l1.detach()
             g_loss = g_loss + hp.lambda_identity * l1
+        if self.perceptual is not None:
+            style_term, content_term = self.perceptual(content, style, stylized.flip(3) if flipped else stylized)
+            logs["train/perceptual_style"], logs["train/perceptual_content"] = style_term.detach(), content_term.detach()
+            g_loss = g_loss + hp.lambda_style * style_term + hp.lambda_content * content_term
         opt_g.zero_grad(set_to_none=True)
         opt_c.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
@@ -222,7 +252,8 @@ class StyleTransfer(GANModule):
             if hp.lambda_r1 > 0:
                 logs["train/r1_penalty"] = penalty.detach()
             self.log_dict(logs)
-        self.log_dict({"s_loss": s_loss.detach(), "nce": nce.detach()}, prog_bar=True, logger=False)
+        progress = {"s_loss": s_loss.detach(), "nce": nce.detach()} if self.perceptual is None else {"style": style_term.detach(), "content": content_term.detach()}
+        self.log_dict(progress, prog_bar=True, logger=False)
 
     # --- inference ------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from gan_lightning.checkpoints import generator_from_checkpoint, load_checkpoint
 from gan_lightning.errors import UserError
+from gan_lightning.registry import LATENT_ALGORITHMS
 
 
 def add_checkpoint_arguments(parser: argparse.ArgumentParser, what: str = "checkpoint from `fit` or `convert`", ema: bool = True) -> None:
@@ -36,7 +37,7 @@ def load_command_generator(args: argparse.Namespace, command: str, algorithms: t
     checkpoint = load_checkpoint(args.ckpt)
     algorithm = checkpoint["algorithm"]
     if algorithm not in algorithms:
-        use = "stylize" if algorithm == "StyleTransfer" else "generate"
+        use = "generate" if algorithm in LATENT_ALGORITHMS else "stylize"
         raise UserError(
             f"{str(args.ckpt)!r} is a {algorithm} checkpoint; `{command}` needs {' or '.join(algorithms)} "
             f"(use `python -m gan_lightning {use}` for this one)"
