@@ -14,6 +14,7 @@ WHAT: dict[str, str] = {
     "VanillaGAN": "a DCGAN-family generator (Radford et al. 2016): latent z -> image",
     "StyleGAN": "a StyleGAN2 generator (Karras et al. 2020): latent z -> w -> image",
     "StyleTransfer": "a CUT-family style-transfer generator (Park et al. 2020): photo -> stylized photo of the same size",
+    "ArbitraryStyleTransfer": "an AdaIN arbitrary-style network (Huang & Belongie 2017): photo + any style image -> stylized photo",
 }
 
 
@@ -63,6 +64,8 @@ def model_card(algorithm: str, hparams: dict[str, Any], metrics: dict[str, float
     ]
     if algorithm == "StyleTransfer":
         lines.append("stylized = generator(photo)  # photo: (N, C, H, W) in [-1, 1]")
+    elif algorithm == "ArbitraryStyleTransfer":
+        lines.append("stylized = generator(photo, *generator.style_statistics(style))  # (N, 3, H, W) in [-1, 1]")
     else:
         call = "generator(z, truncation_psi=0.7, noise_mode='const')" if algorithm == "StyleGAN" else "generator(z)"
         lines.append(f"images = {call}  # z = torch.randn(N, generator.z_dim); images in [-1, 1]")
@@ -70,7 +73,9 @@ def model_card(algorithm: str, hparams: dict[str, Any], metrics: dict[str, float
         "```",
         "",
         "Or any command line tool: `python -m gan_lightning "
-        + ("stylize --ckpt FOLDER --input photo.jpg --out out/`" if algorithm == "StyleTransfer" else "generate --ckpt FOLDER --out grid.png`"),
+        + {"StyleTransfer": "stylize --ckpt FOLDER --input photo.jpg --out out/`",
+           "ArbitraryStyleTransfer": "stylize --ckpt FOLDER --style painting.jpg --input photo.jpg --out out/`"}.get(
+            algorithm, "generate --ckpt FOLDER --out grid.png`"),
         "",
         "## Measured during training",
         "",

@@ -26,6 +26,7 @@ from torch.export import Dim
 from gan_lightning.errors import UserError
 from gan_lightning.nets.resnet import GENERATOR_STRIDE
 from gan_lightning.nets.stylegan2 import Generator
+from gan_lightning.registry import STYLE_IMAGE_ALGORITHMS
 
 EXAMPLE_BATCH = 2  # traced with 2 so that the batch dimension stays free (1 would be specialised)
 
@@ -102,6 +103,11 @@ class StyleTransferImage(nn.Module):
 
 
 def _check_exportable(generator: nn.Module, algorithm: str) -> None:
+    if algorithm in STYLE_IMAGE_ALGORITHMS:
+        raise UserError(
+            f"{algorithm} takes a content and a style image; ONNX and torch.export of it are not supported yet: "
+            "use the model folder (--format safetensors) instead"
+        )
     if algorithm == "StyleGAN":
         assert isinstance(generator, Generator)
         if generator.c_dim > 0:

@@ -29,7 +29,7 @@ from gan_lightning.evaluation.detectors import DETECTOR_KINDS
 from gan_lightning.evaluation.extraction import FeatureCache, Shard, dataset_key
 from gan_lightning.evaluation.protocols import LATENT_ONLY, parse_metrics
 from gan_lightning.evaluation.suite import MetricSuite, RealSet, dataset_images, seeded_images, translated_images
-from gan_lightning.registry import LATENT_ALGORITHMS
+from gan_lightning.registry import LATENT_ALGORITHMS, STYLE_IMAGE_ALGORITHMS
 
 DEFAULT_CACHE = Path.home() / ".cache" / "gan_lightning" / "metrics"
 # DataModule options that change how images are loaded, not which images: left out of the cache key.
@@ -88,6 +88,8 @@ def main(args: list[str]) -> None:
     protocols = parse_metrics(config.metrics)
     checkpoint = load_checkpoint(config.ckpt)
     algorithm = checkpoint["algorithm"]
+    if algorithm in STYLE_IMAGE_ALGORITHMS:  # needs a style image per content image: no protocol defined yet
+        raise UserError(f"evaluate does not score {algorithm} checkpoints yet; allowed: VanillaGAN, StyleGAN, StyleTransfer")
     if algorithm not in LATENT_ALGORITHMS and (latent_only := [p.name for p in protocols if p.name in LATENT_ONLY]):
         raise UserError(f"metric {', '.join(latent_only)} needs a latent generator; {config.ckpt!r} is a {algorithm} checkpoint")
     if config.data is None and any(p.max_real != 0 for p in protocols):

@@ -26,7 +26,7 @@ from gan_lightning.export.runtimes import graph_path, write_onnx, write_program
 from gan_lightning.images import load_image, pil_to_tensor, save_image_grid
 from gan_lightning.outputs import add_overwrite_argument, check_output_file
 from gan_lightning.nets.resnet import GENERATOR_STRIDE
-from gan_lightning.registry import LATENT_ALGORITHMS
+from gan_lightning.registry import LATENT_ALGORITHMS, STYLE_IMAGE_ALGORITHMS
 from gan_lightning.sampling import latents_for_seeds, seed_range
 from gan_lightning.tiling import DEFAULT_TILE_SIZE, apply_tiled
 
@@ -66,7 +66,7 @@ def sample_grid(generator: nn.Module, algorithm: str, sample_input: Path | None,
         z = latents_for_seeds(seed_range(0, SAMPLE_SEEDS), generator.z_dim)
         kwargs = {"noise_mode": "const"} if algorithm == "StyleGAN" else {}
         return generator(z, **kwargs)
-    if sample_input is None:
+    if sample_input is None or algorithm in STYLE_IMAGE_ALGORITHMS:  # (that one would need a style image too)
         return None
     image = pil_to_tensor(load_image(sample_input, channels))[None]
     return torch.cat([image, apply_tiled(generator, image, DEFAULT_TILE_SIZE, None, multiple=GENERATOR_STRIDE)])

@@ -98,6 +98,12 @@ def test_arbitrary_style_preset_stylizes_with_a_style_never_seen_in_training(tmp
     capsys.readouterr()
     assert "add --style IMAGE" in cli_error(capsys, "stylize", "--ckpt", ckpt, "--input", photo, "--out", tmp_path / "x")
     assert "--style 'nope.png' does not exist" in cli_error(capsys, "stylize", "--ckpt", ckpt, "--style", "nope.png", "--input", photo, "--out", tmp_path / "x")
+    # What is not built for it yet says so in one line; its model folder works.
+    assert "use the model folder" in cli_error(capsys, "export", "--ckpt", ckpt, "--format", "onnx", "--out", tmp_path / "a.onnx")
+    assert "does not score ArbitraryStyleTransfer" in cli_error(capsys, "evaluate", "--ckpt", ckpt, "--metrics", "fid50k_full")
+    run_cli("export", "--ckpt", ckpt, "--format", "safetensors", "--out", tmp_path / "folder")
+    run_cli("stylize", "--ckpt", tmp_path / "folder", "--style", unseen, "--input", photo, "--out", tmp_path / "from_folder")
+    assert Image.open(tmp_path / "from_folder" / photo.name).size == (52, 44)
 
 
 def test_style_flag_on_a_one_style_checkpoint_says_it_has_its_trained_style(tmp_path, photos, capsys):
