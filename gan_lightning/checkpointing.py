@@ -244,6 +244,10 @@ class LastCheckpoint(ModelCheckpoint):
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         # SIGTERM is acted on between batches (Lightning raises it there), so the state is whole.
-        if isinstance(exception, SIGTERMException) and self._last_global_step_saved != trainer.global_step:
+        if not isinstance(exception, SIGTERMException):
+            return
+        if self._last_global_step_saved != trainer.global_step:
             self.write_last(trainer, pl_module)
             rank_zero_info(f"SIGTERM: saved {self.last_model_path} at step {trainer.global_step}")
+        else:  # the scheduled save of this very batch came first
+            rank_zero_info(f"SIGTERM: {self.last_model_path} already holds step {trainer.global_step}")
