@@ -27,11 +27,11 @@ import torch
 import torch_fidelity
 from PIL import Image
 from torch.utils.data import Dataset
-from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gan_lightning.evaluation.detectors import INCEPTION_FILE, VGG16_FILE, ShapesDetector, weights_file  # noqa: E402
+from gan_lightning.evaluation.detectors import INCEPTION_FILE, VGG16_FILE, weights_file  # noqa: E402
+from gan_lightning.evaluation.fidelity_extractor import NAME, ShapesForTorchFidelity  # noqa: E402
 from gan_lightning.evaluation.protocols import PROTOCOLS  # noqa: E402
 from gan_lightning.evaluation.suite import MetricSuite, RealSet  # noqa: E402
 
@@ -56,32 +56,6 @@ class Folder(Dataset):
         return torch.stack([self[i] for i in indices]).float() / 127.5 - 1
 
 
-class ShapesExtractor(FeatureExtractorBase):
-    def __init__(self, name, features_list, **kwargs):
-        super().__init__(name, features_list)
-        self.detector = ShapesDetector()
-
-    def forward(self, x):
-        features, logits = self.detector(x)
-        return tuple({"features": features, "logits": logits}[n] for n in self.features_list)
-
-    @staticmethod
-    def get_provided_features_list():
-        return "features", "logits"
-
-    @staticmethod
-    def get_default_feature_layer_for_metric(metric):
-        return {"isc": "logits", "fid": "features", "kid": "features", "prc": "features"}[metric]
-
-    @staticmethod
-    def can_be_compiled():
-        return False
-
-    @staticmethod
-    def get_dummy_input_for_compile():
-        return None
-
-
 def make_shapes(root: Path, count: int) -> tuple[str, str]:
     from gan_lightning.data.shapes import ShapesDataset
     from gan_lightning.images import to_uint8
@@ -97,8 +71,8 @@ def make_shapes(root: Path, count: int) -> tuple[str, str]:
 def torch_fidelity_figures(generated: Folder, real: Folder, detector: str, weights_dir: str | None, subset: int) -> dict:
     common = dict(cuda=torch.cuda.is_available(), cache=False, verbose=False, save_cpu_ram=True, samples_shuffle=False, kid_subset_size=subset)
     if detector == "shapes":
-        torch_fidelity.register_feature_extractor("gan-lightning-shapes", ShapesExtractor)
-        return torch_fidelity.calculate_metrics(input1=generated, input2=real, feature_extractor="gan-lightning-shapes", fid=True, kid=True, prc=True, isc=True, **common)
+        torch_fidelity.register_feature_extractor(NAME, ShapesForTorchFidelity)
+        return torch_fidelity.calculate_metrics(input1=generated, input2=real, feature_extractor=NAME, fid=True, kid=True, prc=True, isc=True, **common)
     inception = dict(feature_extractor="inception-v3-compat", feature_extractor_weights_path=weights_file(INCEPTION_FILE, weights_dir))
     figures = torch_fidelity.calculate_metrics(input1=generated, input2=real, fid=True, kid=True, isc=True, **inception, **common)
     vgg = dict(feature_extractor="vgg16", feature_layer_prc="fc2_relu", feature_extractor_weights_path=weights_file(VGG16_FILE, weights_dir))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from gan_lightning.cli import main
@@ -40,6 +41,16 @@ def image_folder(tmp_path: Path) -> Path:
     write_rgb_images(root, 8, suffix=".png")
     write_rgb_images(root / "nested", 4, suffix=".jpg", seed=1)
     return root
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for the test: the machine's cores are shared, and small networks run
+    faster without oversubscription (10x was seen)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def run_notebook(path: Path, workdir: Path, shorter: dict[str, str], timeout: int = 900) -> list[dict]:

@@ -15,12 +15,7 @@ from gan_lightning.models.perceptual import PerceptualTerms
 from gan_lightning.models.style_transfer import StyleTransfer
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def shipped(image, size: int) -> torch.Tensor:

@@ -9,40 +9,12 @@ import pytest
 import torch
 import torch_fidelity
 from torch.utils.data import Dataset
-from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
 from gan_lightning.data.shapes import ShapesDataset
-from gan_lightning.evaluation.detectors import ShapesDetector, to_uint8_rgb
+from gan_lightning.evaluation.detectors import to_uint8_rgb
+from gan_lightning.evaluation.fidelity_extractor import NAME, ShapesForTorchFidelity
 from gan_lightning.evaluation.protocols import PROTOCOLS
 from gan_lightning.evaluation.suite import MetricSuite, RealSet
-
-
-class ShapesForTorchFidelity(FeatureExtractorBase):
-    """The shipped shapes classifier as a torch-fidelity feature extractor ("features", "logits")."""
-
-    def __init__(self, name, features_list, **kwargs):
-        super().__init__(name, features_list)
-        self.detector = ShapesDetector()
-
-    def forward(self, x):
-        features, logits = self.detector(x)
-        return tuple({"features": features, "logits": logits}[name] for name in self.features_list)
-
-    @staticmethod
-    def get_provided_features_list():
-        return "features", "logits"
-
-    @staticmethod
-    def get_default_feature_layer_for_metric(metric):
-        return {"isc": "logits", "fid": "features", "kid": "features", "prc": "features"}[metric]
-
-    @staticmethod
-    def can_be_compiled():
-        return False
-
-    @staticmethod
-    def get_dummy_input_for_compile():
-        return None
 
 
 class Uint8Images(Dataset):
@@ -66,9 +38,9 @@ def fixed_images(count: int, seed: int, noise: float) -> torch.Tensor:
 def test_evaluate_figures_equal_torch_fidelity_for_the_same_images_and_network() -> None:
     count = 60
     real, generated = fixed_images(count, seed=1, noise=0.0), fixed_images(count, seed=2, noise=0.3)
-    torch_fidelity.register_feature_extractor("gan-lightning-shapes", ShapesForTorchFidelity)
+    torch_fidelity.register_feature_extractor(NAME, ShapesForTorchFidelity)
     theirs = torch_fidelity.calculate_metrics(
-        input1=Uint8Images(generated), input2=Uint8Images(real), feature_extractor="gan-lightning-shapes",
+        input1=Uint8Images(generated), input2=Uint8Images(real), feature_extractor=NAME,
         fid=True, kid=True, prc=True, isc=True, cuda=False, cache=False, verbose=False, save_cpu_ram=True,  # True: no loader worker processes
         kid_subset_size=count, samples_shuffle=False, batch_size=16,
     )  # fmt: skip

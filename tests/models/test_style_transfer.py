@@ -19,13 +19,7 @@ TINY = dict(resolution=32, ngf=8, n_blocks=1, ndf=8, num_patches=16, fid_feature
 STYLE_CONFIGS = ["style_transfer.yaml", "style_transfer_fast.yaml", "style_transfer_single.yaml"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The test machine's cores are shared: one intra-op thread avoids oversubscription (10x faster).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_data(**kwargs) -> ShapesStyleDataModule:

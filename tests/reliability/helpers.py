@@ -9,10 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from lightning.pytorch import Callback
 
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 
 CONFIG = REPO / "configs" / "vanilla_gan.yaml"
 
@@ -51,6 +52,16 @@ def run_fit(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.Comp
     process = fit_process(args, cwd)
     stdout, stderr = process.communicate(timeout=timeout)
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def one_line_error(capsys: pytest.CaptureFixture, *args: object) -> str:
+    """The one `error:` line `python -m gan_lightning ARGS` prints before exiting with status 2."""
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(*args)
+    assert exit_info.value.code == 2
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if line.startswith("error:")]
+    assert len(err) == 1, err
+    return err[0]
 
 
 def load(path: Path) -> dict:

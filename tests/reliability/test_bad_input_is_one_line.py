@@ -11,20 +11,12 @@ import torch
 
 from gan_lightning.errors import UserError
 from tests.conftest import REPO, fast_trainer_args, run_cli, write_rgb_images
+from tests.reliability.helpers import one_line_error
 
 ASSETS = REPO / "tests" / "assets"
 VANILLA = REPO / "configs" / "vanilla_gan.yaml"
 STYLEGAN = REPO / "configs" / "stylegan.yaml"
 SHORT = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]
-
-
-def one_line_error(capsys: pytest.CaptureFixture, *args: object) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        run_cli(*args)
-    assert exit_info.value.code == 2
-    err = [line for line in capsys.readouterr().err.strip().splitlines() if line.startswith("error:")]
-    assert len(err) == 1, err
-    return err[0]
 
 
 class RunsCode:

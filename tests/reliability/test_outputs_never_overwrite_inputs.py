@@ -10,19 +10,11 @@ import pytest
 
 from gan_lightning.outputs import OUTPUT_MARKER
 from tests.conftest import REPO, run_cli, write_rgb_images
+from tests.reliability.helpers import one_line_error
 
 ASSETS = REPO / "tests" / "assets"
 STYLE_TRANSFER = ASSETS / "v0_style_transfer.ckpt"
 STYLEGAN = ASSETS / "v0_stylegan.ckpt"
-
-
-def one_line_error(capsys: pytest.CaptureFixture, *args: object) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        run_cli(*args)
-    assert exit_info.value.code == 2
-    err = [line for line in capsys.readouterr().err.strip().splitlines() if line.startswith("error:")]
-    assert len(err) == 1, err
-    return err[0]
 
 
 def contents(folder: Path) -> dict[str, bytes]:

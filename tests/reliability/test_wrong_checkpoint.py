@@ -11,21 +11,13 @@ import pytest
 import torch
 
 from tests.conftest import REPO, fast_trainer_args, run_cli
+from tests.reliability.helpers import one_line_error
 
 ASSETS = REPO / "tests" / "assets"
 VANILLA = REPO / "configs" / "vanilla_gan.yaml"
 STYLEGAN = REPO / "configs" / "stylegan.yaml"
 # v0_vanilla_gan.ckpt: 32 px, z_dim 8, one epoch of two batches of 4 (tests/assets/README.md)
 SHORT = ["--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1", "--data.init_args.batch_size", "4"]
-
-
-def one_line_error(capsys: pytest.CaptureFixture, *args: object) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        run_cli(*args)
-    assert exit_info.value.code == 2
-    err = [line for line in capsys.readouterr().err.strip().splitlines() if line.startswith("error:")]
-    assert len(err) == 1, err
-    return err[0]
 
 
 def test_gave_a_stylegan_checkpoint_to_the_dcgan_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
