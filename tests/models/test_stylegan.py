@@ -324,7 +324,9 @@ def test_ddp_processes_stay_identical_through_r1_path_length_and_ada(tmp_path: P
     script.write_text(DDP_SCRIPT)
     result = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    # Both processes write to one pipe: a report may start mid-line after the other's output.
-    reports = sorted(re.findall(r"RANK (\d) (\S+) (\S+) (\S+) (\S+)", result.stdout))
+    # Both processes write to one pipe: a report may start mid-line, even right after the other's
+    # report, so each field matches a number only and cannot swallow the next "RANK".
+    number = r"([-+]?\d+\.\d+(?:e[-+]\d+)?)"
+    reports = sorted(re.findall(rf"RANK (\d) {number} {number} {number} {number}", result.stdout))
     assert [r[0] for r in reports] == ["0", "1"], result.stdout[-3000:]
     assert reports[0][1:] == reports[1][1:]
