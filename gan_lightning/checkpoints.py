@@ -77,12 +77,13 @@ def _first_line(error: BaseException) -> str:
 
 
 def load_failure(error: BaseException) -> str:
-    """One line on why torch.load failed: for a weights_only refusal the line naming the refused
-    global (torch's first line is generic advice), else the first line."""
+    """One line on why torch.load failed. torch's weights_only refusal starts with generic advice;
+    the reason (naming the refused global when there is one) is on a line of its own."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     if lines and lines[0].startswith("Weights only load failed"):
-        named = [line for line in lines[1:] if "GLOBAL" in line or "global" in line]
-        return named[0] if named else "the file holds objects other than tensors and plain data"
+        reasons = [line for line in lines[1:] if not line.startswith(("Please file", "Check the documentation"))]
+        named = [line for line in reasons if "GLOBAL" in line or "global" in line]
+        return (named or reasons or ["the file holds objects other than tensors and plain data"])[0]
     return lines[0] if lines else type(error).__name__
 
 
@@ -98,9 +99,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        # torch's message: boilerplate about weights_only, then the reason on a line of its own
-        lines = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
-        reason = next((line for line in lines if not line.startswith(("Please file", "Check the documentation"))), _first_line(error))
+        reason = load_failure(error)
         if "GLOBAL" in reason:  # the file names a class or function to call
             raise UserError(
                 f"{str(path)!r} holds objects other than tensors and plain values ({reason.rstrip('.')}); refused, "
