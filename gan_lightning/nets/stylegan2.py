@@ -3,7 +3,7 @@ config F by default, written after NVlabs' stylegan2-ada-pytorch ``training/netw
 
 Generator = MappingNetwork (z -> w, tracked w_avg for truncation) + SynthesisNetwork (learned 4x4
 constant, one SynthesisBlock per resolution with modulated convolutions, noise inputs and skip
-toRGB outputs). Discriminator = residual DiscriminatorBlocks + DiscriminatorEpilogue (minibatch std).
+toRGB outputs). Discriminator = DiscriminatorBlocks (residual, or NVlabs' `orig`) + DiscriminatorEpilogue (minibatch std).
 Channel widths are NVlabs' ``min(channel_base // resolution, channel_max)``.
 
 ``GeneratorConfig`` / ``DiscriminatorConfig`` hold every network setting and its default, once (NVlabs'
