@@ -7,8 +7,8 @@ Imports ``training/augment.py`` from the given stylegan2-ada-pytorch checkout at
 it is bundled here; their CUDA plugins are stubbed, so their reference PyTorch ops run) and builds its
 'bgc' AugmentPipe. Then, on the CPU in float32, for random images in [-1, 1]:
 
-- same draws: both pipelines from the same torch seed at p = 0.25, 0.6, 1 (and 1.0 + 0.4, NVlabs' p
-  may exceed 1), RGB and greyscale, square and non-square: max |ours - theirs| of the augmented
+- same draws: both pipelines from the same torch seed at p = 0.25, 0.6, 1 and 1.4 (NVlabs' p may
+  exceed 1), RGB and greyscale, square and non-square: max |ours - theirs| of the augmented
   images and of the gradient of a random projection of them with respect to the input images;
 - fixed parameters: each transform alone, and all at once, at NVlabs' ``debug_percentile`` q (every
   parameter at the q-quantile of its distribution) against ours given the same values through
