@@ -74,6 +74,7 @@ def write_snapshot(path: Path, args, dnnlib, networks, augment) -> dict:
         block_kwargs=E(),
         mapping_kwargs=E(),
         epilogue_kwargs=E(mbstd_group_size=args.mbstd_group),
+        architecture=args.d_architecture,
         channel_base=args.channel_base,
         channel_max=args.channel_max,
         num_fp16_res=4,
@@ -108,6 +109,7 @@ def main() -> None:
     parser.add_argument("--mapping-layers", type=int, default=8)
     parser.add_argument("--mbstd-group", type=int, default=4)
     parser.add_argument("--c-dim", type=int, default=0, help="class labels (0: unconditional)")
+    parser.add_argument("--d-architecture", default="resnet", choices=["resnet", "orig"], help="D blocks (orig: NVlabs' cifar preset)")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="optional JSON file for the figures")

@@ -56,6 +56,45 @@ def given_model_options(command_line: list[str]) -> list[str]:
     return keys
 
 
+def gpu_count(devices: Any, num_nodes: Any = 1) -> int:
+    """Processes a Trainer with these ``devices`` / ``num_nodes`` runs: "auto" and -1 count the visible GPUs (at least 1)."""
+    if isinstance(devices, (list, tuple)):
+        per_node = len(devices)
+    elif str(devices).strip() in ("auto", "-1"):
+        import torch
+
+        per_node = max(torch.cuda.device_count(), 1)
+    elif isinstance(devices, str) and "," in devices:
+        per_node = len([d for d in devices.split(",") if d.strip()])
+    else:
+        per_node = int(devices)
+    return per_node * int(num_nodes or 1)
+
+
+def apply_nvlabs_auto(section: Namespace, command_line: list[str]) -> str:
+    """Fill a fit config with NVlabs' auto rule (``models.nvlabs_auto``) for its resolution and GPU
+    count, except the options given on the command line; returns a one-line report."""
+    from gan_lightning.models.nvlabs_auto import AUTO_TARGETS, nvlabs_auto
+
+    trainer = section.get("trainer") or Namespace()
+    gpus = gpu_count(trainer.get("devices", 1), trainer.get("num_nodes", 1))
+    resolution = int(section.data.init_args.resolution)
+    settings = nvlabs_auto(resolution, gpus)
+    given = {f"model.{key}" for key in given_model_options(command_line)}
+    given |= {"data." + t.split("=", 1)[0].removeprefix("--data.").removeprefix("init_args.") for t in command_line if t.startswith("--data.")}
+    chosen, kept = [], []
+    for name, targets in AUTO_TARGETS.items():
+        value = getattr(settings, name)
+        for part, key in targets:
+            if f"{part}.{key}" in given:
+                kept.append(f"{key} {section[part].init_args[key]}")
+                continue
+            section[part].init_args[key] = value
+        chosen.append(f"{name} {value:g}")
+    report = f"nvlabs_auto ({resolution} px, {gpus} GPU{'s' if gpus > 1 else ''}, global batch {settings.batch_per_gpu * gpus}): " + ", ".join(chosen)
+    return report + (f"; kept from the command line: {', '.join(kept)}" if kept else "")
+
+
 SIGTERM_EXIT = 128 + 15  # what a shell reports for a process ended by SIGTERM: schedulers see "killed", not "done"
 
 
@@ -139,6 +178,11 @@ def _lightning_cli(args: list[str] | None) -> None:
             # The image shape is given once, by the data, and handed to the model.
             parser.link_arguments("data.resolution", "model.init_args.resolution", apply_on="instantiate")
             parser.link_arguments("data.channels", "model.init_args.channels", apply_on="instantiate")
+            parser.add_argument(
+                "--nvlabs_auto", type=bool, default=False,
+                help="StyleGAN: batch size, minibatch-std group, widths, lr, R1 gamma and EMA from NVlabs' auto rule "
+                "(resolution and GPU count); options given on the command line win (configs/stylegan_auto.yaml)",
+            )  # fmt: skip
 
         def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
             self.command_line = list(sys.argv[1:] if args is None else args)  # to tell given options from the config's
@@ -188,6 +232,8 @@ def _lightning_cli(args: list[str] | None) -> None:
                 print(f"--ckpt_path {ckpt_path}: model options from the checkpoint, except those given here: {', '.join(applied)}", file=sys.stderr)
 
         def before_instantiate_classes(self) -> None:
+            if self.config.get(self.subcommand, self.config).get("nvlabs_auto"):
+                print(apply_nvlabs_auto(self.config.get(self.subcommand, self.config), self.command_line), file=sys.stderr)
             trainer = self.config.get(self.subcommand, self.config).get("trainer", {})
             root = str(trainer.get("default_root_dir") or ".")
             for key in ("logger", "callbacks"):

@@ -9,7 +9,7 @@ objects), ``augment_pipe`` and ``training_set_kwargs``; each network object carr
 Architecture: their ``init_kwargs`` become ``GeneratorConfig`` / ``DiscriminatorConfig``; what we
 do not build is refused with the class and option named: StyleGAN3 synthesis (``SynthesisInput``,
 filtered-lrelu ``SynthesisLayer``), a generator architecture other than ``skip``, a discriminator
-architecture other than ``resnet``, other resampling filters or activations, mapping-network
+architecture other than ``resnet`` or ``orig``, other resampling filters or activations, mapping-network
 feature sizes other than ``w_dim``. Both implement the same parameterisation (equalized lr, weights
 stored divided by the lr multiplier), so each tensor is copied unchanged; only the names differ:
 
@@ -44,7 +44,7 @@ from torch import Tensor, nn
 from gan_lightning.errors import UserError
 from gan_lightning.formats.safe_pickle import PersistentObject, RefusedGlobal, safe_load
 from gan_lightning.nets.layers import DEFAULT_FIR, fir_filter
-from gan_lightning.nets.stylegan2 import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
+from gan_lightning.nets.stylegan2 import DISCRIMINATOR_ARCHITECTURES, Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 
 NETWORKS = ("G", "D", "G_ema", "augment_pipe")
 
@@ -190,7 +190,8 @@ def discriminator_config_from_nvlabs(obj: PersistentObject) -> tuple[int, int, D
             "epilogue_kwargs": {},
         },
     )
-    _require_value("Discriminator", "architecture", kw["architecture"], "resnet")
+    if kw["architecture"] not in DISCRIMINATOR_ARCHITECTURES:
+        raise UnsupportedNetwork(f"Discriminator architecture={kw['architecture']!r} is not supported (only {' or '.join(map(repr, DISCRIMINATOR_ARCHITECTURES))})")
     b = _take(
         dict(kw["block_kwargs"]),
         "Discriminator block_kwargs",
@@ -229,6 +230,7 @@ def discriminator_config_from_nvlabs(obj: PersistentObject) -> tuple[int, int, D
         conv_clamp=None if kw["conv_clamp"] is None else float(kw["conv_clamp"]),
         mbstd_group_size=int(e["mbstd_group_size"]),
         mbstd_num_channels=int(e["mbstd_num_channels"]),
+        architecture=str(kw["architecture"]),
     )
     cmap_dim = kw["cmap_dim"]
     width4 = min(config.channel_base // 4, config.channel_max)

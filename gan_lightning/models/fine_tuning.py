@@ -25,7 +25,7 @@ from gan_lightning.nets.stylegan2 import Discriminator
 # Settings that change the weights' shapes or meaning; the others (fp16, clamping, w_avg decay,
 # minibatch-std group size) are the new run's to choose.
 GENERATOR_FIELDS = ("z_dim", "w_dim", "c_dim", "mapping_layers", "mapping_lr_multiplier", "channel_base", "channel_max")
-DISCRIMINATOR_FIELDS = ("c_dim", "channel_base", "channel_max", "mbstd_num_channels")
+DISCRIMINATOR_FIELDS = ("c_dim", "channel_base", "channel_max", "mbstd_num_channels", "architecture")
 LAYER_ORDER = ("fromrgb", "conv0", "conv1", "skip")
 
 

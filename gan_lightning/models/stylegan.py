@@ -11,10 +11,10 @@ the ADA probability update from r_t = E[sign(D(real))]. Latents are style-mixed 
 ``style_mixing_prob``. All schedules are in images seen (kimg), so they do not depend on batch size.
 
 Not verified against NVlabs (see the StyleGAN fidelity issue): no training step has been compared
-with theirs (NVlabs runs the G phases before the D phases); the augmentation differs (see
-``gan_lightning.augment``); the presets in configs/ are not NVlabs' cfg_specs (e.g. their paper256
-uses minibatch-std group 8; their cifar preset turns off path length and style mixing and uses the
-'orig' discriminator, which is not built here).
+with theirs (NVlabs runs the G phases before the D phases). The augmentation gives NVlabs'
+AugmentPipe's images for the same draws (``gan_lightning.augment``); the ADA rule is theirs: r_t
+averages the signs of every real logit D gave since the last update (Dmain and Dreg), and p moves
+by batch * ada_interval / (ada_kimg * 1000) images, floored at 0 and not capped at 1.
 """
 
 from __future__ import annotations
@@ -207,12 +207,14 @@ class StyleGAN(GANModule):
         if log_now:
             logs["train/d_grad_norm"] = grad_norm(self.discriminator.parameters(), self.loss_scale())
         opt_d.step()
-        self.ada_stats += torch.stack([real_logits.detach().float().sign().sum(), torch.tensor(float(num), device=self.device)])
+        self.count_real_signs(real_logits)
 
         # Dreg: lazy R1 on (augmented) reals; the gradient is taken w.r.t. the un-augmented image.
         if hp.r1_gamma > 0 and step % hp.r1_interval == 0:
             real_input = real.detach().requires_grad_(True)
-            penalty = r1_penalty(self.discriminator(self.augment(real_input)), real_input, self.loss_scale())
+            r1_logits = self.discriminator(self.augment(real_input))
+            penalty = r1_penalty(r1_logits, real_input, self.loss_scale())
+            self.count_real_signs(r1_logits)  # NVlabs' r_t counts the R1 pass's real logits too
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(penalty * (hp.r1_gamma / 2) * hp.r1_interval)
             opt_d.step()
@@ -249,7 +251,7 @@ class StyleGAN(GANModule):
         self.count_images(num)
         self.batches_done += 1
         if hp.ada and (step + 1) % hp.ada_interval == 0:
-            self.update_augment_p()
+            self.update_augment_p(global_batch * hp.ada_interval)
         logs.update(
             {
                 "train/d_loss": d_loss.detach(),
@@ -273,15 +275,19 @@ class StyleGAN(GANModule):
         # checkpoints written before ada_stats was saved: start its interval empty, as they did
         checkpoint["state_dict"].setdefault("ada_stats", torch.zeros(2))
 
-    def update_augment_p(self) -> None:
-        """ADA: r_t = E[sign(D(real))] over the last interval and all processes; p steps toward r_t = target."""
+    def count_real_signs(self, real_logits: Tensor) -> None:
+        self.ada_stats += torch.stack([real_logits.detach().float().sign().sum(), torch.tensor(float(real_logits.numel()), device=self.device)])
+
+    def update_augment_p(self, num_images: int) -> None:
+        """ADA: r_t = E[sign(D(real))] over the last interval and all processes; p steps toward
+        r_t = target by num_images / (ada_kimg * 1000), num_images being those trained on since the last update."""
         stats = self.trainer.strategy.reduce(self.ada_stats.clone(), reduce_op="sum")
         signs, count = stats.tolist()
         self.ada_stats.zero_()
         if count <= 0:
             return
         rt = signs / count
-        self.augment.update_p(rt, int(count), self.hparams.ada_target, self.hparams.ada_kimg)
+        self.augment.update_p(rt, num_images, self.hparams.ada_target, self.hparams.ada_kimg)
         self.log("train/ada_rt", rt)
 
     # --- sampling --------------------------------------------------------------------------------

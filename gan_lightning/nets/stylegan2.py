@@ -3,7 +3,7 @@ config F by default, written after NVlabs' stylegan2-ada-pytorch ``training/netw
 
 Generator = MappingNetwork (z -> w, tracked w_avg for truncation) + SynthesisNetwork (learned 4x4
 constant, one SynthesisBlock per resolution with modulated convolutions, noise inputs and skip
-toRGB outputs). Discriminator = residual DiscriminatorBlocks + DiscriminatorEpilogue (minibatch std).
+toRGB outputs). Discriminator = DiscriminatorBlocks (residual, or NVlabs' `orig`) + DiscriminatorEpilogue (minibatch std).
 Channel widths are NVlabs' ``min(channel_base // resolution, channel_max)``.
 
 ``GeneratorConfig`` / ``DiscriminatorConfig`` hold every network setting and its default, once (NVlabs'
@@ -40,6 +40,7 @@ from gan_lightning.nets.layers import (
 
 MIN_RESOLUTION = 32
 MAX_RESOLUTION = 1024
+DISCRIMINATOR_ARCHITECTURES = ("resnet", "orig")
 
 
 # --- settings --------------------------------------------------------------------------------------
@@ -118,13 +119,21 @@ class DiscriminatorConfig(SharedConfig):
         mbstd_group_size: minibatch standard deviation group size; the per-process batch size must be
             divisible by it (or smaller than it).
         mbstd_num_channels: minibatch standard deviation feature maps, 0 = no minibatch std.
+        architecture: NVlabs' name of the block design: ``resnet`` (config F: a 1x1 skip beside the
+            two convolutions, the sum scaled by sqrt(1/2)) or ``orig`` (the two convolutions alone,
+            as the original StyleGAN; NVlabs' cifar preset). Their ``skip`` is not built.
     """
 
     mbstd_group_size: int = 4
     mbstd_num_channels: int = 1
+    architecture: str = "resnet"
 
     def __post_init__(self) -> None:
         self._check_shared("discriminator")
+        _require(
+            self.architecture in DISCRIMINATOR_ARCHITECTURES,
+            f"discriminator architecture must be one of {', '.join(DISCRIMINATOR_ARCHITECTURES)}, got {self.architecture!r}",
+        )
         _require(self.mbstd_group_size >= 1, f"discriminator mbstd_group_size must be >= 1, got {self.mbstd_group_size}")
         _require(self.mbstd_num_channels >= 0, f"discriminator mbstd_num_channels must be >= 0, got {self.mbstd_num_channels}")
 
@@ -519,7 +528,7 @@ class Generator(nn.Module):
 
 
 class DiscriminatorBlock(nn.Module):
-    """Residual block: (fromRGB) -> conv 3x3 -> conv 3x3 with 2x down, plus a 1x1 down skip; sum scaled by sqrt(1/2)."""
+    """(fromRGB) -> conv 3x3 -> conv 3x3 with 2x down; ``resnet``: plus a 1x1 down skip, sum scaled by sqrt(1/2)."""
 
     def __init__(
         self,
@@ -531,8 +540,10 @@ class DiscriminatorBlock(nn.Module):
         use_fp16: bool,
         conv_clamp: float | None,
         resample_filter: Sequence[float] = DEFAULT_FIR,
+        architecture: str = "resnet",
     ) -> None:
         super().__init__()
+        self.architecture = architecture
         self.in_channels = in_channels  # 0 = first block (reads the image)
         self.tmp_channels = tmp_channels
         self.resolution = resolution
@@ -545,7 +556,11 @@ class DiscriminatorBlock(nn.Module):
         self.conv1 = Conv2dLayer(
             tmp_channels, out_channels, 3, activation="lrelu", down=2, resample_filter=resample_filter, conv_clamp=conv_clamp
         )
-        self.skip = Conv2dLayer(tmp_channels, out_channels, 1, bias=False, down=2, resample_filter=resample_filter)
+        self.skip = (
+            Conv2dLayer(tmp_channels, out_channels, 1, bias=False, down=2, resample_filter=resample_filter)
+            if architecture == "resnet"
+            else None
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         dtype = block_dtype(self.use_fp16, x.device)
@@ -556,6 +571,8 @@ class DiscriminatorBlock(nn.Module):
         x = x.to(dtype)
         if self.fromrgb is not None:
             x = self.fromrgb(x)
+        if self.skip is None:  # orig
+            return self.conv1(self.conv0(x))
         gain = math.sqrt(0.5)  # keeps the variance of skip + residual
         y = self.skip(x, gain=gain)
         x = self.conv1(self.conv0(x), gain=gain)
@@ -598,7 +615,7 @@ class DiscriminatorEpilogue(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """StyleGAN2 residual discriminator: image (N, C, R, R) (and labels c) -> logits (N, 1).
+    """StyleGAN2 discriminator (residual, or NVlabs' ``orig`` blocks): image (N, C, R, R) (and labels c) -> logits (N, 1).
 
     Args:
         resolution: image side, a power of two from 32 to 1024.
@@ -630,6 +647,7 @@ class Discriminator(nn.Module):
                 img_channels=channels,
                 use_fp16=config.num_fp16_res > 0 and res >= fp16_resolution,
                 conv_clamp=config.conv_clamp,
+                architecture=config.architecture,
             )
         cmap_dim = width(4) if config.c_dim > 0 else 0
         # Labels are embedded by a mapping network of NVlabs' MappingNetwork defaults, which are our

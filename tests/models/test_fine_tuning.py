@@ -112,6 +112,10 @@ def test_init_from_names_the_setting_that_does_not_fit(tmp_path: Path) -> None:
         init(z_dim=32)
     with pytest.raises(UserError, match=r"generator channel_base is 256 there, 512 here"):
         init(channel_base=512)
+    orig = StyleGAN(resolution=32, channels=3, generator=TINY_G, discriminator=dataclasses.replace(TINY_D, architecture="orig"), fid_features="shapes")
+    nets = {"generator": orig.generator, "generator_ema": orig.generator_ema, "discriminator": orig.discriminator}
+    with pytest.raises(UserError, match=r"discriminator architecture is 'resnet' there, 'orig' here"):  # its skip weights would go unused
+        init_from_checkpoint(str(start), 32, 3, dict(orig.hparams), nets, None)
     with pytest.raises(UserError, match=r"does not exist"):
         init_from_checkpoint(str(tmp_path / "missing.ckpt"), 32, 3, {}, {}, None)
 

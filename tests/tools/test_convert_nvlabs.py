@@ -132,10 +132,23 @@ def test_a_pickle_naming_a_disallowed_global_is_refused_in_one_line(tmp_path: Pa
     assert not marker.exists() and not (tmp_path / "o.ckpt").exists()
 
 
+def test_an_orig_discriminator_as_in_nvlabs_cifar_preset_converts_with_the_same_logits(tmp_path: Path) -> None:
+    d = perturbed(Discriminator(32, 3, DiscriminatorConfig(channel_base=256, channel_max=16, mbstd_group_size=2, architecture="orig")), 5)
+    assert all(block.skip is None for block in d.blocks.values())
+    pkl, _ = snapshot(tmp_path / "cifar.pkl", D=discriminator_record(d, HARMLESS_SOURCE, architecture="orig"))
+    run_convert(str(pkl), "--from", "nvlabs", "--out", str(tmp_path / "o.ckpt"))
+    checkpoint = torch.load(tmp_path / "o.ckpt", weights_only=True)
+    assert checkpoint["hyper_parameters"]["discriminator"]["architecture"] == "orig"
+    ours_d = Discriminator(32, 3, checkpoint["hyper_parameters"]["discriminator"])
+    ours_d.load_state_dict({k.removeprefix("discriminator."): v for k, v in checkpoint["state_dict"].items() if k.startswith("discriminator.")})
+    images = torch.randn(4, 3, 32, 32)
+    assert torch.equal(ours_d.eval()(images), d(images))
+
+
 def test_architectures_we_do_not_build_are_named(tmp_path: Path) -> None:
     g, g_ema, d = networks()
     cases = {
-        "orig": {"D": discriminator_record(d, HARMLESS_SOURCE, architecture="orig")},
+        "skip": {"D": discriminator_record(d, HARMLESS_SOURCE, architecture="skip")},
         "resnet": {"G_ema": generator_record(g_ema, HARMLESS_SOURCE, synthesis_kwargs={"architecture": "resnet"})},
     }
     stylegan3 = generator_record(g_ema, HARMLESS_SOURCE)
