@@ -69,4 +69,7 @@ def _write(path: Path, files: dict[str, list]) -> None:
         os.replace(temporary, path)
     except OSError as error:  # a read-only home must not stop training: the check just runs again next time
         warnings.warn(f"could not remember the image check in {str(path)!r} ({error}); set {CACHE_ENV} to a writable folder", stacklevel=3)
-        temporary.unlink(missing_ok=True)
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass
