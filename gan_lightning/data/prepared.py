@@ -100,6 +100,7 @@ def prepare_dataset(
             num_workers=max(1, num_workers),
             chunk_bytes="64MB",
             reorder_files=False,
+            keep_data_ordered=True,  # each worker a fixed slice: the same source gives the same dataset
             start_method="fork" if os.name == "posix" else None,
         )
         skipped = [line.split("\t", 1) for log in sorted(Path(skip_log).glob("*.txt")) for line in log.read_text().splitlines()]

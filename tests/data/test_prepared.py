@@ -198,7 +198,7 @@ def read_my_shard(rank: int, input_dir: str, port: int, out: str) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=2)
     try:
         torch.manual_seed(0)
-        module = StreamingDataModule(input_dir=input_dir, batch_size=1, num_workers=0, flip=False)
+        module = StreamingDataModule(input_dir=input_dir, batch_size=1, num_workers=2, persistent_workers=False, flip=False)
         module.setup("fit")
         seen = [hashlib.sha1(images[0].numpy().tobytes()).hexdigest() for images, _ in module.train_dataloader()]
         Path(out, f"rank{rank}.json").write_text(json.dumps(seen))
