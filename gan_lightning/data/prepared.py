@@ -7,6 +7,7 @@ folder pays PIL's decode and resize for every image at every epoch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -93,16 +94,18 @@ def prepare_dataset(
     item_labels = source.labels or [0] * len(source.names)
     skip_log = tempfile.mkdtemp(prefix="gan_lightning_prepare_")
     try:
-        optimize(
-            fn=PrepareItem(source.reader, resolution, channels, transform, skip_log),
-            inputs=list(zip(source.names, item_labels)),
-            output_dir=str(out_path.resolve()),
-            num_workers=max(1, num_workers),
-            chunk_bytes="64MB",
-            reorder_files=False,
-            keep_data_ordered=True,  # each worker a fixed slice: the same source gives the same dataset
-            start_method="fork" if os.name == "posix" else None,
-        )
+        # litdata narrates each stage (and advertises its cloud) on stdout; its progress bar is on stderr
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            optimize(
+                fn=PrepareItem(source.reader, resolution, channels, transform, skip_log),
+                inputs=list(zip(source.names, item_labels)),
+                output_dir=str(out_path.resolve()),
+                num_workers=max(1, num_workers),
+                chunk_bytes="64MB",
+                reorder_files=False,
+                keep_data_ordered=True,  # each worker a fixed slice: the same source gives the same dataset
+                start_method="fork" if os.name == "posix" else None,
+            )
         skipped = [line.split("\t", 1) for log in sorted(Path(skip_log).glob("*.txt")) for line in log.read_text().splitlines()]
     finally:
         shutil.rmtree(skip_log, ignore_errors=True)
@@ -131,6 +134,8 @@ def prepare_dataset(
 
 
 def _written_count(out_path: Path) -> int:
+    if not (out_path / "index.json").exists():  # litdata writes no index when no item was written
+        return 0
     index = json.loads((out_path / "index.json").read_text())
     return sum(int(chunk["chunk_size"]) for chunk in index["chunks"])
 
