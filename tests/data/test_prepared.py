@@ -74,6 +74,16 @@ def test_streaming_batches_are_uint8_until_on_the_device(prepared: Path) -> None
     assert set(labels.tolist()) <= {0, 1}
 
 
+def test_training_images_are_x_flipped_on_the_fly(prepared: Path) -> None:
+    torch.manual_seed(0)  # the flips follow seed_everything's seed
+    module = streamed(prepared, batch_size=1)
+    stored = [module.metric_set()[i][0] for i in range(9)]
+    seen = [module.on_after_batch_transfer(batch, 0)[0][0] for batch in module.train_dataloader()]
+    as_stored = sum(any(torch.equal(image, s) for s in stored) for image in seen)
+    mirrored = sum(any(torch.equal(image, s.flip(-1)) for s in stored) for image in seen)
+    assert len(seen) == 9 and as_stored + mirrored == 9 and as_stored > 0 and mirrored > 0
+
+
 def test_a_prepared_resolution_that_differs_is_one_line(prepared: Path, capsys: pytest.CaptureFixture) -> None:
     line = one_line_error(capsys, "fit", "--config", REPO / "configs" / "vanilla_gan.yaml", "--data", "gan_lightning.data.StreamingDataModule",
                           "--data.input_dir", prepared, "--data.resolution", "64")  # fmt: skip
