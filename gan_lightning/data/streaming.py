@@ -49,7 +49,8 @@ class PreparedLoader(StreamingDataLoader):
     """litdata's loader, resumable under Lightning. After ``load_state_dict`` litdata replays from the
     loaded state until an epoch's iterator runs to its end; Lightning stops at the epoch's length
     without exhausting it, so the next epoch would replay the resumed one's tail again (seen here:
-    the last batch twice). Only the first iteration after a load continues from the state."""
+    the last batch twice; litData issue #770 reports the same ``restore`` flag for its parallel
+    dataset). Only the first iteration after a load continues from the state."""
 
     _resumed_once = False
 
