@@ -32,6 +32,7 @@ TOOLS: dict[str, str] = {
     "stylize": "stylize",
     "export": "export",
     "evaluate": "evaluate",  # uses Lightning: parses and builds the data as `fit` does (its own main)
+    "prepare": "prepare",  # writes a prepared (litdata) dataset for training at scale
 }
 LIGHTNING_COMMANDS: tuple[str, ...] = ("fit", "validate", "test", "predict")
 # Trainer, loggers and checkpointing shared by every run (a repository checkout's configs/).

@@ -6,6 +6,7 @@ Plain torch, numpy and PIL: inference commands use it without the training stack
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -119,6 +120,18 @@ def load_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
         raise
     except _UNREADABLE as error:
         raise UserError(f"cannot read image {str(path)!r}: {error}") from None
+
+
+def decode_image(data: bytes, name: str, channels: int = 3) -> Image.Image:
+    """``load_image`` for an image held in memory (an archive member); ``name`` is what errors show."""
+    if not data:
+        raise UserError(f"image {name!r} is empty (0 bytes)")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return to_mode(image, channels)
+    except _UNREADABLE as error:
+        raise UserError(f"cannot read image {name!r}: {error}") from None
 
 
 def is_readable_image(path: Path) -> bool:

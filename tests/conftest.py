@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,8 @@ CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 # Runs and tests never block on a W&B login and never reach the network.
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+# Remembered image checks go to a folder of this test session, not the user's ~/.cache.
+os.environ.setdefault("GAN_LIGHTNING_CACHE", tempfile.mkdtemp(prefix="gan_lightning_cache_"))
 
 
 def write_rgb_images(folder: Path, count: int, size: tuple[int, int] = (40, 48), suffix: str = ".png", seed: int = 0) -> list[Path]:

@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 FORBIDDEN: dict[str, tuple[str, ...]] = {"data": ("core", "support", "eval")}
 # Third-party stacks the lower layers must not pull in (inference commands stay light).
 NO_TRAINING_STACK = ("base", "core", "support", "eval")
-TRAINING_STACK = ("lightning", "pytorch_lightning", "jsonargparse", "wandb")
+TRAINING_STACK = ("lightning", "pytorch_lightning", "jsonargparse", "wandb", "litdata")
 
 
 def layer_of(module: str) -> str:
@@ -95,7 +95,7 @@ import sys
 from gan_lightning.cli import main
 for command in sys.argv[1:]:
     main(command.split("|"))
-heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning', 'torchmetrics', 'wandb'))
+heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning', 'torchmetrics', 'wandb', 'litdata'))
 assert not heavy, heavy
 print('no training stack loaded')
 """

@@ -10,9 +10,10 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from gan_lightning.data.base import ImageDataModule
+from gan_lightning.data.readable_cache import unreadable_files
 from gan_lightning.data.transforms import Transform, image_transform
 from gan_lightning.errors import UserError
-from gan_lightning.images import is_readable_image, list_images, load_image
+from gan_lightning.images import list_images, load_image
 
 
 class ImageFileDataset(Dataset):
@@ -44,8 +45,9 @@ class ImageFileDataset(Dataset):
 
 
 def readable_files(files: list[Path], root: str, skip_corrupt: bool) -> list[Path]:
-    """Drops empty, truncated and non-image files with one warning that counts them."""
-    bad = [path for path in files if not is_readable_image(path)]
+    """Drops empty, truncated and non-image files with one warning that counts them. Each file is
+    opened once; later starts reuse the result while its size and modification time are unchanged."""
+    bad = unreadable_files(files, root)
     if bad and not skip_corrupt:
         raise UserError(
             f"{len(bad)} unreadable image file(s) under {root!r}, first: {str(bad[0])!r} "

@@ -1,0 +1,125 @@
+"""Images per second delivered to the training loop (on the device, float in [-1, 1]): the image
+folder (PIL decode + resize + crop per read) vs the prepared dataset (`prepare`, uint8 chunks,
+converted after the copy to the device), at 256 and 1024 px, for several worker counts.
+
+    python benchmarks/data_throughput.py                                  # 256 and 1024 px, workers 2,4,8
+    python benchmarks/data_throughput.py --resolutions 64 --images 64 --batches 8 --workers 0   # quick check
+
+Source images are generated PNGs 1.25x the resolution (so the folder path resizes, as with real
+photos), smooth enough to compress like photos. Results go to benchmarks/results/data_throughput_<device>.json,
+with what one GPU of StyleGAN2 consumes according to NVlabs' published figures (below).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from gan_lightning.data import ImageFolderDataModule, StreamingDataModule  # noqa: E402
+from gan_lightning.data.sources import open_source  # noqa: E402
+from gan_lightning.data.prepared import prepare_dataset  # noqa: E402
+
+# NVlabs/stylegan2-ada-pytorch README, "Expected training time" (commit d72cc7d), 1 Tesla V100,
+# --cfg=auto: sec/kimg 21.6-24.2 at 256x256 and 154.3-161.6 at 1024x1024. The fastest end of each
+# range gives the highest rate a 1-GPU training step consumes real images at.
+NVLABS_1GPU_SEC_PER_KIMG = {256: 21.6, 1024: 154.3}
+NVLABS_SOURCE = "github.com/NVlabs/stylegan2-ada-pytorch README.md, 'Expected training time' table (1x Tesla V100)"
+
+
+def make_sources(root: Path, count: int, resolution: int) -> None:
+    marker = root / f".complete-{count}"
+    if marker.exists():
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    side = resolution * 5 // 4
+    rng = np.random.default_rng(0)
+    grid = np.linspace(0, 1, side, dtype=np.float32)
+    for i in range(count):
+        a, b, c = rng.uniform(1, 6, 3)
+        image = np.stack([np.sin(a * grid[:, None] * 6 + b * grid[None, :] * 6 + k * c) for k in range(3)], -1)
+        image = (image * 100 + 128 + rng.normal(0, 4, image.shape)).clip(0, 255).astype(np.uint8)
+        Image.fromarray(image).save(root / f"img{i:06d}.png")
+    marker.write_text("")
+
+
+def delivered_rate(module, device: torch.device, batches: int) -> float:
+    """Images/s over ``batches`` batches after the first (worker start-up), moved to ``device`` and
+    converted as the Trainer does (the DataModule's on_after_batch_transfer)."""
+    module.setup("fit")
+    loader = module.train_dataloader()
+    done, began, images = 0, None, 0
+    while done <= batches:
+        for batch in loader:
+            real, labels = batch
+            real = real.to(device, non_blocking=True)
+            real, labels = module.on_after_batch_transfer((real, labels), 0)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if began is None:
+                began = time.perf_counter()
+            else:
+                images += real.shape[0]
+            done += 1
+            if done > batches:
+                break
+    return images / (time.perf_counter() - began)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--resolutions", default="256,1024")
+    parser.add_argument("--images", type=int, default=512, help="source images per resolution")
+    parser.add_argument("--workers", default="2,4,8", help="DataLoader worker counts to measure")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batches", type=int, default=40, help="batches timed per measurement")
+    parser.add_argument("--root", default="/tmp/gan_lightning_throughput")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    results = []
+    for resolution in [int(r) for r in args.resolutions.split(",")]:
+        folder = Path(args.root) / f"png{resolution}_{args.images}"
+        prepared = Path(args.root) / f"prepared{resolution}_{args.images}"
+        print(f"{resolution} px: generating {args.images} PNGs (once)")
+        make_sources(folder, args.images, resolution)
+        if not (prepared / "manifest.json").exists():
+            prepare_dataset(open_source(str(folder), None), str(folder), str(prepared), resolution, 3, "center-crop", None, os.cpu_count() or 1)
+        nvlabs = 1000 / NVLABS_1GPU_SEC_PER_KIMG[resolution] if resolution in NVLABS_1GPU_SEC_PER_KIMG else None
+        for workers in [int(w) for w in args.workers.split(",")]:
+            common = {"batch_size": args.batch_size, "num_workers": workers, "persistent_workers": False}
+            folder_rate = delivered_rate(ImageFolderDataModule(root=str(folder), resolution=resolution, val_fraction=0.0, **common), device, args.batches)
+            prepared_rate = delivered_rate(StreamingDataModule(input_dir=str(prepared), **common), device, args.batches)
+            row = {
+                "resolution": resolution, "workers": workers, "batch_size": args.batch_size,
+                "image_folder_img_per_s": round(folder_rate, 1), "prepared_img_per_s": round(prepared_rate, 1),
+                "prepared_over_folder": round(prepared_rate / folder_rate, 2),
+                "nvlabs_1gpu_v100_consumes_img_per_s": round(nvlabs, 1) if nvlabs else None,
+            }  # fmt: skip
+            print(json.dumps(row))
+            results.append(row)
+    out = Path(args.out or REPO / "benchmarks" / "results" / f"data_throughput_{device.type}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        "cpu_count": os.cpu_count(),
+        "source_images": "generated PNGs, 1.25x the resolution, resized and centre cropped",
+        "nvlabs_rate_source": NVLABS_SOURCE,
+        "rows": results,
+    }
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
