@@ -186,6 +186,12 @@ def test_a_conditional_run_from_the_cli_then_images_of_a_class(tmp_path: Path, m
         "error: --class 2 is out of range; allowed: 0..1 (2 classes)"
     )
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "w.gif").exists()
+    # evaluate: the generated images' classes are drawn from the real labels; the data must give them
+    data_args = ["--data", "ImageFolderDataModule", "--data.init_args.root", tmp_path / "data", "--data.init_args.resolution", "32"]
+    metric_args = ["evaluate", "--ckpt", ckpt, "--detector", "shapes", "--num-gen", "8", "--metrics", "fid50k_full", "--cache-dir", tmp_path / "cache"]
+    run_cli(*metric_args, *data_args, "--data.init_args.labels", "folders")
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["settings"]["num_gen"] == 8
+    assert "the data gives 0: give the data with its labels as in fit" in one_line_error(capsys, *metric_args, *data_args)
     # predict: the DataModule's predict_class picks the class
     run_cli(
         "predict", "--config", REPO / "configs" / "stylegan.yaml", *fast_trainer_args(tmp_path),
