@@ -10,6 +10,12 @@ then the generator EMA (half-life ``ema_kimg`` with ramp-up) and, every ``ada_in
 the ADA probability update from r_t = E[sign(D(real))]. Latents are style-mixed with probability
 ``style_mixing_prob``. All schedules are in images seen (kimg), so they do not depend on batch size.
 
+Class-conditional (``num_classes`` > 0, from the data's labels): D sees real images with their labels
+(Dmain, Dreg) and generated ones with the labels they were generated with; each phase draws the
+generated images' labels anew from the batch's labels, with replacement, so each is the label of a
+uniformly drawn training item, as NVlabs' ``gen_c`` is (theirs are drawn from the whole set, ours
+from the batch's items).
+
 Not verified against NVlabs (see the StyleGAN fidelity issue): no training step has been compared
 with theirs (NVlabs runs the G phases before the D phases); the augmentation differs (see
 ``gan_lightning.augment``); the presets in configs/ are not NVlabs' cfg_specs (e.g. their paper256
