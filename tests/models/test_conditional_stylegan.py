@@ -14,6 +14,8 @@ from PIL import Image
 from gan_lightning.data import ImageFolderDataModule, ShapesDataModule, TorchvisionDataModule
 from gan_lightning.data.labels import drawn_labels, item_labels
 from gan_lightning.errors import UserError
+from gan_lightning.evaluation.shapes_classifier import load_shapes_classifier
+from gan_lightning.evaluation.shapes_quality import class_accuracy
 from gan_lightning.models.stylegan import StyleGAN
 from gan_lightning.nets.stylegan2 import DiscriminatorConfig, GeneratorConfig, normalize_2nd_moment
 from gan_lightning.sampling import class_vectors
@@ -216,3 +218,31 @@ def test_an_unconditional_generator_refuses_a_class(tmp_path: Path, capsys) -> N
     assert model.generate(2, class_index=None).shape == (2, 3, 32, 32)
     with pytest.raises(UserError, match="class_index 1: this generator is unconditional"):
         model.generate(2, class_index=1)
+
+
+@pytest.mark.slow
+def test_a_short_conditional_run_on_the_shapes_makes_each_class_recognisable(tmp_path: Path) -> None:
+    # The label is used: images generated for class k are recognised as class k by the shipped
+    # classifier clearly more often than chance (1/16). A run of these settings over 1,200 batches
+    # (same model, more training items) measured 0.07 untrained, 0.11 at 300 batches, 0.18 at 600,
+    # 0.20 at 700 and 0.19 at 800 (8 images per class); about 25 minutes on a loaded 2-core CPU.
+    seed_everything(0)
+    model = StyleGAN(
+        resolution=32, channels=3, num_classes=16,
+        generator=GeneratorConfig(z_dim=32, w_dim=32, mapping_layers=2, channel_base=1024, channel_max=64),
+        discriminator=DiscriminatorConfig(channel_base=1024, channel_max=64),
+        pl_weight=0.0, ema_kimg=1.0, r1_gamma=0.1, fid_features="shapes", num_fixed_samples=4,
+    )  # fmt: skip
+    classifier = load_shapes_classifier()
+
+    def accuracy() -> float:
+        images = torch.cat([model.generate(8, seed=1000, class_index=k) for k in range(16)])
+        return class_accuracy(images, torch.arange(16).repeat_interleave(8), classifier)
+
+    before = accuracy()
+    data = ShapesDataModule(resolution=32, num_train=16 * 800, num_val=16, batch_size=16, num_workers=0, labels="classes")
+    Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+            enable_model_summary=False, limit_val_batches=0, default_root_dir=tmp_path).fit(model, data)  # fmt: skip
+    after = accuracy()
+    print(f"class accuracy untrained {before:.3f}, trained {after:.3f} (chance {1 / 16:.3f})")
+    assert after > 2 / 16 and after > before + 0.05
