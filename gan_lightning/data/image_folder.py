@@ -118,6 +118,7 @@ class ImageFolderDataModule(ImageDataModule):
         split_indices(len(self.files), val_fraction, split_seed)  # validates val_fraction early
         # Read now: the CLI hands num_classes to the model when both are built.
         self.labels = labels
+        self.class_names: list[str] | None = None  # with labels folders: the subfolder of each class index
         self.file_labels = self._read_labels(labels)
         self.num_classes = 0 if self.file_labels is None else max(self.file_labels) + 1
 
