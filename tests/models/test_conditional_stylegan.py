@@ -225,7 +225,8 @@ def test_a_short_conditional_run_on_the_shapes_makes_each_class_recognisable(tmp
     # The label is used: images generated for class k are recognised as class k by the shipped
     # classifier clearly more often than chance (1/16). A run of these settings over 1,200 batches
     # (same model, more training items) measured 0.07 untrained, 0.11 at 300 batches, 0.18 at 600,
-    # 0.20 at 700 and 0.19 at 800 (8 images per class); about 25 minutes on a loaded 2-core CPU.
+    # 0.20 at 700 and 0.19 at 800 (8 images per class); this test measured 0.047 untrained and 0.188
+    # trained, in 11 minutes on a loaded 2-core CPU.
     seed_everything(0)
     model = StyleGAN(
         resolution=32, channels=3, num_classes=16,
