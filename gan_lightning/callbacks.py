@@ -10,12 +10,13 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
+import torch
 from torch import Tensor
 from torchvision.utils import save_image
 
 from gan_lightning.data import ShapesDataModule
 from gan_lightning.evaluation.shapes_classifier import ShapesClassifier, load_shapes_classifier
-from gan_lightning.evaluation.shapes_quality import shapes_quality
+from gan_lightning.evaluation.shapes_quality import class_accuracy, shapes_quality
 from gan_lightning.images import save_images, to_grid
 
 
@@ -55,7 +56,7 @@ class SampleGrid(Callback):
     def _write(self, trainer: Trainer, pl_module: LightningModule, folder: Path) -> None:
         batch = trainer.fit_loop.total_batch_idx + 1
         for name, images in pl_module.fixed_samples().items():  # type: ignore[operator]
-            grid = to_grid(images)
+            grid = to_grid(images, getattr(pl_module, "sample_grid_columns", None))  # conditional: a row per class
             log_image(trainer, f"samples/{name}", grid, step=batch)
             if self.save_png:
                 out = folder / f"{name.replace('/', '_')}_{batch:07d}.png"
@@ -103,7 +104,14 @@ class ShapesQuality(Callback):
             self._classifier = load_shapes_classifier()
         self._classifier.to(pl_module.device)
         seed = 10_000_000 + int(trainer.global_rank) * self.num_samples
-        images = pl_module.generate(self.num_samples, seed=seed)  # type: ignore[operator]
+        num_classes = int(getattr(pl_module, "num_classes", 0))
+        if num_classes > 0:  # trained on the shapes' classes: the same z in each class, and is it that class?
+            per_class = max(1, self.num_samples // num_classes)
+            images = torch.cat([pl_module.generate(per_class, seed=seed, class_index=k) for k in range(num_classes)])  # type: ignore[operator]
+            classes = torch.arange(num_classes).repeat_interleave(per_class)
+            pl_module.log("val/shapes_class_accuracy", class_accuracy(images, classes, self._classifier), sync_dist=True)
+        else:
+            images = pl_module.generate(self.num_samples, seed=seed)  # type: ignore[operator]
         quality = shapes_quality(images, self._classifier)
         pl_module.log("val/shapes_confident", quality["confident"], sync_dist=True)
         pl_module.log("val/shapes_mode_coverage", quality["mode_coverage"], sync_dist=True)

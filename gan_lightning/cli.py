@@ -152,6 +152,11 @@ def resolve_last_ckpt_path(run_config: Namespace) -> str | None:
     return str(found) if found is not None else None
 
 
+def data_num_classes(datamodule: Any) -> int:
+    """The classes of a DataModule's labels (its ``num_classes``; 0 when it has no labels)."""
+    return int(getattr(datamodule, "num_classes", 0) or 0)
+
+
 def user_error_cause(error: BaseException) -> UserError | None:
     """The UserError behind an exception, if any: jsonargparse wraps what a class's __init__ raised
     (e.g. in "Does not validate against any of the Union subtypes")."""
@@ -179,6 +184,8 @@ def _lightning_cli(args: list[str] | None) -> None:
             # The image shape is given once, by the data, and handed to the model.
             parser.link_arguments("data.resolution", "model.init_args.resolution", apply_on="instantiate")
             parser.link_arguments("data.channels", "model.init_args.channels", apply_on="instantiate")
+            # So are the classes of its labels (0: none; DataModules without the attribute give none).
+            parser.link_arguments("data", "model.init_args.num_classes", compute_fn=data_num_classes, apply_on="instantiate")
             parser.add_argument(
                 "--nvlabs_auto", type=bool, default=False,
                 help="StyleGAN: batch size, minibatch-std group, widths, lr, R1 gamma and EMA from NVlabs' auto rule "

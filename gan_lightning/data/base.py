@@ -25,6 +25,20 @@ class SeedDataset(Dataset):
         return torch.tensor(self.first_seed + index, dtype=torch.int64)
 
 
+class SeedClassDataset(Dataset):
+    """The seeds of ``seeds`` as ``(seed, class_index)`` items, every one of class ``class_index``."""
+
+    def __init__(self, seeds: Dataset, class_index: int) -> None:
+        self.seeds = seeds
+        self.class_index = class_index
+
+    def __len__(self) -> int:
+        return len(self.seeds)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.seeds[index], torch.tensor(self.class_index, dtype=torch.int64)
+
+
 class ImageDataModule(LightningDataModule):
     """Base of the image DataModules. ``resolution`` and ``channels`` are the one place the image
     shape is given: the CLI links them into the model. Items are ``(image in [-1, 1], label)``.
@@ -38,6 +52,11 @@ class ImageDataModule(LightningDataModule):
         persistent_workers: keep workers alive between epochs (when num_workers > 0).
         predict_num_samples: how many images ``predict`` generates (seeds 0..n-1 from ``predict_first_seed``).
         predict_first_seed: seed of the first generated image.
+        predict_class: the class of the generated images, for a class-conditional model (None for an
+            unconditional one).
+
+    ``num_classes`` is how many classes the labels have (0: no labels, unconditional training); a
+    subclass that gives labels sets it in ``__init__``, the CLI hands it to the model.
     """
 
     def __init__(
@@ -50,6 +69,7 @@ class ImageDataModule(LightningDataModule):
         persistent_workers: bool = True,
         predict_num_samples: int = 64,
         predict_first_seed: int = 0,
+        predict_class: int | None = None,
     ) -> None:
         super().__init__()
         if resolution < 4:
@@ -68,6 +88,8 @@ class ImageDataModule(LightningDataModule):
         self.persistent_workers = persistent_workers
         self.predict_num_samples = predict_num_samples
         self.predict_first_seed = predict_first_seed
+        self.predict_class = predict_class
+        self.num_classes = 0
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self._train_order: EpochOrder | None = None
@@ -144,7 +166,10 @@ class ImageDataModule(LightningDataModule):
         return self.val_dataloader()
 
     def predict_dataloader(self) -> DataLoader:
-        seeds = SeedDataset(self.predict_num_samples, self.predict_first_seed)
+        # Batches of seeds; with predict_class, (seeds, classes) pairs (the model checks the class).
+        seeds: Dataset = SeedDataset(self.predict_num_samples, self.predict_first_seed)
+        if self.predict_class is not None:
+            seeds = SeedClassDataset(seeds, self.predict_class)
         return DataLoader(seeds, batch_size=self.batch_size, shuffle=False)
 
 

@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from gan_lightning.data.base import ImageDataModule
+from gan_lightning.data.labels import FolderLabels, dataset_json_labels, subfolder_labels
 from gan_lightning.data.readable_cache import unreadable_files
 from gan_lightning.data.transforms import Transform, image_transform
 from gan_lightning.errors import UserError
@@ -17,11 +18,15 @@ from gan_lightning.images import list_images, load_image
 
 
 class ImageFileDataset(Dataset):
-    """Image files as ``(tensor, 0)``. A file that fails to decode mid-epoch is replaced by the next
-    readable one (with one warning naming it), unless ``skip_corrupt`` is off."""
+    """Image files as ``(tensor, class label)`` (label 0 without ``labels``). A file that fails to
+    decode mid-epoch is replaced by the next readable one (with one warning naming it), unless
+    ``skip_corrupt`` is off."""
 
-    def __init__(self, files: list[Path], channels: int, transform: Transform, skip_corrupt: bool) -> None:
+    def __init__(
+        self, files: list[Path], channels: int, transform: Transform, skip_corrupt: bool, labels: list[int] | None = None
+    ) -> None:
         self.files = files
+        self.labels = labels
         self.channels = channels
         self.transform = transform
         self.skip_corrupt = skip_corrupt
@@ -34,7 +39,8 @@ class ImageFileDataset(Dataset):
         for offset in range(len(self.files)):
             path = self.files[(index + offset) % len(self.files)]
             try:
-                return self.transform(load_image(path, self.channels)), 0
+                label = 0 if self.labels is None else self.labels[(index + offset) % len(self.files)]
+                return self.transform(load_image(path, self.channels)), label
             except UserError as error:
                 if not self.skip_corrupt:
                     raise
@@ -88,6 +94,9 @@ class ImageFolderDataModule(ImageDataModule):
         val_fraction: share of the images held out for validation (FID), split with ``split_seed``.
         split_seed: seed of the train/val split, fixed so reruns and resumes see the same split.
         skip_corrupt: skip empty, truncated and non-image files with a warning (false: stop with an error).
+        labels: class labels for conditional training: "folders" (each image's class is its subfolder
+            of root, numbered in sorted name order), "dataset.json" (NVlabs' ``ROOT/dataset.json``), or
+            "none". ``num_classes`` says how many classes there are (0 without labels).
     """
 
     def __init__(
@@ -98,6 +107,7 @@ class ImageFolderDataModule(ImageDataModule):
         val_fraction: float = 0.05,
         split_seed: int = 0,
         skip_corrupt: bool = True,
+        labels: FolderLabels = "none",
         **kwargs,
     ) -> None:
         super().__init__(resolution=resolution, **kwargs)
@@ -108,14 +118,34 @@ class ImageFolderDataModule(ImageDataModule):
         self.skip_corrupt = skip_corrupt
         self.files = list_images(root)  # fail at start-up, before any training, on a bad folder
         split_indices(len(self.files), val_fraction, split_seed)  # validates val_fraction early
+        # Read now: the CLI hands num_classes to the model when both are built.
+        self.labels = labels
+        self.class_names: list[str] | None = None  # with labels folders: the subfolder of each class index
+        self.file_labels = self._read_labels(labels)
+        self.num_classes = 0 if self.file_labels is None else max(self.file_labels) + 1
+
+    def _read_labels(self, source: str) -> list[int] | None:
+        if source == "folders":
+            labels, self.class_names = subfolder_labels(self.files, self.root)
+            return labels
+        if source == "dataset.json":
+            return dataset_json_labels(self.files, self.root)
+        if source != "none":
+            raise UserError(f"labels {source!r} is not a label source; allowed: none, folders, dataset.json")
+        return None
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
         files = readable_files(self.files, self.root, self.skip_corrupt)
+        labels = None
+        if self.file_labels is not None:
+            label_of = dict(zip(self.files, self.file_labels))
+            labels = [label_of[path] for path in files]
         train_idx, val_idx = split_indices(len(files), self.val_fraction, self.split_seed)
-        train = ImageFileDataset(files, self.channels, image_transform(self.resolution, self.channels, self.flip), self.skip_corrupt)
-        val = ImageFileDataset(files, self.channels, image_transform(self.resolution, self.channels, False), self.skip_corrupt)
+        train_transform = image_transform(self.resolution, self.channels, self.flip)
+        train = ImageFileDataset(files, self.channels, train_transform, self.skip_corrupt, labels)
+        val = ImageFileDataset(files, self.channels, image_transform(self.resolution, self.channels, False), self.skip_corrupt, labels)
         self.train_set = Subset(train, train_idx)
         self.val_set = Subset(val, val_idx)
         self._unflipped_train = Subset(val, train_idx)  # `val` reads without flips

@@ -126,6 +126,11 @@ class ShapesDataset(Dataset):
     def __len__(self) -> int:
         return self.num_images
 
+    @property
+    def labels(self) -> list[int]:
+        """Every item's class without rendering it (``scene_for_index`` cycles through the modes)."""
+        return [index % NUM_CLASSES for index in range(self.num_images)]
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         scene = scene_for_index(self.seed, index)
         image = render_scene(scene, self.resolution)

@@ -16,6 +16,7 @@ from gan_lightning.images import to_mode
 
 TorchvisionName = Literal["mnist", "fashion_mnist", "cifar10", "celeba"]
 _NATIVE_CHANNELS = {"mnist": 1, "fashion_mnist": 1, "cifar10": 3, "celeba": 3}
+_NUM_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10}  # CelebA has attributes, no classes
 
 
 def _make(name: str, root: str, train: bool, download: bool) -> Dataset:
@@ -47,6 +48,12 @@ class _Converted(Dataset):
         assert isinstance(image, Image.Image)
         return self.transform(to_mode(image, self.channels)), label
 
+    @property
+    def labels(self) -> list[int] | None:
+        """The class of every item without decoding it (torchvision keeps them as ``targets``)."""
+        targets = getattr(self.dataset, "targets", None)
+        return None if targets is None else [int(t) for t in targets]
+
 
 class TorchvisionDataModule(ImageDataModule):
     """A torchvision dataset: its official train split for training and its test (CelebA: valid) split for validation.
@@ -56,6 +63,8 @@ class TorchvisionDataModule(ImageDataModule):
         root: where the dataset lives (or is downloaded to).
         download: download it when it is missing (needs network access).
         flip: random horizontal flips of training images.
+        labels: "classes": the dataset's classes (10 for MNIST, Fashion-MNIST and CIFAR-10) are the
+            labels of a class-conditional model (``num_classes``); "none": unconditional.
     """
 
     def __init__(
@@ -65,11 +74,18 @@ class TorchvisionDataModule(ImageDataModule):
         download: bool = False,
         resolution: int = 32,
         flip: bool = False,
+        labels: Literal["none", "classes"] = "none",
         **kwargs,
     ) -> None:
         super().__init__(resolution=resolution, **kwargs)
         if dataset not in _NATIVE_CHANNELS:
             raise UserError(f"unknown torchvision dataset {dataset!r}; allowed: {', '.join(_NATIVE_CHANNELS)}")
+        if labels not in ("none", "classes"):
+            raise UserError(f"labels {labels!r} is not a label source of {dataset}; allowed: none, classes")
+        if labels == "classes" and dataset not in _NUM_CLASSES:
+            raise UserError(f"{dataset} has no classes; labels classes is allowed for {', '.join(_NUM_CLASSES)}")
+        self.labels = labels
+        self.num_classes = _NUM_CLASSES[dataset] if labels == "classes" else 0
         self.dataset = dataset
         self.root = root
         self.download = download

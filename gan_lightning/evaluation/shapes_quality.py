@@ -32,3 +32,12 @@ def shapes_quality(images: Tensor, classifier: ShapesClassifier | None = None) -
         "mode_coverage": covered / classifier.num_classes,
         "confidence": top.mean().item(),
     }
+
+
+@torch.no_grad()
+def class_accuracy(images: Tensor, classes: Tensor, classifier: ShapesClassifier | None = None) -> float:
+    """How often the classifier gives generated images of a class-conditional model trained on the
+    shapes' classes the class they were generated for (chance: 1/16 with the shipped classifier)."""
+    classifier = classifier or load_shapes_classifier(images.device)
+    predicted = torch.cat([classifier(chunk).argmax(dim=1) for chunk in images.split(256)])
+    return (predicted.cpu() == classes.cpu()).float().mean().item()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -19,7 +19,7 @@ from gan_lightning.evaluation import formulas
 from gan_lightning.evaluation.detectors import FeatureModuleDetector, InceptionDetector, Role, build_detector
 from gan_lightning.evaluation.extraction import FeatureCache, Gather, Shard, extract_features, single_process_gather
 from gan_lightning.evaluation.protocols import PPL_EPSILON, MetricProtocol
-from gan_lightning.sampling import latents_for_seeds
+from gan_lightning.sampling import class_vectors, latents_for_seeds
 
 PPL_FIRST_SEED = 10_000_000  # PPL's latents, apart from the generated images' seeds
 
@@ -188,9 +188,17 @@ class MetricSuite:
         return {"results": results, "metric": protocol.name, "total_time": time.time() - start, "settings": settings}
 
 
-def seeded_images(generator: nn.Module, device: torch.device | str, **generator_kwargs) -> ImagesOf:
-    """Images of a latent generator (``z_dim``): item i from seed i, truncation psi 1."""
-    return lambda indices: generator(latents_for_seeds(indices, generator.z_dim, device), **generator_kwargs)
+def seeded_images(generator: nn.Module, device: torch.device | str, classes: Sequence[int] | None = None, **generator_kwargs) -> ImagesOf:
+    """Images of a latent generator (``z_dim``): item i from seed i, truncation psi 1; for a
+    class-conditional generator, item i is of class ``classes[i]``."""
+    if classes is None:
+        return lambda indices: generator(latents_for_seeds(indices, generator.z_dim, device), **generator_kwargs)
+
+    def images_of(indices: list[int]) -> Tensor:
+        c = class_vectors([classes[i] for i in indices], generator.c_dim, device)
+        return generator(latents_for_seeds(indices, generator.z_dim, device), c, **generator_kwargs)
+
+    return images_of
 
 
 def dataset_images(dataset, part: int, device: torch.device | str) -> ImagesOf:

@@ -55,9 +55,12 @@ class GANModule(LightningModule):
             (so ``val_fraction: 0`` works). None: FID on the validation split per validation epoch.
         kid: also log the kernel inception distance (val/kid, test/kid) over the same features and images.
         kid_subset_size: KID subset size (the paper's 1000; lowered to the number of images when fewer).
+        num_classes: classes of the data's labels, linked from the DataModule by the CLI; 0 trains
+            without labels. Only algorithms with ``class_conditional`` accept more.
     """
 
     generator: nn.Module
+    class_conditional: bool = False  # whether this algorithm can train on class labels
 
     def __init__(
         self,
@@ -70,8 +73,13 @@ class GANModule(LightningModule):
         kid: bool = False,
         kid_subset_size: int = 1000,
         fid_every_kimg: float | None = None,
+        num_classes: int = 0,
     ) -> None:
         super().__init__()
+        if num_classes < 0 or (num_classes > 0 and not self.class_conditional):
+            allowed = "0 (no labels) or more" if self.class_conditional else "0: it trains without labels (set the data's labels to none)"
+            raise UserError(f"{type(self).__name__}: num_classes {num_classes} is invalid; allowed: {allowed}")
+        self.num_classes = num_classes
         self.automatic_optimization = False
         self.resolution = resolution
         self.channels = channels

@@ -10,6 +10,12 @@ then the generator EMA (half-life ``ema_kimg`` with ramp-up) and, every ``ada_in
 the ADA probability update from r_t = E[sign(D(real))]. Latents are style-mixed with probability
 ``style_mixing_prob``. All schedules are in images seen (kimg), so they do not depend on batch size.
 
+Class-conditional (``num_classes`` > 0, from the data's labels): D sees real images with their labels
+(Dmain, Dreg) and generated ones with the labels they were generated with; each phase draws the
+generated images' labels anew from the batch's labels, with replacement, so each is the label of a
+uniformly drawn training item, as NVlabs' ``gen_c`` is (theirs are drawn from the whole set, ours
+from the batch's items).
+
 Not verified against NVlabs (see the StyleGAN fidelity issue): no training step has been compared
 with theirs (NVlabs runs the G phases before the D phases). The augmentation gives NVlabs'
 AugmentPipe's images for the same draws (``gan_lightning.augment``); the ADA rule is theirs: r_t
@@ -33,9 +39,13 @@ from gan_lightning.losses import d_logistic_loss, g_nonsaturating_loss, path_len
 from gan_lightning.models.base import GANModule, check_learning_rates
 from gan_lightning.models.fine_tuning import freeze_discriminator_layers, init_from_checkpoint, trainable
 from gan_lightning.nets.layers import MinibatchStdDev, NoiseMode, check_noise_mode
-from gan_lightning.nets.stylegan2 import Discriminator, DiscriminatorConfig, GeneratorConfig, as_config, check_resolution
-from gan_lightning.sampling import latents_for_seeds, seed_names, seed_range
+from gan_lightning.nets.stylegan2 import Discriminator, DiscriminatorConfig, GeneratorConfig, as_config, check_resolution, with_classes
+from gan_lightning.data.labels import drawn_labels, item_labels
+from gan_lightning.sampling import check_class, class_vectors, latents_for_seeds, seed_names, seed_range
 from gan_lightning.torch_utils import eval_mode, frozen, grad_norm, update_ema
+
+
+MAX_GRID_CLASSES = 32  # sample grids show the first classes only: a row per class of ImageNet would be 1000 rows
 
 
 class StyleGAN(GANModule):
@@ -70,6 +80,9 @@ class StyleGAN(GANModule):
         init_augment_p: with init_from, also start from its ADA p (else from ``augment_p``).
         freeze_d: Freeze-D, the number of discriminator layers from the highest resolution that
             are not trained (NVlabs' ``--freezed``; per block fromrgb, conv0, conv1, skip).
+        num_classes: classes of the data's labels (linked from the DataModule); > 0 makes the
+            generator and discriminator class-conditional (their ``c_dim``), 0 takes the networks'
+            own ``c_dim`` (0 unless a converted conditional checkpoint says otherwise).
         **kwargs: max_kimg and the FID options of ``GANModule``.
     """
 
@@ -102,13 +115,16 @@ class StyleGAN(GANModule):
         init_from: str | None = None,
         init_augment_p: bool = False,
         freeze_d: int = 0,
+        num_classes: int = 0,
         **kwargs,
     ) -> None:
-        super().__init__(resolution=resolution, channels=channels, **kwargs)
-        check_resolution(resolution)
-        check_learning_rates(lr=lr)
         generator_config = as_config(GeneratorConfig, generator)  # a dict when loaded from a checkpoint
         discriminator_config = as_config(DiscriminatorConfig, discriminator)
+        generator_config, discriminator_config = with_classes(num_classes, generator_config, discriminator_config)
+        num_classes = generator_config.c_dim
+        super().__init__(resolution=resolution, channels=channels, num_classes=num_classes, **kwargs)
+        check_resolution(resolution)
+        check_learning_rates(lr=lr)
         for name, value in (("r1_interval", r1_interval), ("pl_interval", pl_interval), ("ada_interval", ada_interval), ("pl_batch_shrink", pl_batch_shrink)):
             if value < 1:
                 raise UserError(f"{name} must be at least 1, got {value}")
@@ -121,6 +137,9 @@ class StyleGAN(GANModule):
         # save_hyperparameters reads these arguments: plain dicts keep hparams.yaml and checkpoints plain data.
         generator, discriminator = dataclasses.asdict(generator_config), dataclasses.asdict(discriminator_config)
         self.save_hyperparameters()
+        # LightningCLI hands save_hyperparameters the parsed config, whose c_dim is the networks' own:
+        # record the c_dim the labels gave, so checkpoints rebuild the networks built here.
+        self.hparams.update(generator=generator, discriminator=discriminator, num_classes=num_classes)
         self.generator = self.build_generator()
         self.discriminator = Discriminator(resolution, channels, discriminator_config)
         freeze_discriminator_layers(self.discriminator, freeze_d)
@@ -133,6 +152,8 @@ class StyleGAN(GANModule):
         # sum of sign(D(real)) and count since the last ADA update: checkpointed, so a resume between
         # two updates moves p exactly as the uninterrupted run does
         self.register_buffer("ada_stats", torch.zeros(2))
+
+    class_conditional = True
 
     def configure_optimizers(self):
         # Lazy regularization takes an extra optimizer step every `interval` batches: scale lr and
@@ -152,7 +173,14 @@ class StyleGAN(GANModule):
         super().setup(stage)
         # The discriminator sees batches of the data's batch size (drop_last): check it fits its
         # minibatch-std groups now, not at the first step after the sanity check.
-        batch_size = getattr(self.trainer.datamodule, "batch_size", None)
+        datamodule = self.trainer.datamodule
+        batch_size = getattr(datamodule, "batch_size", None)
+        data_classes = getattr(datamodule, "num_classes", None)
+        if stage != "predict" and isinstance(data_classes, int) and data_classes != self.num_classes:
+            raise UserError(
+                f"the data gives {data_classes} classes (num_classes) but this StyleGAN is built for {self.num_classes} "
+                "(its c_dim); allowed: data with the same labels (0 = none)"
+            )
         if stage == "fit" and isinstance(batch_size, int):
             for layer in self.discriminator.modules():
                 if isinstance(layer, MinibatchStdDev):
@@ -174,14 +202,25 @@ class StyleGAN(GANModule):
     def random_latents(self, num: int) -> Tensor:
         return torch.randn(num, self.generator.z_dim, device=self.device)
 
-    def mapped_latents(self, num: int) -> Tensor:
-        """ws for ``num`` random z; with probability style_mixing_prob the rows from a random
-        cutoff on come from a second z (style mixing regularization)."""
+    def real_labels(self, batch) -> Tensor | None:
+        """The batch's class labels as one-hot ``c`` (N, c_dim); None for an unconditional model."""
+        return class_vectors(batch[1], self.num_classes, self.device) if self.num_classes > 0 else None
+
+    def generated_labels(self, real_c: Tensor | None, num: int) -> Tensor | None:
+        """``c`` for ``num`` generated images, drawn from the training labels (with replacement from
+        this batch's, each a uniformly drawn training item's): NVlabs' gen_c, the data's label distribution."""
+        if real_c is None:
+            return None
+        return real_c[torch.randint(real_c.shape[0], (num,), device=self.device)]
+
+    def mapped_latents(self, num: int, c: Tensor | None = None) -> Tensor:
+        """ws for ``num`` random z (and labels c); with probability style_mixing_prob the rows from a
+        random cutoff on come from a second z with the same c (style mixing regularization)."""
         z = self.random_latents(num)
-        ws = self.generator.mapping(z)
+        ws = self.generator.mapping(z, c)
         if self.hparams.style_mixing_prob > 0 and torch.rand(()).item() < self.hparams.style_mixing_prob:
             cutoff = int(torch.randint(1, ws.shape[1], ()))
-            mixed = self.generator.mapping(self.random_latents(num), update_w_avg=False)
+            mixed = self.generator.mapping(self.random_latents(num), c, update_w_avg=False)
             ws = torch.cat([ws[:, :cutoff], mixed[:, cutoff:]], dim=1)
         return ws
 
@@ -191,6 +230,7 @@ class StyleGAN(GANModule):
         hp = self.hparams
         real = batch[0]
         num = real.shape[0]
+        real_c = self.real_labels(batch)  # labels go to G and D in every phase (None: unconditional)
         opt_g, opt_d = self.optimizers()
         step = int(self.batches_done)
         log_now = self.logging_step(batch_idx)  # gradient norms only on the batches the loggers record
@@ -198,9 +238,10 @@ class StyleGAN(GANModule):
 
         # Dmain: real images up, generated images down, both through the same augmentation.
         with torch.no_grad():
-            fake = self.generator.synthesis(self.mapped_latents(num))
-        real_logits = self.discriminator(self.augment(real))
-        fake_logits = self.discriminator(self.augment(fake))
+            fake_c = self.generated_labels(real_c, num)
+            fake = self.generator.synthesis(self.mapped_latents(num, fake_c))
+        real_logits = self.discriminator(self.augment(real), real_c)
+        fake_logits = self.discriminator(self.augment(fake), fake_c)
         d_loss = d_logistic_loss(real_logits, fake_logits)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)
@@ -212,7 +253,7 @@ class StyleGAN(GANModule):
         # Dreg: lazy R1 on (augmented) reals; the gradient is taken w.r.t. the un-augmented image.
         if hp.r1_gamma > 0 and step % hp.r1_interval == 0:
             real_input = real.detach().requires_grad_(True)
-            r1_logits = self.discriminator(self.augment(real_input))
+            r1_logits = self.discriminator(self.augment(real_input), real_c)
             penalty = r1_penalty(r1_logits, real_input, self.loss_scale())
             self.count_real_signs(r1_logits)  # NVlabs' r_t counts the R1 pass's real logits too
             opt_d.zero_grad(set_to_none=True)
@@ -222,8 +263,9 @@ class StyleGAN(GANModule):
 
         with frozen(self.discriminator):  # the generator phases compute no D weight gradients
             # Gmain: fool the discriminator.
-            fake = self.generator.synthesis(self.mapped_latents(num))
-            g_loss = g_nonsaturating_loss(self.discriminator(self.augment(fake)))
+            fake_c = self.generated_labels(real_c, num)
+            fake = self.generator.synthesis(self.mapped_latents(num, fake_c))
+            g_loss = g_nonsaturating_loss(self.discriminator(self.augment(fake), fake_c))
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(g_loss)
             if log_now:
@@ -232,7 +274,8 @@ class StyleGAN(GANModule):
 
             # Greg: path length regularization on a smaller batch.
             if hp.pl_weight > 0 and step % hp.pl_interval == 0:
-                ws = self.mapped_latents(max(num // hp.pl_batch_shrink, 1))
+                pl_num = max(num // hp.pl_batch_shrink, 1)
+                ws = self.mapped_latents(pl_num, self.generated_labels(real_c, pl_num))
                 images = self.generator.synthesis(ws)
                 penalty, lengths, new_mean = path_length_penalty(images, ws, self.pl_mean, hp.pl_decay, self.loss_scale())
                 opt_g.zero_grad(set_to_none=True)
@@ -292,38 +335,72 @@ class StyleGAN(GANModule):
 
     # --- sampling --------------------------------------------------------------------------------
 
+    def class_labels(self, class_index: int | None, num: int, option: str = "class_index") -> Tensor | None:
+        """``c`` for ``num`` images of class ``class_index`` (which a conditional model needs and an
+        unconditional one refuses; errors name ``option``)."""
+        check_class(class_index, self.num_classes, option)
+        return None if class_index is None else class_vectors([class_index] * num, self.num_classes, self.device)
+
     @torch.no_grad()
     def generate(
-        self, num: int, seed: int = 0, truncation_psi: float = 1.0, noise_mode: NoiseMode = "const"
+        self,
+        num: int,
+        seed: int = 0,
+        truncation_psi: float = 1.0,
+        noise_mode: NoiseMode = "const",
+        class_index: int | None = None,
     ) -> Tensor:
-        """``num`` images in [-1, 1] from the EMA generator; image k comes from seed ``seed + k``."""
+        """``num`` images in [-1, 1] from the EMA generator; image k comes from seed ``seed + k``
+        (of class ``class_index`` for a class-conditional model)."""
         check_noise_mode(noise_mode)
         z = latents_for_seeds(seed_range(seed, num), self.generator.z_dim, self.device)
+        c = self.class_labels(class_index, num)
+        chunks = [(chunk, None if c is None else c[i : i + 64]) for chunk, i in zip(z.split(64), range(0, num, 64))]
         with eval_mode(self.sampling_generator) as generator:
-            return torch.cat([generator(chunk, truncation_psi=truncation_psi, noise_mode=noise_mode) for chunk in z.split(64)])
+            return torch.cat([generator(zs, cs, truncation_psi=truncation_psi, noise_mode=noise_mode) for zs, cs in chunks])
 
-    def predict_step(self, batch: Tensor, batch_idx: int) -> dict:
-        """Batch = seeds (from the DataModule's predict loader) -> one image per seed, named by it."""
-        seeds = batch.tolist()
+    def predict_step(self, batch: Tensor | list[Tensor], batch_idx: int) -> dict:
+        """Batch = seeds (from the DataModule's predict loader), or (seeds, classes) with its
+        predict_class -> one image per seed, named by it (and by its class)."""
+        seeds_tensor, classes = (batch[0], batch[1]) if isinstance(batch, (list, tuple)) else (batch, None)
+        seeds = seeds_tensor.tolist()
+        class_index = None if classes is None else int(classes[0])
+        c = self.class_labels(class_index, len(seeds), "--data.init_args.predict_class")
         z = latents_for_seeds(seeds, self.generator.z_dim, self.device)
+        names = seed_names(seeds) if class_index is None else [f"class{class_index:03d}_{name}" for name in seed_names(seeds)]
         with eval_mode(self.sampling_generator) as generator:
-            return {"images": generator(z, noise_mode="const"), "names": seed_names(seeds)}
+            return {"images": generator(z, c, noise_mode="const"), "names": names}
+
+    @property
+    def sample_grid_columns(self) -> int | None:
+        """Images per grid row: a conditional model's grids have one row per class."""
+        return self.fixed_z.shape[0] if self.num_classes > 0 else None
 
     @torch.no_grad()
     def fixed_samples(self) -> dict[str, Tensor]:
+        """The fixed z (and for a conditional model, each z in each of the first MAX_GRID_CLASSES
+        classes: one row per class, the same z down a column)."""
         psi = self.hparams.sample_truncation_psi
+        z, c = self.fixed_z, None
+        if self.num_classes > 0:
+            rows = min(self.num_classes, MAX_GRID_CLASSES)
+            c = class_vectors(torch.arange(rows).repeat_interleave(z.shape[0]), self.num_classes, self.device)
+            z = z.repeat(rows, 1)
         with eval_mode(self.sampling_generator) as generator:
             return {
-                "samples": generator(self.fixed_z, noise_mode="const"),
-                f"samples_psi{psi:g}": generator(self.fixed_z, truncation_psi=psi, noise_mode="const"),
+                "samples": generator(z, c, noise_mode="const"),
+                f"samples_psi{psi:g}": generator(z, c, truncation_psi=psi, noise_mode="const"),
             }
 
     def fid_fake_images(self, batch) -> Tensor:
+        # Conditional: the validation batch's labels, so the fakes have the real images' label distribution.
         with eval_mode(self.sampling_generator) as generator:
-            return generator(self.random_latents(batch[0].shape[0]), noise_mode="random")
+            return generator(self.random_latents(batch[0].shape[0]), self.real_labels(batch), noise_mode="random")
 
     def metric_fake_images(self, metric_set) -> tuple[ImagesOf, int]:
-        return seeded_images(self.sampling_generator, self.device, noise_mode="random"), self.fid_num_samples
+        # Conditional: image i gets the label of a random real item (the real set's label distribution).
+        classes = drawn_labels(item_labels(metric_set), self.fid_num_samples) if self.num_classes > 0 else None
+        return seeded_images(self.sampling_generator, self.device, classes, noise_mode="random"), self.fid_num_samples
 
 
 __all__ = ["StyleGAN"]

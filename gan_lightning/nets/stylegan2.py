@@ -155,6 +155,25 @@ def as_config(cls: type[Config], value: Config | Mapping[str, Any]) -> Config:
     return cls(**value)
 
 
+def with_classes(num_classes: int, generator: GeneratorConfig, discriminator: DiscriminatorConfig) -> tuple[GeneratorConfig, DiscriminatorConfig]:
+    """Both configs with ``c_dim = num_classes`` (G embeds the label, D projects on it); with
+    num_classes 0 they keep their own c_dim, which must then agree."""
+    if num_classes < 0:
+        raise UserError(f"num_classes must be >= 0, got {num_classes}")
+    if num_classes == 0:
+        _require(
+            generator.c_dim == discriminator.c_dim,
+            f"generator c_dim {generator.c_dim} and discriminator c_dim {discriminator.c_dim} differ; both see the same labels",
+        )
+        return generator, discriminator
+    for network, config in (("generator", generator), ("discriminator", discriminator)):
+        _require(
+            config.c_dim in (0, num_classes),
+            f"{network} c_dim {config.c_dim} differs from the data's {num_classes} classes; allowed: 0 (taken from the data) or {num_classes}",
+        )
+    return dataclasses.replace(generator, c_dim=num_classes), dataclasses.replace(discriminator, c_dim=num_classes)
+
+
 def check_resolution(resolution: int) -> int:
     if not (
         isinstance(resolution, int)

@@ -24,6 +24,7 @@ import torch
 from jsonargparse import ActionConfigFile, Namespace
 
 from gan_lightning.checkpoints import generator_from_checkpoint, load_checkpoint
+from gan_lightning.data.labels import drawn_labels, item_labels
 from gan_lightning.errors import UserError
 from gan_lightning.evaluation.detectors import DETECTOR_KINDS
 from gan_lightning.evaluation.extraction import FeatureCache, Shard, dataset_key
@@ -70,6 +71,25 @@ def data_description(data: Namespace) -> dict[str, Any]:
     return {"class_path": data.get("class_path"), "init_args": init_args}
 
 
+def generated_classes(generator, metric_set, datamodule, protocols, num_gen: int | None) -> list[int] | None:
+    """A class-conditional generator's class for each generated image: drawn from the real set's
+    labels (NVlabs' metrics do so), uniformly over the classes without a real set; None when unconditional."""
+    c_dim = int(getattr(generator, "c_dim", 0))
+    if c_dim == 0:
+        return None
+    if any(p.name == "ppl2_wend" for p in protocols):
+        raise UserError(f"ppl2_wend of a class-conditional model ({c_dim} classes) is not implemented; allowed here: the other metrics")
+    count = max([num_gen or 0, *(p.num_gen for p in protocols)])
+    if metric_set is None:
+        return drawn_labels(list(range(c_dim)), count)
+    if getattr(datamodule, "num_classes", 0) != c_dim:
+        raise UserError(
+            f"this model is class-conditional ({c_dim} classes) but the data gives {getattr(datamodule, 'num_classes', 0)}: "
+            "give the data with its labels as in fit (e.g. --data.init_args.labels)"
+        )
+    return drawn_labels(item_labels(metric_set), count)
+
+
 def summary(records: list[dict], ckpt: str) -> str:
     values = "  ".join(f"{name} {value:.6g}" for record in records for name, value in record["results"].items())
     flags = "" if all(r["settings"]["paper_protocol"] for r in records) else "  (not the paper protocol: see settings)"
@@ -112,7 +132,8 @@ def main(args: list[str]) -> None:
         num_gen = min(config.num_gen or len(metric_set), len(metric_set))  # one stylized image per content image
     else:
         kwargs = {"noise_mode": "random"} if algorithm == "StyleGAN" else {}
-        fake_images, num_gen = seeded_images(generator, device, **kwargs), config.num_gen
+        classes = generated_classes(generator, metric_set, datamodule if metric_set is not None else None, protocols, config.num_gen)
+        fake_images, num_gen = seeded_images(generator, device, classes, **kwargs), config.num_gen
     gather = (lambda tensor: fabric.all_gather(tensor)) if fabric.world_size > 1 else (lambda tensor: tensor[None])
     suite = MetricSuite(
         fake_images,

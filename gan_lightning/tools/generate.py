@@ -12,7 +12,7 @@ from gan_lightning.outputs import add_overwrite_argument, check_output
 from gan_lightning.registry import LATENT_ALGORITHMS
 from gan_lightning.sampling import latents_for_seeds, seed_names, seed_range
 from gan_lightning.tools.common import add_checkpoint_arguments, load_command_generator
-from gan_lightning.tools.stylegan_common import add_stylegan_arguments
+from gan_lightning.tools.stylegan_common import add_stylegan_arguments, class_input
 
 CHUNK = 16  # images per forward pass: bounds memory at high resolution
 
@@ -43,11 +43,15 @@ def run(args: argparse.Namespace) -> None:
         raise UserError(f"--out {args.out!r}: give a .png file for a grid, or a folder ending in / for one image per seed")
     generator, checkpoint, device = load_command_generator(args, "generate", LATENT_ALGORITHMS)
     kwargs = generator_kwargs(checkpoint["algorithm"], args.truncation, args.noise_mode)
+    c = class_input(generator, args.class_index, args.num, device)  # None: unconditional
     seeds = seed_range(args.seed, args.num)
     check_output(args.out, [f"{name}.png" for name in seed_names(seeds)], args.overwrite, [args.ckpt])
     z = latents_for_seeds(seeds, generator.z_dim, device)
     with torch.no_grad():
-        images = torch.cat([generator(chunk, **kwargs).cpu() for chunk in z.split(CHUNK)])
+        if c is None:
+            images = torch.cat([generator(chunk, **kwargs).cpu() for chunk in z.split(CHUNK)])
+        else:
+            images = torch.cat([generator(zs, cs, **kwargs).cpu() for zs, cs in zip(z.split(CHUNK), c.split(CHUNK))])
     if args.out.endswith(("/", "\\")):
         paths = save_images(images, args.out, seed_names(seeds))
         print(f"wrote {len(paths)} images to {args.out}")

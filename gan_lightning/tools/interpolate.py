@@ -18,7 +18,7 @@ from gan_lightning.errors import UserError
 from gan_lightning.images import save_images, tensor_to_pil
 from gan_lightning.outputs import add_overwrite_argument, check_output
 from gan_lightning.sampling import latents_for_seeds
-from gan_lightning.tools.stylegan_common import add_common_arguments, load_stylegan, parse_int_list, synthesize
+from gan_lightning.tools.stylegan_common import add_common_arguments, class_input, load_stylegan, parse_int_list, synthesize
 from gan_lightning.tools.walks import load_projected_ws, steps_for_duration, walk_ws
 from gan_lightning.video import write_video
 
@@ -44,21 +44,28 @@ def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
-def walk_latents(generator, seeds: list[int], steps: int, space: str, loop: bool, truncation: float) -> Tensor:
-    """ws for every frame, shape (frames, num_ws, w_dim)."""
+def walk_latents(
+    generator, seeds: list[int], steps: int, space: str, loop: bool, truncation: float, class_index: int | None = None
+) -> Tensor:
+    """ws for every frame, shape (frames, num_ws, w_dim); a conditional generator's seeds all of
+    class ``class_index``."""
     z = latents_for_seeds(seeds + ([seeds[0]] if loop else []), generator.z_dim, generator.mapping.w_avg.device)
     t = torch.arange(steps, device=z.device, dtype=z.dtype) / steps
+
+    def c(num: int) -> Tensor | None:
+        return class_input(generator, class_index, num, z.device)
+
     frames = []
     with torch.no_grad():
         if space == "z":
             for a, b in zip(z[:-1], z[1:]):
-                frames.append(generator.mapping(slerp(a[None], b[None], t), truncation_psi=truncation))
+                frames.append(generator.mapping(slerp(a[None], b[None], t), c(steps), truncation_psi=truncation))
         else:
-            w = generator.mapping(z, truncation_psi=truncation)
+            w = generator.mapping(z, c(len(z)), truncation_psi=truncation)
             for a, b in zip(w[:-1], w[1:]):
                 frames.append(torch.lerp(a[None], b[None], t[:, None, None]))
         if not loop:  # end exactly on the last seed
-            frames.append(generator.mapping(z[-1:], truncation_psi=truncation))
+            frames.append(generator.mapping(z[-1:], c(1), truncation_psi=truncation))
     return torch.cat(frames)
 
 
@@ -79,13 +86,15 @@ def run(args: argparse.Namespace) -> None:
     as_frames = args.out.endswith(("/", "\\"))
     if not as_frames and not args.out.lower().endswith((".gif", ".mp4")):
         raise UserError(f"--out {args.out!r}: give a .mp4 or .gif file, or a folder ending in / for PNG frames")
-    generator, _ = load_stylegan(args, "interpolate")
+    generator, device = load_stylegan(args, "interpolate")
+    if not args.latents:  # projected W+ points carry their class already
+        class_input(generator, args.class_index, 1, device)
     if args.latents:
         if args.space != "w":
             raise UserError("--latents walks in W+ (where `project` found them); drop --space z")
         ws = walk_ws(load_projected_ws([Path(p) for p in points], generator), steps, args.loop)
     else:
-        ws = walk_latents(generator, points, steps, args.space, args.loop, args.truncation)
+        ws = walk_latents(generator, points, steps, args.space, args.loop, args.truncation, args.class_index)
     check_output(args.out, [f"frame{i:05d}.png" for i in range(len(ws))], args.overwrite, [args.ckpt, *(points if args.latents else [])])
     images = synthesize(generator, ws, args.noise_mode)
     if args.out.lower().endswith(".mp4"):

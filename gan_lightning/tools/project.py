@@ -26,6 +26,7 @@ from gan_lightning.errors import UserError
 from gan_lightning.images import load_image, save_image_grid, save_images, square_crop
 from gan_lightning.nets.stylegan2 import Generator
 from gan_lightning.outputs import add_overwrite_argument, check_output_folder
+from gan_lightning.sampling import class_vectors
 from gan_lightning.tools.common import add_checkpoint_arguments
 from gan_lightning.tools.stylegan_common import load_stylegan
 
@@ -88,7 +89,9 @@ def project(
     rng = torch.Generator(device="cpu").manual_seed(seed)
     with torch.no_grad():
         z = torch.randn(w_avg_samples, generator.z_dim, generator=rng).to(device)
-        w_samples = generator.mapping(z)[:, :1]  # (N, 1, w_dim)
+        # A class-conditional generator: W's mean and spread over all its classes, drawn uniformly.
+        c = class_vectors(torch.randint(generator.c_dim, (w_avg_samples,), generator=rng), generator.c_dim, device) if generator.c_dim else None
+        w_samples = generator.mapping(z, c)[:, :1]  # (N, 1, w_dim)
         w_avg = w_samples.mean(dim=0, keepdim=True)
         w_std = (w_samples - w_avg).square().sum(dim=2).mean().sqrt().item()
     rows = generator.num_ws if space == "w+" else 1

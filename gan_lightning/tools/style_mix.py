@@ -17,7 +17,7 @@ from gan_lightning.nets.layers import NoiseMode
 from gan_lightning.nets.stylegan2 import Generator
 from gan_lightning.images import save_image_grid
 from gan_lightning.outputs import add_overwrite_argument, check_output_file
-from gan_lightning.tools.stylegan_common import add_common_arguments, load_stylegan, parse_int_list, synthesize, ws_for_seeds
+from gan_lightning.tools.stylegan_common import add_common_arguments, class_input, load_stylegan, parse_int_list, synthesize, ws_for_seeds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,15 +30,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def style_mix_grid(
-    generator: Generator, rows: list[int], cols: list[int], styles: list[int], truncation: float, noise_mode: NoiseMode
+    generator: Generator,
+    rows: list[int],
+    cols: list[int],
+    styles: list[int],
+    truncation: float,
+    noise_mode: NoiseMode,
+    class_index: int | None = None,
 ) -> torch.Tensor:
-    """(len(rows) + 1) x (len(cols) + 1) images, row-major, the top-left corner blank (-1 = black)."""
+    """(len(rows) + 1) x (len(cols) + 1) images, row-major, the top-left corner blank (-1 = black);
+    for a class-conditional generator, every seed of class ``class_index``."""
     num_ws = generator.num_ws
     bad = [s for s in styles if s >= num_ws]
     if bad:
         raise UserError(f"--styles {bad} out of range: this generator has layers 0-{num_ws - 1}")
-    row_ws = ws_for_seeds(generator, rows, truncation)
-    col_ws = ws_for_seeds(generator, cols, truncation)
+    row_ws = ws_for_seeds(generator, rows, truncation, class_index)
+    col_ws = ws_for_seeds(generator, cols, truncation, class_index)
     mixed = row_ws[:, None].repeat(1, len(cols), 1, 1)  # (rows, cols, num_ws, w_dim)
     mixed[:, :, styles] = col_ws[None, :, styles]
     images = synthesize(generator, torch.cat([col_ws, row_ws, mixed.flatten(0, 1)]), noise_mode)
@@ -56,7 +63,8 @@ def run(args: argparse.Namespace) -> None:
     styles = parse_int_list(args.styles, "--styles")
     if not str(args.out).lower().endswith(".png"):
         raise UserError(f"--out {str(args.out)!r}: give a .png file")
-    generator, _ = load_stylegan(args, "style-mix")
+    generator, device = load_stylegan(args, "style-mix")
+    class_input(generator, args.class_index, 1, device)  # a bad --class fails before any file is written
     check_output_file(args.out, args.overwrite, [args.ckpt])
-    grid = style_mix_grid(generator, rows, cols, styles, args.truncation, args.noise_mode)
+    grid = style_mix_grid(generator, rows, cols, styles, args.truncation, args.noise_mode, args.class_index)
     print(f"wrote {save_image_grid(grid, args.out, nrow=len(cols) + 1)}")

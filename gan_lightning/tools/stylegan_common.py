@@ -11,7 +11,7 @@ from torch import Tensor
 from gan_lightning.errors import UserError
 from gan_lightning.nets.layers import NOISE_MODES
 from gan_lightning.nets.stylegan2 import Generator
-from gan_lightning.sampling import latents_for_seeds
+from gan_lightning.sampling import check_class, class_vectors, latents_for_seeds
 from gan_lightning.tools.common import add_checkpoint_arguments, load_command_generator
 
 
@@ -38,6 +38,10 @@ def add_stylegan_arguments(parser: argparse.ArgumentParser) -> None:
     """--truncation and --noise-mode: how a StyleGAN generator samples."""
     parser.add_argument("--truncation", type=float, default=1.0, help="truncation psi (default 1: none)")
     parser.add_argument("--noise-mode", choices=NOISE_MODES, default="const", help="noise inputs (default const)")
+    parser.add_argument(
+        "--class", dest="class_index", type=int, default=None, metavar="K",
+        help="class of the images, for a class-conditional model (0..classes-1; required there, refused otherwise)",
+    )  # fmt: skip
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,12 +55,21 @@ def load_stylegan(args: argparse.Namespace, command: str = "this command") -> tu
     return generator, device
 
 
+def class_input(generator: torch.nn.Module, class_index: int | None, num: int, device: torch.device) -> Tensor | None:
+    """The label input ``c`` of ``num`` images of class ``--class`` (None for an unconditional
+    generator); a one-line error when the class is missing, out of range or not allowed."""
+    c_dim = int(getattr(generator, "c_dim", 0))
+    check_class(class_index, c_dim)
+    return None if class_index is None else class_vectors([class_index] * num, c_dim, device)
+
+
 @torch.no_grad()
-def ws_for_seeds(generator: Generator, seeds: list[int], truncation_psi: float = 1.0) -> Tensor:
-    """(len(seeds), num_ws, w_dim): each seed's z mapped to W (truncated toward w_avg by psi)."""
+def ws_for_seeds(generator: Generator, seeds: list[int], truncation_psi: float = 1.0, class_index: int | None = None) -> Tensor:
+    """(len(seeds), num_ws, w_dim): each seed's z (of class ``class_index`` for a conditional
+    generator) mapped to W (truncated toward w_avg by psi)."""
     device = generator.mapping.w_avg.device
     z = latents_for_seeds(seeds, generator.z_dim, device)
-    return generator.mapping(z, truncation_psi=truncation_psi)
+    return generator.mapping(z, class_input(generator, class_index, len(seeds), device), truncation_psi=truncation_psi)
 
 
 @torch.no_grad()
