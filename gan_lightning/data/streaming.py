@@ -4,6 +4,8 @@ its loader's position is part of the checkpoint, so a requeued job continues the
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from litdata import StreamingDataLoader, StreamingDataset
 from litdata.streaming.sampler import ChunkedIndex
@@ -98,6 +100,9 @@ class StreamingDataModule(ImageDataModule):
         val_num_images: training images (evenly spaced, not flipped) that validation batches show.
         cache_dir: where chunks streamed from object storage are kept (default: litdata's).
         max_cache_size: how much of ``cache_dir`` the chunks may use.
+        labels: "prepared": the class labels stored by ``prepare --labels`` make the model
+            class-conditional (``num_classes`` from the manifest); "none": unconditional (items keep
+            their stored label, which the model ignores).
     """
 
     def __init__(
@@ -110,6 +115,7 @@ class StreamingDataModule(ImageDataModule):
         val_num_images: int = 1000,
         cache_dir: str | None = None,
         max_cache_size: str = "100GB",
+        labels: Literal["none", "prepared"] = "none",
         **kwargs,
     ) -> None:
         manifest = read_manifest(input_dir)
@@ -119,12 +125,18 @@ class StreamingDataModule(ImageDataModule):
                     f"data {name} {given} differs from the prepared dataset's {stored} ({input_dir}); allowed: {stored}, "
                     f"or leave it out, or prepare again with --{name} {given}"
                 )
+        if labels not in ("none", "prepared"):
+            raise UserError(f"labels {labels!r} is not a label source of a prepared dataset; allowed: none, prepared")
+        if labels == "prepared" and manifest.num_classes == 0:
+            raise UserError(f"{input_dir} was prepared without labels, so labels prepared is not allowed; allowed: none, "
+                            "or prepare again with --labels")
         if val_num_images < 0:
             raise UserError(f"val_num_images must be 0 or more, got {val_num_images}")
         super().__init__(resolution=manifest.resolution, channels=manifest.channels, **kwargs)
         self.input_dir = input_dir
         self.manifest: Manifest = manifest
-        self.num_classes = manifest.num_classes  # 0: unconditional
+        self.labels = labels
+        self.num_classes = manifest.num_classes if labels == "prepared" else 0  # 0: unconditional
         self.flip = flip
         self.shuffle = shuffle
         self.val_num_images = val_num_images

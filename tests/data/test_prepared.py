@@ -51,8 +51,9 @@ def test_prepare_a_folder_keeps_labels_and_skips_broken_files(prepared: Path, cl
     assert (manifest["resolution"], manifest["channels"], manifest["num_classes"]) == (32, 3, 2)
     assert manifest["class_names"] == ["cat", "dog"] and len(manifest["source_hash"]) == 64
 
-    module = streamed(prepared)
+    module = streamed(prepared, labels="prepared")
     assert (module.resolution, module.channels, module.num_classes) == (32, 3, 2)
+    assert streamed(prepared).num_classes == 0  # labels none (the default): an unconditional model
     metric = module.metric_set()
     labels = sorted(int(metric[i][1]) for i in range(len(metric)))
     assert labels == [0] * 5 + [1] * 4
@@ -147,7 +148,7 @@ def test_prepare_reads_an_nvlabs_zip_with_its_dataset_json(tmp_path: Path) -> No
         zipped.writestr("dataset.json", json.dumps({"labels": [[name, 3 - i] for i, name in enumerate(names)]}))
     run_cli("prepare", "--source", archive, "--out", tmp_path / "out", "--resolution", "32", "--labels", "dataset.json",
             "--transform", "none", "--workers", "1")  # fmt: skip
-    module = streamed(tmp_path / "out")
+    module = streamed(tmp_path / "out", labels="prepared")
     assert module.num_classes == 4 and module.manifest.transform == "none"
     stored = {int(label): image for image, label in (module.metric_set()[i] for i in range(4))}
     for i, image in enumerate(images):  # --transform none: the pixels as they are
@@ -169,7 +170,7 @@ def test_prepare_a_torchvision_set_with_its_classes(tmp_path: Path) -> None:
     write_fake_mnist(tmp_path / "tv", 6)
     run_cli("prepare", "--source", "torchvision:mnist", "--torchvision-root", tmp_path / "tv", "--out", tmp_path / "out",
             "--resolution", "32", "--channels", "1", "--labels", "classes", "--workers", "1")  # fmt: skip
-    module = streamed(tmp_path / "out")
+    module = streamed(tmp_path / "out", labels="prepared")
     assert (module.channels, module.num_classes, module.manifest.count) == (1, 6, 6)
     assert sorted(int(module.metric_set()[i][1]) for i in range(6)) == list(range(6))
 
