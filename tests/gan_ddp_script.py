@@ -2,7 +2,7 @@
 two gloo processes (``gan_ddp``) on half of it each, and saves rank 0's weights and per-batch
 communication to ``OUT``. Run by tests/test_gan_ddp.py:
 
-    python tests/gan_ddp_script.py single|gan_ddp OUT
+    python tests/gan_ddp_script.py single|gan_ddp OUT    # writes OUT.rank0 (and OUT.rank1)
 
 Every random draw inside a training step with a batch dimension is drawn for the global batch
 from an RNG seeded the same on every process, and each process keeps the rows of its samples
@@ -95,29 +95,35 @@ class FixedImages(LightningDataModule):
 
 
 class Traffic(Callback):
-    """all_reduce calls and bytes of each training batch."""
+    """Per training batch: all_reduce calls and bytes, and the bytes of the gradients the optimizers
+    stepped with (each step follows one backward whose gradients are all new: zero_grad(set_to_none))."""
 
     def __init__(self) -> None:
-        self.batches: list[list[int]] = []
+        self.batches: list[dict[str, int]] = []
         self._all_reduce = torch.distributed.all_reduce
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
-        record = [0, 0]
+        record = {"calls": 0, "bytes": 0, "gradient_bytes": 0, "backwards": 0}
         self.batches.append(record)
 
         def counted(tensor, *args, **kwargs):
-            record[0] += 1
-            record[1] += tensor.numel() * tensor.element_size()
+            record["calls"] += 1
+            record["bytes"] += tensor.numel() * tensor.element_size()
             return self._all_reduce(tensor, *args, **kwargs)
 
         torch.distributed.all_reduce = counted
+
+    def on_before_optimizer_step(self, trainer, module, optimizer) -> None:
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        self.batches[-1]["gradient_bytes"] += sum(g.numel() * g.element_size() for g in grads)
+        self.batches[-1]["backwards"] += 1
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         torch.distributed.all_reduce = self._all_reduce
 
 
-if __name__ == "__main__":
-    mode, out = sys.argv[1], sys.argv[2]
+def train(mode: str, out: str) -> None:
+    """mode: "single" (one process, the global batch) or "gan_ddp" (two, half each)."""
     world = 2 if mode == "gan_ddp" else 1
     torch.manual_seed(0)
     model = SharedDrawStyleGAN(
@@ -130,14 +136,17 @@ if __name__ == "__main__":
         r1_interval=2, pl_interval=2, pl_decay=0.0, ada_interval=1, ada_kimg=0.1, augment_p=0.3,
         ema_kimg=0.01, fid_features="shapes",
     )  # fmt: skip
-    data = FixedImages(GLOBAL_BATCH // world)
     traffic = Traffic()
     trainer = Trainer(
         strategy=mode if world > 1 else "auto", devices=world, accelerator="cpu", max_epochs=1,
         limit_train_batches=BATCHES, limit_val_batches=0, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False, callbacks=[traffic],
     )  # fmt: skip
-    trainer.fit(model, data)
-    state = {k: v for k, v in model.state_dict().items()}
-    report = {"state": state, "traffic": traffic.batches, "rank": trainer.global_rank}
+    trainer.fit(model, FixedImages(GLOBAL_BATCH // world))
+    buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers() if b.is_floating_point())
+    report = {"state": model.state_dict(), "traffic": traffic.batches, "float_buffer_bytes": buffer_bytes}
     torch.save(report, f"{out}.rank{trainer.global_rank}")
+
+
+if __name__ == "__main__":
+    train(sys.argv[1], sys.argv[2])
