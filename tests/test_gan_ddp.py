@@ -44,22 +44,31 @@ def test_two_processes_train_what_one_trains_on_the_whole_batch_and_send_only_tr
 
 STYLE_TRANSFER_SCRIPT = """
 import torch
-from lightning.pytorch import Trainer
+from lightning.pytorch import Callback, Trainer
 from gan_lightning.data import ShapesStyleDataModule
 from gan_lightning.models import StyleTransfer
 from tests.gan_ddp_script import Traffic
+
+
+class Seen(Callback):
+    def __init__(self):
+        self.content = []
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self.content += [round(float(x), 3) for x in batch[0].flatten(1).sum(1)]
+
 
 if __name__ == "__main__":
     torch.manual_seed(0)
     model = StyleTransfer(resolution=32, ngf=8, n_blocks=1, ndf=8, num_patches=16, fid_features="shapes", fid_num_samples=8)
     data = ShapesStyleDataModule(resolution=32, num_content=8, num_style=6, num_val=4, batch_size=2, num_workers=0)
-    traffic = Traffic()
+    traffic, seen = Traffic(), Seen()
     trainer = Trainer(strategy="gan_ddp", devices=2, accelerator="cpu", max_epochs=1, limit_train_batches=2,
                       limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                      enable_model_summary=False, callbacks=[traffic])
+                      enable_model_summary=False, callbacks=[traffic, seen])
     trainer.fit(model, data)
     buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers() if b.is_floating_point())
-    torch.save({"state": model.state_dict(), "traffic": traffic.batches, "float_buffer_bytes": buffer_bytes},
+    torch.save({"state": model.state_dict(), "traffic": traffic.batches, "float_buffer_bytes": buffer_bytes, "content": seen.content},
                f"out.rank{trainer.global_rank}")
 """
 
@@ -73,6 +82,8 @@ def test_style_transfer_trains_its_three_networks_identically_in_two_gan_ddp_pro
     rank0, rank1 = (torch.load(tmp_path / f"out.rank{rank}", weights_only=False) for rank in (0, 1))
     for name, value in rank0["state"].items():
         assert torch.equal(value, rank1["state"][name]), name
+    # the processes split one shuffled order: the epoch's 8 content images, each once
+    assert len(set(rank0["content"]) | set(rank1["content"])) == len(rank0["content"] + rank1["content"]) == 8
     for traffic in rank0["traffic"]:
         assert traffic["backwards"] == 3  # optimizer steps: style; generator and content after one backward
         assert traffic["calls"] == 2 + (rank0["float_buffer_bytes"] > 0)
