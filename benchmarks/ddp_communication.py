@@ -110,7 +110,7 @@ def kind(step: int) -> str:
     return "r1+pl" if r1 and pl else "pl" if pl else "r1" if r1 else "plain"
 
 
-def summarise(result: dict, warmup: int) -> dict:
+def summarise(result: dict, warmup: int, times: bool) -> dict:
     records = result["records"]
     total = [r["all_reduce_bytes"] + r.get("buffer_broadcast_bytes", 0) for r in records]
     by_kind: dict[str, dict] = {}
@@ -119,7 +119,8 @@ def summarise(result: dict, warmup: int) -> dict:
         if record["batch"] >= warmup:
             entry["seconds"].append(record["seconds"])
     for entry in by_kind.values():
-        entry["median_seconds"] = statistics.median(entry["seconds"]) if entry["seconds"] else None
+        if times:
+            entry["median_seconds"] = statistics.median(entry["seconds"]) if entry["seconds"] else None
         del entry["seconds"]
     summary: dict = {"per_batch_kind": by_kind}
     if {"plain", "pl", "r1+pl"} <= by_kind.keys():
@@ -137,6 +138,7 @@ def main() -> None:
     parser.add_argument("--channel-max", type=int, default=512, help="config F: 512; smaller for a quick check")
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--strategies", nargs="+", default=["ddp", "gan_ddp"])
+    parser.add_argument("--bytes-only", action="store_true", help="leave times out (a loaded machine)")
     parser.add_argument("--worker", nargs=2, metavar=("STRATEGY", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -160,7 +162,7 @@ def main() -> None:
             subprocess.run(command, check=True, cwd=tmp, env={**os.environ, "PYTHONPATH": str(REPO)})
             result = json.loads(out.read_text())
         results["gradient_bytes"] = result["gradient_bytes"]
-        results["strategies"][strategy] = summarise(result, args.warmup)
+        results["strategies"][strategy] = summarise(result, args.warmup, not args.bytes_only)
         print(strategy, json.dumps(results["strategies"][strategy], indent=1), flush=True)
     suffix = "" if args.channel_max == 512 else f"_channel_max{args.channel_max}"
     path = REPO / "benchmarks" / "results" / f"ddp_communication_{args.accelerator}_{args.resolution}px{suffix}.json"

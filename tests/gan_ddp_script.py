@@ -26,6 +26,7 @@ from gan_lightning.registry import GENERATORS
 GLOBAL_BATCH = 8
 BATCHES = 4
 DRAWS = {name: getattr(torch, name) for name in ("rand", "randn", "randint")}
+RANDN_LIKE = torch.randn_like
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -59,9 +60,6 @@ class SharedDraws:
         for name, draw in DRAWS.items():
             setattr(torch, name, draw)
         torch.randn_like = RANDN_LIKE
-
-
-RANDN_LIKE = torch.randn_like
 
 
 class SharedDrawStyleGAN(StyleGAN):
