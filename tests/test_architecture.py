@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("support", ("registry", "checkpoints", "formats", "export")),
     ("eval", ("evaluation",)),
     ("data", ("data",)),
-    ("training", ("models", "callbacks", "checkpointing", "divergence", "resume")),
+    ("training", ("models", "callbacks", "checkpointing", "divergence", "resume", "distributed")),
     ("face", ("cli", "__main__", "tools")),
 ]
 # Beyond the order: data makes batches and knows no network, metric or checkpoint.

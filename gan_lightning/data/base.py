@@ -126,6 +126,10 @@ class ImageDataModule(LightningDataModule):
         state = self._resume_state or {}
         # seed_everything's seed (a checkpoint keeps it, so a resume with another seed keeps the order)
         seed = int(state.get("shuffle_seed", torch.initial_seed() % 2**31))
+        if self.trainer is not None and self.trainer.world_size > 1:
+            # rank 0's: the model seeds each process differently (its own latents) before this runs,
+            # and the distributed sampler splits one order, which every process must share
+            seed = self.trainer.strategy.broadcast(seed)
         self._train_order = EpochOrder(len(self.train_set), seed)  # type: ignore[arg-type]
         if state:
             # Under DDP Lightning wraps the order in a DistributedSampler, which cannot start part-way:

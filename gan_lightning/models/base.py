@@ -15,6 +15,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan_lightning.checkpoints import weights_that_do_not_fit
+from gan_lightning.distributed import GANDDPStrategy  # also registers --trainer.strategy gan_ddp
 from gan_lightning.errors import UserError
 from gan_lightning.evaluation.extraction import Shard
 from gan_lightning.evaluation.fid import FIDFeatures, build_fid, build_kid, to_unit_rgb
@@ -122,11 +123,14 @@ class GANModule(LightningModule):
     def setup(self, stage: str) -> None:
         # Each GAN phase leaves the other network's parameters without gradients, which plain DDP
         # rejects; its find-unused mode handles it. Set here, before the strategy wraps the module,
-        # so every way of building a Trainer (CLI, script, notebook) gets it.
+        # so every way of building a Trainer (CLI, script, notebook) gets it. gan_ddp needs none of it.
         strategy = self.trainer.strategy
-        if isinstance(strategy, DDPStrategy) and not strategy._ddp_kwargs.get("find_unused_parameters"):
+        if isinstance(strategy, DDPStrategy) and not isinstance(strategy, GANDDPStrategy) and not strategy._ddp_kwargs.get("find_unused_parameters"):
             strategy._ddp_kwargs["find_unused_parameters"] = True
-            rank_zero_info("DDP: find_unused_parameters=True (each GAN phase leaves the other network's parameters unused)")
+            rank_zero_info(
+                "DDP: find_unused_parameters=True (each GAN phase leaves the other network's parameters unused); "
+                "--trainer.strategy gan_ddp sends only the gradients each phase produced"
+            )
 
     def on_fit_start(self) -> None:
         if self.fid_every_kimg is not None:  # a resumed run evaluates at its next tick, not at once
