@@ -1,20 +1,24 @@
 """StyleGAN: StyleGAN2 (Karras et al. 2020) with adaptive discriminator augmentation (ADA), trained
 after NVlabs' stylegan2-ada-pytorch (``training/loss.py`` StyleGAN2Loss and its training loop).
 
-Per batch, in this order:
-  Dmain  logistic loss on augmented real and generated images;
-  Dreg   lazy R1 on real images, every ``r1_interval`` batches, weighted by gamma/2 * interval;
+Per batch, in NVlabs' phase order:
   Gmain  non-saturating loss through the augmented (frozen) discriminator;
-  Greg   path length regularization, every ``pl_interval`` batches, weighted by pl_weight * interval;
+  Greg   path length regularization, every ``pl_interval`` batches, on 1/pl_batch_shrink of the
+         batch, weighted by pl_weight * interval;
+  Dmain  logistic loss on augmented generated and real images;
+  Dreg   lazy R1 on real images, every ``r1_interval`` batches, weighted by gamma/2 * interval;
 then the generator EMA (half-life ``ema_kimg`` with ramp-up) and, every ``ada_interval`` batches,
-the ADA probability update from r_t = E[sign(D(real))]. Latents are style-mixed with probability
-``style_mixing_prob``. All schedules are in images seen (kimg), so they do not depend on batch size.
+the ADA probability update from r_t = E[sign(D(real))] (over the Dmain and Dreg passes, as theirs).
+Latents are style-mixed with probability ``style_mixing_prob``. All schedules are in images seen
+(kimg), so they do not depend on batch size.
 
-Not verified against NVlabs (see the StyleGAN fidelity issue): no training step has been compared
-with theirs (NVlabs runs the G phases before the D phases); the augmentation differs (see
-``gan_lightning.augment``); the presets in configs/ are not NVlabs' cfg_specs (e.g. their paper256
-uses minibatch-std group 8; their cifar preset turns off path length and style mixing and uses the
-'orig' discriminator, which is not built here).
+Verified against NVlabs (``benchmarks/compare_nvlabs_step.py``, figures in
+``benchmarks/results/compare_nvlabs_step_*.json``): with the same weights, reals and torch seed, one
+iteration without augmentation (p = 0) gives the same gradients of all four phases, the same
+weights after each Adam step, pl_mean, w_avg and G_ema as their StyleGAN2Loss and phase loop (float
+tolerance). The random draws (latents for all four phases in one call, style-mixing cutoff and coin,
+synthesis noise, path-length noise) are made in their order, so the same seed gives the same step.
+Augmentation is compared separately (``gan_lightning.augment``).
 """
 
 from __future__ import annotations
@@ -137,13 +141,11 @@ class StyleGAN(GANModule):
     def configure_optimizers(self):
         # Lazy regularization takes an extra optimizer step every `interval` batches: scale lr and
         # betas by interval / (interval + 1) so the optimizer sees the same averages (NVlabs' mb_ratio).
+        # NVlabs keeps the lazy phases, and so the scaling, when a weight is 0 (their cifar preset).
         hp = self.hparams
         optimizers = []
-        for module, interval, active in (
-            (self.generator, hp.pl_interval, hp.pl_weight > 0),
-            (self.discriminator, hp.r1_interval, hp.r1_gamma > 0),
-        ):
-            ratio = interval / (interval + 1) if active else 1.0
+        for module, interval in ((self.generator, hp.pl_interval), (self.discriminator, hp.r1_interval)):
+            ratio = interval / (interval + 1)
             betas = (hp.betas[0] ** ratio, hp.betas[1] ** ratio)
             optimizers.append(torch.optim.Adam(trainable(module.parameters()), lr=hp.lr * ratio, betas=betas, eps=1e-8))
         return tuple(optimizers)
@@ -174,14 +176,16 @@ class StyleGAN(GANModule):
     def random_latents(self, num: int) -> Tensor:
         return torch.randn(num, self.generator.z_dim, device=self.device)
 
-    def mapped_latents(self, num: int) -> Tensor:
-        """ws for ``num`` random z; with probability style_mixing_prob the rows from a random
-        cutoff on come from a second z (style mixing regularization)."""
-        z = self.random_latents(num)
+    def mapped_latents(self, z: Tensor) -> Tensor:
+        """ws for the latents z; with probability style_mixing_prob the rows from a random cutoff on
+        come from a second z (style mixing regularization). The draws (cutoff, coin, second z) are
+        made in NVlabs' order, every time, so a seeded step consumes the random stream as theirs does."""
         ws = self.generator.mapping(z)
-        if self.hparams.style_mixing_prob > 0 and torch.rand(()).item() < self.hparams.style_mixing_prob:
+        if self.hparams.style_mixing_prob > 0:
             cutoff = int(torch.randint(1, ws.shape[1], ()))
-            mixed = self.generator.mapping(self.random_latents(num), update_w_avg=False)
+            if not torch.rand(()).item() < self.hparams.style_mixing_prob:
+                cutoff = ws.shape[1]
+            mixed = self.generator.mapping(torch.randn_like(z), update_w_avg=False)
             ws = torch.cat([ws[:, :cutoff], mixed[:, cutoff:]], dim=1)
         return ws
 
@@ -195,32 +199,12 @@ class StyleGAN(GANModule):
         step = int(self.batches_done)
         log_now = self.logging_step(batch_idx)  # gradient norms only on the batches the loggers record
         logs: dict[str, Tensor | float] = {}
-
-        # Dmain: real images up, generated images down, both through the same augmentation.
-        with torch.no_grad():
-            fake = self.generator.synthesis(self.mapped_latents(num))
-        real_logits = self.discriminator(self.augment(real))
-        fake_logits = self.discriminator(self.augment(fake))
-        d_loss = d_logistic_loss(real_logits, fake_logits)
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss)
-        if log_now:
-            logs["train/d_grad_norm"] = grad_norm(self.discriminator.parameters(), self.loss_scale())
-        opt_d.step()
-        self.ada_stats += torch.stack([real_logits.detach().float().sign().sum(), torch.tensor(float(num), device=self.device)])
-
-        # Dreg: lazy R1 on (augmented) reals; the gradient is taken w.r.t. the un-augmented image.
-        if hp.r1_gamma > 0 and step % hp.r1_interval == 0:
-            real_input = real.detach().requires_grad_(True)
-            penalty = r1_penalty(self.discriminator(self.augment(real_input)), real_input, self.loss_scale())
-            opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(penalty * (hp.r1_gamma / 2) * hp.r1_interval)
-            opt_d.step()
-            logs["train/r1_penalty"] = penalty.detach()
+        # One draw of latents for the four phases, in NVlabs' phase order (Dreg's go unused, as theirs).
+        z_gmain, z_greg, z_dmain, _ = self.random_latents(4 * num).split(num)
 
         with frozen(self.discriminator):  # the generator phases compute no D weight gradients
             # Gmain: fool the discriminator.
-            fake = self.generator.synthesis(self.mapped_latents(num))
+            fake = self.generator.synthesis(self.mapped_latents(z_gmain))
             g_loss = g_nonsaturating_loss(self.discriminator(self.augment(fake)))
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(g_loss)
@@ -228,18 +212,44 @@ class StyleGAN(GANModule):
                 logs["train/g_grad_norm"] = grad_norm(self.generator.parameters(), self.loss_scale())
             opt_g.step()
 
-            # Greg: path length regularization on a smaller batch.
+            # Greg: path length regularization on the first 1/pl_batch_shrink of its latents.
             if hp.pl_weight > 0 and step % hp.pl_interval == 0:
-                ws = self.mapped_latents(max(num // hp.pl_batch_shrink, 1))
+                ws = self.mapped_latents(z_greg[: max(num // hp.pl_batch_shrink, 1)])
                 images = self.generator.synthesis(ws)
                 penalty, lengths, new_mean = path_length_penalty(images, ws, self.pl_mean, hp.pl_decay, self.loss_scale())
                 opt_g.zero_grad(set_to_none=True)
-                self.manual_backward(penalty * hp.pl_weight * hp.pl_interval)
+                # + 0 * image: every generator weight gets a (zero) gradient, as in NVlabs' Greg (Adam
+                # then steps all of them, and DDP sees no unused parameters)
+                self.manual_backward(penalty * hp.pl_weight * hp.pl_interval + images[:, 0, 0, 0].sum() * 0)
                 opt_g.step()
                 # lerp is linear: averaging the updated means over processes gives the global running mean
                 self.pl_mean.copy_(self.trainer.strategy.reduce(new_mean, reduce_op="mean"))
                 logs["train/pl_penalty"] = penalty.detach()
                 logs["train/pl_mean"] = self.pl_mean.clone()
+
+        # Dmain: generated images down, real images up, both through the same augmentation.
+        with torch.no_grad():
+            fake = self.generator.synthesis(self.mapped_latents(z_dmain))
+        fake_logits = self.discriminator(self.augment(fake))
+        real_logits = self.discriminator(self.augment(real))
+        d_loss = d_logistic_loss(real_logits, fake_logits)
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        if log_now:
+            logs["train/d_grad_norm"] = grad_norm(self.discriminator.parameters(), self.loss_scale())
+        opt_d.step()
+        self.count_real_signs(real_logits)
+
+        # Dreg: lazy R1 on (augmented) reals; the gradient is taken w.r.t. the un-augmented image.
+        if hp.r1_gamma > 0 and step % hp.r1_interval == 0:
+            real_input = real.detach().requires_grad_(True)
+            r1_logits = self.discriminator(self.augment(real_input))
+            penalty = r1_penalty(r1_logits, real_input, self.loss_scale())
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(penalty * (hp.r1_gamma / 2) * hp.r1_interval + r1_logits.sum() * 0)  # + 0 * logits: as Greg
+            opt_d.step()
+            self.count_real_signs(r1_logits)  # NVlabs' ADA statistic counts the R1 pass's reals too
+            logs["train/r1_penalty"] = penalty.detach()
 
         global_batch = num * self.trainer.world_size
         if hasattr(self, "generator_ema"):
@@ -249,7 +259,7 @@ class StyleGAN(GANModule):
         self.count_images(num)
         self.batches_done += 1
         if hp.ada and (step + 1) % hp.ada_interval == 0:
-            self.update_augment_p()
+            self.update_augment_p(hp.ada_interval * global_batch)
         logs.update(
             {
                 "train/d_loss": d_loss.detach(),
@@ -262,6 +272,11 @@ class StyleGAN(GANModule):
         self.log_dict(logs)
         self.log_dict({"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "p": float(self.augment.p)}, prog_bar=True, logger=False)
 
+    def count_real_signs(self, real_logits: Tensor) -> None:
+        """Add sign(D(real)) of one pass to the ADA statistic r_t."""
+        signs = real_logits.detach().float().sign()
+        self.ada_stats += torch.stack([signs.sum(), torch.tensor(float(signs.numel()), device=self.device)])
+
     def ema_beta(self, global_batch: int) -> float:
         """NVlabs' EMA schedule: half-life ema_kimg (in images), at most images_seen * ema_rampup early on."""
         ema_nimg = self.hparams.ema_kimg * 1000.0
@@ -273,15 +288,16 @@ class StyleGAN(GANModule):
         # checkpoints written before ada_stats was saved: start its interval empty, as they did
         checkpoint["state_dict"].setdefault("ada_stats", torch.zeros(2))
 
-    def update_augment_p(self) -> None:
-        """ADA: r_t = E[sign(D(real))] over the last interval and all processes; p steps toward r_t = target."""
+    def update_augment_p(self, num_images: int) -> None:
+        """ADA: r_t = E[sign(D(real))] over the last interval and all processes; p steps toward
+        r_t = target by ``num_images`` (the images of the interval, as NVlabs) / (ada_kimg * 1000)."""
         stats = self.trainer.strategy.reduce(self.ada_stats.clone(), reduce_op="sum")
         signs, count = stats.tolist()
         self.ada_stats.zero_()
         if count <= 0:
             return
         rt = signs / count
-        self.augment.update_p(rt, int(count), self.hparams.ada_target, self.hparams.ada_kimg)
+        self.augment.update_p(rt, num_images, self.hparams.ada_target, self.hparams.ada_kimg)
         self.log("train/ada_rt", rt)
 
     # --- sampling --------------------------------------------------------------------------------
