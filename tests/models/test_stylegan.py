@@ -173,7 +173,8 @@ def test_16_mixed_with_fp16_layers_on_gpu(tmp_path: Path) -> None:
 
 def test_resume_restores_ada_p_ema_and_path_length_mean(tmp_path: Path) -> None:
     checkpoints = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
-    first = tiny_model(ada_interval=1, ada_kimg=0.05, augment_p=0.2, ema_kimg=0.01)
+    # one ADA update (at the 2nd batch): p cannot move away and back to 0.2 within the run
+    first = tiny_model(ada_interval=2, ada_kimg=0.05, augment_p=0.2, ema_kimg=0.01)
     trainer(tmp_path, enable_checkpointing=True, callbacks=[checkpoints]).fit(first, tiny_data())
     last = tmp_path / "ckpt" / "last.ckpt"
     saved = torch.load(last, weights_only=True)
@@ -191,7 +192,7 @@ def test_resume_restores_ada_p_ema_and_path_length_mean(tmp_path: Path) -> None:
             captured["ema"] = [p.detach().clone() for p in pl_module.generator_ema.parameters()]
             captured["w_avg"] = pl_module.generator_ema.mapping.w_avg.clone()
 
-    resumed = tiny_model(ada_interval=1, ada_kimg=0.05, augment_p=0.2, ema_kimg=0.01)
+    resumed = tiny_model(ada_interval=2, ada_kimg=0.05, augment_p=0.2, ema_kimg=0.01)
     trainer(tmp_path, max_epochs=2, callbacks=[Capture()]).fit(resumed, tiny_data(), ckpt_path=str(last))
     assert captured["p"] == pytest.approx(float(first.augment.p))
     assert captured["pl_mean"] == pytest.approx(first.pl_mean.item())
