@@ -126,8 +126,9 @@ def path_length_penalty(
     noise = torch.randn_like(images) / (images.shape[2] * images.shape[3]) ** 0.5
     grads = input_gradients(images * noise, ws, loss_scale)
     path_lengths = grads.float().square().sum(dim=2).mean(dim=1).sqrt()
-    # a is the running mean of the path lengths, updated with an exponential decay
-    new_mean = mean_path_length.lerp(path_lengths.mean().detach(), decay)
+    # a is the running mean of the path lengths, updated with an exponential decay; the penalty's
+    # gradient also flows through this update (as in NVlabs' and rosinality's code)
+    new_mean = mean_path_length.lerp(path_lengths.mean(), decay)
     penalty = (path_lengths - new_mean).square().mean()
     return penalty, path_lengths.detach(), new_mean.detach()
 

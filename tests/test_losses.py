@@ -69,3 +69,18 @@ def test_path_length_penalty_backpropagates_to_the_generator() -> None:
     penalty, _, _ = losses.path_length_penalty(images, ws, torch.tensor(1.0))
     (grad,) = torch.autograd.grad(penalty, ws)
     assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+def test_path_length_penalty_gradient_flows_through_the_running_mean_update() -> None:
+    # images = s * L(ws) with L linear: lengths l_i = s * c_i, a' = (1 - d) a + d * mean(l), and
+    # d/ds mean((l_i - a')^2) = 2 mean((l_i - a') * (c_i - d * mean(c))), as NVlabs' Greg (a' not detached)
+    ws = torch.randn(6, 2, 16)
+    s = torch.tensor(1.5, requires_grad=True)
+    ws.requires_grad_(True)
+    images = (s * ws.sum(dim=1)).view(6, 1, 4, 4)
+    a, d = torch.tensor(0.7), 0.5
+    penalty, lengths, new_mean = losses.path_length_penalty(images, ws, a, decay=d)
+    (grad,) = torch.autograd.grad(penalty, s)
+    c = lengths / s.detach()
+    expected = 2 * ((lengths - new_mean) * (c - d * c.mean())).mean()
+    assert grad.item() == pytest.approx(expected.item(), rel=1e-4)

@@ -3,7 +3,8 @@
 Per batch of unpaired (content x, style y) images:
   1. G translates x (and y, for the identity term) in one pass; with flip equivariance the pass
      sees horizontally flipped inputs half of the time.
-  2. Style step: the style network D (PatchGAN) learns real style patches from translated ones.
+  2. Style step: the style network D (PatchGAN) learns real style patches from translated ones
+     (loss: the mean of the real and fake terms, as CUT's).
   3. Generator + content step: G fools D, and PatchNCE makes each output patch match the input patch
      at the same place (positive) rather than the other patches of that image (negatives), in the
      feature space of G's own encoder projected by the content network H. G and H step together.
@@ -35,6 +36,9 @@ from gan_lightning.torch_utils import eval_mode, frozen, grad_norm
 # CUT's generator loss for least squares is MSE(D(G(x)), 1): the shared least-squares generator loss
 # carries a 1/2, so it is doubled here to keep lambda_gan's meaning from the paper.
 _REFERENCE_GENERATOR_SCALE = {"least_squares": 2.0}
+# CUT's style-network (D) loss is the mean of its real and fake terms, (L_real + L_fake) / 2; the shared
+# discriminator losses are their sum, except least squares, whose 1/2 already makes it CUT's.
+_REFERENCE_STYLE_SCALE = {"non_saturating": 0.5, "hinge": 0.5}
 
 
 class StyleTransfer(GANModule):
@@ -63,7 +67,8 @@ class StyleTransfer(GANModule):
         nce_negatives_from_batch: draw negatives from all images of the batch (single-image
             training, where all crops come from one picture) instead of the same image only.
         lambda_identity: weight of an L1 loss |G(y) - y| on style images (single image preset).
-        lambda_r1: weight of an R1 penalty on the style network's real inputs (single image preset).
+        lambda_r1: weight of an R1 penalty on the style network's real inputs (single image preset);
+            the style loss is (L_real + L_fake) / 2 + lambda_r1 / 2 * R1.
         lambda_style: weight of the perceptual style term (0: off); see ``models/perceptual.py``.
         lambda_content: weight of the perceptual content term (0: off).
         style_statistics: "gram" (Gatys et al. 2016) or "mean_std" (Huang & Belongie 2017) features statistics.
@@ -201,7 +206,7 @@ class StyleTransfer(GANModule):
             style_in = style.detach().requires_grad_(hp.lambda_r1 > 0)
             real_logits = self.style_network(style_in)
             fake_logits = self.style_network(stylized.detach())
-            s_loss = discriminator_loss(hp.gan_loss, real_logits, fake_logits)
+            s_loss = discriminator_loss(hp.gan_loss, real_logits, fake_logits) * _REFERENCE_STYLE_SCALE.get(hp.gan_loss, 1.0)
             if hp.lambda_r1 > 0:
                 penalty = r1_penalty(real_logits, style_in, self.loss_scale())
                 s_loss = s_loss + 0.5 * hp.lambda_r1 * penalty

@@ -1,14 +1,16 @@
 """StyleGAN: StyleGAN2 (Karras et al. 2020) with adaptive discriminator augmentation (ADA), trained
 after NVlabs' stylegan2-ada-pytorch (``training/loss.py`` StyleGAN2Loss and its training loop).
 
-Per batch, in this order:
-  Dmain  logistic loss on augmented real and generated images;
-  Dreg   lazy R1 on real images, every ``r1_interval`` batches, weighted by gamma/2 * interval;
+Per batch, in NVlabs' phase order:
   Gmain  non-saturating loss through the augmented (frozen) discriminator;
-  Greg   path length regularization, every ``pl_interval`` batches, weighted by pl_weight * interval;
+  Greg   path length regularization, every ``pl_interval`` batches, on 1/pl_batch_shrink of the
+         batch, weighted by pl_weight * interval;
+  Dmain  logistic loss on augmented generated and real images;
+  Dreg   lazy R1 on real images, every ``r1_interval`` batches, weighted by gamma/2 * interval;
 then the generator EMA (half-life ``ema_kimg`` with ramp-up) and, every ``ada_interval`` batches,
-the ADA probability update from r_t = E[sign(D(real))]. Latents are style-mixed with probability
-``style_mixing_prob``. All schedules are in images seen (kimg), so they do not depend on batch size.
+the ADA probability update from r_t = E[sign(D(real))] (over the Dmain and Dreg passes, as theirs).
+Latents are style-mixed with probability ``style_mixing_prob``. All schedules are in images seen
+(kimg), so they do not depend on batch size.
 
 Class-conditional (``num_classes`` > 0, from the data's labels): D sees real images with their labels
 (Dmain, Dreg) and generated ones with the labels they were generated with; each phase draws the
@@ -16,11 +18,19 @@ generated images' labels anew from the batch's labels, with replacement, so each
 uniformly drawn training item, as NVlabs' ``gen_c`` is (theirs are drawn from the whole set, ours
 from the batch's items).
 
-Not verified against NVlabs (see the StyleGAN fidelity issue): no training step has been compared
-with theirs (NVlabs runs the G phases before the D phases). The augmentation gives NVlabs'
-AugmentPipe's images for the same draws (``gan_lightning.augment``); the ADA rule is theirs: r_t
-averages the signs of every real logit D gave since the last update (Dmain and Dreg), and p moves
-by batch * ada_interval / (ada_kimg * 1000) images, floored at 0 and not capped at 1.
+Verified against NVlabs (``benchmarks/compare_nvlabs_step.py``, figures in
+``benchmarks/results/compare_nvlabs_step.md``): with the same weights, reals and torch seed, one
+iteration without augmentation (p = 0) gives the same gradients of all four phases, the same
+weights after each Adam step, pl_mean, w_avg and G_ema as their StyleGAN2Loss and phase loop, to
+float tolerance (measured against their own step under a 2e-6 weight nudge). The random draws (latents for all four phases in one call, style-mixing cutoff and coin,
+synthesis noise, path-length noise) are made in their order, so the same seed gives the same step.
+The augmentation (``gan_lightning.augment``) and the presets (``configs/``) are not part of this
+comparison; see their own notes. Conditional draws (labels) are not part of it either.
+
+The augmentation gives NVlabs' AugmentPipe's images for the same draws (``gan_lightning.augment``,
+``benchmarks/results/compare_nvlabs_augment.json``); the ADA rule is theirs: r_t averages the signs of
+every real logit D gave since the last update (Dmain and Dreg), and p moves by
+batch * ada_interval / (ada_kimg * 1000) images, floored at 0 and not capped at 1.
 """
 
 from __future__ import annotations
@@ -158,13 +168,11 @@ class StyleGAN(GANModule):
     def configure_optimizers(self):
         # Lazy regularization takes an extra optimizer step every `interval` batches: scale lr and
         # betas by interval / (interval + 1) so the optimizer sees the same averages (NVlabs' mb_ratio).
+        # NVlabs keeps the lazy phases, and so the scaling, when a weight is 0 (their cifar preset).
         hp = self.hparams
         optimizers = []
-        for module, interval, active in (
-            (self.generator, hp.pl_interval, hp.pl_weight > 0),
-            (self.discriminator, hp.r1_interval, hp.r1_gamma > 0),
-        ):
-            ratio = interval / (interval + 1) if active else 1.0
+        for module, interval in ((self.generator, hp.pl_interval), (self.discriminator, hp.r1_interval)):
+            ratio = interval / (interval + 1)
             betas = (hp.betas[0] ** ratio, hp.betas[1] ** ratio)
             optimizers.append(torch.optim.Adam(trainable(module.parameters()), lr=hp.lr * ratio, betas=betas, eps=1e-8))
         return tuple(optimizers)
@@ -213,14 +221,17 @@ class StyleGAN(GANModule):
             return None
         return real_c[torch.randint(real_c.shape[0], (num,), device=self.device)]
 
-    def mapped_latents(self, num: int, c: Tensor | None = None) -> Tensor:
-        """ws for ``num`` random z (and labels c); with probability style_mixing_prob the rows from a
-        random cutoff on come from a second z with the same c (style mixing regularization)."""
-        z = self.random_latents(num)
+    def mapped_latents(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+        """ws for the latents z (and labels c); with probability style_mixing_prob the rows from a
+        random cutoff on come from a second z with the same c (style mixing regularization). The draws
+        (cutoff, coin, second z) are made in NVlabs' order, every time, so a seeded step consumes the
+        random stream as theirs does."""
         ws = self.generator.mapping(z, c)
-        if self.hparams.style_mixing_prob > 0 and torch.rand(()).item() < self.hparams.style_mixing_prob:
+        if self.hparams.style_mixing_prob > 0:
             cutoff = int(torch.randint(1, ws.shape[1], ()))
-            mixed = self.generator.mapping(self.random_latents(num), c, update_w_avg=False)
+            if not torch.rand(()).item() < self.hparams.style_mixing_prob:
+                cutoff = ws.shape[1]
+            mixed = self.generator.mapping(torch.randn_like(z), c, update_w_avg=False)
             ws = torch.cat([ws[:, :cutoff], mixed[:, cutoff:]], dim=1)
         return ws
 
@@ -235,13 +246,42 @@ class StyleGAN(GANModule):
         step = int(self.batches_done)
         log_now = self.logging_step(batch_idx)  # gradient norms only on the batches the loggers record
         logs: dict[str, Tensor | float] = {}
+        # One draw of latents for the four phases, in NVlabs' phase order (Dreg's go unused, as theirs).
+        z_gmain, z_greg, z_dmain, _ = self.random_latents(4 * num).split(num)
 
-        # Dmain: real images up, generated images down, both through the same augmentation.
+        with frozen(self.discriminator):  # the generator phases compute no D weight gradients
+            # Gmain: fool the discriminator.
+            fake_c = self.generated_labels(real_c, num)
+            fake = self.generator.synthesis(self.mapped_latents(z_gmain, fake_c))
+            g_loss = g_nonsaturating_loss(self.discriminator(self.augment(fake), fake_c))
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(g_loss)
+            if log_now:
+                logs["train/g_grad_norm"] = grad_norm(self.generator.parameters(), self.loss_scale())
+            opt_g.step()
+
+            # Greg: path length regularization on the first 1/pl_batch_shrink of its latents.
+            if hp.pl_weight > 0 and step % hp.pl_interval == 0:
+                pl_num = max(num // hp.pl_batch_shrink, 1)
+                ws = self.mapped_latents(z_greg[:pl_num], self.generated_labels(real_c, pl_num))
+                images = self.generator.synthesis(ws)
+                penalty, lengths, new_mean = path_length_penalty(images, ws, self.pl_mean, hp.pl_decay, self.loss_scale())
+                opt_g.zero_grad(set_to_none=True)
+                # + 0 * image: every generator weight gets a (zero) gradient, as in NVlabs' Greg (Adam
+                # then steps all of them, and DDP sees no unused parameters)
+                self.manual_backward(penalty * hp.pl_weight * hp.pl_interval + images[:, 0, 0, 0].sum() * 0)
+                opt_g.step()
+                # lerp is linear: averaging the updated means over processes gives the global running mean
+                self.pl_mean.copy_(self.trainer.strategy.reduce(new_mean, reduce_op="mean"))
+                logs["train/pl_penalty"] = penalty.detach()
+                logs["train/pl_mean"] = self.pl_mean.clone()
+
+        # Dmain: generated images down, real images up, both through the same augmentation.
         with torch.no_grad():
             fake_c = self.generated_labels(real_c, num)
-            fake = self.generator.synthesis(self.mapped_latents(num, fake_c))
-        real_logits = self.discriminator(self.augment(real), real_c)
+            fake = self.generator.synthesis(self.mapped_latents(z_dmain, fake_c))
         fake_logits = self.discriminator(self.augment(fake), fake_c)
+        real_logits = self.discriminator(self.augment(real), real_c)
         d_loss = d_logistic_loss(real_logits, fake_logits)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)
@@ -255,36 +295,11 @@ class StyleGAN(GANModule):
             real_input = real.detach().requires_grad_(True)
             r1_logits = self.discriminator(self.augment(real_input), real_c)
             penalty = r1_penalty(r1_logits, real_input, self.loss_scale())
-            self.count_real_signs(r1_logits)  # NVlabs' r_t counts the R1 pass's real logits too
             opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(penalty * (hp.r1_gamma / 2) * hp.r1_interval)
+            self.manual_backward(penalty * (hp.r1_gamma / 2) * hp.r1_interval + r1_logits.sum() * 0)  # + 0 * logits: as Greg
             opt_d.step()
+            self.count_real_signs(r1_logits)  # NVlabs' ADA statistic counts the R1 pass's reals too
             logs["train/r1_penalty"] = penalty.detach()
-
-        with frozen(self.discriminator):  # the generator phases compute no D weight gradients
-            # Gmain: fool the discriminator.
-            fake_c = self.generated_labels(real_c, num)
-            fake = self.generator.synthesis(self.mapped_latents(num, fake_c))
-            g_loss = g_nonsaturating_loss(self.discriminator(self.augment(fake), fake_c))
-            opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
-            if log_now:
-                logs["train/g_grad_norm"] = grad_norm(self.generator.parameters(), self.loss_scale())
-            opt_g.step()
-
-            # Greg: path length regularization on a smaller batch.
-            if hp.pl_weight > 0 and step % hp.pl_interval == 0:
-                pl_num = max(num // hp.pl_batch_shrink, 1)
-                ws = self.mapped_latents(pl_num, self.generated_labels(real_c, pl_num))
-                images = self.generator.synthesis(ws)
-                penalty, lengths, new_mean = path_length_penalty(images, ws, self.pl_mean, hp.pl_decay, self.loss_scale())
-                opt_g.zero_grad(set_to_none=True)
-                self.manual_backward(penalty * hp.pl_weight * hp.pl_interval)
-                opt_g.step()
-                # lerp is linear: averaging the updated means over processes gives the global running mean
-                self.pl_mean.copy_(self.trainer.strategy.reduce(new_mean, reduce_op="mean"))
-                logs["train/pl_penalty"] = penalty.detach()
-                logs["train/pl_mean"] = self.pl_mean.clone()
 
         global_batch = num * self.trainer.world_size
         if hasattr(self, "generator_ema"):
@@ -294,7 +309,7 @@ class StyleGAN(GANModule):
         self.count_images(num)
         self.batches_done += 1
         if hp.ada and (step + 1) % hp.ada_interval == 0:
-            self.update_augment_p(global_batch * hp.ada_interval)
+            self.update_augment_p(hp.ada_interval * global_batch)
         logs.update(
             {
                 "train/d_loss": d_loss.detach(),
@@ -307,6 +322,11 @@ class StyleGAN(GANModule):
         self.log_dict(logs)
         self.log_dict({"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "p": float(self.augment.p)}, prog_bar=True, logger=False)
 
+    def count_real_signs(self, real_logits: Tensor) -> None:
+        """Add sign(D(real)) of one pass to the ADA statistic r_t."""
+        signs = real_logits.detach().float().sign()
+        self.ada_stats += torch.stack([signs.sum(), torch.tensor(float(signs.numel()), device=self.device)])
+
     def ema_beta(self, global_batch: int) -> float:
         """NVlabs' EMA schedule: half-life ema_kimg (in images), at most images_seen * ema_rampup early on."""
         ema_nimg = self.hparams.ema_kimg * 1000.0
@@ -318,12 +338,9 @@ class StyleGAN(GANModule):
         # checkpoints written before ada_stats was saved: start its interval empty, as they did
         checkpoint["state_dict"].setdefault("ada_stats", torch.zeros(2))
 
-    def count_real_signs(self, real_logits: Tensor) -> None:
-        self.ada_stats += torch.stack([real_logits.detach().float().sign().sum(), torch.tensor(float(real_logits.numel()), device=self.device)])
-
     def update_augment_p(self, num_images: int) -> None:
         """ADA: r_t = E[sign(D(real))] over the last interval and all processes; p steps toward
-        r_t = target by num_images / (ada_kimg * 1000), num_images being those trained on since the last update."""
+        r_t = target by ``num_images`` (the images of the interval, as NVlabs) / (ada_kimg * 1000)."""
         stats = self.trainer.strategy.reduce(self.ada_stats.clone(), reduce_op="sum")
         signs, count = stats.tolist()
         self.ada_stats.zero_()

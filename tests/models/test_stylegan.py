@@ -91,7 +91,8 @@ def test_regularizers_can_be_switched_off(tmp_path: Path) -> None:
     run.fit(model, tiny_data())
     opt_g, opt_d = run.optimizers
     assert adam_steps(opt_g) == adam_steps(opt_d) == 2
-    assert opt_g.param_groups[0]["lr"] == pytest.approx(0.002)
+    # NVlabs keeps the lazy lr/beta scaling with a weight of 0 (their cifar preset: pl_weight 0)
+    assert opt_g.param_groups[0]["lr"] == pytest.approx(0.002 * 4 / 5)
     assert not hasattr(model, "generator_ema") and float(model.augment.p) == 0.0
 
 
@@ -172,7 +173,8 @@ def test_16_mixed_with_fp16_layers_on_gpu(tmp_path: Path) -> None:
 
 def test_resume_restores_ada_p_ema_and_path_length_mean(tmp_path: Path) -> None:
     checkpoints = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
-    first = tiny_model(ada_interval=1, ada_kimg=0.05, augment_p=0.2, ema_kimg=0.01)
+    # one ADA update (at the 2nd batch): p cannot move away and back to 0.2 within the run
+    first = tiny_model(ada_interval=2, ada_kimg=0.05, augment_p=0.2, ema_kimg=0.01)
     trainer(tmp_path, enable_checkpointing=True, callbacks=[checkpoints]).fit(first, tiny_data())
     last = tmp_path / "ckpt" / "last.ckpt"
     saved = torch.load(last, weights_only=True)
@@ -190,7 +192,7 @@ def test_resume_restores_ada_p_ema_and_path_length_mean(tmp_path: Path) -> None:
             captured["ema"] = [p.detach().clone() for p in pl_module.generator_ema.parameters()]
             captured["w_avg"] = pl_module.generator_ema.mapping.w_avg.clone()
 
-    resumed = tiny_model(ada_interval=1, ada_kimg=0.05, augment_p=0.2, ema_kimg=0.01)
+    resumed = tiny_model(ada_interval=2, ada_kimg=0.05, augment_p=0.2, ema_kimg=0.01)
     trainer(tmp_path, max_epochs=2, callbacks=[Capture()]).fit(resumed, tiny_data(), ckpt_path=str(last))
     assert captured["p"] == pytest.approx(float(first.augment.p))
     assert captured["pl_mean"] == pytest.approx(first.pl_mean.item())
