@@ -141,12 +141,14 @@ def test_labels_go_to_g_and_d_in_every_phase_and_to_the_metrics(tmp_path: Path) 
     data = ShapesDataModule(resolution=32, num_train=8, num_val=8, batch_size=8, num_workers=0, labels="classes")
     Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
             enable_model_summary=False, limit_val_batches=0, default_root_dir=tmp_path).fit(model, data)  # fmt: skip
-    # Dmain (real, fake), Dreg, Gmain: four D calls; mapping with style mixing: two per Dmain, Gmain and Greg.
+    # NVlabs' order: Gmain (fake), Dmain (fake, real), Dreg (real): four D calls; mapping with style
+    # mixing: two per Gmain, Greg and Dmain.
     assert len(seen["D"]) == 4 and len(seen["G"]) == 6
     assert all(c is not None and c.shape[1] == 16 for c in seen["D"] + seen["G"])
-    real_classes = seen["D"][0].argmax(1)
+    real_classes = seen["D"][2].argmax(1)
     assert sorted(real_classes.tolist()) == sorted(label for _, label in (data.train_set[i] for i in range(8)))
-    for c in seen["D"][1:] + seen["G"]:  # generated labels are drawn from the batch's labels
+    assert torch.equal(seen["D"][3], seen["D"][2])  # R1 on the reals with their labels
+    for c in seen["D"][:2] + seen["G"]:  # generated labels are drawn from the batch's labels
         assert set(c.argmax(1).tolist()) <= set(real_classes.tolist())
 
     grids = model.fixed_samples()  # one row per class, the fixed z along a row
