@@ -36,6 +36,8 @@ class ArbitraryStyleTransfer(GANModule):
         **kwargs: max_kimg and the FID options of ``GANModule``.
     """
 
+    compiled_networks = ("generator.encoder", "generator.decoder")  # the step calls them separately
+
     def __init__(
         self,
         resolution: int = 256,

@@ -4,7 +4,8 @@ callback, and FID/KID during validation and test."""
 
 from __future__ import annotations
 
-from typing import Union
+import contextlib
+from typing import Iterator, Union
 
 import torch
 from lightning.pytorch import LightningModule
@@ -55,9 +56,18 @@ class GANModule(LightningModule):
             (so ``val_fraction: 0`` works). None: FID on the validation split per validation epoch.
         kid: also log the kernel inception distance (val/kid, test/kid) over the same features and images.
         kid_subset_size: KID subset size (the paper's 1000; lowered to the number of images when fewer).
+        compile: ``torch.compile`` the networks named in ``compiled_networks`` (forward and backward)
+            for training; the phases that need double backward (R1, path length, WGAN-GP) run them
+            eagerly (torch.compile does not support double backward). Weights and checkpoints are
+            unchanged (modules are compiled in place: no ``_orig_mod.`` keys). Off by default: see
+            benchmarks/results for where it helps.
+        compile_backend: the ``torch.compile`` backend ("inductor"; "aot_eager" compiles fast but runs
+            no faster: for tests).
     """
 
     generator: nn.Module
+    # Submodules whose forward (and backward) `compile` compiles: each algorithm's training networks.
+    compiled_networks: tuple[str, ...] = ("generator", "discriminator")
 
     def __init__(
         self,
@@ -70,6 +80,8 @@ class GANModule(LightningModule):
         kid: bool = False,
         kid_subset_size: int = 1000,
         fid_every_kimg: float | None = None,
+        compile: bool = False,
+        compile_backend: str = "inductor",
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -84,6 +96,7 @@ class GANModule(LightningModule):
         if fid_every_kimg is not None and fid_every_kimg <= 0:
             raise UserError(f"fid_every_kimg must be > 0 or null, got {fid_every_kimg}")
         self.fid_every_kimg = fid_every_kimg
+        self._compile_backend = compile_backend if compile else None  # `self.compile` is nn.Module's method
         self._train_fid: MetricSuite | None = None  # plain object: its networks stay out of checkpoints
         self._fid_tick = 0
         # Training progress in images, saved in checkpoints, so kimg schedules survive a resume.
@@ -121,12 +134,38 @@ class GANModule(LightningModule):
             rank_zero_info("DDP: find_unused_parameters=True (each GAN phase leaves the other network's parameters unused)")
 
     def on_fit_start(self) -> None:
+        self.compile_networks()
         if self.fid_every_kimg is not None:  # a resumed run evaluates at its next tick, not at once
             self._fid_tick = int(self.kimg // self.fid_every_kimg)
         # seed_everything gives every DDP process the same seed: without this, each would draw the
         # same latents (and augmentations), wasting the extra GPUs on identical fake batches.
         if self.trainer.world_size > 1:
             torch.manual_seed(torch.initial_seed() + 1_000_003 * self.trainer.global_rank)
+
+    # --- compiled training step ------------------------------------------------------------------
+
+    def compile_networks(self) -> None:
+        """With ``compile``: compiles the training networks in place (nn.Module.compile keeps their
+        state_dict keys, so checkpoints load with or without it; the EMA copy is left eager)."""
+        if self._compile_backend is None or getattr(self, "_compiled", False):
+            return
+        for name in self.compiled_networks:
+            self.get_submodule(name).compile(backend=self._compile_backend)
+        self._compiled = True
+        rank_zero_info(
+            f"compile: {', '.join(self.compiled_networks)} compiled with torch.compile (backend {self._compile_backend}); "
+            "phases with double backward (R1, path length, WGAN-GP) run eagerly: torch.compile does not support it"
+        )
+
+    @contextlib.contextmanager
+    def eager(self, active: bool = True) -> Iterator[None]:
+        """The compiled networks run eagerly inside (double-backward phases); a no-op without compile
+        or with ``active`` False."""
+        if not (active and getattr(self, "_compiled", False)):
+            yield
+            return
+        with torch.compiler.set_stance("force_eager"):
+            yield
 
     def logging_step(self, batch_idx: int) -> bool:
         """True on the batches whose metrics the loggers record (every trainer.log_every_n_steps):

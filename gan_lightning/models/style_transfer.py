@@ -79,6 +79,8 @@ class StyleTransfer(GANModule):
         **kwargs: max_kimg and the FID options of ``GANModule``.
     """
 
+    compiled_networks = ("generator", "style_network", "content_network")
+
     def __init__(
         self,
         resolution: int = 256,
@@ -199,7 +201,8 @@ class StyleTransfer(GANModule):
         adversarial = s_loss = real_logits = fake_logits = stylized.new_zeros(())
         if hp.lambda_gan > 0:
             style_in = style.detach().requires_grad_(hp.lambda_r1 > 0)
-            real_logits = self.style_network(style_in)
+            with self.eager(hp.lambda_r1 > 0):  # R1 needs double backward
+                real_logits = self.style_network(style_in)
             fake_logits = self.style_network(stylized.detach())
             s_loss = discriminator_loss(hp.gan_loss, real_logits, fake_logits)
             if hp.lambda_r1 > 0:

@@ -73,6 +73,9 @@ class StyleGAN(GANModule):
         **kwargs: max_kimg and the FID options of ``GANModule``.
     """
 
+    # The training step calls mapping and synthesis separately, never Generator.forward.
+    compiled_networks = ("generator.mapping", "generator.synthesis", "discriminator")
+
     def __init__(
         self,
         resolution: int = 256,
@@ -212,7 +215,8 @@ class StyleGAN(GANModule):
         # Dreg: lazy R1 on (augmented) reals; the gradient is taken w.r.t. the un-augmented image.
         if hp.r1_gamma > 0 and step % hp.r1_interval == 0:
             real_input = real.detach().requires_grad_(True)
-            penalty = r1_penalty(self.discriminator(self.augment(real_input)), real_input, self.loss_scale())
+            with self.eager():  # double backward
+                penalty = r1_penalty(self.discriminator(self.augment(real_input)), real_input, self.loss_scale())
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(penalty * (hp.r1_gamma / 2) * hp.r1_interval)
             opt_d.step()
@@ -230,9 +234,10 @@ class StyleGAN(GANModule):
 
             # Greg: path length regularization on a smaller batch.
             if hp.pl_weight > 0 and step % hp.pl_interval == 0:
-                ws = self.mapped_latents(max(num // hp.pl_batch_shrink, 1))
-                images = self.generator.synthesis(ws)
-                penalty, lengths, new_mean = path_length_penalty(images, ws, self.pl_mean, hp.pl_decay, self.loss_scale())
+                with self.eager():  # double backward
+                    ws = self.mapped_latents(max(num // hp.pl_batch_shrink, 1))
+                    images = self.generator.synthesis(ws)
+                    penalty, lengths, new_mean = path_length_penalty(images, ws, self.pl_mean, hp.pl_decay, self.loss_scale())
                 opt_g.zero_grad(set_to_none=True)
                 self.manual_backward(penalty * hp.pl_weight * hp.pl_interval)
                 opt_g.step()

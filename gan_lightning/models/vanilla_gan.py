@@ -95,7 +95,8 @@ class VanillaGAN(GANModule):
         if self.hparams.gan_loss == "wgan_gp":
             alpha = torch.rand(num, 1, 1, 1, device=self.device)
             interpolates = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-            penalty = wgan_gradient_penalty(self.discriminator(interpolates), interpolates, scale)
+            with self.eager():  # double backward
+                penalty = wgan_gradient_penalty(self.discriminator(interpolates), interpolates, scale)
             d_loss = d_loss + self.hparams.gp_weight * penalty
             if log_now:
                 self.log("train/gradient_penalty", penalty.detach())
