@@ -83,7 +83,7 @@ class NVlabsLoop:
         self.phases = []
         for name, module, interval in (("G", G, PL_INTERVAL), ("D", D, R1_INTERVAL)):
             ratio = interval / (interval + 1)
-            opt = torch.optim.Adam(module.parameters(), lr=0.002 * ratio, betas=(0, 0.99**ratio), eps=1e-8)
+            opt = torch.optim.Adam(module.parameters(), lr=0.002 * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
             self.phases += [(name + "main", module, opt, 1), (name + "reg", module, opt, interval)]
         self.batch_size = batch_size
         self.cur_nimg = 0

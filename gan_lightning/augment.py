@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_lightning.errors import UserError
+from gan_lightning.torch_utils import host_scalar
 
 # Transform strengths: NVlabs AugmentPipe's defaults.
 INTEGER_TRANSLATION_MAX = 0.125  # fraction of the image side
@@ -86,10 +87,10 @@ class AdaptiveAugment(nn.Module):
         """ADA heuristic: r_t = E[sign(D(real))]; p moves by num_images / (speed_kimg * 1000) toward r_t = target."""
         step = math.copysign(num_images / (speed_kimg * 1000.0), real_sign_mean - target) if real_sign_mean != target else 0.0
         self.p.copy_((self.p + step).clamp(0.0, 1.0))
-        return float(self.p)
+        return host_scalar(self.p)
 
     def forward(self, images: Tensor) -> Tensor:
-        p = float(self.p)
+        p = host_scalar(self.p)  # read from the device once per change of p, not per call
         if p <= 0.0 or not (self.geometric or self.color):
             return images
         dtype = images.dtype

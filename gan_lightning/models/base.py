@@ -22,7 +22,7 @@ from gan_lightning.evaluation.fid import FIDFeatures, build_fid, build_kid, to_u
 from gan_lightning.evaluation.protocols import PROTOCOLS
 from gan_lightning.evaluation.suite import ImagesOf, MetricSuite, RealSet, dataset_images, seeded_images
 from gan_lightning.registry import GENERATORS
-from gan_lightning.torch_utils import eval_mode
+from gan_lightning.torch_utils import eval_mode, host_scalar, set_scalar
 
 
 def check_learning_rates(**rates: float) -> None:
@@ -110,12 +110,13 @@ class GANModule(LightningModule):
 
     @property
     def kimg(self) -> float:
-        return self.images_seen.item() / 1000.0
+        return host_scalar(self.images_seen) / 1000.0  # counted on the host: no wait for the GPU per batch
 
     def count_images(self, batch_size: int) -> None:
         """Adds one global batch (this process's batch times the number of processes)."""
-        self.images_seen += batch_size * self.trainer.world_size
-        self.log("progress/kimg", self.kimg, on_step=True, on_epoch=False, rank_zero_only=True)
+        set_scalar(self.images_seen, host_scalar(self.images_seen) + batch_size * self.trainer.world_size)
+        # a device tensor: the loggers read it on logging steps only (a Python number is copied to the GPU every batch)
+        self.log("progress/kimg", self.images_seen.double() / 1000.0, on_step=True, on_epoch=False, rank_zero_only=True)
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         if self.fid_every_kimg is not None and int(self.kimg // self.fid_every_kimg) > self._fid_tick:
@@ -171,6 +172,13 @@ class GANModule(LightningModule):
         """True on the batches whose metrics the loggers record (every trainer.log_every_n_steps):
         diagnostics such as gradient norms are only computed then."""
         return batch_idx % max(1, self.trainer.log_every_n_steps) == 0
+
+    def log_progress(self, values: dict[str, Tensor], log_now: bool) -> None:
+        """Progress-bar values, updated on logging steps only, as CPU copies: Lightning turns every
+        progress-bar value it holds into a Python number after each batch, and reading a GPU tensor
+        waits for all queued work."""
+        if log_now:
+            self.log_dict({name: value.detach().cpu() for name, value in values.items()}, prog_bar=True, logger=False)
 
     def loss_scale(self) -> float:
         """The GradScaler's current scale under 16-mixed, else 1 (gradient penalties need it)."""

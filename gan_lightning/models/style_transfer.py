@@ -256,7 +256,7 @@ class StyleTransfer(GANModule):
                 logs["train/r1_penalty"] = penalty.detach()
             self.log_dict(logs)
         progress = {"s_loss": s_loss.detach(), "nce": nce.detach()} if self.perceptual is None else {"style": style_term.detach(), "content": content_term.detach()}
-        self.log_dict(progress, prog_bar=True, logger=False)
+        self.log_progress(progress, log_now)
 
     # --- inference ------------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from gan_lightning.models.fine_tuning import freeze_discriminator_layers, init_f
 from gan_lightning.nets.layers import MinibatchStdDev, NoiseMode, check_noise_mode
 from gan_lightning.nets.stylegan2 import Discriminator, DiscriminatorConfig, GeneratorConfig, as_config, check_resolution
 from gan_lightning.sampling import latents_for_seeds, seed_names, seed_range
-from gan_lightning.torch_utils import eval_mode, frozen, grad_norm, update_ema
+from gan_lightning.torch_utils import eval_mode, frozen, grad_norm, host_scalar, set_scalar, update_ema
 
 
 class StyleGAN(GANModule):
@@ -195,7 +195,7 @@ class StyleGAN(GANModule):
         real = batch[0]
         num = real.shape[0]
         opt_g, opt_d = self.optimizers()
-        step = int(self.batches_done)
+        step = host_scalar(self.batches_done)  # counted on the host: no wait for the GPU per batch
         log_now = self.logging_step(batch_idx)  # gradient norms only on the batches the loggers record
         logs: dict[str, Tensor | float] = {}
 
@@ -210,7 +210,7 @@ class StyleGAN(GANModule):
         if log_now:
             logs["train/d_grad_norm"] = grad_norm(self.discriminator.parameters(), self.loss_scale())
         opt_d.step()
-        self.ada_stats += torch.stack([real_logits.detach().float().sign().sum(), torch.tensor(float(num), device=self.device)])
+        self.ada_stats += torch.stack([real_logits.detach().float().sign().sum(), real_logits.new_full((), num, dtype=torch.float32)])  # no host-to-device copy
 
         # Dreg: lazy R1 on (augmented) reals; the gradient is taken w.r.t. the un-augmented image.
         if hp.r1_gamma > 0 and step % hp.r1_interval == 0:
@@ -250,28 +250,30 @@ class StyleGAN(GANModule):
         if hasattr(self, "generator_ema"):
             beta = self.ema_beta(global_batch)
             update_ema(self.generator_ema, self.generator, beta)
-            logs["train/ema_beta"] = beta
+            if log_now:  # a Python number is copied to the device when logged, a wait per copy
+                logs["train/ema_beta"] = beta
         self.count_images(num)
-        self.batches_done += 1
+        set_scalar(self.batches_done, step + 1)
         if hp.ada and (step + 1) % hp.ada_interval == 0:
             self.update_augment_p()
+        augment_p = self.augment.p.clone()  # logged as a device tensor: read by the loggers on logging steps only
         logs.update(
             {
                 "train/d_loss": d_loss.detach(),
                 "train/g_loss": g_loss.detach(),
                 "train/d_real": real_logits.detach().float().mean(),
                 "train/d_fake": fake_logits.detach().float().mean(),
-                "train/augment_p": float(self.augment.p),
+                "train/augment_p": augment_p,
             }
         )
         self.log_dict(logs)
-        self.log_dict({"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "p": float(self.augment.p)}, prog_bar=True, logger=False)
+        self.log_progress({"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "p": augment_p}, log_now)
 
     def ema_beta(self, global_batch: int) -> float:
         """NVlabs' EMA schedule: half-life ema_kimg (in images), at most images_seen * ema_rampup early on."""
         ema_nimg = self.hparams.ema_kimg * 1000.0
         if self.hparams.ema_rampup is not None:
-            ema_nimg = min(ema_nimg, float(self.images_seen) * self.hparams.ema_rampup)
+            ema_nimg = min(ema_nimg, host_scalar(self.images_seen) * self.hparams.ema_rampup)
         return 0.5 ** (global_batch / max(ema_nimg, 1e-8))
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
