@@ -63,6 +63,10 @@ class GANModule(LightningModule):
             benchmarks/results for where it helps.
         compile_backend: the ``torch.compile`` backend ("inductor"; "aot_eager" compiles fast but runs
             no faster: for tests).
+        tf32: TensorFloat-32 on NVIDIA Ampere and newer GPUs, for cuDNN convolutions and matmuls
+            together: False is NVlabs' setting (full fp32, reproducible to float32 rounding), True is
+            faster with a 10-bit mantissa in those products; None leaves PyTorch's defaults (TF32 in
+            convolutions, not in matmuls). Process-wide, set when fit starts; no effect on CPU.
     """
 
     generator: nn.Module
@@ -82,6 +86,7 @@ class GANModule(LightningModule):
         fid_every_kimg: float | None = None,
         compile: bool = False,
         compile_backend: str = "inductor",
+        tf32: bool | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -97,6 +102,7 @@ class GANModule(LightningModule):
             raise UserError(f"fid_every_kimg must be > 0 or null, got {fid_every_kimg}")
         self.fid_every_kimg = fid_every_kimg
         self._compile_backend = compile_backend if compile else None  # `self.compile` is nn.Module's method
+        self.tf32 = tf32
         self._train_fid: MetricSuite | None = None  # plain object: its networks stay out of checkpoints
         self._fid_tick = 0
         # Training progress in images, saved in checkpoints, so kimg schedules survive a resume.
@@ -135,6 +141,8 @@ class GANModule(LightningModule):
             rank_zero_info("DDP: find_unused_parameters=True (each GAN phase leaves the other network's parameters unused)")
 
     def on_fit_start(self) -> None:
+        if self.tf32 is not None:
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = self.tf32
         self.compile_networks()
         if self.fid_every_kimg is not None:  # a resumed run evaluates at its next tick, not at once
             self._fid_tick = int(self.kimg // self.fid_every_kimg)

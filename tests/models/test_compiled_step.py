@@ -76,3 +76,14 @@ def test_stylegan_compiled_with_inductor_equals_eager(tmp_path: Path) -> None:
     with torch._inductor.config.patch(fallback_random=True):
         compiled, _ = train(tmp_path / "compiled", "StyleGAN", compile=True)
     assert_same_weights(eager, compiled, atol=1e-4)
+
+
+@pytest.mark.parametrize("tf32", [False, True])
+def test_tf32_option_sets_both_cuda_flags_when_fit_starts(tmp_path: Path, tf32: bool) -> None:
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = not tf32
+    try:
+        train(tmp_path, "VanillaGAN", batches=1, tf32=tf32)
+        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (tf32, tf32)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
