@@ -1,7 +1,7 @@
 """StyleTransfer (CUT) throughput: training iterations/s and peak memory at 256 px crops, batch 1,
 and the time to stylize one 1024x1024 image, with the paper's network sizes.
 
-    python benchmarks/style_transfer_throughput.py [--device cpu|cuda] [--steps 10] [--preset cut|fastcut]
+    python benchmarks/style_transfer_throughput.py [--device cpu|cuda] [--steps 10] [--preset cut|fastcut] [--compile]
 
 Training runs our LightningModule under a Trainer on pre-made random (content, style) batches held
 in memory, so data loading is not measured; one iteration = one batch = the style, generator and
@@ -70,9 +70,9 @@ class Timer(Callback):
             self.times.append(time.perf_counter() - self._start)
 
 
-def paper_model(preset: str) -> StyleTransfer:
+def paper_model(preset: str, compile: bool = False) -> StyleTransfer:
     # The paper's sizes: ngf 64, 9 residual blocks, 3-layer PatchGAN, anti-aliasing, 256 patches.
-    return StyleTransfer(resolution=256, channels=3, ngf=64, n_blocks=9, ndf=64, style_layers=3, antialias=True, num_patches=256, fid_features="shapes", **PRESETS[preset])
+    return StyleTransfer(resolution=256, channels=3, ngf=64, n_blocks=9, ndf=64, style_layers=3, antialias=True, num_patches=256, fid_features="shapes", compile=compile, **PRESETS[preset])
 
 
 def train_part(args: argparse.Namespace) -> dict:
@@ -88,7 +88,7 @@ def train_part(args: argparse.Namespace) -> dict:
     )  # fmt: skip
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    trainer.fit(paper_model(args.preset), train_dataloaders=loader)
+    trainer.fit(paper_model(args.preset, args.compile), train_dataloaders=loader)
     median = statistics.median(timer.times)
     return {"it_per_s": 1.0 / median, "s_per_it": median, "peak_mib": peak_memory_mib(device)}
 
@@ -114,7 +114,7 @@ def stylize_part(args: argparse.Namespace) -> dict:
 
 def run_part(part: str, args: argparse.Namespace) -> dict:
     command = [sys.executable, __file__, "--part", part, "--device", args.device, "--steps", str(args.steps),
-               "--warmup", str(args.warmup), "--preset", args.preset, "--stylize-repeats", str(args.stylize_repeats)]  # fmt: skip
+               "--warmup", str(args.warmup), "--preset", args.preset, "--stylize-repeats", str(args.stylize_repeats)] + (["--compile"] if args.compile else [])  # fmt: skip
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -126,6 +126,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cut")
     parser.add_argument("--stylize-repeats", type=int, default=2)
+    parser.add_argument("--compile", action="store_true", help="train with --model.init_args.compile true (warm-up batches include compiling)")
     parser.add_argument("--part", choices=("train", "stylize"), default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.part == "train":
@@ -141,7 +142,7 @@ def main() -> None:
     print(f"training: {train['it_per_s']:.3f} it/s ({train['s_per_it']:.2f} s/it), peak memory {train['peak_mib']:.0f} MiB")
     print(f"stylize 1024x1024: whole {stylize['stylize_whole_s']:.2f} s, 512 px tiles {stylize['stylize_tiled512_s']:.2f} s, peak memory {stylize['peak_mib']:.0f} MiB")
     line = (
-        f"| {datetime.now(timezone.utc):%Y-%m-%d} | {name} | torch {torch.__version__} | {args.preset}, 256 px, batch 1, "
+        f"| {datetime.now(timezone.utc):%Y-%m-%d} | {name} | torch {torch.__version__} | {args.preset}{', compiled' if args.compile else ''}, 256 px, batch 1, "
         f"{args.steps} timed it | {train['it_per_s']:.3f} | {train['peak_mib']:.0f} | {stylize['stylize_whole_s']:.2f} | "
         f"{stylize['stylize_tiled512_s']:.2f} | {stylize['peak_mib']:.0f} |"
     )

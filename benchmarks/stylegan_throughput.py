@@ -2,6 +2,7 @@
 
     python benchmarks/stylegan_throughput.py                      # 64 and 256 px on this machine's device
     python benchmarks/stylegan_throughput.py --resolutions 256 --batch-size 32 --precision bf16-mixed
+    python benchmarks/stylegan_throughput.py --resolutions 64 --compile        # compiled step (inductor)
 
 Each resolution runs in its own process (clean peak memory). The networks are config F (the
 GeneratorConfig / DiscriminatorConfig defaults), trained by the real LightningModule on random
@@ -29,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 FIRST_STEP = 14  # batches 14..20: plain, plain, R1 + PL (16), plain, plain, plain, PL (20)
 
 
-def measure(resolution: int, batch_size: int, precision: str, accelerator: str) -> dict:
+def measure(resolution: int, batch_size: int, precision: str, accelerator: str, compile: bool = False, batches: int = 7, tf32: bool | None = None) -> dict:
     import torch
     from lightning.pytorch import Callback, Trainer
     from torch.utils.data import DataLoader, TensorDataset
@@ -38,9 +39,10 @@ def measure(resolution: int, batch_size: int, precision: str, accelerator: str) 
     from gan_lightning.models.stylegan import StyleGAN
 
     torch.manual_seed(0)
-    model = StyleGAN(resolution=resolution, channels=3, augment_p=0.2, fid_features="shapes")
-    model.batches_done.fill_(FIRST_STEP)
-    images = torch.randn(batch_size * 8, 3, resolution, resolution).clamp(-1, 1)
+    model = StyleGAN(resolution=resolution, channels=3, augment_p=0.2, fid_features="shapes", compile=compile, tf32=tf32)
+    first = FIRST_STEP - (batches - 7)  # extra batches (compile warm-up) come before the measured window
+    model.batches_done.fill_(first)
+    images = torch.randn(batch_size * (batches + 1), 3, resolution, resolution).clamp(-1, 1)
     loader = DataLoader(TensorDataset(images, torch.zeros(len(images))), batch_size=batch_size, drop_last=True)
     times: dict[int, float] = {}
 
@@ -58,11 +60,11 @@ def measure(resolution: int, batch_size: int, precision: str, accelerator: str) 
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     trainer = Trainer(
-        accelerator=accelerator, devices=1, precision=precision, max_epochs=1, limit_train_batches=7, logger=False,
+        accelerator=accelerator, devices=1, precision=precision, max_epochs=1, limit_train_batches=batches, logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, callbacks=[Timer()],
     )  # fmt: skip
     trainer.fit(model, loader)
-    assert sorted(times) == list(range(FIRST_STEP, FIRST_STEP + 7)), sorted(times)
+    assert sorted(times) == list(range(first, FIRST_STEP + 7)), sorted(times)
     plain = statistics.mean(times[s] for s in (15, 17, 18, 19))
     # On a shared machine a single batch can come out faster than the plain mean: clamp at 0.
     path_length = max(times[20] - plain, 0.0)
@@ -73,6 +75,8 @@ def measure(resolution: int, batch_size: int, precision: str, accelerator: str) 
         "resolution": resolution,
         "batch_size": batch_size,
         "precision": precision,
+        "compile": compile,
+        "tf32": tf32,
         "device": device,
         "torch_threads": torch.get_num_threads(),
         "seconds_per_batch": {"plain": round(plain, 4), "path_length_extra": round(path_length, 4), "r1_extra": round(r1, 4)},
@@ -94,6 +98,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="default: 4 on CPU, 32 on GPU")
     parser.add_argument("--precision", default="32-true")
     parser.add_argument("--accelerator", choices=("cpu", "gpu", "auto"), default="auto")
+    parser.add_argument("--compile", action="store_true", help="with --model.init_args.compile true; 3 more warm-up batches (step 11 on)")
+    parser.add_argument("--tf32", choices=("on", "off"), default=None, help="TF32 in convolutions and matmuls (GPU); default: PyTorch's")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)  # child process: one resolution
     args = parser.parse_args()
@@ -103,18 +109,18 @@ def main() -> None:
     accelerator = args.accelerator if args.accelerator != "auto" else ("gpu" if torch.cuda.is_available() else "cpu")
     batch_size = args.batch_size or (32 if accelerator == "gpu" else 4)
     if args.single:
-        print(json.dumps(measure(args.resolutions[0], batch_size, args.precision, accelerator)))
+        print(json.dumps(measure(args.resolutions[0], batch_size, args.precision, accelerator, args.compile, 10 if args.compile else 7, None if args.tf32 is None else args.tf32 == "on")))
         return
     results = []
     for resolution in args.resolutions:
         cmd = [sys.executable, __file__, "--single", "--resolutions", str(resolution), "--batch-size", str(batch_size),
-               "--precision", args.precision, "--accelerator", accelerator]  # fmt: skip
+               "--precision", args.precision, "--accelerator", accelerator] + (["--compile"] if args.compile else []) + (["--tf32", args.tf32] if args.tf32 else [])  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SystemExit(f"{resolution} px failed:\n{done.stderr[-3000:]}")
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(json.dumps(results[-1]), flush=True)
-    out = args.out or REPO / "benchmarks" / "results" / f"stylegan_throughput_{accelerator}_{args.precision}.json"
+    out = args.out or REPO / "benchmarks" / "results" / f"stylegan_throughput_{accelerator}_{args.precision}{'_compiled' if args.compile else ''}{'_tf32_' + args.tf32 if args.tf32 else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")

@@ -1,7 +1,10 @@
 """VanillaGAN training throughput (images/s) at 64 px: our LightningModule under a Trainer against a
 plain PyTorch loop doing the same D and G steps on the same networks and data.
 
-    python benchmarks/vanilla_gan_throughput.py [--device cpu|cuda] [--batch-size 64] [--steps 30]
+    python benchmarks/vanilla_gan_throughput.py [--device cpu|cuda] [--batch-size 64] [--steps 30] [--compile]
+
+With --compile, a third variant joins the alternation: the LightningModule with
+``compile=True`` (torch.compile, inductor); its warm-up batches include compiling.
 
 Both runs read the same pre-made batches from memory, so data loading is not measured. The plain loop
 does what VanillaGAN.training_step does (D step on real and detached fake, G step with D frozen);
@@ -85,9 +88,9 @@ class Timer(Callback):
         self.batches = batch_idx + 1
 
 
-def lightning_loop(images: torch.Tensor, batch_size: int, warmup: int, device: torch.device) -> float:
+def lightning_loop(images: torch.Tensor, batch_size: int, warmup: int, device: torch.device, compile: bool = False) -> float:
     torch.manual_seed(0)
-    model = VanillaGAN(resolution=64, channels=3, fid_features="shapes")
+    model = VanillaGAN(resolution=64, channels=3, fid_features="shapes", compile=compile)
     loader = DataLoader(TensorDataset(images, torch.zeros(len(images))), batch_size=batch_size, shuffle=False)
     timer = Timer(warmup, device)
     trainer = Trainer(
@@ -106,14 +109,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="timed batches per run")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3, help="runs per variant, alternating")
+    parser.add_argument("--compile", action="store_true", help="also time the compiled LightningModule")
     args = parser.parse_args()
     device = torch.device(args.device)
     images = make_batches(args.warmup + args.steps, args.batch_size, 64)
-    plain, lightning = [], []
+    plain, lightning, compiled = [], [], []
     for _ in range(args.repeats):
         plain.append(plain_loop(images, args.batch_size, args.warmup, device))
         lightning.append(lightning_loop(images, args.batch_size, args.warmup, device))
-        print(f"plain {plain[-1]:.1f} img/s   lightning {lightning[-1]:.1f} img/s")
+        if args.compile:
+            compiled.append(lightning_loop(images, args.batch_size, args.warmup, device, compile=True))
+        print(f"plain {plain[-1]:.1f} img/s   lightning {lightning[-1]:.1f} img/s" + (f"   compiled {compiled[-1]:.1f} img/s" if compiled else ""))
     p, l = statistics.median(plain), statistics.median(lightning)
     overhead = (p / l - 1) * 100
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
@@ -122,6 +128,10 @@ def main() -> None:
         f"{args.steps} timed batches x {args.repeats} | {p:.1f} | {l:.1f} | {overhead:+.1f}% |"
     )
     print(f"median: plain {p:.1f} img/s, lightning {l:.1f} img/s, Lightning overhead {overhead:+.1f}%")
+    if compiled:
+        c = statistics.median(compiled)
+        line += f" compiled: {c:.1f} img/s ({c / l:.2f}x eager) |"
+        print(f"median: compiled {c:.1f} img/s, {c / l:.2f}x the eager LightningModule")
     RESULTS.parent.mkdir(exist_ok=True)
     if not RESULTS.exists():
         RESULTS.write_text(

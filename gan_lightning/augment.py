@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_lightning.errors import UserError
+from gan_lightning.torch_utils import host_scalar
 
 # Transform strengths: NVlabs AugmentPipe's defaults.
 INTEGER_TRANSLATION_MAX = 0.125  # fraction of the image side
@@ -302,12 +303,13 @@ class AdaptiveAugment(nn.Module):
         transform is always applied, and p comes back down as slowly as it went up)."""
         step = math.copysign(num_images / (speed_kimg * 1000.0), real_sign_mean - target) if real_sign_mean != target else 0.0
         self.p.copy_((self.p + step).clamp(min=0.0))
-        return float(self.p)
+        return host_scalar(self.p)
 
     def forward(self, images: Tensor, params: AugmentParams | None = None) -> Tensor:
         """Augment with random parameters drawn at probability p, or with the given ``params``."""
         if params is None:
-            if float(self.p) <= 0.0 or not (self.geometric or self.color):
+            p = host_scalar(self.p)  # read from the device once per change of p, not per call
+            if p <= 0.0 or not (self.geometric or self.color):
                 return images  # NVlabs resamples even at p = 0, an identity up to float rounding
             params = sample_params(images.shape[0], self.p, images.shape[1], self.geometric, self.color, images.device)
         dtype = images.dtype

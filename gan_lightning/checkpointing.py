@@ -33,6 +33,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from gan_lightning.errors import UserError
+from gan_lightning.torch_utils import host_scalar
 
 PARTIAL_SUFFIX = ".partial"  # temporary files are ".<name>.<pid>.partial" beside their target
 _PARTIAL = re.compile(r"^\..+\.(\d+)\.partial$")
@@ -211,7 +212,7 @@ class LastCheckpoint(ModelCheckpoint):
     @staticmethod
     def _images_seen(pl_module: LightningModule) -> int:
         images_seen = getattr(pl_module, "images_seen", None)
-        return int(images_seen) if images_seen is not None else 0
+        return host_scalar(images_seen) if images_seen is not None else 0  # no GPU wait per batch
 
     def _due(self, pl_module: LightningModule) -> bool:
         by_images = self.every_kimg is not None and self._images_seen(pl_module) - self._saved_at_images >= self.every_kimg * 1000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import Iterable, Iterator
 
 import torch
@@ -48,3 +49,37 @@ def grad_norm(parameters: Iterable[nn.Parameter], loss_scale: float = 1.0) -> Te
     if not grads:
         return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) / loss_scale
+
+
+# Host copies of scalar buffers: id(tensor) -> (weak reference to it, its version counter when
+# recorded, value). Keyed by identity: a WeakKeyDictionary compares tensors with ==, a device read.
+_host_copies: dict[int, tuple[weakref.ref, int, int | float]] = {}
+
+
+def _remember(tensor: Tensor, value: int | float) -> None:
+    key = id(tensor)
+    _host_copies[key] = (weakref.ref(tensor, lambda _: _host_copies.pop(key, None)), tensor._version, value)
+
+
+def host_scalar(tensor: Tensor) -> int | float:
+    """``tensor.item()``, without waiting for the GPU when the value is already known on the host: a
+    value read before or written by ``set_scalar`` is reused while the tensor is unchanged in place
+    (its version counter; loading a state dict or ``fill_`` changes it). For the training loop's
+    counters and ADA's p, which Python control flow reads every batch."""
+    if tensor.is_inference():  # no version counter to tell whether it changed
+        return tensor.item()
+    known = _host_copies.get(id(tensor))
+    if known is not None and known[0]() is tensor and known[1] == tensor._version:
+        return known[2]
+    value = tensor.item()
+    _remember(tensor, value)
+    return value
+
+
+def set_scalar(tensor: Tensor, value: int) -> None:
+    """``tensor.fill_(value)`` for an integer counter, remembered on the host so that ``host_scalar``
+    reads no device."""
+    if tensor.is_floating_point():
+        raise TypeError(f"set_scalar keeps integer counters, got a {tensor.dtype} tensor")
+    tensor.fill_(value)
+    _remember(tensor, int(value))

@@ -36,6 +36,8 @@ class ArbitraryStyleTransfer(GANModule):
         **kwargs: max_kimg and the FID options of ``GANModule``.
     """
 
+    compiled_networks = ("generator.encoder", "generator.decoder")  # the step calls them separately
+
     def __init__(
         self,
         resolution: int = 256,
@@ -92,7 +94,7 @@ class ArbitraryStyleTransfer(GANModule):
                            "train/decoder_grad_norm": grad_norm(decoder.parameters(), self.loss_scale())})
         optimizer.step()
         self.count_images(content.shape[0])
-        self.log_dict({"content": content_loss.detach(), "style": style_loss.detach()}, prog_bar=True, logger=False)
+        self.log_progress({"content": content_loss.detach(), "style": style_loss.detach()}, log_now)
 
     # --- inference ------------------------------------------------------------------------------
 

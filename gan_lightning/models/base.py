@@ -4,7 +4,8 @@ callback, and FID/KID during validation and test."""
 
 from __future__ import annotations
 
-from typing import Union
+import contextlib
+from typing import Iterator, Union
 
 import torch
 from lightning.pytorch import LightningModule
@@ -22,7 +23,7 @@ from gan_lightning.evaluation.fid import FIDFeatures, build_fid, build_kid, to_u
 from gan_lightning.evaluation.protocols import PROTOCOLS
 from gan_lightning.evaluation.suite import ImagesOf, MetricSuite, RealSet, dataset_images, seeded_images
 from gan_lightning.registry import GENERATORS
-from gan_lightning.torch_utils import eval_mode
+from gan_lightning.torch_utils import eval_mode, host_scalar, set_scalar
 
 
 def check_learning_rates(**rates: float) -> None:
@@ -58,10 +59,23 @@ class GANModule(LightningModule):
         kid_subset_size: KID subset size (the paper's 1000; lowered to the number of images when fewer).
         num_classes: classes of the data's labels, linked from the DataModule by the CLI; 0 trains
             without labels. Only algorithms with ``class_conditional`` accept more.
+        compile: ``torch.compile`` the networks named in ``compiled_networks`` (forward and backward)
+            for training; the phases that need double backward (R1, path length, WGAN-GP) run them
+            eagerly (torch.compile does not support double backward). Weights and checkpoints are
+            unchanged (modules are compiled in place: no ``_orig_mod.`` keys). Off by default: see
+            benchmarks/results for where it helps.
+        compile_backend: the ``torch.compile`` backend ("inductor"; "aot_eager" compiles fast but runs
+            no faster: for tests).
+        tf32: TensorFloat-32 on NVIDIA Ampere and newer GPUs, for cuDNN convolutions and matmuls
+            together: False is NVlabs' setting (full fp32, reproducible to float32 rounding), True is
+            faster with a 10-bit mantissa in those products; None leaves PyTorch's defaults (TF32 in
+            convolutions, not in matmuls). Process-wide, set when fit starts; no effect on CPU.
     """
 
     generator: nn.Module
     class_conditional: bool = False  # whether this algorithm can train on class labels
+    # Submodules whose forward (and backward) `compile` compiles: each algorithm's training networks.
+    compiled_networks: tuple[str, ...] = ("generator", "discriminator")
 
     def __init__(
         self,
@@ -75,6 +89,9 @@ class GANModule(LightningModule):
         kid_subset_size: int = 1000,
         fid_every_kimg: float | None = None,
         num_classes: int = 0,
+        compile: bool = False,
+        compile_backend: str = "inductor",
+        tf32: bool | None = None,
     ) -> None:
         super().__init__()
         if num_classes < 0 or (num_classes > 0 and not self.class_conditional):
@@ -93,6 +110,8 @@ class GANModule(LightningModule):
         if fid_every_kimg is not None and fid_every_kimg <= 0:
             raise UserError(f"fid_every_kimg must be > 0 or null, got {fid_every_kimg}")
         self.fid_every_kimg = fid_every_kimg
+        self._compile_backend = compile_backend if compile else None  # `self.compile` is nn.Module's method
+        self.tf32 = tf32
         self._train_fid: MetricSuite | None = None  # plain object: its networks stay out of checkpoints
         self._fid_tick = 0
         # Training progress in images, saved in checkpoints, so kimg schedules survive a resume.
@@ -106,12 +125,13 @@ class GANModule(LightningModule):
 
     @property
     def kimg(self) -> float:
-        return self.images_seen.item() / 1000.0
+        return host_scalar(self.images_seen) / 1000.0  # counted on the host: no wait for the GPU per batch
 
     def count_images(self, batch_size: int) -> None:
         """Adds one global batch (this process's batch times the number of processes)."""
-        self.images_seen += batch_size * self.trainer.world_size
-        self.log("progress/kimg", self.kimg, on_step=True, on_epoch=False, rank_zero_only=True)
+        set_scalar(self.images_seen, host_scalar(self.images_seen) + batch_size * self.trainer.world_size)
+        # a device tensor: the loggers read it on logging steps only (a Python number is copied to the GPU every batch)
+        self.log("progress/kimg", self.images_seen.double() / 1000.0, on_step=True, on_epoch=False, rank_zero_only=True)
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         if self.fid_every_kimg is not None and int(self.kimg // self.fid_every_kimg) > self._fid_tick:
@@ -133,6 +153,9 @@ class GANModule(LightningModule):
             )
 
     def on_fit_start(self) -> None:
+        if self.tf32 is not None:
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = self.tf32
+        self.compile_networks()
         if self.fid_every_kimg is not None:  # a resumed run evaluates at its next tick, not at once
             self._fid_tick = int(self.kimg // self.fid_every_kimg)
         # seed_everything gives every DDP process the same seed: without this, each would draw the
@@ -140,10 +163,42 @@ class GANModule(LightningModule):
         if self.trainer.world_size > 1:
             torch.manual_seed(torch.initial_seed() + 1_000_003 * self.trainer.global_rank)
 
+    # --- compiled training step ------------------------------------------------------------------
+
+    def compile_networks(self) -> None:
+        """With ``compile``: compiles the training networks in place (nn.Module.compile keeps their
+        state_dict keys, so checkpoints load with or without it; the EMA copy is left eager)."""
+        if self._compile_backend is None or getattr(self, "_compiled", False):
+            return
+        for name in self.compiled_networks:
+            self.get_submodule(name).compile(backend=self._compile_backend)
+        self._compiled = True
+        rank_zero_info(
+            f"compile: {', '.join(self.compiled_networks)} compiled with torch.compile (backend {self._compile_backend}); "
+            "phases with double backward (R1, path length, WGAN-GP) run eagerly: torch.compile does not support it"
+        )
+
+    @contextlib.contextmanager
+    def eager(self, active: bool = True) -> Iterator[None]:
+        """The compiled networks run eagerly inside (double-backward phases); a no-op without compile
+        or with ``active`` False."""
+        if not (active and getattr(self, "_compiled", False)):
+            yield
+            return
+        with torch.compiler.set_stance("force_eager"):
+            yield
+
     def logging_step(self, batch_idx: int) -> bool:
         """True on the batches whose metrics the loggers record (every trainer.log_every_n_steps):
         diagnostics such as gradient norms are only computed then."""
         return batch_idx % max(1, self.trainer.log_every_n_steps) == 0
+
+    def log_progress(self, values: dict[str, Tensor], log_now: bool) -> None:
+        """Progress-bar values, updated on logging steps only, as CPU copies: Lightning turns every
+        progress-bar value it holds into a Python number after each batch, and reading a GPU tensor
+        waits for all queued work."""
+        if log_now:
+            self.log_dict({name: value.detach().cpu() for name, value in values.items()}, prog_bar=True, logger=False)
 
     def loss_scale(self) -> float:
         """The GradScaler's current scale under 16-mixed, else 1 (gradient penalties need it)."""

@@ -84,6 +84,8 @@ class StyleTransfer(GANModule):
         **kwargs: max_kimg and the FID options of ``GANModule``.
     """
 
+    compiled_networks = ("generator", "style_network", "content_network")
+
     def __init__(
         self,
         resolution: int = 256,
@@ -204,7 +206,8 @@ class StyleTransfer(GANModule):
         adversarial = s_loss = real_logits = fake_logits = stylized.new_zeros(())
         if hp.lambda_gan > 0:
             style_in = style.detach().requires_grad_(hp.lambda_r1 > 0)
-            real_logits = self.style_network(style_in)
+            with self.eager(hp.lambda_r1 > 0):  # R1 needs double backward
+                real_logits = self.style_network(style_in)
             fake_logits = self.style_network(stylized.detach())
             s_loss = discriminator_loss(hp.gan_loss, real_logits, fake_logits) * _REFERENCE_STYLE_SCALE.get(hp.gan_loss, 1.0)
             if hp.lambda_r1 > 0:
@@ -258,7 +261,7 @@ class StyleTransfer(GANModule):
                 logs["train/r1_penalty"] = penalty.detach()
             self.log_dict(logs)
         progress = {"s_loss": s_loss.detach(), "nce": nce.detach()} if self.perceptual is None else {"style": style_term.detach(), "content": content_term.detach()}
-        self.log_dict(progress, prog_bar=True, logger=False)
+        self.log_progress(progress, log_now)
 
     # --- inference ------------------------------------------------------------------------------
 

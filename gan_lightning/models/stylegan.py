@@ -52,7 +52,7 @@ from gan_lightning.nets.layers import MinibatchStdDev, NoiseMode, check_noise_mo
 from gan_lightning.nets.stylegan2 import Discriminator, DiscriminatorConfig, GeneratorConfig, as_config, check_resolution, with_classes
 from gan_lightning.data.labels import drawn_labels, item_labels
 from gan_lightning.sampling import check_class, class_vectors, latents_for_seeds, seed_names, seed_range
-from gan_lightning.torch_utils import eval_mode, frozen, grad_norm, update_ema
+from gan_lightning.torch_utils import eval_mode, frozen, grad_norm, host_scalar, set_scalar, update_ema
 
 
 MAX_GRID_CLASSES = 32  # sample grids show the first classes only: a row per class of ImageNet would be 1000 rows
@@ -95,6 +95,9 @@ class StyleGAN(GANModule):
             own ``c_dim`` (0 unless a converted conditional checkpoint says otherwise).
         **kwargs: max_kimg and the FID options of ``GANModule``.
     """
+
+    # The training step calls mapping and synthesis separately, never Generator.forward.
+    compiled_networks = ("generator.mapping", "generator.synthesis", "discriminator")
 
     def __init__(
         self,
@@ -243,7 +246,7 @@ class StyleGAN(GANModule):
         num = real.shape[0]
         real_c = self.real_labels(batch)  # labels go to G and D in every phase (None: unconditional)
         opt_g, opt_d = self.optimizers()
-        step = int(self.batches_done)
+        step = host_scalar(self.batches_done)  # counted on the host: no wait for the GPU per batch
         log_now = self.logging_step(batch_idx)  # gradient norms only on the batches the loggers record
         logs: dict[str, Tensor | float] = {}
         # One draw of latents for the four phases, in NVlabs' phase order (Dreg's go unused, as theirs).
@@ -263,9 +266,10 @@ class StyleGAN(GANModule):
             # Greg: path length regularization on the first 1/pl_batch_shrink of its latents.
             if hp.pl_weight > 0 and step % hp.pl_interval == 0:
                 pl_num = max(num // hp.pl_batch_shrink, 1)
-                ws = self.mapped_latents(z_greg[:pl_num], self.generated_labels(real_c, pl_num))
-                images = self.generator.synthesis(ws)
-                penalty, lengths, new_mean = path_length_penalty(images, ws, self.pl_mean, hp.pl_decay, self.loss_scale())
+                with self.eager():  # double backward
+                    ws = self.mapped_latents(z_greg[:pl_num], self.generated_labels(real_c, pl_num))
+                    images = self.generator.synthesis(ws)
+                    penalty, lengths, new_mean = path_length_penalty(images, ws, self.pl_mean, hp.pl_decay, self.loss_scale())
                 opt_g.zero_grad(set_to_none=True)
                 # + 0 * image: every generator weight gets a (zero) gradient, as in NVlabs' Greg (Adam
                 # then steps all of them, and DDP sees no unused parameters)
@@ -293,8 +297,9 @@ class StyleGAN(GANModule):
         # Dreg: lazy R1 on (augmented) reals; the gradient is taken w.r.t. the un-augmented image.
         if hp.r1_gamma > 0 and step % hp.r1_interval == 0:
             real_input = real.detach().requires_grad_(True)
-            r1_logits = self.discriminator(self.augment(real_input), real_c)
-            penalty = r1_penalty(r1_logits, real_input, self.loss_scale())
+            with self.eager():  # double backward
+                r1_logits = self.discriminator(self.augment(real_input), real_c)
+                penalty = r1_penalty(r1_logits, real_input, self.loss_scale())
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(penalty * (hp.r1_gamma / 2) * hp.r1_interval + r1_logits.sum() * 0)  # + 0 * logits: as Greg
             opt_d.step()
@@ -305,33 +310,35 @@ class StyleGAN(GANModule):
         if hasattr(self, "generator_ema"):
             beta = self.ema_beta(global_batch)
             update_ema(self.generator_ema, self.generator, beta)
-            logs["train/ema_beta"] = beta
+            if log_now:  # a Python number is copied to the device when logged, a wait per copy
+                logs["train/ema_beta"] = beta
         self.count_images(num)
-        self.batches_done += 1
+        set_scalar(self.batches_done, step + 1)
         if hp.ada and (step + 1) % hp.ada_interval == 0:
             self.update_augment_p(hp.ada_interval * global_batch)
+        augment_p = self.augment.p.clone()  # logged as a device tensor: read by the loggers on logging steps only
         logs.update(
             {
                 "train/d_loss": d_loss.detach(),
                 "train/g_loss": g_loss.detach(),
                 "train/d_real": real_logits.detach().float().mean(),
                 "train/d_fake": fake_logits.detach().float().mean(),
-                "train/augment_p": float(self.augment.p),
+                "train/augment_p": augment_p,
             }
         )
         self.log_dict(logs)
-        self.log_dict({"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "p": float(self.augment.p)}, prog_bar=True, logger=False)
+        self.log_progress({"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "p": augment_p}, log_now)
 
     def count_real_signs(self, real_logits: Tensor) -> None:
         """Add sign(D(real)) of one pass to the ADA statistic r_t."""
         signs = real_logits.detach().float().sign()
-        self.ada_stats += torch.stack([signs.sum(), torch.tensor(float(signs.numel()), device=self.device)])
+        self.ada_stats += torch.stack([signs.sum(), signs.new_full((), signs.numel())])  # no host-to-device copy
 
     def ema_beta(self, global_batch: int) -> float:
         """NVlabs' EMA schedule: half-life ema_kimg (in images), at most images_seen * ema_rampup early on."""
         ema_nimg = self.hparams.ema_kimg * 1000.0
         if self.hparams.ema_rampup is not None:
-            ema_nimg = min(ema_nimg, float(self.images_seen) * self.hparams.ema_rampup)
+            ema_nimg = min(ema_nimg, host_scalar(self.images_seen) * self.hparams.ema_rampup)
         return 0.5 ** (global_batch / max(ema_nimg, 1e-8))
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:

@@ -15,7 +15,7 @@ from gan_lightning.losses import AdversarialLoss, check_adversarial_loss, discri
 from gan_lightning.models.base import GANModule, check_learning_rates
 from gan_lightning.nets.dcgan import DCGANDiscriminator, DiscriminatorNorm, check_resolution
 from gan_lightning.sampling import latents_for_seeds, seed_names, seed_range
-from gan_lightning.torch_utils import eval_mode, frozen, grad_norm, update_ema
+from gan_lightning.torch_utils import eval_mode, frozen, grad_norm, host_scalar, update_ema
 
 
 class VanillaGAN(GANModule):
@@ -95,7 +95,8 @@ class VanillaGAN(GANModule):
         if self.hparams.gan_loss == "wgan_gp":
             alpha = torch.rand(num, 1, 1, 1, device=self.device)
             interpolates = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-            penalty = wgan_gradient_penalty(self.discriminator(interpolates), interpolates, scale)
+            with self.eager():  # double backward
+                penalty = wgan_gradient_penalty(self.discriminator(interpolates), interpolates, scale)
             d_loss = d_loss + self.hparams.gp_weight * penalty
             if log_now:
                 self.log("train/gradient_penalty", penalty.detach())
@@ -116,7 +117,7 @@ class VanillaGAN(GANModule):
         if hasattr(self, "generator_ema"):
             # Warm-up (as TensorFlow's ExponentialMovingAverage with num_updates): early on the
             # average follows the generator closely instead of holding on to its random init.
-            updates = int(self.images_seen) // (num * self.trainer.world_size)
+            updates = host_scalar(self.images_seen) // (num * self.trainer.world_size)
             update_ema(self.generator_ema, self.generator, min(self.hparams.ema_decay, (1 + updates) / (10 + updates)))
         self.count_images(num)
         if log_now:
@@ -130,7 +131,7 @@ class VanillaGAN(GANModule):
                     "train/g_grad_norm": g_grad_norm,
                 }
             )
-        self.log_dict({"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}, prog_bar=True, logger=False)
+        self.log_progress({"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}, log_now)
 
     @torch.no_grad()
     def generate(self, num: int, seed: int = 0) -> Tensor:

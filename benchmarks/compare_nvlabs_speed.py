@@ -1,0 +1,223 @@
+"""Our full StyleGAN training step against NVlabs' training loop, batch by batch, in one process.
+
+    python benchmarks/compare_nvlabs_speed.py ~/src/stylegan2-ada-pytorch            # 64 px config F, batch 4
+    python benchmarks/compare_nvlabs_speed.py CLONE --resolution 32 --channel-base 512 --batches 4   # smoke run
+    python benchmarks/compare_nvlabs_speed.py CLONE --profile 3                      # where the time goes
+
+Config F networks (channel_base 32768, 8 mapping layers) in fp32, ADA 'bgc' with p = 0.2, R1 gamma 10
+every 16 batches, path length every 4, EMA, on random images, one torch thread unless
+OMP_NUM_THREADS says otherwise. Ours is the real StyleGAN LightningModule under Lightning's Trainer
+(logging every 50 batches); theirs is a transcription of the per-batch body of their
+``training_loop.py`` (phases Gmain, Greg, Dmain, Dreg with their ``StyleGAN2Loss``, nan_to_num of
+the gradients, Adam with the lazy-regularization ratio, G_ema lerp, ADA p update from their
+training_stats collector) on their pure-PyTorch reference ops (the CUDA plugin loader is stubbed).
+
+The two alternate: our batch k, then their batch k, for schedule steps 1..B (B = --batches), so load
+on a shared machine hits both alike. Each batch's schedule step decides which regularizers run; the
+reported time per batch is amortised over the lazy schedule from the best batch of each kind:
+t_plain + (t_pl - t_plain) / 4 + (t_r1_pl - t_pl) / 16, plus the plain mean over the window
+(exact amortisation when B is a multiple of 16). Nothing of their code is bundled here: the clone's
+path is an argument. Results: benchmarks/results/compare_nvlabs_speed.json (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+R1_INTERVAL, PL_INTERVAL, ADA_INTERVAL = 16, 4, 4
+P = 0.2
+BGC = dict(xflip=1, rotate90=1, xint=1, scale=1, rotate=1, aniso=1, xfrac=1, brightness=1, contrast=1, lumaflip=1, hue=1, saturation=1)
+
+
+def kind(step: int) -> str:
+    if step % R1_INTERVAL == 0:
+        return "r1_pl"
+    return "pl" if step % PL_INTERVAL == 0 else "plain"
+
+
+def import_nvlabs(clone: Path):
+    if not (clone / "training" / "loss.py").is_file():
+        raise SystemExit(f"error: {clone} has no training/loss.py; pass a stylegan2-ada-pytorch checkout")
+    sys.path.insert(0, str(clone))
+    from torch_utils import custom_ops  # type: ignore[import-not-found]
+
+    def no_extensions(*args, **kwargs):
+        raise RuntimeError("CUDA extensions are not built for this comparison")
+
+    custom_ops.get_plugin = no_extensions
+    from torch_utils import misc, training_stats  # type: ignore[import-not-found]
+    from training import augment, loss, networks  # type: ignore[import-not-found]
+
+    return misc, training_stats, augment, loss, networks
+
+
+class NVlabsLoop:
+    """The per-batch body of NVlabs' training_loop (their phases, in their order), one process, batch_gpu = batch."""
+
+    def __init__(self, clone: Path, resolution: int, channel_base: int, batch_size: int) -> None:
+        self.misc, self.training_stats, augment, loss, networks = import_nvlabs(clone)
+        torch.manual_seed(0)
+        synthesis = dict(channel_base=channel_base, channel_max=512, num_fp16_res=0, conv_clamp=None)
+        G = networks.Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=resolution, img_channels=3, mapping_kwargs=dict(num_layers=8), synthesis_kwargs=synthesis)
+        D = networks.Discriminator(c_dim=0, img_resolution=resolution, img_channels=3, channel_base=channel_base, channel_max=512, num_fp16_res=0, conv_clamp=None, epilogue_kwargs=dict(mbstd_group_size=4))
+        self.G, self.D = G.train().requires_grad_(False), D.train().requires_grad_(False)
+        self.G_ema = copy.deepcopy(G).eval()
+        self.augment_pipe = augment.AugmentPipe(**BGC).train().requires_grad_(False)
+        self.augment_pipe.p.copy_(torch.as_tensor(P))
+        self.ada_stats = self.training_stats.Collector(regex="Loss/signs/real")
+        self.loss = loss.StyleGAN2Loss(torch.device("cpu"), G.mapping, G.synthesis, D, augment_pipe=self.augment_pipe, r1_gamma=10.0)
+        self.phases = []
+        for name, module, interval in (("G", G, PL_INTERVAL), ("D", D, R1_INTERVAL)):
+            ratio = interval / (interval + 1)
+            opt = torch.optim.Adam(module.parameters(), lr=0.002 * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
+            self.phases += [(name + "main", module, opt, 1), (name + "reg", module, opt, interval)]
+        self.batch_size = batch_size
+        self.cur_nimg = 0
+
+    def step(self, real: torch.Tensor, batch_idx: int) -> None:
+        c = torch.zeros(real.shape[0], 0)
+        all_gen_z = torch.randn([len(self.phases) * self.batch_size, self.G.z_dim]).split(self.batch_size)
+        for (name, module, opt, interval), gen_z in zip(self.phases, all_gen_z):
+            if batch_idx % interval != 0:
+                continue
+            opt.zero_grad(set_to_none=True)
+            module.requires_grad_(True)
+            self.loss.accumulate_gradients(phase=name, real_img=real, real_c=c, gen_z=gen_z, gen_c=c, sync=True, gain=interval)
+            module.requires_grad_(False)
+            for param in module.parameters():
+                if param.grad is not None:
+                    self.misc.nan_to_num(param.grad, nan=0, posinf=1e5, neginf=-1e5, out=param.grad)
+            opt.step()
+        ema_nimg = min(10_000, self.cur_nimg * 0.05)
+        ema_beta = 0.5 ** (self.batch_size / max(ema_nimg, 1e-8))
+        with torch.no_grad():
+            for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+                p_ema.copy_(p.lerp(p_ema, ema_beta))
+            for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+                b_ema.copy_(b)
+        self.cur_nimg += self.batch_size
+        if batch_idx % ADA_INTERVAL == 0:
+            self.ada_stats.update()
+            adjust = np.sign(self.ada_stats["Loss/signs/real"] - 0.6) * (self.batch_size * ADA_INTERVAL) / (500 * 1000)
+            self.augment_pipe.p.copy_((self.augment_pipe.p + adjust).max(torch.zeros([])))
+
+
+def profiled(fn, label: str, rows: int = 25) -> None:
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        fn()
+    print(f"\n=== {label} ===")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+
+
+def run(args) -> dict:
+    from lightning.pytorch import Callback, Trainer
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from gan_lightning.models.stylegan import StyleGAN
+    from gan_lightning.nets.stylegan2 import DiscriminatorConfig, GeneratorConfig
+
+    theirs = NVlabsLoop(args.clone, args.resolution, args.channel_base, args.batch_size)
+    torch.manual_seed(0)
+    ours = StyleGAN(
+        resolution=args.resolution, channels=3, augment_p=P, fid_features="shapes", ema_rampup=0.05, compile=args.compile,
+        generator=GeneratorConfig(channel_base=args.channel_base), discriminator=DiscriminatorConfig(channel_base=args.channel_base),
+    )  # fmt: skip
+    images = torch.randn(args.batch_size * args.batches, 3, args.resolution, args.resolution).clamp(-1, 1)
+    loader = DataLoader(TensorDataset(images, torch.zeros(len(images))), batch_size=args.batch_size, drop_last=True)
+    times: dict[str, dict[int, float]] = {"ours": {}, "nvlabs": {}}
+
+    class Alternate(Callback):
+        """Times our batch, then runs and times theirs at the same schedule step (outside our timing)."""
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            self.step = int(pl_module.batches_done)
+            self.start = time.perf_counter()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            times["ours"][self.step] = time.perf_counter() - self.start
+            real = batch[0]
+            start = time.perf_counter()
+            theirs.step(real, self.step)
+            times["nvlabs"][self.step] = time.perf_counter() - start
+            print(f"step {self.step:3d} ({kind(self.step)}): ours {times['ours'][self.step]:.3f} s, nvlabs {times['nvlabs'][self.step]:.3f} s", file=sys.stderr, flush=True)
+            if args.profile and self.step == args.profile:
+                profiled(lambda: theirs.step(real, self.step), f"NVlabs, step {self.step} ({kind(self.step)})")
+                trainer.should_stop = True
+
+    class ProfileOurs(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if args.profile and int(pl_module.batches_done) == args.profile:
+                self.prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+                self.prof.__enter__()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if getattr(self, "prof", None) is not None:
+                self.prof.__exit__(None, None, None)
+                print(f"\n=== ours, step {args.profile} ({kind(args.profile)}) ===")
+                print(self.prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
+                self.prof = None
+
+    ours.batches_done.fill_(1)  # schedule steps 1..B
+    theirs.cur_nimg = 0
+    trainer = Trainer(
+        accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, limit_val_batches=0, callbacks=[ProfileOurs(), Alternate()], log_every_n_steps=50,
+    )  # fmt: skip
+    trainer.fit(ours, loader)
+
+    result = {
+        "resolution": args.resolution, "batch_size": args.batch_size, "channel_base": args.channel_base, "augment_p": P,
+        "compile": args.compile, "batches": sorted(times["ours"]), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "device": f"CPU ({platform.processor() or platform.machine()})", "cpu_count": os.cpu_count(),
+    }  # fmt: skip
+    for name, by_step in times.items():
+        best = {k: min((t for s, t in by_step.items() if kind(s) == k), default=None) for k in ("plain", "pl", "r1_pl")}
+        entry = {"seconds_by_step": {str(s): round(t, 3) for s, t in sorted(by_step.items())}, "best": best}
+        if None not in best.values():
+            entry["amortised_best"] = best["plain"] + max(best["pl"] - best["plain"], 0) / PL_INTERVAL + max(best["r1_pl"] - best["pl"], 0) / R1_INTERVAL
+        entry["window_mean"] = statistics.mean(by_step.values())
+        result[name] = entry
+    if "amortised_best" in result["ours"] and "amortised_best" in result["nvlabs"]:
+        result["ours_over_nvlabs_amortised_best"] = round(result["ours"]["amortised_best"] / result["nvlabs"]["amortised_best"], 3)
+    result["ours_over_nvlabs_window_mean"] = round(result["ours"]["window_mean"] / result["nvlabs"]["window_mean"], 3)
+    result["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("clone", type=Path, help="a stylegan2-ada-pytorch checkout")
+    parser.add_argument("--resolution", type=int, default=64)
+    parser.add_argument("--channel-base", type=int, default=32768)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batches", type=int, default=32, help="schedule steps 1..B, alternating ours and theirs")
+    parser.add_argument("--compile", action="store_true", help="ours with --model.init_args.compile true")
+    parser.add_argument("--profile", type=int, default=0, help="print a torch.profiler table of both at this step, then stop")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "compare_nvlabs_speed.json")
+    args = parser.parse_args()
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(1)
+    result = run(args)
+    print(json.dumps(result, indent=2))
+    if not args.profile:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
