@@ -21,6 +21,10 @@ READS = ("item", "__float__", "__int__", "__bool__", "__index__", "tolist", "cpu
 # Lightning's conversion of the progress-bar values after every batch (GANModule.log_progress hands
 # it CPU copies, made on logging steps; a CPU-only test cannot tell those apart from device tensors).
 CPU_ONLY = {"mapped_latents", "_get_value", "to_item"}
+# Known waits, kept on purpose: the geometric augmentation reflection-pads each batch by the margin its
+# drawn transforms need (as NVlabs' AugmentPipe does), and padding takes Python ints: one read per
+# augmented D input. A fixed worst-case margin would avoid it at the cost of padding every batch more.
+KNOWN_WAITS = {"apply_geometric"}
 
 
 class CountReads(Callback):
@@ -56,7 +60,7 @@ def reads_in_second_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model
     )  # fmt: skip
     trainer.fit(model, data)
     assert not model.logging_step(1)  # the watched batch is not a logging step
-    return [site for site in counter.sites if site.split(" in ")[1].split(" ")[0] not in CPU_ONLY]
+    return [site for site in counter.sites if site.split(" in ")[1].split(" ")[0] not in CPU_ONLY | KNOWN_WAITS]
 
 
 def test_stylegan_batch_with_r1_path_length_ada_and_ema_reads_nothing_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
