@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.conftest import REPO
@@ -16,6 +17,7 @@ from tests.gan_ddp_script import train
 SCRIPT = REPO / "tests" / "gan_ddp_script.py"
 
 
+@pytest.mark.usefixtures("one_thread")  # as the script's processes: see tests/gan_ddp_script.py
 def test_two_processes_train_what_one_trains_on_the_whole_batch_and_send_only_trained_gradients(tmp_path: Path) -> None:
     # StyleGAN with lazy R1 and path length (batches 0 and 2), ADA updating p after every batch,
     # style mixing and EMA: 4 batches of 8 in one process, and of 4 + 4 in two.
