@@ -20,17 +20,10 @@ from gan_lightning.models.stylegan import StyleGAN
 from gan_lightning.nets.stylegan2 import DiscriminatorConfig, GeneratorConfig, normalize_2nd_moment
 from gan_lightning.sampling import class_vectors
 from tests.conftest import REPO, fast_trainer_args, run_cli
+from tests.models.test_fine_tuning import TINY_ARGS, TINY_D, TINY_G
 from tests.nets.test_stylegan2 import tiny_discriminator, tiny_generator
 from tests.reliability.helpers import one_line_error
 
-TINY_G = GeneratorConfig(z_dim=16, w_dim=16, mapping_layers=2, channel_base=256, channel_max=16)
-TINY_D = DiscriminatorConfig(channel_base=256, channel_max=16)
-TINY_ARGS = [
-    "--model.init_args.generator.z_dim", "16", "--model.init_args.generator.w_dim", "16",
-    "--model.init_args.generator.mapping_layers", "2", "--model.init_args.generator.channel_base", "256",
-    "--model.init_args.generator.channel_max", "16", "--model.init_args.discriminator.channel_base", "256",
-    "--model.init_args.discriminator.channel_max", "16",
-]  # fmt: skip
 
 
 # --- the networks ----------------------------------------------------------------------------------
