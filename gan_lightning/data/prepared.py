@@ -16,6 +16,8 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
+
 from gan_lightning.data.sources import Source, SourceReader
 from gan_lightning.data.transforms import prepared_pixels
 from gan_lightning.errors import UserError
@@ -62,8 +64,17 @@ class PrepareItem:
         self.channels = channels
         self.skip_log = skip_log
         self.pixels = prepared_pixels(resolution, transform)
+        self._parent = os.getpid()
+        self._one_thread = False
 
     def __call__(self, item: tuple[str, int]) -> dict | None:
+        if not self._one_thread and os.getpid() != self._parent:
+            # The workers are forked. If the parent had run a parallel torch op, GNU OpenMP's thread
+            # pool was copied without its threads, and a worker's first parallel op (a large resize
+            # or copy) waits for them forever. One thread per worker never enters OpenMP, and the
+            # workers already keep every core busy (torch's DataLoader workers do the same).
+            torch.set_num_threads(1)
+            self._one_thread = True
         name, label = item
         try:
             image = self.pixels(self.reader(name, self.channels))

@@ -235,3 +235,38 @@ def test_two_ddp_processes_read_disjoint_shards_covering_the_set(tmp_path: Path)
     assert len(shards[0]) == len(shards[1]) == 4
     assert not set(shards[0]) & set(shards[1])
     assert set(shards[0]) | set(shards[1]) == stored
+
+
+PREPARE_AFTER_PARALLEL_TORCH = """
+import sys, torch
+from gan_lightning.data.prepared import prepare_dataset
+from gan_lightning.data.sources import open_source
+torch.set_num_threads(2)
+torch.rand(1 << 20).mul(2).sum()  # an op split over OpenMP's threads: the pool the workers are forked with
+source, out = sys.argv[1:]
+print(prepare_dataset(open_source(source, None), source, out, 128, 3, "center-crop", None, 2).count)
+"""
+
+
+def test_prepare_after_torch_ran_on_threads_finishes(tmp_path: Path) -> None:
+    # A script that trained or measured before preparing (the throughput benchmark did) hung: the
+    # forked workers' first parallel op waited forever for OpenMP threads that fork had not copied.
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    write_rgb_images(tmp_path / "images", 4, size=(160, 160))
+    env = {key: value for key, value in os.environ.items() if key not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    process = subprocess.Popen(
+        [sys.executable, "-c", PREPARE_AFTER_PARALLEL_TORCH, str(tmp_path / "images"), str(tmp_path / "out")],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, err = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # the stuck workers too
+        process.communicate()
+        pytest.fail("prepare hung after the parent process had run torch on several threads")
+    assert process.returncode == 0, err
+    assert out.split()[-1] == "4"
