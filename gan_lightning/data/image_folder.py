@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -14,7 +15,7 @@ from gan_lightning.data.labels import FolderLabels, dataset_json_labels, subfold
 from gan_lightning.data.readable_cache import unreadable_files
 from gan_lightning.data.transforms import Transform, image_transform
 from gan_lightning.errors import UserError
-from gan_lightning.images import list_images, load_image
+from gan_lightning.images import ImageFile, load_image, scan_images
 
 
 class ImageFileDataset(Dataset):
@@ -23,7 +24,7 @@ class ImageFileDataset(Dataset):
     ``skip_corrupt`` is off."""
 
     def __init__(
-        self, files: list[Path], channels: int, transform: Transform, skip_corrupt: bool, labels: list[int] | None = None
+        self, files: Sequence[str | Path], channels: int, transform: Transform, skip_corrupt: bool, labels: list[int] | None = None
     ) -> None:
         self.files = files
         self.labels = labels
@@ -50,26 +51,33 @@ class ImageFileDataset(Dataset):
         raise UserError("none of the images in this dataset can be read")
 
 
-def readable_files(files: list[Path], root: str, skip_corrupt: bool) -> list[Path]:
-    """Drops empty, truncated and non-image files with one warning that counts them. Each file is
-    opened once; later starts reuse the result while its size and modification time are unchanged."""
+def readable_locations(files: list[ImageFile], root: str, skip_corrupt: bool) -> list[str]:
+    """The paths (as strings) of ``files`` (``scan_images(root)``) less empty, truncated and
+    non-image files, with one warning that counts them. Each file is opened once; later starts
+    reuse the result while its size and modification time are unchanged."""
     bad = unreadable_files(files, root)
     if bad and not skip_corrupt:
         raise UserError(
-            f"{len(bad)} unreadable image file(s) under {root!r}, first: {str(bad[0])!r} "
+            f"{len(bad)} unreadable image file(s) under {root!r}, first: {bad[0]!r} "
             "(set skip_corrupt: true to skip them)"
         )
-    if bad:
-        warnings.warn(
-            f"skipping {len(bad)} unreadable image file(s) (empty, truncated or not an image) under {root!r}, "
-            f"first: {str(bad[0])!r}",
-            stacklevel=2,
-        )
+    if not bad:
+        return [file.location for file in files]
+    warnings.warn(
+        f"skipping {len(bad)} unreadable image file(s) (empty, truncated or not an image) under {root!r}, "
+        f"first: {bad[0]!r}",
+        stacklevel=2,
+    )
     unreadable = set(bad)
-    good = [path for path in files if path not in unreadable]
+    good = [file.location for file in files if file.location not in unreadable]
     if not good:
         raise UserError(f"none of the {len(files)} image files under {root!r} can be read")
     return good
+
+
+def readable_files(files: list[ImageFile], root: str, skip_corrupt: bool) -> list[Path]:
+    """``readable_locations`` as Paths."""
+    return [Path(location) for location in readable_locations(files, root, skip_corrupt)]
 
 
 def split_indices(count: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -116,7 +124,7 @@ class ImageFolderDataModule(ImageDataModule):
         self.val_fraction = val_fraction
         self.split_seed = split_seed
         self.skip_corrupt = skip_corrupt
-        self.files = list_images(root)  # fail at start-up, before any training, on a bad folder
+        self.files = scan_images(root)  # fail at start-up, before any training, on a bad folder
         split_indices(len(self.files), val_fraction, split_seed)  # validates val_fraction early
         # Read now: the CLI hands num_classes to the model when both are built.
         self.labels = labels
@@ -126,10 +134,10 @@ class ImageFolderDataModule(ImageDataModule):
 
     def _read_labels(self, source: str) -> list[int] | None:
         if source == "folders":
-            labels, self.class_names = subfolder_labels(self.files, self.root)
+            labels, self.class_names = subfolder_labels([file.name for file in self.files], self.root)
             return labels
         if source == "dataset.json":
-            return dataset_json_labels(self.files, self.root)
+            return dataset_json_labels([file.name for file in self.files], self.root)
         if source != "none":
             raise UserError(f"labels {source!r} is not a label source; allowed: none, folders, dataset.json")
         return None
@@ -137,11 +145,11 @@ class ImageFolderDataModule(ImageDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        files = readable_files(self.files, self.root, self.skip_corrupt)
+        files = readable_locations(self.files, self.root, self.skip_corrupt)
         labels = None
         if self.file_labels is not None:
-            label_of = dict(zip(self.files, self.file_labels))
-            labels = [label_of[path] for path in files]
+            label_of = dict(zip((file.location for file in self.files), self.file_labels))
+            labels = [label_of[location] for location in files]
         train_idx, val_idx = split_indices(len(files), self.val_fraction, self.split_seed)
         train_transform = image_transform(self.resolution, self.channels, self.flip)
         train = ImageFileDataset(files, self.channels, train_transform, self.skip_corrupt, labels)

@@ -21,21 +21,16 @@ FolderLabels = Literal["none", "folders", "dataset.json"]
 DATASET_JSON = "dataset.json"  # NVlabs' dataset_tool.py name, at the top of the folder
 
 
-def relative_name(path: Path, root: Path) -> str:
-    """The image's path under ``root`` with forward slashes: how dataset.json names it."""
-    return path.relative_to(root).as_posix()
-
-
-def subfolder_labels(files: Sequence[Path], root: str) -> tuple[list[int], list[str]]:
+def subfolder_labels(names: Sequence[str], root: str) -> tuple[list[int], list[str]]:
     """Each image's class is the subfolder of ``root`` it lies in (at any depth below it); classes
-    are numbered in sorted name order, as torchvision's ImageFolder does."""
-    base = Path(root).expanduser()
+    are numbered in sorted name order, as torchvision's ImageFolder does. ``names``: the images'
+    "/"-separated paths under ``root``."""
     classes_of = []
-    for path in files:
-        parts = path.relative_to(base).parts
+    for name in names:
+        parts = name.split("/")
         if len(parts) < 2:
             raise UserError(
-                f"labels folders: {str(path)!r} is not inside a class subfolder of {root!r}; "
+                f"labels folders: {str(Path(root).expanduser() / name)!r} is not inside a class subfolder of {root!r}; "
                 "allowed: ROOT/<class>/<image> for every image (or labels none)"
             )
         classes_of.append(parts[0])
@@ -44,9 +39,10 @@ def subfolder_labels(files: Sequence[Path], root: str) -> tuple[list[int], list[
     return [index[name] for name in classes_of], names
 
 
-def dataset_json_labels(files: Sequence[Path], root: str) -> list[int] | None:
+def dataset_json_labels(names: Sequence[str], root: str) -> list[int] | None:
     """Each image's class from ``ROOT/dataset.json`` (``{"labels": [[relative path, int], ...]}``, as
-    NVlabs' dataset_tool writes it); None when it says ``"labels": null`` (an unconditional dataset)."""
+    NVlabs' dataset_tool writes it); None when it says ``"labels": null`` (an unconditional dataset).
+    ``names``: the images' "/"-separated paths under ``root``, as dataset.json names them."""
     base = Path(root).expanduser()
     source = base / DATASET_JSON
     if not source.is_file():
@@ -68,8 +64,7 @@ def dataset_json_labels(files: Sequence[Path], root: str) -> list[int] | None:
             )
         table[str(name).replace("\\", "/")] = label
     labels = []
-    for path in files:
-        name = relative_name(path, base)
+    for name in names:
         if name not in table:
             raise UserError(f"{str(source)!r} has no label for {name!r}; every image needs one")
         labels.append(table[name])

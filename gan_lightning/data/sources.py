@@ -17,7 +17,7 @@ from PIL import Image
 
 from gan_lightning.data.torchvision_sets import _NATIVE_CHANNELS, _make
 from gan_lightning.errors import UserError
-from gan_lightning.images import IMAGE_EXTENSIONS, decode_image, list_images, load_image, to_mode
+from gan_lightning.images import IMAGE_EXTENSIONS, decode_image, load_image, scan_images, to_mode
 
 LABEL_KINDS: tuple[str, ...] = ("dataset.json", "folders", "classes")
 TORCHVISION_PREFIX = "torchvision:"
@@ -71,12 +71,11 @@ def open_source(source: str, labels: str | None, torchvision_root: str = "data")
 
 
 def _folder_source(root: Path, labels: str | None) -> Source:
-    files = list_images(root)
-    names = [file.relative_to(root).as_posix() for file in files]
+    files = scan_images(root)
+    names = [file.name for file in files]
     digest = hashlib.sha256()
-    for name, file in zip(names, files):
-        stat = file.stat()
-        digest.update(f"{name}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    for file in files:
+        digest.update(f"{file.name}\t{file.size}\t{file.mtime_ns}\n".encode())
     label_list, class_names = None, None
     if labels == "dataset.json":
         meta = root / "dataset.json"

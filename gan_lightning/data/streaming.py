@@ -34,8 +34,12 @@ class PreparedImages(StreamingDataset):
     indexed (``dataset[i]``, for metrics), images come as stored."""
 
     def __init__(self, input_dir: str, flip: bool, shuffle: bool, seed: int, cache_dir: str | None, max_cache_size: str) -> None:
+        # batch_decode=0: each item deserialised alone. litdata's default for ~200 KB items decodes an
+        # aligned window of 16 and keeps it; shuffled reads rarely hit it, so nearly every item read
+        # decoded 16 (measured: 7280 decodes for 480 items at 256 px).
         super().__init__(
-            input_dir=input_dir, cache_dir=cache_dir, shuffle=shuffle, drop_last=True, seed=seed, max_cache_size=max_cache_size
+            input_dir=input_dir, cache_dir=cache_dir, shuffle=shuffle, drop_last=True, seed=seed, max_cache_size=max_cache_size,
+            batch_decode=0,
         )  # fmt: skip
         self.flip = flip
 

@@ -14,7 +14,7 @@ from gan_lightning.data.datasets import NamedImageDataset, UnpairedDataset
 from gan_lightning.data.image_folder import ImageFileDataset, readable_files
 from gan_lightning.data.transforms import image_transform, load_size_for, random_crop_transform
 from gan_lightning.errors import UserError
-from gan_lightning.images import list_images
+from gan_lightning.images import scan_images
 
 
 def _folder_layout(root: Path) -> tuple[Path, Path, Path, Path]:
@@ -66,7 +66,7 @@ class UnpairedDataModule(StyleDataModule):
             raise UserError(f"style transfer data folder {root!r} does not exist or is not a folder")
         # Fail at start-up, before any training, on a bad layout or an empty folder.
         self.folders = _folder_layout(path)
-        self.files = [list_images(folder) for folder in self.folders]
+        self.files = [scan_images(folder) for folder in self.folders]
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:

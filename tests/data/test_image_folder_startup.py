@@ -46,3 +46,23 @@ def test_an_unwritable_cache_only_warns(image_folder: Path, tmp_path: Path, monk
     monkeypatch.setenv("GAN_LIGHTNING_CACHE", str(blocker))
     with pytest.warns(UserWarning, match="could not remember the image check"):
         assert len(files_opened_by_a_start(image_folder, monkeypatch)) == 12
+
+
+def test_the_one_walk_finds_what_rglob_found_in_the_same_order(tmp_path: Path) -> None:
+    # The training order and prepare's dataset order follow this list: it must not change with the walk.
+    from gan_lightning.images import list_images, scan_images
+
+    for name in ["b/x.png", "a.b/y.PNG", "a/z.jpg", "a/deeper/w.webp", "A/v.bmp", "top.jpeg", ".hidden.png", "a/..png",
+                 "notes.txt", "a/.png", "a/trailing.", "folder.png/inner.png"]:  # fmt: skip
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "linked_file.png").symlink_to(tmp_path / "top.jpeg")
+    (tmp_path / "linked_folder").symlink_to(tmp_path / "a")  # not entered, as rglob does not
+    (tmp_path / "dangling.png").symlink_to(tmp_path / "missing.png")
+    extensions = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+    expected = sorted(p for p in tmp_path.rglob("*") if p.suffix.lower() in extensions and p.is_file())
+    assert list_images(tmp_path) == expected
+    scanned = scan_images(tmp_path)
+    assert [file.path for file in scanned] == expected
+    assert [file.name for file in scanned] == [p.relative_to(tmp_path).as_posix() for p in expected]
+    assert [(file.size, file.mtime_ns) for file in scanned] == [(p.stat().st_size, p.stat().st_mtime_ns) for p in expected]
