@@ -8,6 +8,8 @@ remembered (issue 11: a requeued job on 1M files must start in seconds).
   here: the first start, which also writes the remembered result).
 - after: the next start on the unchanged folder (one stat per file, no file opened).
 - after_one_changed: a start after one file was rewritten (only that one is opened again).
+- walk_equals_rglob: whether the one-walk listing (os.scandir) gives the files, in the order, that
+  the earlier ``sorted(Path.rglob)`` listing gave (checked on the same folder, untimed).
 Results go to benchmarks/results/data_startup.json (seconds; the machine's load changes them).
 """
 
@@ -28,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from gan_lightning.data import ImageFolderDataModule  # noqa: E402
+from gan_lightning.images import list_images  # noqa: E402
 
 
 def make_folder(root: Path, count: int) -> None:
@@ -66,8 +69,11 @@ def main() -> None:
         changed = next(root.glob("00000/*.png"))
         Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(changed)
         after_one_changed = start(root)
+    extensions = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+    rglob = sorted(p for p in root.rglob("*") if p.suffix.lower() in extensions and p.is_file())
     result = {
         "files": args.files,
+        "walk_equals_rglob": list_images(root) == rglob and len(rglob) == args.files,
         "before_every_file_opened_s": round(before, 3),
         "after_unchanged_folder_s": round(after, 3),
         "after_one_file_changed_s": round(after_one_changed, 3),

@@ -3,6 +3,7 @@ folder (PIL decode + resize + crop per read) vs the prepared dataset (`prepare`,
 converted after the copy to the device), at 256 and 1024 px, for several worker counts.
 
     python benchmarks/data_throughput.py                                  # 256 and 1024 px, workers 2,4,8
+    python benchmarks/data_throughput.py --workers 2                      # a 2-core machine
     python benchmarks/data_throughput.py --resolutions 64 --images 64 --batches 8 --workers 0   # quick check
 
 Source images are generated PNGs 1.25x the resolution (so the folder path resizes, as with real
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -38,19 +40,25 @@ NVLABS_SOURCE = "github.com/NVlabs/stylegan2-ada-pytorch README.md, 'Expected tr
 
 
 def make_sources(root: Path, count: int, resolution: int) -> None:
+    """``count`` PNGs, 1.25x ``resolution``, written by all cores (PNG compression is slow at 1280 px)."""
     marker = root / f".complete-{count}"
     if marker.exists():
         return
     root.mkdir(parents=True, exist_ok=True)
-    side = resolution * 5 // 4
-    rng = np.random.default_rng(0)
-    grid = np.linspace(0, 1, side, dtype=np.float32)
-    for i in range(count):
-        a, b, c = rng.uniform(1, 6, 3)
-        image = np.stack([np.sin(a * grid[:, None] * 6 + b * grid[None, :] * 6 + k * c) for k in range(3)], -1)
-        image = (image * 100 + 128 + rng.normal(0, 4, image.shape)).clip(0, 255).astype(np.uint8)
-        Image.fromarray(image).save(root / f"img{i:06d}.png")
+    # fork: the children run numpy and PIL only (no torch op, so no OpenMP pool to inherit)
+    with multiprocessing.get_context("fork").Pool(os.cpu_count()) as pool:
+        pool.starmap(make_source, [(root / f"img{i:06d}.png", resolution, i) for i in range(count)])
     marker.write_text("")
+
+
+def make_source(path: Path, resolution: int, index: int) -> None:
+    side = resolution * 5 // 4
+    rng = np.random.default_rng([0, index])
+    grid = np.linspace(0, 1, side, dtype=np.float32)
+    a, b, c = rng.uniform(1, 6, 3)
+    image = np.stack([np.sin(a * grid[:, None] * 6 + b * grid[None, :] * 6 + k * c) for k in range(3)], -1)
+    image = (image * 100 + 128 + rng.normal(0, 4, image.shape)).clip(0, 255).astype(np.uint8)
+    Image.fromarray(image).save(path)
 
 
 def delivered_rate(module, device: torch.device, batches: int) -> float:
