@@ -6,6 +6,13 @@ converted after the copy to the device), at 256 and 1024 px, for several worker 
     python benchmarks/data_throughput.py --workers 2                      # a 2-core machine
     python benchmarks/data_throughput.py --resolutions 64 --images 64 --batches 8 --workers 0   # quick check
 
+On a CPU "device" the prepared path's cost is mostly the uint8 -> float conversion in the main
+process, and most of that is page faults on each batch's fresh float tensor (400 MB at 1024 px,
+batch 32). PyTorch's allocator takes 2 MB pages for large tensors with THP_MEM_ALLOC_ENABLE=1 (both
+paths, workers included); the report records whether it was set:
+
+    THP_MEM_ALLOC_ENABLE=1 python benchmarks/data_throughput.py --workers 2 --out benchmarks/results/data_throughput_cpu_thp.json
+
 Source images are generated PNGs 1.25x the resolution (so the folder path resizes, as with real
 photos), smooth enough to compress like photos. Results go to benchmarks/results/data_throughput_<device>.json,
 with what one GPU of StyleGAN2 consumes according to NVlabs' published figures (below).
@@ -121,6 +128,7 @@ def main() -> None:
     report = {
         "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
         "cpu_count": os.cpu_count(),
+        "THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE"),
         "source_images": "generated PNGs, 1.25x the resolution, resized and centre cropped",
         "nvlabs_rate_source": NVLABS_SOURCE,
         "rows": results,
