@@ -21,6 +21,7 @@ with what one GPU of StyleGAN2 consumes according to NVlabs' published figures (
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import multiprocessing
 import os
@@ -112,9 +113,15 @@ def main() -> None:
             prepare_dataset(open_source(str(folder), None), str(folder), str(prepared), resolution, 3, "center-crop", None, os.cpu_count() or 1)
         nvlabs = 1000 / NVLABS_1GPU_SEC_PER_KIMG[resolution] if resolution in NVLABS_1GPU_SEC_PER_KIMG else None
         for workers in [int(w) for w in args.workers.split(",")]:
-            common = {"batch_size": args.batch_size, "num_workers": workers, "persistent_workers": False}
+            # Workers kept between epochs, as training keeps them (the DataModules' default): with 512
+            # images an epoch is 16 batches, and starting new workers at each one took a large share
+            # of the prepared path's time (interleaved runs), a cost a real dataset's long epochs do
+            # not have.
+            common = {"batch_size": args.batch_size, "num_workers": workers, "persistent_workers": True}
             folder_rate = delivered_rate(ImageFolderDataModule(root=str(folder), resolution=resolution, val_fraction=0.0, **common), device, args.batches)
+            gc.collect()  # the finished loader's workers exit before the next measurement
             prepared_rate = delivered_rate(StreamingDataModule(input_dir=str(prepared), **common), device, args.batches)
+            gc.collect()
             row = {
                 "resolution": resolution, "workers": workers, "batch_size": args.batch_size,
                 "image_folder_img_per_s": round(folder_rate, 1), "prepared_img_per_s": round(prepared_rate, 1),
