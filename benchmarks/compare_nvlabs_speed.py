@@ -3,6 +3,7 @@
     python benchmarks/compare_nvlabs_speed.py ~/src/stylegan2-ada-pytorch            # 64 px config F, batch 4, steps 1..16
     python benchmarks/compare_nvlabs_speed.py CLONE --steps 1 2 3 4 5 6 8 12 16      # the same kinds, 9 batches
     python benchmarks/compare_nvlabs_speed.py CLONE --resolution 32 --channel-base 512 --batches 4   # smoke run
+    python benchmarks/compare_nvlabs_speed.py CLONE --steps 1 2 3 4 5 6 8 12 16 --winograd   # ours with Winograd convolutions
     python benchmarks/compare_nvlabs_speed.py CLONE --profile 3                      # where the time goes
 
 Config F networks (channel_base 32768, 8 mapping layers) in fp32, ADA 'bgc' with p = 0.2, R1 gamma 10
@@ -148,7 +149,7 @@ def run(args) -> dict:
     theirs = NVlabsLoop(args.clone, args.resolution, args.channel_base, args.batch_size)
     torch.manual_seed(0)
     ours = StyleGAN(
-        resolution=args.resolution, channels=3, augment_p=P, fid_features="shapes", ema_rampup=0.05, compile=args.compile,
+        resolution=args.resolution, channels=3, augment_p=P, fid_features="shapes", ema_rampup=0.05, compile=args.compile, winograd=args.winograd,
         generator=GeneratorConfig(channel_base=args.channel_base), discriminator=DiscriminatorConfig(channel_base=args.channel_base),
     )  # fmt: skip
     steps = schedule_steps(args)
@@ -202,7 +203,7 @@ def run(args) -> dict:
 
     result = {
         "resolution": args.resolution, "batch_size": args.batch_size, "channel_base": args.channel_base, "augment_p": P,
-        "compile": args.compile, "batches": steps, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "compile": args.compile, "winograd": args.winograd, "batches": steps, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         "device": f"CPU ({platform.processor() or platform.machine()})", "cpu_count": os.cpu_count(),
     }  # fmt: skip
     for name, by_step in times.items():
@@ -230,6 +231,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=16, help="schedule steps 1..B, alternating ours and theirs")
     parser.add_argument("--steps", type=int, nargs="+", default=None, help="these schedule steps instead of 1..B")
     parser.add_argument("--compile", action="store_true", help="ours with --model.init_args.compile true")
+    parser.add_argument("--winograd", action="store_true", help="ours with --model.init_args.winograd true (F(4x4, 3x3) convolutions)")
     parser.add_argument("--profile", type=int, default=0, help="print a torch.profiler table of both at this step, then stop")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "compare_nvlabs_speed.json")
     args = parser.parse_args()
