@@ -186,11 +186,14 @@ def winograd_conv3x3(x: Tensor, weight: Tensor) -> Tensor:
     k = weight.shape[0]
     th, tw = h // 4, w // 4
     bt, g, at = (torch.tensor(m, dtype=x.dtype, device=x.device) for m in (WINOGRAD_BT, WINOGRAD_G, WINOGRAD_AT))
-    tiles = F.pad(x, [1, 1, 1, 1]).unfold(2, 6, 4).unfold(3, 6, 4)  # (n, c, th, tw, 6, 6), overlapping by 2
-    v = torch.einsum("ik,nctwkl,jl->ijcntw", bt, tiles, bt).reshape(36, c, n * th * tw)
-    u = torch.einsum("ik,ockl,jl->ijoc", g, weight.to(x.dtype), g).reshape(36, k, c)
-    m = torch.bmm(u, v).reshape(6, 6, k, n, th, tw)
-    return torch.einsum("ai,ijonst,bj->nosatb", at, m, at).reshape(n, k, h, w)
+    # Each 2-D transform is one matrix product with a Kronecker product on the flattened tile; the
+    # layouts put every product's long axis last, so the only copies are the tile gather and the output.
+    tiles = F.pad(x.transpose(0, 1), [1, 1, 1, 1]).unfold(2, 6, 4).unfold(3, 6, 4)  # (c, n, th, tw, 6, 6), overlapping by 2
+    v = (torch.kron(bt, bt) @ tiles.permute(4, 5, 0, 1, 2, 3).reshape(36, -1)).reshape(36, c, n * th * tw)
+    u = (torch.kron(g, g) @ weight.to(x.dtype).reshape(k * c, 9).t()).reshape(36, k, c)
+    m = torch.bmm(u, v)  # (36, k, n * th * tw): the 36 element-wise products of all tiles, summed over c
+    y = (torch.kron(at, at) @ m.reshape(36, -1)).reshape(4, 4, k, n, th, tw)
+    return y.permute(3, 2, 4, 0, 5, 1).reshape(n, k, h, w)
 
 
 def conv2d_resample(
