@@ -48,7 +48,7 @@ from gan_lightning.evaluation.suite import ImagesOf, seeded_images
 from gan_lightning.losses import d_logistic_loss, g_nonsaturating_loss, path_length_penalty, r1_penalty
 from gan_lightning.models.base import GANModule, check_learning_rates
 from gan_lightning.models.fine_tuning import freeze_discriminator_layers, init_from_checkpoint, trainable
-from gan_lightning.nets.layers import MinibatchStdDev, NoiseMode, check_noise_mode
+from gan_lightning.nets.layers import MinibatchStdDev, NoiseMode, check_noise_mode, winograd_convolutions
 from gan_lightning.nets.stylegan2 import Discriminator, DiscriminatorConfig, GeneratorConfig, as_config, check_resolution, with_classes
 from gan_lightning.data.labels import drawn_labels, item_labels
 from gan_lightning.sampling import check_class, class_vectors, latents_for_seeds, seed_names, seed_range
@@ -93,6 +93,9 @@ class StyleGAN(GANModule):
         num_classes: classes of the data's labels (linked from the DataModule); > 0 makes the
             generator and discriminator class-conditional (their ``c_dim``), 0 takes the networks'
             own ``c_dim`` (0 unless a converted conditional checkpoint says otherwise).
+        winograd: CPU training only: the 3x3 convolutions of 32 px and larger feature maps run as
+            Winograd F(4x4, 3x3) (``nets.layers.winograd_conv3x3``): fewer multiplications, other
+            rounding (relative ~1e-5), so off by default; no effect on a GPU or outside training.
         **kwargs: max_kimg and the FID options of ``GANModule``.
     """
 
@@ -129,6 +132,7 @@ class StyleGAN(GANModule):
         init_augment_p: bool = False,
         freeze_d: int = 0,
         num_classes: int = 0,
+        winograd: bool = False,
         **kwargs,
     ) -> None:
         generator_config = as_config(GeneratorConfig, generator)  # a dict when loaded from a checkpoint
@@ -241,6 +245,11 @@ class StyleGAN(GANModule):
     # --- training --------------------------------------------------------------------------------
 
     def training_step(self, batch, batch_idx: int) -> None:
+        with winograd_convolutions(self.hparams.get("winograd", False)):  # absent from older checkpoints' hparams
+            self.train_batch(batch, batch_idx)
+
+    def train_batch(self, batch, batch_idx: int) -> None:
+        """The four phases, EMA and ADA update of one batch (see the module docstring)."""
         hp = self.hparams
         real = batch[0]
         num = real.shape[0]

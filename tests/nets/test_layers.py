@@ -18,12 +18,16 @@ from gan_lightning.nets.layers import (
     NoiseInjection,
     NoiseMode,
     bias_act,
+    conv2d_resample,
     downsample2d,
     fir_filter,
     modulated_conv2d,
     upfirdn2d,
     upsample2d,
+    winograd_conv3x3,
+    winograd_convolutions,
 )
+from gan_lightning.nets import layers
 
 
 def direct_upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int, down: int, pad: tuple[int, int, int, int]) -> torch.Tensor:
@@ -166,3 +170,36 @@ def test_noise_injection_modes() -> None:
     with pytest.raises(UserError, match="unknown noise_mode 'fixed'; allowed: random, const, none"):
         noise(x, "fixed")
     assert NOISE_MODES == get_args(NoiseMode) == ("random", "const", "none")  # the one list tools offer
+
+
+def test_winograd_convolution_equals_direct_convolution_in_values_gradients_and_double_backward() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 32, 36, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(7, 5, 3, 3, dtype=torch.float64, requires_grad=True)
+
+    def r1_like(conv):  # the weight gradient of an input-gradient penalty, as R1 takes it
+        (gx,) = torch.autograd.grad(conv(x, w).square().sum(), x, create_graph=True)
+        return torch.autograd.grad(gx.square().sum(), w)[0]
+
+    direct = lambda x, w: F.conv2d(x, w, padding=1)  # noqa: E731
+    torch.testing.assert_close(winograd_conv3x3(x, w), direct(x, w), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(r1_like(winograd_conv3x3), r1_like(direct), rtol=1e-9, atol=1e-9)
+    # fp32: rounding differs, within float tolerance of the output scale
+    x32, w32 = x.detach().float(), w.detach().float()
+    torch.testing.assert_close(winograd_conv3x3(x32, w32), direct(x32, w32), rtol=0, atol=1e-4 * direct(x32, w32).abs().max().item())
+
+
+def test_winograd_runs_only_inside_its_block_for_3x3_stride_1_convolutions_of_32_px_and_up(monkeypatch) -> None:
+    calls = []
+    monkeypatch.setattr(layers, "winograd_conv3x3", lambda x, w: calls.append(tuple(x.shape)) or F.conv2d(x, w, padding=1))
+    w = torch.randn(4, 4, 3, 3)
+    conv2d_resample(torch.randn(1, 4, 32, 32), w, padding=1)
+    assert calls == []  # off by default
+    with winograd_convolutions():
+        conv2d_resample(torch.randn(1, 4, 32, 32), w, padding=1)
+        conv2d_resample(torch.randn(1, 4, 16, 16), w, padding=1)  # small: direct
+        conv2d_resample(torch.randn(1, 4, 33, 33), w, f=fir_filter(), down=2)  # strided: direct
+        conv2d_resample(torch.randn(1, 8, 32, 32), torch.randn(8, 4, 3, 3), padding=1, groups=2)  # grouped: direct
+        with winograd_convolutions(False):
+            conv2d_resample(torch.randn(1, 4, 64, 64), w, padding=1)
+    assert calls == [(1, 4, 32, 32)]
