@@ -60,7 +60,10 @@ class BlurUpsample(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         assert x.ndim == 4 and x.shape[1] == self.channels, (tuple(x.shape), self.channels)
         height, width = x.shape[2:]
-        x = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        # The edge rows and columns concatenated, not F.pad(mode="replicate"): the same values, and
+        # inductor on CPU (torch 2.14) fails a stride assertion in replication_pad2d's backward.
+        x = torch.cat([x[:, :, :1], x, x[:, :, -1:]], dim=2)
+        x = torch.cat([x[:, :, :, :1], x, x[:, :, :, -1:]], dim=3)
         # (H + 2 - 1) * 2 - 2 * 3 + 4 = 2H: padding=3 drops exactly the pad's contribution.
         y = F.conv_transpose2d(x, self.kernel.to(x.dtype), stride=2, padding=3, groups=self.channels)
         assert y.shape[2:] == (2 * height, 2 * width), (tuple(y.shape), height, width)
