@@ -17,8 +17,10 @@ Losses here are balanced per layer: ||G_l(y) - G_l(s)||^2 / ||G_l(s)||^2 (mean o
 content term ||phi(y) - phi(x)||^2 / ||phi(x)||^2, so the weights do not depend on the feature scale.
 
 Feature networks (fixed seeded random filters, zero-mean, He-scaled, ReLU):
-- ``pyramid``: the project's ``FeatureNetwork("random", width=32)`` (taps relu1_1..relu4_1).
-- ``deep_wide``: one 3x3 conv per scale, 64/128/256/256 channels, average pooling between scales.
+- ``pyramid``: ``FeatureNetwork("random", width=32)``, the presets' default (taps relu1_1..relu4_1).
+- ``deep_wide``: ``FeatureNetwork("random_wide", width=32)``: one 3x3 conv per scale, 64/128/256/256
+  channels, average pooling between scales (first probed as a separate copy here; the same filters,
+  max abs difference 0.0).
 - ``multi_size``: one layer of 64 filters of each size 3, 5, 7, 11, 15, 23 px (after Ustyuzhaninov
   et al. 2017, who used one layer of many random filters of several sizes).
 """
@@ -54,22 +56,6 @@ def random_conv(in_channels: int, out_channels: int, kernel: int, generator: tor
     return conv
 
 
-class DeepWide(nn.Module):
-    def __init__(self, widths: tuple[int, ...] = (64, 128, 256, 256), seed: int = 0) -> None:
-        super().__init__()
-        generator = torch.Generator().manual_seed(seed)
-        ins = (3, *widths[:-1])
-        self.convs = nn.ModuleList(random_conv(i, o, 3, generator) for i, o in zip(ins, widths))
-        self.requires_grad_(False)
-
-    def forward(self, x: Tensor) -> list[Tensor]:
-        features = []
-        for index, conv in enumerate(self.convs):
-            x = torch.relu(conv(nn.functional.avg_pool2d(x, 2) if index else x))
-            features.append(x)
-        return features
-
-
 class MultiSize(nn.Module):
     def __init__(self, sizes: tuple[int, ...] = (3, 5, 7, 11, 15, 23), filters: int = 64, seed: int = 0) -> None:
         super().__init__()
@@ -83,7 +69,7 @@ class MultiSize(nn.Module):
 
 NETWORKS = {
     "pyramid": (lambda: FeatureNetwork("random", width=32), 1),  # (builder, content feature index)
-    "deep_wide": (lambda: DeepWide(), 1),
+    "deep_wide": (lambda: FeatureNetwork("random_wide", width=32), 1),
     "multi_size": (lambda: MultiSize(), 0),
 }
 
