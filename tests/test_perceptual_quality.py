@@ -22,11 +22,12 @@ def shipped(image, size: int) -> torch.Tensor:
     return TF.center_crop(TF.resize(pil_to_tensor(image)[None], size, antialias=True), size)
 
 
-def test_optimising_a_photo_with_the_perceptual_losses_takes_the_style_texture_and_keeps_its_shapes():
+@pytest.mark.parametrize("features", ["random", "random_wide"])
+def test_optimising_a_photo_with_the_perceptual_losses_takes_the_style_texture_and_keeps_its_shapes(features):
     # Gatys et al. 2016 with the offline features: the loss terms alone, on the image itself.
     torch.manual_seed(0)
     content, style = shipped(example_photo("astronaut"), 64), shipped(example_style("grass_ink"), 64)
-    terms = PerceptualTerms("random", None, 16, "gram", "relu3_1")
+    terms = PerceptualTerms(features, None, 16, "gram", "relu3_1")
     image = content.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([image], lr=0.03)
     for _ in range(60):

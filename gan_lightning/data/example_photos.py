@@ -33,17 +33,32 @@ def _skimage_data():
     return data
 
 
-def example_photo(name: str) -> Image.Image:
-    """One of ``EXAMPLE_PHOTOS`` as an RGB image."""
+def check_example_names(photo: str, style: str) -> None:
+    """Raises UserError unless ``photo`` is one of EXAMPLE_PHOTOS and ``style`` one of EXAMPLE_STYLES
+    (before anything is loaded: a typo stops the run at once)."""
+    _check_photo(photo)
+    _check_style(style)
+
+
+def _check_photo(name: str) -> None:
     if name not in EXAMPLE_PHOTOS:
         raise UserError(f"unknown example photo {name!r}; allowed: {', '.join(EXAMPLE_PHOTOS)}")
+
+
+def _check_style(name: str) -> None:
+    if name not in _STYLES:
+        raise UserError(f"unknown example style {name!r}; allowed: {', '.join(EXAMPLE_STYLES)}")
+
+
+def example_photo(name: str) -> Image.Image:
+    """One of ``EXAMPLE_PHOTOS`` as an RGB image."""
+    _check_photo(name)
     return Image.fromarray(getattr(_skimage_data(), name)()).convert("RGB")
 
 
 def example_style(name: str) -> Image.Image:
     """One of ``EXAMPLE_STYLES`` as an RGB image: a texture coloured between two palette colours."""
-    if name not in _STYLES:
-        raise UserError(f"unknown example style {name!r}; allowed: {', '.join(EXAMPLE_STYLES)}")
+    _check_style(name)
     source, dark, light = _STYLES[name]
     array = getattr(_skimage_data(), source)()
     if dark is None or light is None:

@@ -13,6 +13,7 @@ from torchvision.transforms import v2
 
 from gan_lightning.data.base import StyleDataModule
 from gan_lightning.data.datasets import ItemList, NamedImageDataset, UnpairedDataset
+from gan_lightning.data.example_photos import check_example_names, example_photo, example_style
 from gan_lightning.data.shape_looks import render_look
 from gan_lightning.data.shapes import scene_for_index
 from gan_lightning.data.transforms import full_image_transform, load_size_for
@@ -68,8 +69,10 @@ class SingleImagePairDataModule(StyleDataModule):
     """One content image and one style image (SinCUT): every batch is random zoomed crops of both.
 
     Args:
-        content: path of the content image; None (with ``style`` None): the bundled example pair.
-        style: path of the style image; None (with ``content`` None): the bundled example pair.
+        content: path of the content image; None (with ``style`` None): an example pair.
+        style: path of the style image; None (with ``content`` None): an example pair.
+        example_photo / example_style: without paths, a scikit-image photo and an example style
+            (``data/example_photos.py``, e.g. chelsea and grass_ink); both None: the bundled mosaics.
         resolution: side of the training crops.
         load_size: short side of the images at zoom 1; None: resolution * 286/256.
         min_zoom / max_zoom: range of the random zoom (1 to 3 in SinCUT: crops see finer and coarser detail).
@@ -81,6 +84,8 @@ class SingleImagePairDataModule(StyleDataModule):
         self,
         content: str | None = None,
         style: str | None = None,
+        example_photo: str | None = None,
+        example_style: str | None = None,
         resolution: int = 128,
         load_size: int | None = None,
         min_zoom: float = 1.0,
@@ -95,6 +100,12 @@ class SingleImagePairDataModule(StyleDataModule):
             raise UserError(f"zoom range [{min_zoom}, {max_zoom}] is invalid; allowed: 0 < min_zoom <= max_zoom")
         if crops_per_epoch < 1:
             raise UserError(f"crops_per_epoch must be at least 1, got {crops_per_epoch}")
+        if (example_photo is None) != (example_style is None):
+            raise UserError("give both example_photo and example_style, or neither (the bundled mosaics)")
+        if example_photo is not None and content is not None:
+            raise UserError("give content/style image paths or example_photo/example_style, not both")
+        if example_photo is not None:
+            check_example_names(example_photo, example_style)
         if (content is None) != (style is None):
             raise UserError("give both content and style image paths, or neither (the bundled example pair)")
         for name, path in (("content", content), ("style", style)):
@@ -106,6 +117,7 @@ class SingleImagePairDataModule(StyleDataModule):
                 raise UserError(f"{name} image {path!r} is not a {', '.join(IMAGE_EXTENSIONS)} file")
         self.content = content
         self.style = style
+        self.example = None if example_photo is None else (example_photo, example_style)
         self.min_zoom = min_zoom
         self.max_zoom = max_zoom
         self.crops_per_epoch = crops_per_epoch
@@ -114,7 +126,9 @@ class SingleImagePairDataModule(StyleDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        if self.content is None or self.style is None:
+        if self.example is not None:
+            content, style = (to_mode(image, self.channels) for image in (example_photo(self.example[0]), example_style(self.example[1])))
+        elif self.content is None or self.style is None:
             content, style = (to_mode(image, self.channels) for image in bundled_image_pair())
         else:
             content, style = load_image(self.content, self.channels), load_image(self.style, self.channels)
@@ -133,6 +147,7 @@ class SingleImagePairDataModule(StyleDataModule):
         torch.random.set_rng_state(generator_state)
         self.val_set = UnpairedDataset(ItemList(val_content), ItemList(val_style), random_style=False)
         if self.content is None:
-            self.predict_set = ItemList([(full_image_transform(self.channels)(content), "bundled_content")])
+            name = "bundled_content" if self.example is None else self.example[0]
+            self.predict_set = ItemList([(full_image_transform(self.channels)(content), name)])
         else:
             self.predict_set = NamedImageDataset([Path(self.content)], self.channels)

@@ -26,7 +26,7 @@ class ArbitraryStyleTransfer(GANModule):
     Args:
         resolution: training crop side, linked from the DataModule.
         channels: image channels, linked from the DataModule (3: the encoders read RGB).
-        features: the frozen encoder: "random" (fixed random filters, offline), "vgg19" (the paper's) or "vgg16".
+        features: the frozen encoder: "random" / "random_wide" (fixed random filters, offline), "vgg19" (the paper's) or "vgg16".
         feature_width: first-scale channels of the random encoder (doubled at each of its four scales).
         weights_path: a local torchvision VGG state dict for offline clusters; None: torchvision's download.
         lambda_style: weight of the style loss (10 in the paper) against the content loss.

@@ -73,7 +73,7 @@ class StyleTransfer(GANModule):
         lambda_content: weight of the perceptual content term (0: off).
         style_statistics: "gram" (Gatys et al. 2016) or "mean_std" (Huang & Belongie 2017) features statistics.
         content_layer: feature layer of the content term: relu1_1, relu2_1, relu3_1 or relu4_1.
-        perceptual_features: frozen feature network: "random" (offline), "vgg19" or "vgg16" (ImageNet).
+        perceptual_features: frozen feature network: "random" / "random_wide" (offline), "vgg19" or "vgg16" (ImageNet).
         perceptual_weights_path: a local torchvision VGG state dict (offline clusters).
         perceptual_width: first-scale channels of the random feature network.
         lr: Adam learning rate of all three optimizers.

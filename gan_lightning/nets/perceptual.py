@@ -10,6 +10,10 @@ papers read style from (relu1_1, relu2_1, relu3_1, relu4_1), on images in [-1, 1
 - ``random``: the same pyramid shape with fixed random filters drawn from a seed: no download, no
   file. Random multi-scale filters are known to carry texture statistics (Ustyuzhaninov et al.
   2017), so offline examples and tests show texture too.
+- ``random_wide``: fixed random filters too, one 3x3 conv per scale but twice as wide (2w, 4w, 8w,
+  8w channels). In ``benchmarks/style_texture_probe.py`` (Gatys optimisation on the shipped photo
+  and ``grass_ink``) it carries the style's strokes visibly better than ``random``
+  (``benchmarks/results/style_texture_probe.md``); the presets are not retuned for it yet.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from torch import Tensor, nn
 
 from gan_lightning.errors import UserError
 
-FeatureNetworkName = Literal["random", "vgg19", "vgg16"]
+FeatureNetworkName = Literal["random", "random_wide", "vgg19", "vgg16"]
 FEATURE_NETWORKS: tuple[str, ...] = get_args(FeatureNetworkName)
 LAYER_NAMES: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 # Index of each relu_k_1 in torchvision's ``vgg*.features``; the cut ends after relu4_1.
@@ -90,12 +94,7 @@ def _random_layers(width: int, seed: int) -> tuple[nn.Sequential, tuple[int, ...
         if scale > 0:
             layers.append(nn.AvgPool2d(2))
         for conv in range(2 if scale < len(LAYER_NAMES) - 1 else 1):
-            layer = nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode="reflect")
-            weight = torch.randn(layer.weight.shape, generator=generator)
-            weight = weight - weight.mean(dim=(1, 2, 3), keepdim=True)
-            layer.weight.data.copy_(weight * (2.0 / (in_channels * 9)) ** 0.5)
-            layer.bias.data.zero_()
-            layers += [layer, nn.ReLU()]
+            layers += [_random_conv(in_channels, out_channels, generator), nn.ReLU()]
             if conv == 0:
                 tapped.append(len(layers) - 1)
                 channels.append(out_channels)
@@ -103,14 +102,38 @@ def _random_layers(width: int, seed: int) -> tuple[nn.Sequential, tuple[int, ...
     return nn.Sequential(*layers), tuple(tapped), tuple(channels)
 
 
+def _random_wide_layers(width: int, seed: int) -> tuple[nn.Sequential, tuple[int, ...], tuple[int, ...]]:
+    """One 3x3 conv + ReLU per scale, 2w/4w/8w/8w channels, average pooling between scales; filters
+    zero-mean and He-scaled as in ``_random_layers``. Every ReLU is tapped."""
+    generator = torch.Generator().manual_seed(seed)
+    channels = (2 * width, 4 * width, 8 * width, 8 * width)
+    layers: list[nn.Module] = []
+    tapped: list[int] = []
+    for scale, (in_channels, out_channels) in enumerate(zip((3, *channels[:-1]), channels)):
+        if scale > 0:
+            layers.append(nn.AvgPool2d(2))
+        layers += [_random_conv(in_channels, out_channels, generator), nn.ReLU()]
+        tapped.append(len(layers) - 1)
+    return nn.Sequential(*layers), tuple(tapped), channels
+
+
+def _random_conv(in_channels: int, out_channels: int, generator: torch.Generator) -> nn.Conv2d:
+    layer = nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode="reflect")
+    weight = torch.randn(layer.weight.shape, generator=generator)
+    weight = weight - weight.mean(dim=(1, 2, 3), keepdim=True)
+    layer.weight.data.copy_(weight * (2.0 / (in_channels * 9)) ** 0.5)
+    layer.bias.data.zero_()
+    return layer
+
+
 class FeatureNetwork(nn.Module):
     """Frozen features at relu1_1 .. relu4_1 of images in [-1, 1]: a list of four (N, C_k, H/2^k, W/2^k).
 
     Args:
-        name: "random" (fixed random filters, offline), "vgg19" or "vgg16" (torchvision ImageNet weights).
+        name: "random" or "random_wide" (fixed random filters, offline), "vgg19" or "vgg16" (torchvision ImageNet weights).
         weights_path: a local torchvision VGG state dict (offline clusters); None: torchvision's download.
         load_weights: False builds the VGG shape only (its weights then come from a checkpoint).
-        width: channels of the first scale of the random network (doubled at each scale).
+        width: channels of the first scale of "random" (doubled at each scale); "random_wide" has 2x, 4x, 8x, 8x.
         seed: seed of the random network's filters.
     """
 
@@ -126,8 +149,9 @@ class FeatureNetwork(nn.Module):
         self.name = check_feature_network(name)
         if width < 1:
             raise UserError(f"feature network width {width} is invalid; allowed: >= 1")
-        if name == "random":
-            self.layers, self.tapped, self.channels = _random_layers(width, seed)
+        if name in ("random", "random_wide"):
+            build = _random_layers if name == "random" else _random_wide_layers
+            self.layers, self.tapped, self.channels = build(width, seed)
             mean, std = (0.5,) * 3, (0.5,) * 3  # [-1, 1] as it is
         else:
             self.layers = _vgg_layers(name, weights_path, load_weights)

@@ -126,6 +126,23 @@ def test_single_image_pair_bad_paths_and_zoom_are_clear_errors(tmp_path):
         SingleImagePairDataModule(content=good, style=good, min_zoom=2.0, max_zoom=1.0)
 
 
+def test_single_image_pair_takes_a_shipped_photo_and_example_style_by_name():
+    module = SingleImagePairDataModule(example_photo="chelsea", example_style="grass_ink", resolution=32, load_size=64,
+                                       crops_per_epoch=4, batch_size=2, num_workers=0)  # fmt: skip
+    module.setup("fit")
+    content, style = next(iter(module.train_dataloader()))
+    assert content.shape == style.shape == (2, 3, 32, 32)
+    # grass_ink lies between its two palette colours: blue never above red (ink (24, 28, 82) to ochre (236, 196, 104))
+    assert not torch.equal(content, style) and style[:, 2].mean() < style[:, 0].mean()
+    assert module.predict_set[0][1] == "chelsea"
+    with pytest.raises(UserError, match="unknown example style 'grass'; allowed: grass_ink"):
+        SingleImagePairDataModule(example_photo="chelsea", example_style="grass")
+    with pytest.raises(UserError, match="both"):
+        SingleImagePairDataModule(example_photo="chelsea")
+    with pytest.raises(UserError, match="not both"):
+        SingleImagePairDataModule(content="a.png", style="b.png", example_photo="chelsea", example_style="grass_ink")
+
+
 def test_single_image_pair_defaults_to_the_bundled_pair():
     module = SingleImagePairDataModule(resolution=32, crops_per_epoch=4, batch_size=2, num_workers=0)
     module.setup("fit")

@@ -23,6 +23,17 @@ def test_random_features_are_the_same_in_every_build_and_frozen():
     assert not torch.equal(other_seed[0], out[0])
 
 
+def test_wide_random_features_have_one_wider_layer_per_scale_and_are_frozen():
+    images = torch.rand(2, 3, 48, 40) * 2 - 1
+    network = FeatureNetwork("random_wide", width=8)
+    out = network(images)
+    assert [tuple(f.shape) for f in out] == [(2, 16, 48, 40), (2, 32, 24, 20), (2, 64, 12, 10), (2, 64, 6, 5)]
+    assert network.channels == (16, 32, 64, 64)
+    assert all(torch.equal(a, b) for a, b in zip(out, FeatureNetwork("random_wide", width=8)(images)))
+    assert not any(p.requires_grad for p in network.parameters())
+    assert not torch.equal(FeatureNetwork("random_wide", width=8, seed=1)(images)[0], out[0])
+
+
 def test_vgg_features_read_a_local_weights_file_without_any_download(tmp_path, monkeypatch):
     from torchvision.models import VGG16_Weights
 
@@ -49,7 +60,7 @@ def test_a_missing_or_wrong_weights_file_is_one_clear_line(tmp_path):
     torch.save({"features.0.weight": torch.zeros(3)}, wrong)
     with pytest.raises(UserError, match="not a torchvision vgg19 state dict"):
         FeatureNetwork("vgg19", weights_path=str(wrong))
-    with pytest.raises(UserError, match="allowed: random, vgg19, vgg16"):
+    with pytest.raises(UserError, match="allowed: random, random_wide, vgg19, vgg16"):
         FeatureNetwork("resnet")
 
 
