@@ -18,9 +18,9 @@ StyleStatistics = Literal["gram", "mean_std"]
 STYLE_STATISTICS: tuple[str, ...] = get_args(StyleStatistics)
 # "absolute": the papers' squared distances, whose size follows the feature network's scale (the
 # loss weights are tuned per network). "relative": each Gram layer's squared distance divided by the
-# style Gram's squared norm and the content distance by the content features' (layers weigh alike;
-# the weights carry over between networks). benchmarks/results/style_texture_probe.md: with
-# random_wide features only "relative" lets the deep layers, which carry strokes, count.
+# style Gram's squared norm and the content distance by the content features' (layers weigh alike,
+# whatever the size of their activations). With random_wide features, "relative" losses made the
+# texture probe's generator draw the style's strokes (benchmarks/results/style_texture_probe.md).
 PerceptualNormalisation = Literal["absolute", "relative"]
 PERCEPTUAL_NORMALISATIONS: tuple[str, ...] = get_args(PerceptualNormalisation)
 
