@@ -14,7 +14,8 @@ correlation with the photo (gan_lightning.evaluation.texture). Look at the PNGs:
 do not tell strokes from coloured blobs.
 
 Losses here are balanced per layer: ||G_l(y) - G_l(s)||^2 / ||G_l(s)||^2 (mean over layers), and the
-content term ||phi(y) - phi(x)||^2 / ||phi(x)||^2, so the weights do not depend on the feature scale.
+content term ||phi(y) - phi(x)||^2 / ||phi(x)||^2, so the weights do not depend on the feature scale:
+the product's losses with ``relative=True`` (``perceptual_normalisation: relative`` in the presets).
 
 Feature networks (fixed seeded random filters, zero-mean, He-scaled, ReLU):
 - ``pyramid``: ``FeatureNetwork("random", width=32)``, the presets' default (taps relu1_1..relu4_1).
@@ -43,7 +44,7 @@ sys.path.insert(0, str(REPO))
 from gan_lightning.data.example_photos import example_photo, example_style  # noqa: E402
 from gan_lightning.evaluation.texture import blurred_grey_correlation, gram_distance  # noqa: E402
 from gan_lightning.images import pil_to_tensor, save_image_file  # noqa: E402
-from gan_lightning.losses import gram_matrix  # noqa: E402
+from gan_lightning.losses import feature_content_loss, gram_matrix, gram_style_loss  # noqa: E402
 from gan_lightning.nets.perceptual import FeatureNetwork  # noqa: E402
 from gan_lightning.nets.resnet import ResnetGenerator  # noqa: E402
 
@@ -78,14 +79,6 @@ def square(image, size: int) -> Tensor:
     return TF.center_crop(TF.resize(pil_to_tensor(image)[None], size, antialias=True), size)
 
 
-def balanced_gram_loss(features: list[Tensor], targets: list[Tensor]) -> Tensor:
-    return sum(((gram_matrix(f) - t).square().sum((1, 2)) / t.square().sum()).mean() for f, t in zip(features, targets)) / len(features)
-
-
-def relative_content_loss(features: Tensor, target: Tensor) -> Tensor:
-    return (features - target).square().mean() / target.square().mean()
-
-
 def measure(content: Tensor, result: Tensor, style: Tensor) -> dict:
     return {
         "gram_distance_content": round(gram_distance(content, style), 4),
@@ -111,9 +104,9 @@ def gatys(args: argparse.Namespace) -> list[dict]:
             start = time.perf_counter()
             for _ in range(args.steps):
                 features = network(image)
-                loss = balanced_gram_loss(features, targets)
+                loss = gram_style_loss(features, targets, relative=True)
                 if lambda_content:
-                    loss = loss + lambda_content * relative_content_loss(features[content_index], content_features)
+                    loss = loss + lambda_content * feature_content_loss(features[content_index], content_features, relative=True)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -149,8 +142,8 @@ def generator(args: argparse.Namespace) -> list[dict]:
         features = network(model(batch))
         with torch.no_grad():
             content_features = network(batch)[content_index]
-        style_loss = balanced_gram_loss(features, targets)
-        content_loss = relative_content_loss(features[content_index], content_features)
+        style_loss = gram_style_loss(features, targets, relative=True)
+        content_loss = feature_content_loss(features[content_index], content_features, relative=True)
         optimizer.zero_grad()
         (style_loss + args.lambda_content * content_loss).backward()
         optimizer.step()

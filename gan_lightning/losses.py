@@ -166,13 +166,21 @@ def gram_matrix(features: Tensor) -> Tensor:
     return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
 
 
-def gram_style_loss(output_features: list[Tensor], style_grams: list[Tensor]) -> Tensor:
+def gram_style_loss(output_features: list[Tensor], style_grams: list[Tensor], relative: bool = False) -> Tensor:
     """Mean over layers of the squared Frobenius distance between the Gram matrices of the output's
-    features and the style's (``style_grams``: (N, C, C) per image or (1, C, C) for all)."""
+    features and the style's (``style_grams``: (N, C, C) per image or (1, C, C) for all).
+
+    ``relative``: each layer's distance divided by the style Gram's squared norm, so every layer
+    weighs alike whatever its feature scale (random networks' deep layers are orders of magnitude
+    smaller or larger than their first one) and the loss weights do not depend on the network."""
     # Gatys et al. 2016, eq. 4-5 / Johnson et al. 2016: sum_l ||G_l(y) - G_l(s)||_F^2 (averaged over l)
     total = output_features[0].new_zeros((), dtype=torch.float32)
     for features, target in zip(output_features, style_grams, strict=True):
-        total = total + (gram_matrix(features) - target.float()).square().sum(dim=(1, 2)).mean()
+        target = target.float()
+        distance = (gram_matrix(features) - target).square().sum(dim=(1, 2))
+        if relative:
+            distance = distance / target.square().sum(dim=(1, 2)).clamp_min(1e-12)
+        total = total + distance.mean()
     return total / len(output_features)
 
 
@@ -194,9 +202,12 @@ def mean_std_style_loss(output_features: list[Tensor], style_features: list[Tens
     return total / len(output_features)
 
 
-def feature_content_loss(output_features: Tensor, target_features: Tensor) -> Tensor:
+def feature_content_loss(output_features: Tensor, target_features: Tensor, relative: bool = False) -> Tensor:
+    """``relative``: divided by the target features' mean square (scale-free, as ``gram_style_loss``'s)."""
     # Johnson et al. 2016, feature reconstruction loss: ||phi_j(y) - phi_j(x)||_2^2 / (C_j H_j W_j)
-    return (output_features.float() - target_features.detach().float()).square().mean()
+    target = target_features.detach().float()
+    distance = (output_features.float() - target).square().mean()
+    return distance / target.square().mean().clamp_min(1e-12) if relative else distance
 
 
 def total_variation(images: Tensor) -> Tensor:

@@ -2,10 +2,12 @@
 the measured texture and structure distances (gan_lightning.evaluation.texture).
 
     python scripts/style_examples.py --fast runs/style_transfer_fast_neural/checkpoints/last.ckpt \
-        --adain runs/style_transfer_adain/checkpoints/last.ckpt --out docs/style_examples.png
+        --adain runs/style_transfer_adain/checkpoints/last.ckpt \
+        [--single runs/style_transfer_single/checkpoints/last.ckpt] --out docs/style_examples.png
 
-Rows: photos at 256 px. Columns: photo | fast neural style (its one style: grass_ink) | AdaIN with
-grass_ink (a training style) | AdaIN with brick_teal (never seen in training) | the two styles.
+Rows: photos at 256 px. Columns: photo | fast neural style (its one style: grass_ink) | [the
+single-image preset, trained on chelsea and grass_ink] | AdaIN with grass_ink (a training style) |
+AdaIN with brick_teal (never seen in training) | the two styles.
 Prints and writes (beside the grid, .json) each output's Gram distance to its style, the photo's own
 distance to that style, and the blurred-grey correlation and SSIM with the photo.
 """
@@ -34,6 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", required=True, help="StyleTransfer checkpoint of the fast neural style preset")
     parser.add_argument("--adain", required=True, help="ArbitraryStyleTransfer checkpoint of the AdaIN preset")
+    parser.add_argument("--single", default=None, help="StyleTransfer checkpoint of the single-image preset (chelsea + grass_ink)")
     parser.add_argument("--photos", default="chelsea,coffee", help="scikit-image example photos, comma-separated")
     parser.add_argument("--size", type=int, default=256, help="side of the photos")
     parser.add_argument("--style-size", type=int, default=256, help="short side of the style images (the stroke scale)")
@@ -42,12 +45,15 @@ def main() -> None:
     torch.set_grad_enabled(False)
     fast, _ = load_generator(args.fast)
     adain, _ = load_generator(args.adain)
+    single = load_generator(args.single)[0] if args.single else None
     styles = {name: TF.resize(pil_to_tensor(example_style(name))[None], args.style_size, antialias=True) for name in ("grass_ink", "brick_teal")}
     rows, measures = [], []
     for name in args.photos.split(","):
         photo = square(example_photo(name), args.size)
-        outputs = {
-            "fast_neural/grass_ink": fast(photo),
+        outputs = {"fast_neural/grass_ink": fast(photo)}
+        if single is not None:
+            outputs["single_image/grass_ink"] = single(photo)
+        outputs |= {
             "adain/grass_ink": FixedStyle(adain, styles["grass_ink"])(photo),
             "adain/brick_teal (unseen)": FixedStyle(adain, styles["brick_teal"])(photo),
         }

@@ -27,6 +27,24 @@ def test_style_losses_are_zero_for_the_style_itself_and_grow_with_the_difference
     assert mean_std_style_loss(style, [f[:1] for f in style]) >= 0
 
 
+def test_relative_losses_weigh_every_layer_alike_whatever_its_feature_scale():
+    torch.manual_seed(0)
+    style = [torch.rand(1, 4, 6, 6), torch.rand(1, 8, 3, 3)]
+    output = [torch.rand(2, 4, 6, 6), torch.rand(2, 8, 3, 3)]
+    grams = [gram_matrix(f) for f in style]
+    # each layer's squared distance divided by the style Gram's squared norm (the presets' "relative")
+    expected = sum((gram_matrix(o) - g).square().sum((1, 2)).mean() / g.square().sum() for o, g in zip(output, grams)) / 2
+    assert torch.allclose(gram_style_loss(output, grams, relative=True), expected)
+    # a layer 1000x larger dominates the absolute loss, not the relative one
+    scaled = lambda fs: [fs[0], 1000 * fs[1]]  # noqa: E731
+    scaled_grams = [gram_matrix(f) for f in scaled(style)]
+    assert torch.allclose(gram_style_loss(scaled(output), scaled_grams, relative=True), expected)
+    assert gram_style_loss(scaled(output), scaled_grams) > 1e4 * gram_style_loss(output, grams)
+    a, b = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4)
+    assert torch.allclose(feature_content_loss(a, b, relative=True), (a - b).square().mean() / b.square().mean())
+    assert torch.allclose(feature_content_loss(50 * a, 50 * b, relative=True), feature_content_loss(a, b, relative=True))
+
+
 def test_content_loss_is_the_feature_mse_and_total_variation_of_a_flat_image_is_zero():
     a, b = torch.zeros(1, 2, 2, 2), torch.ones(1, 2, 2, 2)
     assert feature_content_loss(b, a) == pytest.approx(1.0)

@@ -56,9 +56,11 @@ class PhotoStyleDataModule(StyleDataModule):
     """Batches ``(content crop, style crop)`` from content photos and style image(s).
 
     Args:
-        content: a folder of content photos (or one photo); None: scikit-image's example photos.
+        content: a folder of content photos (or one photo); None: the example photos named by ``example_photos``.
         style: one style image (fast neural style) or a folder of them (arbitrary style); None: the
             example styles named by ``example_styles``.
+        example_photos: which of scikit-image's example photos to train on when ``content`` is None (the
+            presets leave ``coffee`` out, to show the result on a photo never seen in training).
         example_styles: which of the example styles (``data/example_photos.py``) to use when ``style`` is None.
         resolution: side of the training crops.
         load_size: short side of the content photos before cropping; None: resolution * 286/256.
@@ -75,6 +77,7 @@ class PhotoStyleDataModule(StyleDataModule):
         self,
         content: str | None = None,
         style: str | None = None,
+        example_photos: list[str] = list(EXAMPLE_PHOTOS),  # noqa: B006, B008 (jsonargparse needs the plain default)
         example_styles: list[str] = ["grass_ink"],  # noqa: B006 (jsonargparse needs the plain default)
         resolution: int = 256,
         load_size: int | None = None,
@@ -88,6 +91,10 @@ class PhotoStyleDataModule(StyleDataModule):
         self.style_load_size = load_size_for(style_load_size if style_load_size is not None else self.load_size, resolution)
         if crops_per_epoch < 1:
             raise UserError(f"crops_per_epoch must be at least 1, got {crops_per_epoch}")
+        if content is None:
+            unknown = [name for name in example_photos if name not in EXAMPLE_PHOTOS]
+            if unknown or not example_photos:
+                raise UserError(f"example_photos {list(example_photos)} invalid; allowed: one or more of {', '.join(EXAMPLE_PHOTOS)}")
         if style is None:
             unknown = [name for name in example_styles if name not in EXAMPLE_STYLES]
             if unknown or not example_styles:
@@ -95,6 +102,7 @@ class PhotoStyleDataModule(StyleDataModule):
         # Fail at start-up, before any training, on a missing path or an empty folder.
         self.content_files = _image_files(content, "content") if content is not None else None
         self.style_files = _image_files(style, "style") if style is not None else None
+        self.example_photos = list(example_photos)
         self.example_styles = list(example_styles)
         self.crops_per_epoch = crops_per_epoch
         self.flip = flip
@@ -102,7 +110,7 @@ class PhotoStyleDataModule(StyleDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        content: list = self.content_files or [example_photo(name) for name in EXAMPLE_PHOTOS]
+        content: list = self.content_files or [example_photo(name) for name in self.example_photos]
         style: list = self.style_files or [example_style(name) for name in self.example_styles]
         crops = lambda images, n, size, flip: RandomCrops(images, n, self.resolution, size, self.channels, flip)  # noqa: E731
         self.train_set = UnpairedDataset(
@@ -122,4 +130,4 @@ class PhotoStyleDataModule(StyleDataModule):
             self.predict_set = NamedImageDataset(self.content_files, self.channels)
         else:
             to_tensor = full_image_transform(self.channels)
-            self.predict_set = ItemList([(to_tensor(to_mode(image, self.channels)), name) for image, name in zip(content, EXAMPLE_PHOTOS)])
+            self.predict_set = ItemList([(to_tensor(to_mode(image, self.channels)), name) for image, name in zip(content, self.example_photos)])

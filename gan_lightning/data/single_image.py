@@ -103,7 +103,10 @@ class SingleImagePairDataModule(StyleDataModule):
         if (example_photo is None) != (example_style is None):
             raise UserError("give both example_photo and example_style, or neither (the bundled mosaics)")
         if example_photo is not None and content is not None:
-            raise UserError("give content/style image paths or example_photo/example_style, not both")
+            raise UserError(
+                "give content/style image paths or example_photo/example_style, not both "
+                "(configs/style_transfer_single.yaml sets the example pair: add --data.init_args.example_photo null --data.init_args.example_style null)"
+            )
         if example_photo is not None:
             check_example_names(example_photo, example_style)
         if (content is None) != (style is None):

@@ -16,6 +16,13 @@ from gan_lightning.nets.perceptual import LAYER_NAMES, FeatureNetwork, FeatureNe
 
 StyleStatistics = Literal["gram", "mean_std"]
 STYLE_STATISTICS: tuple[str, ...] = get_args(StyleStatistics)
+# "absolute": the papers' squared distances, whose size follows the feature network's scale (the
+# loss weights are tuned per network). "relative": each Gram layer's squared distance divided by the
+# style Gram's squared norm and the content distance by the content features' (layers weigh alike,
+# whatever the size of their activations). With random_wide features, "relative" losses made the
+# texture probe's generator draw the style's strokes (benchmarks/results/style_texture_probe.md).
+PerceptualNormalisation = Literal["absolute", "relative"]
+PERCEPTUAL_NORMALISATIONS: tuple[str, ...] = get_args(PerceptualNormalisation)
 
 
 class PerceptualTerms:
@@ -26,15 +33,26 @@ class PerceptualTerms:
     """
 
     def __init__(
-        self, features: FeatureNetworkName, weights_path: str | None, feature_width: int, statistics: StyleStatistics, content_layer: str
+        self,
+        features: FeatureNetworkName,
+        weights_path: str | None,
+        feature_width: int,
+        statistics: StyleStatistics,
+        content_layer: str,
+        normalisation: PerceptualNormalisation = "absolute",
     ) -> None:
         if statistics not in STYLE_STATISTICS:
             raise UserError(f"style_statistics {statistics!r} is invalid; allowed: {', '.join(STYLE_STATISTICS)}")
+        if normalisation not in PERCEPTUAL_NORMALISATIONS:
+            raise UserError(f"perceptual_normalisation {normalisation!r} is invalid; allowed: {', '.join(PERCEPTUAL_NORMALISATIONS)}")
+        if normalisation == "relative" and statistics != "gram":
+            raise UserError(f"perceptual_normalisation 'relative' is invalid with style_statistics {statistics!r}; allowed: 'absolute', or style_statistics 'gram'")
         if content_layer not in LAYER_NAMES:
             raise UserError(f"content_layer {content_layer!r} is invalid; allowed: {', '.join(LAYER_NAMES)}")
         self.network = FeatureNetwork(features, weights_path, width=feature_width)
         self.statistics = statistics
         self.content_index = LAYER_NAMES.index(content_layer)
+        self.relative = normalisation == "relative"
 
     def __call__(self, content: Tensor, style: Tensor, stylized: Tensor) -> tuple[Tensor, Tensor]:
         network = self.network.to(stylized.device)
@@ -46,7 +64,7 @@ class PerceptualTerms:
             # One target for the whole batch: the style images' mean Gram matrix, so unpaired batches
             # (and crops of one style image) all pull towards the same texture statistics.
             targets = [gram_matrix(f).mean(0, keepdim=True) for f in style_features]
-            style_loss = gram_style_loss(output_features, targets)
+            style_loss = gram_style_loss(output_features, targets, relative=self.relative)
         else:
             style_loss = mean_std_style_loss(output_features, style_features)  # each output against its paired style image
-        return style_loss, feature_content_loss(output_features[self.content_index], content_features)
+        return style_loss, feature_content_loss(output_features[self.content_index], content_features, relative=self.relative)

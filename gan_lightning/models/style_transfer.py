@@ -25,7 +25,7 @@ from gan_lightning.errors import UserError
 from gan_lightning.evaluation.suite import ImagesOf, dataset_images, translated_images
 from gan_lightning.losses import AdversarialLoss, check_adversarial_loss, discriminator_loss, generator_loss, patch_nce_loss, r1_penalty
 from gan_lightning.models.base import GANModule, check_learning_rates
-from gan_lightning.models.perceptual import PerceptualTerms, StyleStatistics
+from gan_lightning.models.perceptual import PerceptualNormalisation, PerceptualTerms, StyleStatistics
 from gan_lightning.nets.perceptual import FeatureNetworkName
 from gan_lightning.nets.patchgan import PatchGANDiscriminator
 from gan_lightning.nets.patchnce import PatchNCEHeads, sample_patch_ids
@@ -76,6 +76,9 @@ class StyleTransfer(GANModule):
         perceptual_features: frozen feature network: "random" / "random_wide" (offline), "vgg19" or "vgg16" (ImageNet).
         perceptual_weights_path: a local torchvision VGG state dict (offline clusters).
         perceptual_width: first-scale channels of the random feature network.
+        perceptual_normalisation: "absolute" (the papers' squared distances; the default, and what
+            checkpoints from before this option trained with) or "relative" (each Gram layer and the
+            content term divided by the target's squared norm: layers weigh alike, the presets' choice).
         lr: Adam learning rate of all three optimizers.
         betas: Adam betas.
         lr_constant_epochs: epochs at the initial learning rate.
@@ -114,6 +117,7 @@ class StyleTransfer(GANModule):
         perceptual_features: FeatureNetworkName = "random",
         perceptual_weights_path: str | None = None,
         perceptual_width: int = 32,
+        perceptual_normalisation: PerceptualNormalisation = "absolute",
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
         lr_constant_epochs: int = 200,
@@ -145,7 +149,9 @@ class StyleTransfer(GANModule):
         self._logged: tuple[Tensor, Tensor] | None = None
         self.perceptual: PerceptualTerms | None = None
         if lambda_style > 0 or lambda_content > 0:
-            self.perceptual = PerceptualTerms(perceptual_features, perceptual_weights_path, perceptual_width, style_statistics, content_layer)
+            self.perceptual = PerceptualTerms(
+                perceptual_features, perceptual_weights_path, perceptual_width, style_statistics, content_layer, perceptual_normalisation
+            )
 
     def configure_optimizers(self):
         hp = self.hparams

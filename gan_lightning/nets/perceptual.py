@@ -13,7 +13,7 @@ papers read style from (relu1_1, relu2_1, relu3_1, relu4_1), on images in [-1, 1
 - ``random_wide``: fixed random filters too, one 3x3 conv per scale but twice as wide (2w, 4w, 8w,
   8w channels). In ``benchmarks/style_texture_probe.py`` (Gatys optimisation on the shipped photo
   and ``grass_ink``) it carries the style's strokes visibly better than ``random``
-  (``benchmarks/results/style_texture_probe.md``); the presets are not retuned for it yet.
+  (``benchmarks/results/style_texture_probe.md``); the fast neural and single-image presets use it.
 """
 
 from __future__ import annotations

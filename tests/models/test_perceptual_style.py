@@ -11,7 +11,7 @@ from PIL import Image
 from gan_lightning.checkpoints import load_checkpoint
 from gan_lightning.data import PhotoStyleDataModule
 from gan_lightning.errors import UserError
-from gan_lightning.losses import mean_std
+from gan_lightning.losses import gram_matrix, gram_style_loss, mean_std
 from gan_lightning.models.arbitrary_style import ArbitraryStyleTransfer
 from gan_lightning.models.style_transfer import StyleTransfer
 from gan_lightning.nets.adain import adaptive_instance_norm
@@ -65,6 +65,27 @@ def test_perceptual_terms_join_cut_and_their_bad_values_are_one_line():
         StyleTransfer(resolution=32, lambda_content=1.0, content_layer="relu9_9")
     with pytest.raises(UserError, match="lambda_style=-1.0 is invalid"):
         StyleTransfer(resolution=32, lambda_style=-1.0)
+    with pytest.raises(UserError, match="perceptual_normalisation 'balanced' is invalid; allowed: absolute, relative"):
+        StyleTransfer(resolution=32, lambda_style=1.0, perceptual_normalisation="balanced")
+    with pytest.raises(UserError, match="perceptual_normalisation 'relative' is invalid with style_statistics 'mean_std'"):
+        StyleTransfer(resolution=32, lambda_style=1.0, style_statistics="mean_std", perceptual_normalisation="relative")
+
+
+def test_a_style_transfer_checkpoint_saved_before_the_normalisation_option_keeps_its_absolute_losses(tmp_path):
+    import lightning
+
+    model = StyleTransfer(resolution=32, ngf=8, n_blocks=1, ndf=8, num_patches=16, lambda_style=1.0, perceptual_width=8, perceptual_normalisation="relative")
+    assert model.perceptual.relative
+    old_hparams = {key: value for key, value in model.hparams.items() if key != "perceptual_normalisation"}
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": old_hparams, "pytorch-lightning_version": lightning.__version__}, tmp_path / "old.ckpt")
+    loaded = StyleTransfer.load_from_checkpoint(tmp_path / "old.ckpt")
+    assert loaded.hparams.perceptual_normalisation == "absolute" and not loaded.perceptual.relative
+    torch.manual_seed(0)
+    content, style = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    stylized = loaded.stylize(content)
+    features, style_features = loaded.perceptual.network(stylized), loaded.perceptual.network(style)
+    absolute = gram_style_loss(features, [gram_matrix(f).mean(0, keepdim=True) for f in style_features])
+    assert torch.allclose(loaded.perceptual(content, style, stylized)[0], absolute)
 
 
 def cli_error(capsys, *args) -> str:
@@ -133,6 +154,8 @@ def test_photo_style_data_gives_crops_of_photos_and_styles_and_names_bad_paths(t
         PhotoStyleDataModule(content=str(tmp_path / "missing"), style=str(style))
     with pytest.raises(UserError, match="example_styles"):
         PhotoStyleDataModule(example_styles=["van_gogh"])
+    with pytest.raises(UserError, match="example_photos \\['lena'\\] invalid; allowed: one or more of astronaut"):
+        PhotoStyleDataModule(example_photos=["lena"])
 
 
 def test_offline_example_photos_and_styles_ship_with_scikit_image():
@@ -141,3 +164,6 @@ def test_offline_example_photos_and_styles_ship_with_scikit_image():
     c, s = next(iter(data.train_dataloader()))
     assert c.shape == s.shape == (2, 3, 32, 32)
     assert [name for _, name in data.predict_set] == ["astronaut", "chelsea", "coffee", "rocket"]
+    held_out = PhotoStyleDataModule(example_photos=["astronaut", "rocket"], resolution=32, load_size=48, crops_per_epoch=2, batch_size=2, num_workers=0)
+    held_out.setup("fit")  # coffee and chelsea left out of training, e.g. to show them unseen
+    assert [name for _, name in held_out.predict_set] == ["astronaut", "rocket"]
