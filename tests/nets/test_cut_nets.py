@@ -145,3 +145,19 @@ def test_patchnce_heads_reject_mismatched_inputs():
         PatchNCEHeads(in_channels=[])
     with pytest.raises(UserError, match="num_patches"):
         sample_patch_ids(feats, 0)
+
+
+@pytest.mark.slow
+def test_blur_upsampling_compiles_with_inductor_and_gives_eager_values_and_gradients():
+    # torch 2.14 inductor on CPU failed a stride assertion in replication_pad2d's backward, which
+    # crashed StyleTransfer's training with compile true.
+    torch.manual_seed(0)
+    upsample = BlurUpsample(3)
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    eager_y = upsample(x)
+    (eager_grad,) = torch.autograd.grad(eager_y.square().sum(), x)
+    compiled = torch.compile(upsample, backend="inductor")
+    y = compiled(x)
+    (grad,) = torch.autograd.grad(y.square().sum(), x)
+    torch.testing.assert_close(y, eager_y)
+    torch.testing.assert_close(grad, eager_grad)
