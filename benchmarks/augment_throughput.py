@@ -25,12 +25,12 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gan_lightning.augment import AdaptiveAugment  # noqa: E402
+from gan_lightning.core.augment import AdaptiveAugment  # noqa: E402
 
 
 def module_at_revision(rev: str):
-    """gan_lightning/augment.py as it was at ``rev``, imported under another name."""
-    source = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:gan_lightning/augment.py"], check=True, capture_output=True, text=True).stdout
+    """gan_lightning/core/augment.py as it was at ``rev``, imported under another name."""
+    source = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:gan_lightning/core/augment.py"], check=True, capture_output=True, text=True).stdout
     path = Path(tempfile.mkdtemp()) / "augment_baseline.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("augment_baseline", path)
@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--p", type=float, default=0.6)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--baseline-rev", default=None, help="a git revision whose gan_lightning/augment.py to time too")
+    parser.add_argument("--baseline-rev", default=None, help="a git revision whose gan_lightning/core/augment.py to time too")
     parser.add_argument("--nvlabs", type=Path, default=None, help="a stylegan2-ada-pytorch checkout to time their AugmentPipe too")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10)

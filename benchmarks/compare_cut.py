@@ -35,8 +35,8 @@ sys.path.insert(0, str(REPO))
 from lightning.pytorch import Callback, Trainer  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-import gan_lightning.models.style_transfer as style_transfer_module  # noqa: E402
-from gan_lightning.models.style_transfer import StyleTransfer  # noqa: E402
+import gan_lightning.training.models.style_transfer as style_transfer_module  # noqa: E402
+from gan_lightning.training.models.style_transfer import StyleTransfer  # noqa: E402
 
 
 def cut_options(clone: Path, tmp: Path, mode: str, extra: list[str]):

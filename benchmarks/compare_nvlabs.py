@@ -30,8 +30,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gan_lightning.formats.nvlabs import convert_nvlabs, load_nvlabs_pickle  # noqa: E402
-from gan_lightning.nets.stylegan2 import Discriminator, Generator  # noqa: E402
+from gan_lightning.checkpoints.formats.nvlabs import convert_nvlabs, load_nvlabs_pickle  # noqa: E402
+from gan_lightning.core.nets.stylegan2 import Discriminator, Generator  # noqa: E402
 
 BGC = dict(xflip=1, rotate90=1, xint=1, scale=1, rotate=1, aniso=1, xfrac=1, brightness=1, contrast=1, lumaflip=1, hue=1, saturation=1)
 

@@ -1,4 +1,4 @@
-"""Check our ADA pipeline (gan_lightning.augment) against NVlabs' AugmentPipe itself.
+"""Check our ADA pipeline (gan_lightning.core.augment) against NVlabs' AugmentPipe itself.
 
     python benchmarks/compare_nvlabs_augment.py ~/src/stylegan2-ada-pytorch \
         --out benchmarks/results/compare_nvlabs_augment.json
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from compare_nvlabs import BGC, import_nvlabs  # noqa: E402
 
-from gan_lightning import augment as ours  # noqa: E402
+from gan_lightning.core import augment as ours  # noqa: E402
 
 TRANSFORMS = list(BGC)  # xflip, rotate90, xint, scale, rotate, aniso, xfrac, brightness, contrast, lumaflip, hue, saturation
 

@@ -143,8 +143,8 @@ def run(args) -> dict:
     from lightning.pytorch import Callback, Trainer
     from torch.utils.data import DataLoader, TensorDataset
 
-    from gan_lightning.models.stylegan import StyleGAN
-    from gan_lightning.nets.stylegan2 import DiscriminatorConfig, GeneratorConfig
+    from gan_lightning.training.models.stylegan import StyleGAN
+    from gan_lightning.core.nets.stylegan2 import DiscriminatorConfig, GeneratorConfig
 
     theirs = NVlabsLoop(args.clone, args.resolution, args.channel_base, args.batch_size)
     torch.manual_seed(0)

@@ -47,8 +47,8 @@ from compare_nvlabs import import_nvlabs, write_snapshot  # noqa: E402
 from lightning.pytorch import Callback, Trainer  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from gan_lightning.formats.nvlabs import convert_nvlabs, load_nvlabs_pickle  # noqa: E402
-from gan_lightning.models.stylegan import StyleGAN  # noqa: E402
+from gan_lightning.checkpoints.formats.nvlabs import convert_nvlabs, load_nvlabs_pickle  # noqa: E402
+from gan_lightning.training.models.stylegan import StyleGAN  # noqa: E402
 
 PHASES = ("Gmain", "Greg", "Dmain", "Dreg")
 

@@ -23,7 +23,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gan_lightning.formats.rosinality import generator_from_rosinality, stylegan_hyper_parameters  # noqa: E402
+from gan_lightning.checkpoints.formats.rosinality import generator_from_rosinality, stylegan_hyper_parameters  # noqa: E402
 
 
 def import_rosinality_model(rosinality_dir: Path):
@@ -46,7 +46,7 @@ def time_training_pass(model, theirs, ours, args) -> dict:
     """
     import torch.nn.functional as F
 
-    from gan_lightning.nets.stylegan2 import Discriminator, DiscriminatorConfig
+    from gan_lightning.core.nets.stylegan2 import Discriminator, DiscriminatorConfig
 
     their_d = model.Discriminator(args.resolution, channel_multiplier=args.channel_multiplier)
     # rosinality's channel_multiplier m gives min(16384 * m // res, 512) channels

@@ -58,7 +58,7 @@ class Folder(Dataset):
 
 def make_shapes(root: Path, count: int) -> tuple[str, str]:
     from gan_lightning.data.shapes import ShapesDataset
-    from gan_lightning.images import to_uint8
+    from gan_lightning.common.images import to_uint8
 
     for name, seed in (("real", 1), ("generated", 2)):
         (root / name).mkdir(parents=True)

@@ -1,6 +1,6 @@
 """How far compiled training drifts from eager training: the largest absolute difference of every
 weight and buffer after the same few batches (the tiny networks and data of
-tests/models/test_compiled_step.py, one thread, seed 0), per algorithm.
+tests/training/models/test_compiled_step.py, one thread, seed 0), per algorithm.
 
     python benchmarks/compiled_equality.py                       # aot_eager (seconds)
     python benchmarks/compiled_equality.py --backend inductor    # C++ code generation (many minutes on CPU)
@@ -23,7 +23,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.models.test_compiled_step import CASES, train  # noqa: E402
+from tests.training.models.test_compiled_step import CASES, train  # noqa: E402
 
 
 def main() -> None:

@@ -48,15 +48,14 @@ SETTINGS = {
 
 def child(algorithm: str, size: str, compile: bool, backend: str) -> dict:
     """Trains one model in this process and returns its per-batch times."""
-    import torch
     from lightning.pytorch import Callback, Trainer, seed_everything
 
     sys.path.insert(0, str(REPO))
     from gan_lightning.data import ShapesDataModule, ShapesStyleDataModule
-    from gan_lightning.models.stylegan import StyleGAN
-    from gan_lightning.models.style_transfer import StyleTransfer
-    from gan_lightning.models.vanilla_gan import VanillaGAN
-    from gan_lightning.nets.stylegan2 import DiscriminatorConfig, GeneratorConfig
+    from gan_lightning.training.models.stylegan import StyleGAN
+    from gan_lightning.training.models.style_transfer import StyleTransfer
+    from gan_lightning.training.models.vanilla_gan import VanillaGAN
+    from gan_lightning.core.nets.stylegan2 import DiscriminatorConfig, GeneratorConfig
 
     model_args, data_args, warmup, timed = SETTINGS[size][algorithm]
     batches = warmup + timed

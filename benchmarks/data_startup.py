@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from gan_lightning.data import ImageFolderDataModule  # noqa: E402
-from gan_lightning.images import list_images  # noqa: E402
+from gan_lightning.common.images import list_images  # noqa: E402
 
 
 def make_folder(root: Path, count: int) -> None:

@@ -46,8 +46,8 @@ def worker(strategy_name: str, resolution: int, batch_size: int, batches: int, a
     from torch.utils.data import DataLoader, TensorDataset
 
     sys.path.insert(0, str(REPO))
-    from gan_lightning.models.stylegan import StyleGAN
-    from gan_lightning.nets.stylegan2 import DiscriminatorConfig, GeneratorConfig
+    from gan_lightning.training.models.stylegan import StyleGAN
+    from gan_lightning.core.nets.stylegan2 import DiscriminatorConfig, GeneratorConfig
 
     torch.manual_seed(0)
     model = StyleGAN(resolution=resolution, channels=3, augment_p=0.2, fid_features="shapes",

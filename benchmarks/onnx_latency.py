@@ -34,10 +34,10 @@ RESULTS = REPO / "benchmarks" / "results" / "onnx_latency.md"
 
 import onnxruntime  # noqa: E402
 
-from gan_lightning.export.graphs import graphs_for  # noqa: E402
-from gan_lightning.export.runtimes import write_onnx  # noqa: E402
-from gan_lightning.nets.resnet import ResnetGenerator  # noqa: E402
-from gan_lightning.nets.stylegan2 import Generator, GeneratorConfig  # noqa: E402
+from gan_lightning.checkpoints.export.graphs import graphs_for  # noqa: E402
+from gan_lightning.checkpoints.export.runtimes import write_onnx  # noqa: E402
+from gan_lightning.core.nets.resnet import ResnetGenerator  # noqa: E402
+from gan_lightning.core.nets.stylegan2 import Generator, GeneratorConfig  # noqa: E402
 
 PSI = 0.7
 

@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO))
 from lightning.pytorch import Callback, Trainer  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from gan_lightning.models.arbitrary_style import ArbitraryStyleTransfer  # noqa: E402
-from gan_lightning.models.style_transfer import StyleTransfer  # noqa: E402
+from gan_lightning.training.models.arbitrary_style import ArbitraryStyleTransfer  # noqa: E402
+from gan_lightning.training.models.style_transfer import StyleTransfer  # noqa: E402
 
 PRESETS = {"fast_neural": (StyleTransfer, "style_transfer_fast_neural.yaml"), "adain": (ArbitraryStyleTransfer, "style_transfer_adain.yaml")}
 

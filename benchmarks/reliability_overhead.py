@@ -27,11 +27,11 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gan_lightning.checkpointing import AtomicCheckpointIO, non_finite_entry  # noqa: E402
+from gan_lightning.training.callbacks.checkpoint_writing import AtomicCheckpointIO, non_finite_entry  # noqa: E402
 from gan_lightning.data.resumable import SeededItems  # noqa: E402
 from gan_lightning.data.shapes import ShapesDataset  # noqa: E402
-from gan_lightning.divergence import has_non_finite_grad  # noqa: E402
-from gan_lightning.models.stylegan import StyleGAN  # noqa: E402
+from gan_lightning.training.callbacks.divergence import has_non_finite_grad  # noqa: E402
+from gan_lightning.training.models.stylegan import StyleGAN  # noqa: E402
 
 
 def timed(function, repeats: int, sync: bool = False) -> float:

@@ -43,10 +43,10 @@ sys.path.insert(0, str(REPO))
 
 from gan_lightning.data.example_photos import example_photo, example_style  # noqa: E402
 from gan_lightning.evaluation.texture import blurred_grey_correlation, gram_distance  # noqa: E402
-from gan_lightning.images import pil_to_tensor, save_image_file  # noqa: E402
-from gan_lightning.losses import feature_content_loss, gram_matrix, gram_style_loss  # noqa: E402
-from gan_lightning.nets.perceptual import FeatureNetwork  # noqa: E402
-from gan_lightning.nets.resnet import ResnetGenerator  # noqa: E402
+from gan_lightning.common.images import pil_to_tensor, save_image_file  # noqa: E402
+from gan_lightning.core.losses import feature_content_loss, gram_matrix, gram_style_loss  # noqa: E402
+from gan_lightning.core.nets.perceptual import FeatureNetwork  # noqa: E402
+from gan_lightning.core.nets.resnet import ResnetGenerator  # noqa: E402
 
 
 def random_conv(in_channels: int, out_channels: int, kernel: int, generator: torch.Generator) -> nn.Conv2d:

@@ -33,9 +33,9 @@ RESULTS = REPO / "benchmarks" / "results" / "style_transfer_throughput.md"
 from lightning.pytorch import Callback, Trainer  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from gan_lightning.models.style_transfer import StyleTransfer  # noqa: E402
-from gan_lightning.nets.resnet import GENERATOR_STRIDE  # noqa: E402
-from gan_lightning.tiling import apply_tiled  # noqa: E402
+from gan_lightning.training.models.style_transfer import StyleTransfer  # noqa: E402
+from gan_lightning.core.nets.resnet import GENERATOR_STRIDE  # noqa: E402
+from gan_lightning.common.tiling import apply_tiled  # noqa: E402
 
 PRESETS = {
     "cut": dict(nce_identity=True, flip_equivariance=False, lambda_nce=1.0),

@@ -36,7 +36,7 @@ def measure(resolution: int, batch_size: int, precision: str, accelerator: str, 
     from torch.utils.data import DataLoader, TensorDataset
 
     sys.path.insert(0, str(REPO))
-    from gan_lightning.models.stylegan import StyleGAN
+    from gan_lightning.training.models.stylegan import StyleGAN
 
     torch.manual_seed(0)
     model = StyleGAN(resolution=resolution, channels=3, augment_p=0.2, fid_features="shapes", compile=compile, tf32=tf32)

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from lightning.pytorch import Callback, Trainer
 from torch.utils.data import DataLoader, TensorDataset
 
-from gan_lightning.models import VanillaGAN
+from gan_lightning.training.models import VanillaGAN
 
 RESULTS = Path(__file__).parent / "results" / "vanilla_gan_throughput.md"
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gan_lightning.nets.layers import winograd_conv3x3  # noqa: E402
+from gan_lightning.core.nets.layers import winograd_conv3x3  # noqa: E402
 
 
 def direct(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-from gan_lightning.cli import main
+from gan_lightning.cli.main import main
 
 if __name__ == "__main__":
     main()

@@ -21,11 +21,11 @@ from pathlib import Path
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from gan_lightning.checkpoints import load_generator
+from gan_lightning.checkpoints.reading import load_generator
 from gan_lightning.data.example_photos import example_photo, example_style
 from gan_lightning.evaluation.texture import blurred_grey_correlation, blurred_grey_ssim, gram_distance
-from gan_lightning.images import pil_to_tensor, save_image_file
-from gan_lightning.nets.adain import FixedStyle
+from gan_lightning.common.images import pil_to_tensor, save_image_file
+from gan_lightning.core.nets.adain import FixedStyle
 
 
 def square(image, size: int) -> torch.Tensor:

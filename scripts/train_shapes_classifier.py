@@ -17,7 +17,7 @@ from torch import Tensor
 
 from gan_lightning.data.shapes import NUM_CLASSES, ShapesDataset
 from gan_lightning.evaluation.shapes_classifier import INPUT_RESOLUTION, WEIGHTS_PATH, ShapesClassifier
-from gan_lightning.images import from_unit
+from gan_lightning.common.images import from_unit
 
 
 def train_classifier(num_images: int = 24000, epochs: int = 8, seed: int = 1234) -> tuple[ShapesClassifier, float]:

@@ -13,9 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_lightning.cli import main
+from gan_lightning.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
+ASSETS = REPO / "tests" / "assets"  # checkpoints written by earlier code, see its README
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 
 # Runs and tests never block on a W&B login and never reach the network.

@@ -10,34 +10,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from gan_lightning.layers import FORBIDDEN, LAYERS, NO_TRAINING_STACK, ROOT_MODULES, TORCHMETRICS_LAYERS, TRAINING_STACK
+from tests.conftest import ASSETS, REPO
 
 PACKAGE = REPO / "gan_lightning"
-ASSETS = Path(__file__).parent / "assets"
 
-# Lowest first. A module may import its own layer and the layers before it.
-LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "images", "sampling", "torch_utils", "tiling", "video", "outputs")),
-    ("core", ("nets", "losses", "augment")),
-    ("support", ("registry", "checkpoints", "formats", "export")),
-    ("eval", ("evaluation",)),
-    ("data", ("data",)),
-    ("training", ("models", "callbacks", "checkpointing", "divergence", "resume", "distributed")),
-    ("face", ("cli", "__main__", "tools")),
-]
-# Beyond the order: data makes batches and knows no network, metric or checkpoint.
-FORBIDDEN: dict[str, tuple[str, ...]] = {"data": ("core", "support", "eval")}
-# Third-party stacks the lower layers must not pull in (inference commands stay light).
-NO_TRAINING_STACK = ("base", "core", "support", "eval")
-TRAINING_STACK = ("lightning", "pytorch_lightning", "jsonargparse", "wandb", "litdata")
+ORDER = [layer.folder for layer in LAYERS]
 
 
 def layer_of(module: str) -> str:
+    """The layer of a dotted module name: its top-level folder (``__main__`` is the CLI's entry)."""
     top = module.split(".")[1] if "." in module else "__init__"
-    for layer, names in LAYERS:
-        if top in names:
-            return layer
-    raise AssertionError(f"{module} belongs to no layer: add it to LAYERS (and to ARCHITECTURE.md)")
+    if top == "__main__":
+        return "cli"
+    if top in ("__init__", "layers"):
+        return ORDER[0]  # the root imports nothing of the package
+    assert top in ORDER, f"{module} belongs to no layer: put it in one of {ORDER} (gan_lightning/layers.py)"
+    return top
 
 
 def module_name(path: Path) -> str:
@@ -66,7 +55,7 @@ def test_every_module_has_a_layer() -> None:
 
 @pytest.mark.parametrize("path", SOURCES, ids=[module_name(p) for p in SOURCES])
 def test_imports_point_downward_only(path: Path) -> None:
-    order = [layer for layer, _ in LAYERS]
+    order = ORDER
     own = layer_of(module_name(path))
     for imported in imports_of(path):
         if imported.startswith("gan_lightning."):
@@ -76,23 +65,36 @@ def test_imports_point_downward_only(path: Path) -> None:
         elif own in NO_TRAINING_STACK:
             assert imported.split(".")[0] not in TRAINING_STACK, f"{module_name(path)} ({own}) imports {imported}"
         if imported.startswith("torchmetrics"):
-            assert own in ("eval", "training", "face"), f"{module_name(path)} ({own}) imports {imported}"
+            assert own in TORCHMETRICS_LAYERS, f"{module_name(path)} ({own}) imports {imported}"
 
 
 def test_the_package_root_imports_nothing() -> None:
     assert not [m for m in imports_of(PACKAGE / "__init__.py") if m.startswith("gan_lightning")]
 
 
+def test_the_top_level_folders_are_the_layers() -> None:
+    folders = sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists())
+    assert folders == sorted(ORDER)
+    root_modules = sorted(p.stem for p in PACKAGE.glob("*.py"))
+    assert root_modules == sorted(ROOT_MODULES) and len(root_modules) <= 3
+
+
+def test_the_docs_follow_the_layer_table() -> None:
+    """README and ARCHITECTURE-facing docs name the layers in the table's order (they point at it)."""
+    readme = (REPO / "README.md").read_text()
+    assert "gan_lightning/layers.py" in readme
+
+
 def test_the_rule_checker_catches_an_upward_import(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
-    bad.write_text("def f():\n    from gan_lightning.models.base import GANModule\n")
-    assert "gan_lightning.models.base" in imports_of(bad)
-    assert layer_of("gan_lightning.models.base") == "training" and layer_of("gan_lightning.nets.dcgan") == "core"
+    bad.write_text("def f():\n    from gan_lightning.training.models.base import GANModule\n")
+    assert "gan_lightning.training.models.base" in imports_of(bad)
+    assert layer_of("gan_lightning.training.models.base") == "training" and layer_of("gan_lightning.core.nets.dcgan") == "core"
 
 
 INFERENCE_RUN = """
 import sys
-from gan_lightning.cli import main
+from gan_lightning.cli.main import main
 for command in sys.argv[1:]:
     main(command.split("|"))
 heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning', 'torchmetrics', 'wandb', 'litdata'))

@@ -8,7 +8,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from gan_lightning.data.resumable import EpochOrder, SeededItems
-from gan_lightning.errors import UserError
+from gan_lightning.common.errors import UserError
 
 
 class SeedDataset(Dataset):

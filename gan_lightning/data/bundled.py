@@ -6,7 +6,7 @@ from typing import Literal
 
 from gan_lightning.data.base import ImageDataModule
 from gan_lightning.data.shapes import NUM_CLASSES, ShapesDataset
-from gan_lightning.errors import UserError
+from gan_lightning.common.errors import UserError
 
 
 class ShapesDataModule(ImageDataModule):

@@ -16,7 +16,7 @@ from gan_lightning.data.transforms import (
     load_size_for,
     random_crop_transform,
 )
-from gan_lightning.errors import UserError
+from gan_lightning.common.errors import UserError
 
 
 class ShapeLookDataset(Dataset):

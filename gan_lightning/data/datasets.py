@@ -10,8 +10,8 @@ import torch
 from torch.utils.data import Dataset
 
 from gan_lightning.data.transforms import full_image_transform
-from gan_lightning.errors import UserError
-from gan_lightning.images import load_image
+from gan_lightning.common.errors import UserError
+from gan_lightning.common.images import load_image
 
 
 class UnpairedDataset(Dataset):

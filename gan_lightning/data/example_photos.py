@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from gan_lightning.errors import UserError
+from gan_lightning.common.errors import UserError
 
 # Colour photos of scikit-image 0.2x that need no download.
 EXAMPLE_PHOTOS: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rocket")

@@ -1,5 +1,5 @@
 """A folder tree of images as a DataModule: a fixed train/val split, and surviving bad files
-(finding and decoding the files is ``gan_lightning.images``' job)."""
+(finding and decoding the files is ``gan_lightning.common.images``' job)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from gan_lightning.data.base import ImageDataModule
 from gan_lightning.data.labels import FolderLabels, dataset_json_labels, subfolder_labels
 from gan_lightning.data.readable_cache import unreadable_files
 from gan_lightning.data.transforms import Transform, image_transform
-from gan_lightning.errors import UserError
-from gan_lightning.images import ImageFile, load_image, scan_images
+from gan_lightning.common.errors import UserError
+from gan_lightning.common.images import ImageFile, load_image, scan_images
 
 
 class ImageFileDataset(Dataset):

@@ -15,7 +15,7 @@ from typing import Literal, Sequence
 import torch
 from torch.utils.data import Dataset, Subset
 
-from gan_lightning.errors import UserError
+from gan_lightning.common.errors import UserError
 
 FolderLabels = Literal["none", "folders", "dataset.json"]
 DATASET_JSON = "dataset.json"  # NVlabs' dataset_tool.py name, at the top of the folder

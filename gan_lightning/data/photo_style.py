@@ -16,8 +16,8 @@ from gan_lightning.data.base import StyleDataModule
 from gan_lightning.data.datasets import ItemList, NamedImageDataset, UnpairedDataset
 from gan_lightning.data.example_photos import EXAMPLE_PHOTOS, EXAMPLE_STYLES, example_photo, example_style
 from gan_lightning.data.transforms import full_image_transform, load_size_for
-from gan_lightning.errors import UserError
-from gan_lightning.images import IMAGE_EXTENSIONS, from_uint8, list_images, load_image, to_mode
+from gan_lightning.common.errors import UserError
+from gan_lightning.common.images import IMAGE_EXTENSIONS, from_uint8, list_images, load_image, to_mode
 
 
 class RandomCrops(Dataset):

@@ -20,7 +20,7 @@ import torch
 
 from gan_lightning.data.sources import Source, SourceReader
 from gan_lightning.data.transforms import prepared_pixels
-from gan_lightning.errors import UserError
+from gan_lightning.common.errors import UserError
 
 MANIFEST = "manifest.json"
 FORMAT = "gan_lightning.prepared/1"

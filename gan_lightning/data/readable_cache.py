@@ -11,7 +11,7 @@ import os
 import warnings
 from pathlib import Path
 
-from gan_lightning.images import ImageFile, is_readable_image
+from gan_lightning.common.images import ImageFile, is_readable_image
 
 CACHE_ENV = "GAN_LIGHTNING_CACHE"  # where checks are remembered; default ~/.cache/gan_lightning
 _VERSION = 2

@@ -16,7 +16,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from gan_lightning.data.shapes import COLORS, ShapeScene, render_scene, scene_for_index, shape_polygon
-from gan_lightning.images import from_uint8
+from gan_lightning.common.images import from_uint8
 
 PAPER = (238, 230, 208)
 INK = (28, 28, 40)

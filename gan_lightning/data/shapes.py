@@ -17,7 +17,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
 
-from gan_lightning.images import pil_to_tensor
+from gan_lightning.common.images import pil_to_tensor
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "cross")
 COLORS: dict[str, tuple[int, int, int]] = {

@@ -17,8 +17,8 @@ from gan_lightning.data.example_photos import check_example_names, example_photo
 from gan_lightning.data.shape_looks import render_look
 from gan_lightning.data.shapes import scene_for_index
 from gan_lightning.data.transforms import full_image_transform, load_size_for
-from gan_lightning.errors import UserError
-from gan_lightning.images import IMAGE_EXTENSIONS, from_uint8, load_image, to_mode
+from gan_lightning.common.errors import UserError
+from gan_lightning.common.images import IMAGE_EXTENSIONS, from_uint8, load_image, to_mode
 
 
 class ZoomedCrops(Dataset):

@@ -16,8 +16,8 @@ from pathlib import Path
 from PIL import Image
 
 from gan_lightning.data.torchvision_sets import _NATIVE_CHANNELS, _make
-from gan_lightning.errors import UserError
-from gan_lightning.images import IMAGE_EXTENSIONS, decode_image, load_image, scan_images, to_mode
+from gan_lightning.common.errors import UserError
+from gan_lightning.common.images import IMAGE_EXTENSIONS, decode_image, load_image, scan_images, to_mode
 
 LABEL_KINDS: tuple[str, ...] = ("dataset.json", "folders", "classes")
 TORCHVISION_PREFIX = "torchvision:"

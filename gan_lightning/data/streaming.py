@@ -13,8 +13,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from gan_lightning.data.base import ImageDataModule
 from gan_lightning.data.prepared import Manifest, read_manifest
-from gan_lightning.errors import UserError
-from gan_lightning.images import from_uint8
+from gan_lightning.common.errors import UserError
+from gan_lightning.common.images import from_uint8
 
 _MASK64 = (1 << 64) - 1
 

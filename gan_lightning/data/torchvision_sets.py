@@ -11,8 +11,8 @@ from torchvision import datasets
 
 from gan_lightning.data.base import ImageDataModule
 from gan_lightning.data.transforms import Transform, image_transform
-from gan_lightning.errors import UserError
-from gan_lightning.images import to_mode
+from gan_lightning.common.errors import UserError
+from gan_lightning.common.images import to_mode
 
 TorchvisionName = Literal["mnist", "fashion_mnist", "cifar10", "celeba"]
 _NATIVE_CHANNELS = {"mnist": 1, "fashion_mnist": 1, "cifar10": 3, "celeba": 3}

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from gan_lightning.errors import UserError
+from gan_lightning.common.errors import UserError
 
 Transform = Callable[[Image.Image], torch.Tensor]
 # CUT/CycleGAN resize 256 px crops' images to 286 px first: the crop then moves by ~12% of the side.

@@ -13,8 +13,8 @@ from gan_lightning.data.base import StyleDataModule
 from gan_lightning.data.datasets import NamedImageDataset, UnpairedDataset
 from gan_lightning.data.image_folder import ImageFileDataset, readable_files
 from gan_lightning.data.transforms import image_transform, load_size_for, random_crop_transform
-from gan_lightning.errors import UserError
-from gan_lightning.images import scan_images
+from gan_lightning.common.errors import UserError
+from gan_lightning.common.images import scan_images
 
 
 def _folder_layout(root: Path) -> tuple[Path, Path, Path, Path]:

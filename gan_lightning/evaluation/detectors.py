@@ -22,9 +22,9 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from gan_lightning.errors import UserError
+from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation.shapes_classifier import ShapesClassifier, load_shapes_classifier
-from gan_lightning.images import from_unit
+from gan_lightning.common.images import from_unit
 
 DetectorKind = Literal["inception", "shapes"]
 DETECTOR_KINDS: tuple[str, ...] = ("inception", "shapes")

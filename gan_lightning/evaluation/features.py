@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from gan_lightning.evaluation.looks import look_statistics
 from gan_lightning.evaluation.shapes_classifier import ShapesClassifier
-from gan_lightning.images import from_unit
+from gan_lightning.common.images import from_unit
 
 
 class ShapesFeatures(nn.Module):

@@ -22,10 +22,10 @@ from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from gan_lightning.errors import UserError
+from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation.features import ShapesFeatures
 from gan_lightning.evaluation.shapes_classifier import load_shapes_classifier
-from gan_lightning.images import to_unit
+from gan_lightning.common.images import to_unit
 
 FIDFeatures = Literal["inception", "shapes"]
 INCEPTION_WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"

@@ -12,7 +12,7 @@ from torch_fidelity.metric_isc import isc_features_to_metric
 from torch_fidelity.metric_kid import kid_features_to_metric
 from torch_fidelity.metric_prc import prc_features_to_metric
 
-from gan_lightning.errors import UserError
+from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation.protocols import IS_NUM_SPLITS, KID_MAX_SUBSET_SIZE, KID_NUM_SUBSETS, PPL_EPSILON, PPL_MAX_RESOLUTION, PR_NEIGHBORHOOD
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gan_lightning.errors import UserError
+from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation.detectors import Role
 
 

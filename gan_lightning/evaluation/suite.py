@@ -14,12 +14,12 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from gan_lightning.errors import UserError
+from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation import formulas
 from gan_lightning.evaluation.detectors import FeatureModuleDetector, InceptionDetector, Role, build_detector
 from gan_lightning.evaluation.extraction import FeatureCache, Gather, Shard, extract_features, single_process_gather
 from gan_lightning.evaluation.protocols import PPL_EPSILON, MetricProtocol
-from gan_lightning.sampling import class_vectors, latents_for_seeds
+from gan_lightning.common.sampling import class_vectors, latents_for_seeds
 
 PPL_FIRST_SEED = 10_000_000  # PPL's latents, apart from the generated images' seeds
 

@@ -8,8 +8,8 @@ import torch
 from kornia.filters import gaussian_blur2d
 from kornia.metrics import ssim
 
-from gan_lightning.losses import gram_matrix
-from gan_lightning.nets.perceptual import FeatureNetwork
+from gan_lightning.core.losses import gram_matrix
+from gan_lightning.core.nets.perceptual import FeatureNetwork
 
 # Built on first use and kept: the measuring network (seed 12345, never a training default).
 _MEASURE: dict[str, FeatureNetwork] = {}

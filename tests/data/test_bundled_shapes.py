@@ -50,7 +50,7 @@ def test_quality_callback_measures_only_the_bundled_shapes_data() -> None:
     """ShapesQuality is a default callback of every preset: on other data it logs nothing."""
     from types import SimpleNamespace
 
-    from gan_lightning.callbacks import ShapesQuality
+    from gan_lightning.training.callbacks.samples import ShapesQuality
     from gan_lightning.data import ShapesStyleDataModule
 
     class Model:

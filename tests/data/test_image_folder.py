@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 
 from gan_lightning.data import ImageFolderDataModule
-from gan_lightning.errors import UserError
-from gan_lightning.images import load_image
+from gan_lightning.common.errors import UserError
+from gan_lightning.common.images import load_image
 from tests.conftest import write_rgb_images
 
 

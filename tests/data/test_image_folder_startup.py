@@ -50,7 +50,7 @@ def test_an_unwritable_cache_only_warns(image_folder: Path, tmp_path: Path, monk
 
 def test_the_one_walk_finds_what_rglob_found_in_the_same_order(tmp_path: Path) -> None:
     # The training order and prepare's dataset order follow this list: it must not change with the walk.
-    from gan_lightning.images import list_images, scan_images
+    from gan_lightning.common.images import list_images, scan_images
 
     for name in ["b/x.png", "a.b/y.PNG", "a/z.jpg", "a/deeper/w.webp", "A/v.bmp", "top.jpeg", ".hidden.png", "a/..png",
                  "notes.txt", "a/.png", "a/trailing.", "folder.png/inner.png"]:  # fmt: skip

@@ -18,7 +18,7 @@ from PIL import Image
 
 from gan_lightning.data import ImageFolderDataModule, StreamingDataModule
 from tests.conftest import REPO, run_cli, write_rgb_images
-from tests.reliability.helpers import one_line_error
+from tests.helpers.reliability import one_line_error
 
 
 @pytest.fixture(scope="module")

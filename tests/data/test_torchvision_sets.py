@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gan_lightning.data import TorchvisionDataModule
-from gan_lightning.errors import UserError
+from gan_lightning.common.errors import UserError
 
 
 def write_idx(path: Path, array: np.ndarray, magic: int) -> None:

@@ -8,7 +8,7 @@ from PIL import Image
 
 from gan_lightning.data import ShapesStyleDataModule, SingleImagePairDataModule, UnpairedDataModule
 from gan_lightning.data.shape_looks import render_look_batch
-from gan_lightning.errors import UserError
+from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation.looks import foreground_mask, look_statistics, mask_iou
 from tests.conftest import write_rgb_images
 

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from gan_lightning.evaluation import formulas
 from gan_lightning.evaluation.protocols import PPL_EPSILON, PROTOCOLS
-from gan_lightning.nets.stylegan2 import Generator, GeneratorConfig
+from gan_lightning.core.nets.stylegan2 import Generator, GeneratorConfig
 
 
 def features(n: int, dim: int, seed: int, shift: float = 0.0) -> Tensor:

@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_lightning.errors import UserError
-from tests.conftest import REPO, fast_trainer_args, run_cli, write_rgb_images
-from tests.reliability.helpers import one_line_error
+from gan_lightning.common.errors import UserError
+from tests.conftest import ASSETS, REPO, fast_trainer_args, write_rgb_images
+from tests.helpers.reliability import one_line_error
 
-ASSETS = REPO / "tests" / "assets"
 VANILLA = REPO / "configs" / "vanilla_gan.yaml"
 STYLEGAN = REPO / "configs" / "stylegan.yaml"
 SHORT = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]
@@ -131,7 +130,7 @@ def test_gave_a_bad_value_to_fit(case: str, tmp_path: Path, monkeypatch: pytest.
 
 
 def test_stylegan_batch_that_minibatch_std_cannot_group_fails_before_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    from gan_lightning.models.stylegan import StyleGAN
+    from gan_lightning.training.models.stylegan import StyleGAN
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(StyleGAN, "training_step", lambda *args: pytest.fail("trained before checking the batch size"))

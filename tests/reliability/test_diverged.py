@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.reliability.helpers import load, run_fit, tiny_fit_args
+from tests.helpers.reliability import load, run_fit, tiny_fit_args
 
 
 def test_diverged_run_stops_with_one_line_naming_step_and_phase(tmp_path: Path) -> None:
@@ -27,8 +27,8 @@ def test_diverged_run_stops_with_one_line_naming_step_and_phase(tmp_path: Path) 
 
 
 def test_non_finite_weights_are_never_written_over_a_good_checkpoint(tmp_path: Path) -> None:
-    from gan_lightning.checkpointing import AtomicCheckpointIO
-    from gan_lightning.errors import UserError
+    from gan_lightning.training.callbacks.checkpoint_writing import AtomicCheckpointIO
+    from gan_lightning.common.errors import UserError
 
     target = tmp_path / "last.ckpt"
     io = AtomicCheckpointIO()
@@ -42,11 +42,11 @@ def test_diverged_run_rolls_back_to_the_last_good_checkpoint_when_asked(tmp_path
     """The guard skips the bad step and reloads last.ckpt; with too many rollbacks it stops."""
     from lightning.pytorch import Trainer
 
-    from gan_lightning.checkpointing import AtomicCheckpointIO, LastCheckpoint
+    from gan_lightning.training.callbacks.checkpoint_writing import AtomicCheckpointIO, LastCheckpoint
     from gan_lightning.data import ShapesDataModule
-    from gan_lightning.divergence import NonFiniteGuard
-    from gan_lightning.errors import UserError
-    from gan_lightning.models import VanillaGAN
+    from gan_lightning.training.callbacks.divergence import NonFiniteGuard
+    from gan_lightning.common.errors import UserError
+    from gan_lightning.training.models import VanillaGAN
 
     class PoisonAt(NonFiniteGuard):  # a NaN in the discriminator's gradients at batches 3 and later
         def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:

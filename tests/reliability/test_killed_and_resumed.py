@@ -15,9 +15,9 @@ import torch
 from lightning.pytorch import Callback
 
 from tests.conftest import REPO, write_rgb_images
-from tests.reliability.helpers import load, run_fit, tiny_fit_args
+from tests.helpers.reliability import load, run_fit, tiny_fit_args
 
-HELPERS = "tests.reliability.helpers"
+HELPERS = "tests.helpers.reliability"
 
 
 def every_batch_checkpoint(folder: Path) -> list[str]:
@@ -93,7 +93,7 @@ class CrashAtBatch(Callback):
 
 def image_folder_vanilla_gan(tmp_path: Path) -> tuple:
     from gan_lightning.data import ImageFolderDataModule
-    from gan_lightning.models import VanillaGAN
+    from gan_lightning.training.models import VanillaGAN
 
     write_rgb_images(tmp_path / "images", 40)  # 32 for training: 4 batches an epoch, random flips
     data = ImageFolderDataModule(str(tmp_path / "images"), resolution=32, flip=True, val_fraction=0.2, batch_size=8, num_workers=0)
@@ -102,7 +102,7 @@ def image_folder_vanilla_gan(tmp_path: Path) -> tuple:
 
 
 def bundled_stylegan(tmp_path: Path) -> tuple:
-    from tests.models.test_stylegan import tiny_data, tiny_model
+    from tests.training.models.test_stylegan import tiny_data, tiny_model
 
     # ADA adjusts p every 4 batches, so stopping at batch 6 falls between two adjustments;
     # R1 every 2 and path length every 4 batches (pl_mean), EMA of the generator

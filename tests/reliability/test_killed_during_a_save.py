@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from tests.conftest import REPO, run_cli
-from tests.reliability.helpers import CONFIG, load
+from tests.helpers.reliability import CONFIG, load
 
 # Writes a 24 MB checkpoint over and over with the checkpoint writer the shipped configs use.
 WRITER = """
@@ -62,7 +62,7 @@ def test_killed_during_a_save_never_leaves_a_truncated_or_leaked_file(tmp_path: 
             writer.send_signal(signal.SIGKILL)
             writer.wait()
             assert load(target)["state_dict"]["w"].numel() == 6_000_000, f"last.ckpt unreadable after kill {kill}"
-        from gan_lightning.checkpointing import remove_stale_partials  # what the next run does first
+        from gan_lightning.training.callbacks.checkpoint_writing import remove_stale_partials  # what the next run does first
 
         remove_stale_partials(folder)
         assert leftover_bytes(folder, temp_folder, keep=target) == 0

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gan_lightning.outputs import OUTPUT_MARKER
-from tests.conftest import REPO, run_cli, write_rgb_images
-from tests.reliability.helpers import one_line_error
+from gan_lightning.common.outputs import OUTPUT_MARKER
+from tests.conftest import ASSETS, run_cli, write_rgb_images
+from tests.helpers.reliability import one_line_error
 
-ASSETS = REPO / "tests" / "assets"
 STYLE_TRANSFER = ASSETS / "v0_style_transfer.ckpt"
 STYLEGAN = ASSETS / "v0_stylegan.ckpt"
 

@@ -9,9 +9,9 @@ import signal
 import time
 from pathlib import Path
 
-from tests.reliability.helpers import fit_process, load, run_fit, tiny_fit_args
+from tests.helpers.reliability import fit_process, load, run_fit, tiny_fit_args
 
-HELPERS = "tests.reliability.helpers"
+HELPERS = "tests.helpers.reliability"
 
 
 def test_requeued_by_slurm_resumes_from_the_newest_state(tmp_path: Path, monkeypatch) -> None:

@@ -7,9 +7,9 @@ import signal
 import time
 from pathlib import Path
 
-from tests.reliability.helpers import fit_process, load, tiny_fit_args
+from tests.helpers.reliability import fit_process, load, tiny_fit_args
 
-HELPERS = "tests.reliability.helpers"
+HELPERS = "tests.helpers.reliability"
 
 
 def test_sent_sigterm_saves_last_and_exits_143(tmp_path: Path) -> None:

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import REPO, fast_trainer_args, run_cli
-from tests.reliability.helpers import one_line_error
+from tests.conftest import ASSETS, REPO, fast_trainer_args, run_cli
+from tests.helpers.reliability import one_line_error
 
-ASSETS = REPO / "tests" / "assets"
 VANILLA = REPO / "configs" / "vanilla_gan.yaml"
 STYLEGAN = REPO / "configs" / "stylegan.yaml"
 # v0_vanilla_gan.ckpt: 32 px, z_dim 8, one epoch of two batches of 4 (tests/assets/README.md)

@@ -1,0 +1,1 @@
+"""Layer checkpoints: reading our checkpoints safely, migrating old layouts, foreign formats, export."""

@@ -1,0 +1,1 @@
+"""Layer cli: ``python -m gan_lightning <command>`` (dispatch in main.py, one module per command in commands/)."""

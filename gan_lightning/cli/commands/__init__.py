@@ -1,0 +1,1 @@
+"""The inference and data commands, one module each (fit/validate/test/predict go through LightningCLI)."""

@@ -1,0 +1,58 @@
+"""`convert --from rosinality|nvlabs FILE --out PATH`: turn a published StyleGAN2 checkpoint into ours.
+
+rosinality ``.pt`` files give an inference checkpoint; NVlabs ``.pkl`` files (read without running
+their embedded code) give a full one, with the discriminator and ADA p as well, that ``fit`` can
+start from (``--model.init_args.init_from``). Either is an inference checkpoint (algorithm "StyleGAN", hyper_parameters ``resolution``,
+``channels`` and the ``generator`` settings, weights under ``generator_ema.`` and ``generator.``)
+that `generate`, `style-mix`, `interpolate` and `project` load like a checkpoint trained here.
+Reading and mapping the foreign format live in ``gan_lightning.checkpoints.formats``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from gan_lightning.checkpoints.reading import check_finite_weights
+from gan_lightning.common.errors import UserError
+from gan_lightning.checkpoints.formats.nvlabs import convert_nvlabs, load_nvlabs_pickle
+from gan_lightning.checkpoints.formats.rosinality import convert_rosinality, load_rosinality_checkpoint
+from gan_lightning.common.outputs import add_overwrite_argument, check_output_file
+
+SOURCES = ("rosinality", "nvlabs")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, help="checkpoint file to convert (rosinality: a train.py or convert_weight.py .pt; nvlabs: a network .pkl)")
+    parser.add_argument("--from", dest="source", required=True, choices=SOURCES, help="implementation that wrote the checkpoint")
+    parser.add_argument("--out", type=Path, required=True, help="where to write the converted checkpoint (.ckpt)")
+    add_overwrite_argument(parser)
+    parser.add_argument(
+        "--w-avg-samples",
+        type=int,
+        default=10_000,
+        help="z samples for the truncation centre w_avg when the file has no latent_avg (default 10000)",
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.source not in SOURCES:
+        raise UserError(f"unknown --from {args.source!r}; allowed: {', '.join(SOURCES)}")
+    if args.w_avg_samples < 1:
+        raise UserError(f"--w-avg-samples must be at least 1, got {args.w_avg_samples}")
+    check_output_file(args.out, args.overwrite, [args.checkpoint])
+    if args.source == "nvlabs":
+        converted = convert_nvlabs(load_nvlabs_pickle(args.checkpoint))
+    else:
+        converted = convert_rosinality(load_rosinality_checkpoint(args.checkpoint), w_avg_samples=args.w_avg_samples)
+    check_finite_weights(converted["state_dict"], args.checkpoint)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(converted, args.out)
+    hp = converted["hyper_parameters"]
+    g = hp["generator"]
+    print(
+        f"wrote {args.out}: StyleGAN2 {hp['resolution']}px, z_dim {g['z_dim']}, "
+        f"{g['mapping_layers']} mapping layers, channel_base {g['channel_base']}, channel_max {g['channel_max']}"
+    )

@@ -1,0 +1,59 @@
+"""`python -m gan_lightning generate`: images from a trained (or converted) generator."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from gan_lightning.common.errors import UserError
+from gan_lightning.common.images import save_image_grid, save_images
+from gan_lightning.common.outputs import add_overwrite_argument, check_output
+from gan_lightning.checkpoints.registry import LATENT_ALGORITHMS
+from gan_lightning.common.sampling import latents_for_seeds, seed_names, seed_range
+from gan_lightning.cli.arguments import add_checkpoint_arguments, load_command_generator
+from gan_lightning.cli.stylegan_arguments import add_stylegan_arguments, class_input
+
+CHUNK = 16  # images per forward pass: bounds memory at high resolution
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_checkpoint_arguments(parser)
+    parser.add_argument("--num", type=int, default=16, help="number of images (default 16)")
+    parser.add_argument("--seed", type=int, default=0, help="image k uses seed SEED+k (default 0)")
+    parser.add_argument("--out", required=True, help="grid.png for one grid, or DIR/ for one PNG per image")
+    parser.add_argument("--nrow", type=int, default=None, help="images per grid row (default: square)")
+    add_overwrite_argument(parser)
+    add_stylegan_arguments(parser)
+
+
+def generator_kwargs(algorithm: str, truncation: float, noise_mode: str) -> dict:
+    """Extra call arguments the generator of this algorithm takes."""
+    if algorithm == "StyleGAN":
+        return {"truncation_psi": truncation, "noise_mode": noise_mode}
+    if truncation != 1.0:
+        raise UserError(f"--truncation applies to StyleGAN checkpoints; this one is {algorithm}")
+    return {}
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.num < 1:
+        raise UserError(f"--num must be at least 1, got {args.num}")
+    if not args.out.endswith(("/", "\\")) and not args.out.lower().endswith(".png"):
+        raise UserError(f"--out {args.out!r}: give a .png file for a grid, or a folder ending in / for one image per seed")
+    generator, checkpoint, device = load_command_generator(args, "generate", LATENT_ALGORITHMS)
+    kwargs = generator_kwargs(checkpoint["algorithm"], args.truncation, args.noise_mode)
+    c = class_input(generator, args.class_index, args.num, device)  # None: unconditional
+    seeds = seed_range(args.seed, args.num)
+    check_output(args.out, [f"{name}.png" for name in seed_names(seeds)], args.overwrite, [args.ckpt])
+    z = latents_for_seeds(seeds, generator.z_dim, device)
+    with torch.no_grad():
+        if c is None:
+            images = torch.cat([generator(chunk, **kwargs).cpu() for chunk in z.split(CHUNK)])
+        else:
+            images = torch.cat([generator(zs, cs, **kwargs).cpu() for zs, cs in zip(z.split(CHUNK), c.split(CHUNK))])
+    if args.out.endswith(("/", "\\")):
+        paths = save_images(images, args.out, seed_names(seeds))
+        print(f"wrote {len(paths)} images to {args.out}")
+    else:
+        print(f"wrote {save_image_grid(images, args.out, args.nrow)}")

@@ -1,0 +1,115 @@
+"""`interpolate`: a latent walk through the given seeds (or projected images), written as an MP4
+video (H.264), an animated GIF or PNG frames.
+
+``--space w`` (default) interpolates linearly in W, where StyleGAN's paths are the most
+perceptually uniform; ``--space z`` interpolates spherically in Z (Gaussian latents keep their norm).
+``--latents a_ws.pt,b_ws.pt`` walks in W+ between images inverted by ``project``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from gan_lightning.common.errors import UserError
+from gan_lightning.common.images import save_images, tensor_to_pil
+from gan_lightning.common.outputs import add_overwrite_argument, check_output
+from gan_lightning.common.sampling import latents_for_seeds
+from gan_lightning.cli.stylegan_arguments import add_common_arguments, class_input, load_stylegan, parse_int_list, synthesize
+from gan_lightning.cli.walks import load_projected_ws, steps_for_duration, walk_ws
+from gan_lightning.common.video import write_video
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_common_arguments(parser)
+    parser.add_argument("--seeds", default=None, help="seeds to walk through, in order, e.g. 1,5,9 (at least 2)")
+    parser.add_argument("--latents", default=None, help="instead of --seeds: `project` outputs to walk through, e.g. proj/a_ws.pt,proj/b_ws.pt")
+    parser.add_argument("--steps", type=int, default=None, help="frames from one seed to the next (default 24)")
+    parser.add_argument("--duration", type=float, default=None, help="instead of --steps: length of the whole walk in seconds (at --fps)")
+    parser.add_argument("--space", choices=("w", "z"), default="w", help="interpolate in W (linear) or Z (spherical)")
+    parser.add_argument("--loop", action="store_true", help="walk back from the last seed to the first")
+    parser.add_argument("--fps", type=float, default=24.0, help="video/GIF frames per second (default 24)")
+    parser.add_argument("--out", required=True, help="walk.mp4 (H.264), walk.gif, or DIR/ for one PNG per frame")
+    add_overwrite_argument(parser)
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation between rows of a and b at fractions t (shape (T,))."""
+    a_unit, b_unit = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((a_unit * b_unit).sum(-1).clamp(-1 + 1e-7, 1 - 1e-7))
+    t = t[:, None]
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def walk_latents(
+    generator, seeds: list[int], steps: int, space: str, loop: bool, truncation: float, class_index: int | None = None
+) -> Tensor:
+    """ws for every frame, shape (frames, num_ws, w_dim); a conditional generator's seeds all of
+    class ``class_index``."""
+    z = latents_for_seeds(seeds + ([seeds[0]] if loop else []), generator.z_dim, generator.mapping.w_avg.device)
+    t = torch.arange(steps, device=z.device, dtype=z.dtype) / steps
+
+    def c(num: int) -> Tensor | None:
+        return class_input(generator, class_index, num, z.device)
+
+    frames = []
+    with torch.no_grad():
+        if space == "z":
+            for a, b in zip(z[:-1], z[1:]):
+                frames.append(generator.mapping(slerp(a[None], b[None], t), c(steps), truncation_psi=truncation))
+        else:
+            w = generator.mapping(z, c(len(z)), truncation_psi=truncation)
+            for a, b in zip(w[:-1], w[1:]):
+                frames.append(torch.lerp(a[None], b[None], t[:, None, None]))
+        if not loop:  # end exactly on the last seed
+            frames.append(generator.mapping(z[-1:], c(1), truncation_psi=truncation))
+    return torch.cat(frames)
+
+
+def run(args: argparse.Namespace) -> None:
+    if (args.seeds is None) == (args.latents is None):
+        raise UserError("give either --seeds 1,2,3 or --latents a_ws.pt,b_ws.pt (from `project`)")
+    points = args.latents.split(",") if args.latents else parse_int_list(args.seeds, "--seeds")
+    if len(points) < 2:
+        raise UserError(f"--seeds/--latents need at least 2 points to walk between, got {args.seeds or args.latents!r}")
+    if args.steps is not None and args.duration is not None:
+        raise UserError("give --steps (frames per segment) or --duration (seconds for the whole walk), not both")
+    if args.fps <= 0 or (args.duration is not None and args.duration <= 0):
+        raise UserError(f"--fps and --duration must be positive, got {args.fps} and {args.duration}")
+    segments = len(points) - (0 if args.loop else 1)
+    steps = steps_for_duration(args.duration, args.fps, segments, args.loop) if args.duration is not None else args.steps or 24
+    if steps < 1:
+        raise UserError(f"--steps must be at least 1, got {steps}")
+    as_frames = args.out.endswith(("/", "\\"))
+    if not as_frames and not args.out.lower().endswith((".gif", ".mp4")):
+        raise UserError(f"--out {args.out!r}: give a .mp4 or .gif file, or a folder ending in / for PNG frames")
+    generator, device = load_stylegan(args, "interpolate")
+    if not args.latents:  # projected W+ points carry their class already
+        class_input(generator, args.class_index, 1, device)
+    if args.latents:
+        if args.space != "w":
+            raise UserError("--latents walks in W+ (where `project` found them); drop --space z")
+        ws = walk_ws(load_projected_ws([Path(p) for p in points], generator), steps, args.loop)
+    else:
+        ws = walk_latents(generator, points, steps, args.space, args.loop, args.truncation, args.class_index)
+    check_output(args.out, [f"frame{i:05d}.png" for i in range(len(ws))], args.overwrite, [args.ckpt, *(points if args.latents else [])])
+    images = synthesize(generator, ws, args.noise_mode)
+    if args.out.lower().endswith(".mp4"):
+        write_video(images, args.out, args.fps)
+        print(f"wrote {args.out} ({len(images)} frames, {len(images) / args.fps:.2f} s at {args.fps:g} fps)")
+        return
+    if as_frames:
+        paths = save_images(images, args.out, [f"frame{i:05d}" for i in range(len(images))])
+        print(f"wrote {len(paths)} frames to {args.out}")
+        return
+    write_gif(images, Path(args.out), args.fps)
+    print(f"wrote {args.out} ({len(images)} frames)")
+
+
+def write_gif(images: Tensor, path: Path, fps: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = [tensor_to_pil(image) for image in images]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)

@@ -1,0 +1,121 @@
+"""`python -m gan_lightning stylize`: apply a trained StyleTransfer generator to photos of any size.
+
+The generator is fully convolutional, so images keep their own size. Above ``--tile-size`` pixels a
+side, the image is processed in overlapping tiles blended with linear ramps, which bounds memory
+(a 4K photo works on CPU or a small GPU). Output files keep the input file names (and sub-folders).
+A video file (.mp4, .mov, ...) is stylized frame by frame into OUT/<name>.mp4 at its frame rate and size.
+Arbitrary-style (AdaIN) checkpoints take the style image at inference: ``--style PAINTING``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+import torch
+from kornia.color import rgb_to_ycbcr, ycbcr_to_rgb
+from torch import Tensor
+
+from gan_lightning.common.errors import UserError
+from gan_lightning.common.images import IMAGE_EXTENSIONS, from_unit, load_image, pil_to_tensor, save_image_file, to_unit
+from gan_lightning.common.outputs import add_overwrite_argument, check_output_folder, inside_output_folder, mark_output_folder
+from gan_lightning.common.tiling import DEFAULT_TILE_SIZE, MIN_TILE_SIZE, apply_tiled
+from gan_lightning.cli.arguments import add_checkpoint_arguments, load_command_generator
+from gan_lightning.cli.style_image import image_network
+from gan_lightning.cli.stylize_video import stylize_video
+from gan_lightning.common.video import VIDEO_EXTENSIONS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_checkpoint_arguments(parser, "StyleTransfer or ArbitraryStyleTransfer checkpoint from `fit`", ema=False)
+    parser.add_argument("--input", required=True, help="an image file, a folder of images (searched recursively), or a video file")
+    parser.add_argument("--out", required=True, help="output folder; files keep their names")
+    add_overwrite_argument(parser)
+    parser.add_argument("--style", default=None, help="style image, any one (arbitrary-style checkpoints only)")
+    parser.add_argument("--style-size", type=int, default=512, help="short side the --style image is resized to, 0 = as it is; sets the stroke scale (default 512)")
+    parser.add_argument("--alpha", type=float, default=1.0, help="blend with the original: 1 = fully stylized (default), 0 = original")
+    parser.add_argument("--preserve-color", action="store_true", help="keep the content's colours (take only luminance from the output)")
+    parser.add_argument("--tile-size", type=int, default=DEFAULT_TILE_SIZE, help=f"largest side processed at once; larger images are tiled (default {DEFAULT_TILE_SIZE})")
+    parser.add_argument("--tile-overlap", type=int, default=None, help="overlap between tiles in pixels (default: tile size / 8)")
+
+
+def blend(stylized: Tensor, original: Tensor, alpha: float) -> Tensor:
+    """alpha * stylized + (1 - alpha) * original."""
+    return torch.lerp(original.float(), stylized.float(), alpha)
+
+
+def preserve_color(stylized: Tensor, original: Tensor) -> Tensor:
+    """Luminance (Y) of ``stylized`` with the chroma (Cb, Cr) of ``original``; images in [-1, 1].
+    Grayscale images are returned unchanged."""
+    if stylized.shape[1] != 3:
+        return stylized
+    y = rgb_to_ycbcr(to_unit(stylized))
+    c = rgb_to_ycbcr(to_unit(original))
+    mixed = torch.cat([y[:, :1], c[:, 1:]], dim=1)
+    return from_unit(ycbcr_to_rgb(mixed).clamp(0, 1))
+
+
+def collect_inputs(path: Path, out: Path | None = None) -> tuple[list[Path], Path]:
+    """(image files to stylize, the folder their relative output paths start from); our own output
+    folders inside ``path`` (``out``, or marked by an earlier run) are not read."""
+    if path.is_file():
+        if path.suffix.lower() not in IMAGE_EXTENSIONS:
+            raise UserError(f"--input {str(path)!r} is not an image ({', '.join(IMAGE_EXTENSIONS)})")
+        return [path], path.parent
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not inside_output_folder(p, path, out))
+        images = []
+        for p in files:
+            if p.suffix.lower() in IMAGE_EXTENSIONS:
+                images.append(p)
+            else:
+                warnings.warn(f"skipping {str(p)!r}: not an image ({', '.join(IMAGE_EXTENSIONS)})", stacklevel=2)
+        if not images:
+            raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under --input {str(path)!r}")
+        return images, path
+    raise UserError(f"--input {str(path)!r} does not exist")
+
+
+def stylize_batch(network, original: Tensor, args: argparse.Namespace, multiple: int, alpha: float) -> Tensor:
+    """(1, C, H, W) in [-1, 1] -> the stylized image, after --tile-size and --preserve-color, blended
+    with the original by ``alpha`` (what image_network leaves of --alpha for the pixels)."""
+    result = apply_tiled(network, original, args.tile_size, args.tile_overlap, multiple=multiple)
+    if args.preserve_color:
+        result = preserve_color(result, original)
+    return blend(result, original, alpha)
+
+
+def run(args: argparse.Namespace) -> None:
+    if not 0.0 <= args.alpha <= 1.0:
+        raise UserError(f"--alpha {args.alpha} is invalid; allowed: 0 to 1")
+    if args.tile_size < MIN_TILE_SIZE:
+        raise UserError(f"--tile-size {args.tile_size} is too small; allowed: >= {MIN_TILE_SIZE}")
+    source = Path(args.input).expanduser()
+    out_dir = Path(args.out).expanduser()
+    algorithms = ("StyleTransfer", "ArbitraryStyleTransfer")
+    if source.is_file() and source.suffix.lower() in VIDEO_EXTENSIONS:
+        out = check_output_folder(out_dir, [f"{source.stem}.mp4"], args.overwrite, [source, args.ckpt]) / f"{source.stem}.mp4"
+        generator, checkpoint, device = load_command_generator(args, "stylize", algorithms)
+        network, multiple, alpha = image_network(generator, checkpoint["algorithm"], args.style, args.style_size, args.alpha, device)
+        stylize_frame = lambda frame: stylize_batch(network, frame, args, multiple, alpha)  # noqa: E731
+        frames = stylize_video(source, out, int(checkpoint["hyper_parameters"]["channels"]), stylize_frame)
+        mark_output_folder(out_dir)  # after reading the video: a file that is not one leaves no folder behind
+        print(f"stylized {frames} frame(s) into {out}")
+        return
+    files, base = collect_inputs(source, out_dir)
+    generator, checkpoint, device = load_command_generator(args, "stylize", algorithms)
+    network, multiple, alpha = image_network(generator, checkpoint["algorithm"], args.style, args.style_size, args.alpha, device)
+    channels = int(checkpoint["hyper_parameters"]["channels"])
+    check_output_folder(out_dir, [path.relative_to(base) for path in files], args.overwrite, [*files, args.ckpt])
+    mark_output_folder(out_dir)
+    written = 0
+    for path in files:
+        try:
+            original = pil_to_tensor(load_image(path, channels))[None]
+        except UserError as error:
+            warnings.warn(f"skipping {error}", stacklevel=2)
+            continue
+        save_image_file(stylize_batch(network, original, args, multiple, alpha)[0], out_dir / path.relative_to(base))
+        written += 1
+    print(f"stylized {written} image(s) into {out_dir}")

@@ -1,0 +1,52 @@
+"""Latent walks that `interpolate` shares: walking in W+ between given points (such as images
+inverted by `project`), and how many frames per segment make a walk of a given length."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from gan_lightning.common.errors import UserError
+from gan_lightning.core.nets.stylegan2 import Generator
+
+
+def steps_for_duration(duration: float, fps: float, segments: int, loop: bool) -> int:
+    """Frames per segment so that the walk lasts ``duration`` seconds at ``fps`` (a walk that does not
+    loop ends with one more frame, the last point itself)."""
+    frames = duration * fps - (0 if loop else 1)
+    return max(1, round(frames / segments))
+
+
+def load_projected_ws(paths: list[Path], generator: Generator) -> Tensor:
+    """(len(paths), num_ws, w_dim): the ``ws`` of each ``*_ws.pt`` that `project` wrote, read safely."""
+    points = []
+    for path in paths:
+        if not path.is_file():
+            raise UserError(f"--latents: {str(path)!r} does not exist (give `project` outputs such as proj/target_ws.pt)")
+        try:
+            ws = torch.load(path, map_location="cpu", weights_only=True)["ws"]
+        except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, KeyError, TypeError, OSError):
+            raise UserError(f"--latents: {str(path)!r} is not a `project` output (a file with 'ws')") from None
+        if ws.ndim == 3 and ws.shape[0] == 1:
+            ws = ws[0]
+        expected = (generator.num_ws, generator.w_dim)
+        if tuple(ws.shape) != expected:
+            raise UserError(f"--latents: {str(path)!r} holds ws of shape {tuple(ws.shape)}; this generator needs {expected}")
+        points.append(ws.float())
+    return torch.stack(points).to(generator.mapping.w_avg.device)
+
+
+def walk_ws(points: Tensor, steps: int, loop: bool) -> Tensor:
+    """ws for every frame of a linear walk through ``points`` (P, num_ws, w_dim), ``steps`` frames
+    from one point to the next; back to the first when ``loop``, else ending on the last."""
+    if loop:
+        points = torch.cat([points, points[:1]])
+    t = (torch.arange(steps, device=points.device, dtype=points.dtype) / steps)[:, None, None]
+    frames = [torch.lerp(a[None], b[None], t) for a, b in zip(points[:-1], points[1:])]
+    if not loop:
+        frames.append(points[-1:])
+    return torch.cat(frames)

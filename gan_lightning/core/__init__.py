@@ -1,0 +1,1 @@
+"""Layer core: the papers' networks (nets/), losses and augmentation, in plain torch."""

@@ -1,0 +1,215 @@
+"""Small pure loss functions. Each states the paper's equation in one comment line.
+
+Logits are the discriminator's raw outputs (any shape); every loss returns a scalar mean.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gan_lightning.common.errors import UserError
+
+AdversarialLoss = Literal["non_saturating", "hinge", "least_squares", "wgan_gp"]
+ADVERSARIAL_LOSSES: tuple[str, ...] = get_args(AdversarialLoss)
+
+
+# --- adversarial losses (discriminator side) -----------------------------------------------------
+
+
+def d_logistic_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    # Goodfellow et al. 2014: E[softplus(-D(x))] + E[softplus(D(G(z)))]
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def d_hinge_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    # Lim & Ye 2017: E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]
+    return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+
+
+def d_least_squares_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    # Mao et al. 2017 (a=0, b=1): 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]
+    return 0.5 * ((real_logits - 1.0).square().mean() + fake_logits.square().mean())
+
+
+def d_wasserstein_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    # Arjovsky et al. 2017: E[D(G(z))] - E[D(x)]  (add the gradient penalty for WGAN-GP)
+    return fake_logits.mean() - real_logits.mean()
+
+
+# --- adversarial losses (generator side) ---------------------------------------------------------
+
+
+def g_nonsaturating_loss(fake_logits: Tensor) -> Tensor:
+    # Goodfellow et al. 2014, non-saturating: E[softplus(-D(G(z)))] = -E[log sigmoid(D(G(z)))]
+    return F.softplus(-fake_logits).mean()
+
+
+def g_hinge_loss(fake_logits: Tensor) -> Tensor:
+    # Lim & Ye 2017 / Miyato et al. 2018: -E[D(G(z))]
+    return -fake_logits.mean()
+
+
+def g_least_squares_loss(fake_logits: Tensor) -> Tensor:
+    # Mao et al. 2017 (c=1): 1/2 E[(D(G(z)) - 1)^2]
+    return 0.5 * (fake_logits - 1.0).square().mean()
+
+
+def g_wasserstein_loss(fake_logits: Tensor) -> Tensor:
+    # Arjovsky et al. 2017: -E[D(G(z))]
+    return -fake_logits.mean()
+
+
+# name -> (discriminator loss, generator loss)
+_ADVERSARIAL = {
+    "non_saturating": (d_logistic_loss, g_nonsaturating_loss),
+    "hinge": (d_hinge_loss, g_hinge_loss),
+    "least_squares": (d_least_squares_loss, g_least_squares_loss),
+    "wgan_gp": (d_wasserstein_loss, g_wasserstein_loss),
+}
+assert tuple(_ADVERSARIAL) == ADVERSARIAL_LOSSES
+
+
+def check_adversarial_loss(name: str) -> str:
+    if name not in _ADVERSARIAL:
+        raise UserError(f"unknown adversarial loss {name!r}; allowed: {', '.join(ADVERSARIAL_LOSSES)}")
+    return name
+
+
+def discriminator_loss(name: str, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    return _ADVERSARIAL[check_adversarial_loss(name)][0](real_logits, fake_logits)
+
+
+def generator_loss(name: str, fake_logits: Tensor) -> Tensor:
+    return _ADVERSARIAL[check_adversarial_loss(name)][1](fake_logits)
+
+
+# --- gradient penalties --------------------------------------------------------------------------
+
+
+def input_gradients(outputs: Tensor, inputs: Tensor, loss_scale: float = 1.0) -> Tensor:
+    """d(sum outputs)/d(inputs) with a graph, so a penalty on it can be back-propagated.
+
+    Under a GradScaler the outputs are multiplied by ``loss_scale`` first and the gradients divided
+    by it afterwards (PyTorch AMP gradient-penalty recipe), so fp16 gradients neither underflow nor
+    carry the scale into the penalty. Uses ``autograd.grad`` rather than a second ``backward`` so
+    that DDP's gradient reducer only sees the final, normal backward.
+    """
+    (grads,) = torch.autograd.grad(outputs=outputs.sum() * loss_scale, inputs=inputs, create_graph=True)
+    return grads / loss_scale if loss_scale != 1.0 else grads
+
+
+def r1_penalty(real_logits: Tensor, real_images: Tensor, loss_scale: float = 1.0) -> Tensor:
+    # Mescheder et al. 2018, R1: E[ ||grad_x D(x)||^2 ] on real data (multiply by gamma/2 outside)
+    grads = input_gradients(real_logits, real_images, loss_scale)
+    return grads.float().square().sum(dim=list(range(1, grads.ndim))).mean()
+
+
+def wgan_gradient_penalty(interpolate_logits: Tensor, interpolates: Tensor, loss_scale: float = 1.0) -> Tensor:
+    # Gulrajani et al. 2017: E[ (||grad_x D(x_hat)||_2 - 1)^2 ], x_hat between real and fake
+    grads = input_gradients(interpolate_logits, interpolates, loss_scale)
+    norms = grads.float().flatten(1).norm(2, dim=1)
+    return (norms - 1.0).square().mean()
+
+
+def path_length_penalty(
+    images: Tensor, ws: Tensor, mean_path_length: Tensor, decay: float = 0.01, loss_scale: float = 1.0
+) -> tuple[Tensor, Tensor, Tensor]:
+    """StyleGAN2 path length regularization on images = g(ws), ws of shape (N, num_ws, w_dim).
+
+    Returns (penalty, path_lengths, new_mean_path_length); multiply the penalty by the weight outside.
+    """
+    # Karras et al. 2020, eq. 4: E_{w,y}[ (||J_w^T y||_2 - a)^2 ],  y ~ N(0, I) / sqrt(H*W)
+    noise = torch.randn_like(images) / (images.shape[2] * images.shape[3]) ** 0.5
+    grads = input_gradients(images * noise, ws, loss_scale)
+    path_lengths = grads.float().square().sum(dim=2).mean(dim=1).sqrt()
+    # a is the running mean of the path lengths, updated with an exponential decay; the penalty's
+    # gradient also flows through this update (as in NVlabs' and rosinality's code)
+    new_mean = mean_path_length.lerp(path_lengths.mean(), decay)
+    penalty = (path_lengths - new_mean).square().mean()
+    return penalty, path_lengths.detach(), new_mean.detach()
+
+
+# --- contrastive content loss (CUT) --------------------------------------------------------------
+
+
+def patch_nce_loss(query: Tensor, key: Tensor, temperature: float = 0.07) -> Tensor:
+    """PatchNCE between projected patches of the output (``query``) and of the input (``key``).
+
+    Both are (G, P, D), L2-normalised along D. Patch p of the query has key p as its positive and
+    the other P - 1 keys of the same group g as negatives: one group per image for CUT; reshape to
+    (1, N*P, D) to draw negatives from the whole batch (single-image training). The keys are
+    detached: they are the targets, as in the reference implementation. Returns the mean over all
+    G*P patches.
+    """
+    if query.ndim != 3 or query.shape != key.shape:
+        raise ValueError(f"query {tuple(query.shape)} / key {tuple(key.shape)} invalid; allowed: equal (G, P, D)")
+    if temperature <= 0:
+        raise ValueError(f"temperature={temperature} is invalid; allowed: > 0")
+    # Park et al. 2020, eq. 2: l(v, v+, v-) = -log[ exp(v.v+/t) / (exp(v.v+/t) + sum_n exp(v.v-_n/t)) ]
+    logits = torch.bmm(query.float(), key.detach().float().transpose(1, 2)) / temperature  # (G, P, P)
+    groups, patches = logits.shape[:2]
+    targets = torch.arange(patches, device=logits.device).repeat(groups)  # positive = same position
+    return F.cross_entropy(logits.reshape(groups * patches, patches), targets)
+
+
+# --- perceptual style and content losses (Gatys et al. 2016, Johnson et al. 2016, Huang & Belongie 2017)
+
+
+def gram_matrix(features: Tensor) -> Tensor:
+    # Gatys et al. 2016, eq. 3 (normalised as Johnson et al. 2016): G_ij = sum_k F_ik F_jk / (C H W)
+    n, c, h, w = features.shape
+    flat = features.float().reshape(n, c, h * w)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+
+
+def gram_style_loss(output_features: list[Tensor], style_grams: list[Tensor], relative: bool = False) -> Tensor:
+    """Mean over layers of the squared Frobenius distance between the Gram matrices of the output's
+    features and the style's (``style_grams``: (N, C, C) per image or (1, C, C) for all).
+
+    ``relative``: each layer's distance divided by the style Gram's squared norm, so every layer
+    weighs alike whatever its feature scale (random networks' deep layers are orders of magnitude
+    smaller or larger than their first one) and the loss weights do not depend on the network."""
+    # Gatys et al. 2016, eq. 4-5 / Johnson et al. 2016: sum_l ||G_l(y) - G_l(s)||_F^2 (averaged over l)
+    total = output_features[0].new_zeros((), dtype=torch.float32)
+    for features, target in zip(output_features, style_grams, strict=True):
+        target = target.float()
+        distance = (gram_matrix(features) - target).square().sum(dim=(1, 2))
+        if relative:
+            distance = distance / target.square().sum(dim=(1, 2)).clamp_min(1e-12)
+        total = total + distance.mean()
+    return total / len(output_features)
+
+
+def mean_std(features: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
+    """Per-image, per-channel mean and standard deviation over positions, each (N, C, 1, 1)."""
+    flat = features.float().flatten(2)
+    return flat.mean(2)[..., None, None], (flat.var(2, unbiased=False) + eps).sqrt()[..., None, None]
+
+
+def mean_std_style_loss(output_features: list[Tensor], style_features: list[Tensor]) -> Tensor:
+    """Mean over layers of the distance between channel means and standard deviations of the output's
+    features and the style's (style features of the same batch size, or batch 1 for all)."""
+    # Huang & Belongie 2017, eq. 13: sum_l ||mu(phi_l(g)) - mu(phi_l(s))||_2 + ||sigma(phi_l(g)) - sigma(phi_l(s))||_2
+    total = output_features[0].new_zeros((), dtype=torch.float32)
+    for out, style in zip(output_features, style_features, strict=True):
+        (mu_o, sigma_o), (mu_s, sigma_s) = mean_std(out), mean_std(style)
+        mu_s, sigma_s = mu_s.expand_as(mu_o), sigma_s.expand_as(sigma_o)
+        total = total + (mu_o - mu_s).flatten(1).norm(dim=1).mean() + (sigma_o - sigma_s).flatten(1).norm(dim=1).mean()
+    return total / len(output_features)
+
+
+def feature_content_loss(output_features: Tensor, target_features: Tensor, relative: bool = False) -> Tensor:
+    """``relative``: divided by the target features' mean square (scale-free, as ``gram_style_loss``'s)."""
+    # Johnson et al. 2016, feature reconstruction loss: ||phi_j(y) - phi_j(x)||_2^2 / (C_j H_j W_j)
+    target = target_features.detach().float()
+    distance = (output_features.float() - target).square().mean()
+    return distance / target.square().mean().clamp_min(1e-12) if relative else distance
+
+
+def total_variation(images: Tensor) -> Tensor:
+    # Johnson et al. 2016 / Mahendran & Vedaldi 2015: mean |y_{i+1,j} - y_ij| + |y_{i,j+1} - y_ij|
+    return (images[:, :, 1:] - images[:, :, :-1]).abs().mean() + (images[..., 1:] - images[..., :-1]).abs().mean()

@@ -1,0 +1,188 @@
+"""Frozen multi-layer feature networks for perceptual style and content losses (Gatys et al. 2016,
+Johnson et al. 2016) and for AdaIN's encoder (Huang & Belongie 2017).
+
+Both kinds return the activations after the first ReLU of each of four scales, the layers those
+papers read style from (relu1_1, relu2_1, relu3_1, relu4_1), on images in [-1, 1]:
+
+- ``vgg19`` / ``vgg16``: torchvision's ImageNet VGG, cut after relu4_1. Weights come from
+  torchvision's standard download (online), or from ``weights_path`` (a torchvision VGG state
+  dict saved on an offline cluster).
+- ``random``: the same pyramid shape with fixed random filters drawn from a seed: no download, no
+  file. Random multi-scale filters are known to carry texture statistics (Ustyuzhaninov et al.
+  2017), so offline examples and tests show texture too.
+- ``random_wide``: fixed random filters too, one 3x3 conv per scale but twice as wide (2w, 4w, 8w,
+  8w channels). In ``benchmarks/style_texture_probe.py`` (Gatys optimisation on the shipped photo
+  and ``grass_ink``) it carries the style's strokes visibly better than ``random``
+  (``benchmarks/results/style_texture_probe.md``); the fast neural and single-image presets use it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal, get_args
+
+import torch
+from torch import Tensor, nn
+
+from gan_lightning.common.errors import UserError
+
+FeatureNetworkName = Literal["random", "random_wide", "vgg19", "vgg16"]
+FEATURE_NETWORKS: tuple[str, ...] = get_args(FeatureNetworkName)
+LAYER_NAMES: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+# Index of each relu_k_1 in torchvision's ``vgg*.features``; the cut ends after relu4_1.
+_VGG_LAYER_INDEX = {"vgg19": (1, 6, 11, 20), "vgg16": (1, 6, 11, 18)}
+_VGG_CHANNELS = (64, 128, 256, 512)
+# torchvision's ImageNet input normalisation, on images in [0, 1].
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def check_feature_network(name: str) -> str:
+    if name not in FEATURE_NETWORKS:
+        raise UserError(f"unknown feature network {name!r}; allowed: {', '.join(FEATURE_NETWORKS)}")
+    return name
+
+
+def _vgg_layers(name: str, weights_path: str | None, load_weights: bool) -> nn.Sequential:
+    """torchvision's ``vgg*.features`` up to relu4_1, with ImageNet weights when ``load_weights``.
+    Only the convolutional part is built (the classifier's 120M parameters are never needed)."""
+    from torchvision.models import VGG16_Weights, VGG19_Weights
+    from torchvision.models.vgg import cfgs, make_layers
+
+    features = make_layers(cfgs[{"vgg19": "E", "vgg16": "D"}[name]], batch_norm=False)[: _VGG_LAYER_INDEX[name][-1] + 1]
+    if not load_weights:
+        return features
+    if weights_path is not None:
+        if not os.path.isfile(weights_path):
+            raise UserError(f"VGG weights file {weights_path!r} does not exist; give a torchvision {name} state dict, or use features 'random' offline")
+        try:
+            state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        except (RuntimeError, ValueError, OSError, EOFError) as error:
+            raise UserError(f"VGG weights file {weights_path!r} is not readable ({_first_line(error)})") from None
+    else:
+        weights = {"vgg19": VGG19_Weights, "vgg16": VGG16_Weights}[name].IMAGENET1K_V1
+        try:
+            state = weights.get_state_dict(progress=True)  # torchvision's download and cache (TORCH_HOME)
+        except OSError as error:  # no network (URLError is an OSError) and nothing cached
+            raise UserError(f"cannot download {name} ImageNet weights ({_first_line(error)}); offline, give a local state dict as the weights path or use features 'random'") from None
+    # A whole torchvision VGG state dict ("features.0.weight", ...) or its features part alone.
+    state = {key.removeprefix("features."): value for key, value in state.items() if not key.startswith("classifier.")}
+    state = {key: value for key, value in state.items() if int(key.split(".")[0]) < len(features)}
+    try:
+        features.load_state_dict(state)
+    except RuntimeError as error:
+        raise UserError(f"VGG weights file {weights_path!r} is not a torchvision {name} state dict ({_first_line(error)})") from None
+    return features
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _random_layers(width: int, seed: int) -> tuple[nn.Sequential, tuple[int, ...], tuple[int, ...]]:
+    """A VGG-shaped pyramid with fixed random filters: per scale, 3x3 conv + ReLU (then a second one),
+    average pooling between scales. Filters are zero-mean (they respond to structure, not to the
+    mean colour) and He-scaled, so activations keep their size from layer to layer."""
+    generator = torch.Generator().manual_seed(seed)
+    layers: list[nn.Module] = []
+    tapped: list[int] = []
+    channels: list[int] = []
+    in_channels = 3
+    for scale in range(len(LAYER_NAMES)):
+        out_channels = width * 2**scale
+        if scale > 0:
+            layers.append(nn.AvgPool2d(2))
+        for conv in range(2 if scale < len(LAYER_NAMES) - 1 else 1):
+            layers += [_random_conv(in_channels, out_channels, generator), nn.ReLU()]
+            if conv == 0:
+                tapped.append(len(layers) - 1)
+                channels.append(out_channels)
+            in_channels = out_channels
+    return nn.Sequential(*layers), tuple(tapped), tuple(channels)
+
+
+def _random_wide_layers(width: int, seed: int) -> tuple[nn.Sequential, tuple[int, ...], tuple[int, ...]]:
+    """One 3x3 conv + ReLU per scale, 2w/4w/8w/8w channels, average pooling between scales; filters
+    zero-mean and He-scaled as in ``_random_layers``. Every ReLU is tapped."""
+    generator = torch.Generator().manual_seed(seed)
+    channels = (2 * width, 4 * width, 8 * width, 8 * width)
+    layers: list[nn.Module] = []
+    tapped: list[int] = []
+    for scale, (in_channels, out_channels) in enumerate(zip((3, *channels[:-1]), channels)):
+        if scale > 0:
+            layers.append(nn.AvgPool2d(2))
+        layers += [_random_conv(in_channels, out_channels, generator), nn.ReLU()]
+        tapped.append(len(layers) - 1)
+    return nn.Sequential(*layers), tuple(tapped), channels
+
+
+def _random_conv(in_channels: int, out_channels: int, generator: torch.Generator) -> nn.Conv2d:
+    layer = nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode="reflect")
+    weight = torch.randn(layer.weight.shape, generator=generator)
+    weight = weight - weight.mean(dim=(1, 2, 3), keepdim=True)
+    layer.weight.data.copy_(weight * (2.0 / (in_channels * 9)) ** 0.5)
+    layer.bias.data.zero_()
+    return layer
+
+
+class FeatureNetwork(nn.Module):
+    """Frozen features at relu1_1 .. relu4_1 of images in [-1, 1]: a list of four (N, C_k, H/2^k, W/2^k).
+
+    Args:
+        name: "random" or "random_wide" (fixed random filters, offline), "vgg19" or "vgg16" (torchvision ImageNet weights).
+        weights_path: a local torchvision VGG state dict (offline clusters); None: torchvision's download.
+        load_weights: False builds the VGG shape only (its weights then come from a checkpoint).
+        width: channels of the first scale of "random" (doubled at each scale); "random_wide" has 2x, 4x, 8x, 8x.
+        seed: seed of the random network's filters.
+    """
+
+    def __init__(
+        self,
+        name: FeatureNetworkName = "random",
+        weights_path: str | None = None,
+        load_weights: bool = True,
+        width: int = 32,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.name = check_feature_network(name)
+        if width < 1:
+            raise UserError(f"feature network width {width} is invalid; allowed: >= 1")
+        if name in ("random", "random_wide"):
+            build = _random_layers if name == "random" else _random_wide_layers
+            self.layers, self.tapped, self.channels = build(width, seed)
+            mean, std = (0.5,) * 3, (0.5,) * 3  # [-1, 1] as it is
+        else:
+            self.layers = _vgg_layers(name, weights_path, load_weights)
+            self.tapped, self.channels = _VGG_LAYER_INDEX[name], _VGG_CHANNELS
+            mean, std = _IMAGENET_MEAN, _IMAGENET_STD
+        # ReLUs must not be in place: the tapped activations are read after the next layer ran.
+        for module in self.layers:
+            if isinstance(module, nn.ReLU):
+                module.inplace = False
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> "FeatureNetwork":
+        return super().train(False)  # frozen: no mode has dropout or batch statistics to change
+
+    @property
+    def downsampling(self) -> int:
+        """Stride of the deepest (relu4_1) features."""
+        return 2 ** (len(LAYER_NAMES) - 1)
+
+    def forward(self, images: Tensor) -> list[Tensor]:
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"images {tuple(images.shape)} invalid; allowed: (N, 3, H, W) in [-1, 1]")
+        x = ((images + 1) / 2 - self.mean.to(images.dtype)) / self.std.to(images.dtype)
+        features = []
+        for index, layer in enumerate(self.layers):
+            x = layer(x)
+            if index in self.tapped:
+                features.append(x)
+                if len(features) == len(self.tapped):
+                    break
+        return features

@@ -1,0 +1,187 @@
+"""ResNet encoder–decoder generator of CUT (Park et al. 2020), after Johnson et al. 2016 / CycleGAN.
+
+c7s1-ngf, d(2ngf), d(4ngf), n_blocks x R(4ngf), u(2ngf), u(ngf), c7s1-out, tanh; reflect padding and
+instance normalisation without affine parameters throughout. With ``antialias=True`` (CUT's default)
+every stride-2 step becomes a stride-1 conv followed by a fixed blur-and-subsample (Zhang 2019),
+and every transposed conv becomes a fixed blur upsampling followed by a 3x3 conv.
+
+The encoder is one flat ``nn.Sequential`` because PatchNCE taps it by layer index; the paper's
+layers (RGB pixels, the two downsampling convolutions, residual blocks 1 and 5) are
+``ResnetGenerator.paper_nce_layers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gan_lightning.common.errors import UserError
+from gan_lightning.core.nets.cut_blocks import BlurDownsample, BlurUpsample, init_xavier_, instance_norm
+
+# Overall stride of the generator: 2 downsampling stages of factor 2.
+GENERATOR_STRIDE = 4
+
+
+class ResnetBlock(nn.Module):
+    """R(c): x + [pad, conv3x3, IN, ReLU, pad, conv3x3, IN](x)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.channels = channels
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, kernel_size=3, bias=True),
+            instance_norm(channels),
+            nn.ReLU(inplace=True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, kernel_size=3, bias=True),
+            instance_norm(channels),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        assert x.ndim == 4 and x.shape[1] == self.channels, (tuple(x.shape), self.channels)
+        return x + self.conv_block(x)
+
+
+class UpsampleBlock(nn.Module):
+    """u(c): x2 upsampling to ``out_channels`` (blur + conv3x3, or a learned transposed conv), IN, ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, antialias: bool) -> None:
+        super().__init__()
+        if antialias:
+            self.upsample = nn.Sequential(
+                BlurUpsample(in_channels), nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=True)
+            )
+        else:
+            self.upsample = nn.ConvTranspose2d(
+                in_channels, out_channels, kernel_size=3, stride=2, padding=1, output_padding=1, bias=True
+            )
+        self.norm = instance_norm(out_channels)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.norm(self.upsample(x)))
+
+
+class ResnetGenerator(nn.Module):
+    """Image-to-image generator: ``forward(x)`` maps images in [-1, 1] to images in [-1, 1] of the same size.
+
+    Inputs whose sides are not multiples of 4 are reflect-padded and the output cropped back.
+    ``encode(x, layers)`` returns the encoder features that PatchNCE compares.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        ngf: int = 64,
+        n_blocks: int = 9,
+        antialias: bool = True,
+        init_gain: float = 0.02,
+    ) -> None:
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("ngf", ngf)):
+            if value < 1:
+                raise UserError(f"{name}={value} is invalid; allowed: a positive integer")
+        if n_blocks < 0:
+            raise UserError(f"n_blocks={n_blocks} is invalid; allowed: an integer >= 0")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.ngf = ngf
+        self.n_blocks = n_blocks
+        self.antialias = antialias
+
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),  # 0: the RGB pixels (padded), PatchNCE's first layer
+            nn.Conv2d(in_channels, ngf, kernel_size=7, bias=True),
+            instance_norm(ngf),
+            nn.ReLU(),  # not in-place anywhere in the encoder: a tapped layer's output must stay intact
+        ]
+        channels = [in_channels, ngf, ngf, ngf]
+        down_convs: list[int] = []
+        c = ngf
+        for _ in range(2):  # d(2c): the two downsampling stages
+            down_convs.append(len(layers))
+            if antialias:
+                layers += [
+                    nn.Conv2d(c, 2 * c, kernel_size=3, padding=1, bias=True),
+                    instance_norm(2 * c),
+                    nn.ReLU(),
+                    BlurDownsample(2 * c),
+                ]
+                channels += [2 * c] * 4
+            else:
+                layers += [
+                    nn.Conv2d(c, 2 * c, kernel_size=3, stride=2, padding=1, bias=True),
+                    instance_norm(2 * c),
+                    nn.ReLU(),
+                ]
+                channels += [2 * c] * 3
+            c *= 2
+        first_block = len(layers)
+        layers += [ResnetBlock(c) for _ in range(n_blocks)]
+        channels += [c] * n_blocks
+
+        self.encoder = nn.Sequential(*layers)
+        self._layer_channels = tuple(channels)
+        # Paper (sec. 3.2 / appendix): RGB pixels, the 2 downsampling convs, residual blocks 1 and 5
+        # (block 5 only when there are at least 5 blocks, as in small test-sized generators).
+        blocks = [first_block + i for i in (0, 4) if i < n_blocks]
+        self.paper_nce_layers: tuple[int, ...] = (0, *down_convs, *blocks)
+
+        self.decoder = nn.Sequential(
+            UpsampleBlock(c, c // 2, antialias),
+            UpsampleBlock(c // 2, c // 4, antialias),
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(c // 4, out_channels, kernel_size=7, bias=True),
+            nn.Tanh(),
+        )
+        init_xavier_(self, init_gain)
+
+    def feature_channels(self, layers: Sequence[int]) -> list[int]:
+        """Channel count of the encoder output at each index in ``layers`` (to build PatchNCE heads eagerly)."""
+        self._check_layers(layers)
+        return [self._layer_channels[i] for i in layers]
+
+    def _check_layers(self, layers: Sequence[int]) -> None:
+        if len(layers) == 0:
+            raise UserError("nce layers=[] is invalid; allowed: at least one encoder layer index")
+        for i in layers:
+            if not 0 <= i < len(self.encoder):
+                raise UserError(f"encoder layer index {i} is invalid; allowed: 0..{len(self.encoder) - 1}")
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"input shape {tuple(x.shape)} is invalid; allowed: (N, {self.in_channels}, H, W)")
+        if min(x.shape[2:]) < 4:
+            raise ValueError(f"input size {tuple(x.shape[2:])} is invalid; allowed: sides of at least 4 pixels")
+
+    def encode(self, x: Tensor, layers: Sequence[int]) -> list[Tensor]:
+        """Encoder outputs at the given layer indices (in the given order); stops after the deepest one."""
+        self._check_input(x)
+        self._check_layers(layers)
+        wanted = set(layers)
+        last = max(layers)
+        found: dict[int, Tensor] = {}
+        h = x
+        for index, layer in enumerate(self.encoder):
+            h = layer(h)
+            if index in wanted:
+                found[index] = h
+            if index == last:
+                break
+        return [found[i] for i in layers]
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_input(x)
+        height, width = x.shape[2:]
+        pad_h, pad_w = -height % GENERATOR_STRIDE, -width % GENERATOR_STRIDE
+        if pad_h or pad_w:
+            # Reflect needs pad < side; sides >= 4 make that hold for pads <= 3.
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+        y = self.decoder(self.encoder(x))
+        assert y.shape[2:] == x.shape[2:] and y.shape[1] == self.out_channels, (tuple(y.shape), tuple(x.shape))
+        return y[:, :, :height, :width]

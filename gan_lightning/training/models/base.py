@@ -1,0 +1,362 @@
+"""What the three GAN LightningModules share: manual optimization, training length in images seen,
+DDP settings for alternating phases, checkpoint metadata, fixed-noise samples for the sample-grid
+callback, and FID/KID during validation and test."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Union
+
+import torch
+from lightning.pytorch import LightningModule
+from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor, nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
+
+from gan_lightning.checkpoints.reading import weights_that_do_not_fit
+from gan_lightning.training.distributed import GANDDPStrategy  # also registers --trainer.strategy gan_ddp
+from gan_lightning.common.errors import UserError
+from gan_lightning.evaluation.extraction import Shard
+from gan_lightning.evaluation.fid import FIDFeatures, build_fid, build_kid, to_unit_rgb
+from gan_lightning.evaluation.protocols import PROTOCOLS
+from gan_lightning.evaluation.suite import ImagesOf, MetricSuite, RealSet, dataset_images, seeded_images
+from gan_lightning.checkpoints.registry import GENERATORS
+from gan_lightning.common.torch_utils import eval_mode, host_scalar, set_scalar
+
+
+def check_learning_rates(**rates: float) -> None:
+    """Each learning rate must be positive (a negative one climbs the loss; zero trains nothing)."""
+    for name, rate in rates.items():
+        if not rate > 0:
+            raise UserError(f"{name} {rate} is invalid; allowed: > 0")
+
+
+class GANModule(LightningModule):
+    """Base of VanillaGAN, StyleGAN and StyleTransfer.
+
+    Subclasses create ``self.generator`` (and ``self.generator_ema`` when they keep an EMA), build the
+    networks from typed ``__init__`` arguments, call ``save_hyperparameters()``, and implement
+    ``training_step``, ``configure_optimizers``, ``fixed_samples`` and ``fid_fake_images``.
+
+    Args:
+        resolution: image side, linked from the DataModule by the CLI.
+        channels: image channels, linked from the DataModule by the CLI.
+        max_kimg: stop after this many thousand training images (summed over all processes); None: the
+            Trainer's max_epochs/max_steps decide. Note that Trainer.max_steps counts optimizer steps,
+            which are two (or three) per batch here.
+        fid_features: "inception" (paper-standard, downloads weights unless fid_weights_path is given)
+            or "shapes" (the bundled data's classifier, offline).
+        fid_weights_path: local Inception weights file for clusters without internet.
+        fid_num_samples: real and generated images per FID evaluation (per process); with
+            ``fid_every_kimg``: generated images per evaluation (over all processes).
+        fid_every_kimg: compute FID against the whole training set (the data's ``metric_set``: each
+            image once, no flips, as fid50k_full) every this many thousand training images, logged as
+            ``val/fid`` with the best checkpoint chosen by it; the held-out validation FID is then off
+            (so ``val_fraction: 0`` works). None: FID on the validation split per validation epoch.
+        kid: also log the kernel inception distance (val/kid, test/kid) over the same features and images.
+        kid_subset_size: KID subset size (the paper's 1000; lowered to the number of images when fewer).
+        num_classes: classes of the data's labels, linked from the DataModule by the CLI; 0 trains
+            without labels. Only algorithms with ``class_conditional`` accept more.
+        compile: ``torch.compile`` the networks named in ``compiled_networks`` (forward and backward)
+            for training; the phases that need double backward (R1, path length, WGAN-GP) run them
+            eagerly (torch.compile does not support double backward). Weights and checkpoints are
+            unchanged (modules are compiled in place: no ``_orig_mod.`` keys). Off by default: see
+            benchmarks/results for where it helps.
+        compile_backend: the ``torch.compile`` backend ("inductor"; "aot_eager" compiles fast but runs
+            no faster: for tests).
+        tf32: TensorFloat-32 on NVIDIA Ampere and newer GPUs, for cuDNN convolutions and matmuls
+            together: False is NVlabs' setting (full fp32, reproducible to float32 rounding), True is
+            faster with a 10-bit mantissa in those products; None leaves PyTorch's defaults (TF32 in
+            convolutions, not in matmuls). Process-wide, set when fit starts; no effect on CPU.
+    """
+
+    generator: nn.Module
+    class_conditional: bool = False  # whether this algorithm can train on class labels
+    # Submodules whose forward (and backward) `compile` compiles: each algorithm's training networks.
+    compiled_networks: tuple[str, ...] = ("generator", "discriminator")
+
+    def __init__(
+        self,
+        resolution: int,
+        channels: int,
+        max_kimg: float | None = None,
+        fid_features: Union[FIDFeatures, nn.Module] = "inception",
+        fid_weights_path: str | None = None,
+        fid_num_samples: int = 5000,
+        kid: bool = False,
+        kid_subset_size: int = 1000,
+        fid_every_kimg: float | None = None,
+        num_classes: int = 0,
+        compile: bool = False,
+        compile_backend: str = "inductor",
+        tf32: bool | None = None,
+    ) -> None:
+        super().__init__()
+        if num_classes < 0 or (num_classes > 0 and not self.class_conditional):
+            allowed = "0 (no labels) or more" if self.class_conditional else "0: it trains without labels (set the data's labels to none)"
+            raise UserError(f"{type(self).__name__}: num_classes {num_classes} is invalid; allowed: {allowed}")
+        self.num_classes = num_classes
+        self.automatic_optimization = False
+        self.resolution = resolution
+        self.channels = channels
+        self.max_kimg = max_kimg
+        self.fid_features = fid_features
+        self.fid_weights_path = fid_weights_path
+        self.fid_num_samples = fid_num_samples
+        self.kid = kid
+        self.kid_subset_size = kid_subset_size
+        if fid_every_kimg is not None and fid_every_kimg <= 0:
+            raise UserError(f"fid_every_kimg must be > 0 or null, got {fid_every_kimg}")
+        self.fid_every_kimg = fid_every_kimg
+        self._compile_backend = compile_backend if compile else None  # `self.compile` is nn.Module's method
+        self.tf32 = tf32
+        self._train_fid: MetricSuite | None = None  # plain object: its networks stay out of checkpoints
+        self._fid_tick = 0
+        # Training progress in images, saved in checkpoints, so kimg schedules survive a resume.
+        self.register_buffer("images_seen", torch.zeros((), dtype=torch.int64))
+        # A plain dict keeps the metric (and its Inception network) out of state_dict and checkpoints.
+        self._eval: dict[str, FrechetInceptionDistance | KernelInceptionDistance] = {}
+        self._fid_reals_cached = False
+        self._fid_seen = 0
+
+    # --- training progress ---------------------------------------------------------------------
+
+    @property
+    def kimg(self) -> float:
+        return host_scalar(self.images_seen) / 1000.0  # counted on the host: no wait for the GPU per batch
+
+    def count_images(self, batch_size: int) -> None:
+        """Adds one global batch (this process's batch times the number of processes)."""
+        set_scalar(self.images_seen, host_scalar(self.images_seen) + batch_size * self.trainer.world_size)
+        # a device tensor: the loggers read it on logging steps only (a Python number is copied to the GPU every batch)
+        self.log("progress/kimg", self.images_seen.double() / 1000.0, on_step=True, on_epoch=False, rank_zero_only=True)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        if self.fid_every_kimg is not None and int(self.kimg // self.fid_every_kimg) > self._fid_tick:
+            self._fid_tick = int(self.kimg // self.fid_every_kimg)
+            self.training_set_fid()
+        if self.max_kimg is not None and self.kimg >= self.max_kimg:
+            self.trainer.should_stop = True
+
+    def setup(self, stage: str) -> None:
+        # Each GAN phase leaves the other network's parameters without gradients, which plain DDP
+        # rejects; its find-unused mode handles it. Set here, before the strategy wraps the module,
+        # so every way of building a Trainer (CLI, script, notebook) gets it. gan_ddp needs none of it.
+        strategy = self.trainer.strategy
+        if isinstance(strategy, DDPStrategy) and not isinstance(strategy, GANDDPStrategy) and not strategy._ddp_kwargs.get("find_unused_parameters"):
+            strategy._ddp_kwargs["find_unused_parameters"] = True
+            rank_zero_info(
+                "DDP: find_unused_parameters=True (each GAN phase leaves the other network's parameters unused); "
+                "--trainer.strategy gan_ddp sends only the gradients each phase produced"
+            )
+
+    def on_fit_start(self) -> None:
+        if self.tf32 is not None:
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = self.tf32
+        self.compile_networks()
+        if self.fid_every_kimg is not None:  # a resumed run evaluates at its next tick, not at once
+            self._fid_tick = int(self.kimg // self.fid_every_kimg)
+        # seed_everything gives every DDP process the same seed: without this, each would draw the
+        # same latents (and augmentations), wasting the extra GPUs on identical fake batches.
+        if self.trainer.world_size > 1:
+            torch.manual_seed(torch.initial_seed() + 1_000_003 * self.trainer.global_rank)
+
+    # --- compiled training step ------------------------------------------------------------------
+
+    def compile_networks(self) -> None:
+        """With ``compile``: compiles the training networks in place (nn.Module.compile keeps their
+        state_dict keys, so checkpoints load with or without it; the EMA copy is left eager)."""
+        if self._compile_backend is None or getattr(self, "_compiled", False):
+            return
+        for name in self.compiled_networks:
+            self.get_submodule(name).compile(backend=self._compile_backend)
+        self._compiled = True
+        rank_zero_info(
+            f"compile: {', '.join(self.compiled_networks)} compiled with torch.compile (backend {self._compile_backend}); "
+            "phases with double backward (R1, path length, WGAN-GP) run eagerly: torch.compile does not support it"
+        )
+
+    @contextlib.contextmanager
+    def eager(self, active: bool = True) -> Iterator[None]:
+        """The compiled networks run eagerly inside (double-backward phases); a no-op without compile
+        or with ``active`` False."""
+        if not (active and getattr(self, "_compiled", False)):
+            yield
+            return
+        with torch.compiler.set_stance("force_eager"):
+            yield
+
+    def logging_step(self, batch_idx: int) -> bool:
+        """True on the batches whose metrics the loggers record (every trainer.log_every_n_steps):
+        diagnostics such as gradient norms are only computed then."""
+        return batch_idx % max(1, self.trainer.log_every_n_steps) == 0
+
+    def log_progress(self, values: dict[str, Tensor], log_now: bool) -> None:
+        """Progress-bar values, updated on logging steps only, as CPU copies: Lightning turns every
+        progress-bar value it holds into a Python number after each batch, and reading a GPU tensor
+        waits for all queued work."""
+        if log_now:
+            self.log_dict({name: value.detach().cpu() for name, value in values.items()}, prog_bar=True, logger=False)
+
+    def loss_scale(self) -> float:
+        """The GradScaler's current scale under 16-mixed, else 1 (gradient penalties need it)."""
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+        return float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
+
+    # --- sampling --------------------------------------------------------------------------------
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The EMA generator when there is one (sharper samples, better FID), else the trained one."""
+        return getattr(self, "generator_ema", None) or self.generator
+
+    def fixed_samples(self) -> dict[str, Tensor]:
+        """Images to log as grids, name -> (N, C, H, W) in [-1, 1], from inputs fixed at construction."""
+        raise NotImplementedError
+
+    def fid_real_images(self, batch) -> Tensor:
+        return batch[0]
+
+    def fid_fake_images(self, batch) -> Tensor:
+        """Generated images to compare with this validation batch's real images."""
+        raise NotImplementedError
+
+    def metric_real_images(self, metric_set) -> ImagesOf:
+        """The real images of the data's metric set, by index."""
+        return dataset_images(metric_set, 0, self.device)
+
+    def metric_fake_images(self, metric_set) -> tuple[ImagesOf, int]:
+        """Generated images by index (image i from seed i) and how many to make."""
+        return seeded_images(self.sampling_generator, self.device), self.fid_num_samples
+
+    # --- checkpoints ------------------------------------------------------------------------------
+
+    def build_generator(self) -> nn.Module:
+        """This algorithm's generator from its hyper-parameters: the registry's builder, which the
+        inference commands also use to rebuild it from a checkpoint."""
+        return GENERATORS[type(self).__name__](self.hparams)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Called before the weights are loaded: a one-line reason instead of load_state_dict's report.
+        mismatch = weights_that_do_not_fit(self.state_dict(), checkpoint["state_dict"])
+        if mismatch is not None:
+            raise UserError(
+                f"the checkpoint's weights do not fit this {type(self).__name__} ({mismatch}); options that shape "
+                "the networks must stay as the checkpoint has them"
+            )
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Inference commands pick the generator builder from this, without importing the training stack.
+        checkpoint["algorithm"] = type(self).__name__
+
+    # --- FID ------------------------------------------------------------------------------------
+
+    def _metrics(self, stage: str) -> list[FrechetInceptionDistance | KernelInceptionDistance]:
+        """FID (and KID) of a stage ("val" or "test"), built on first use and kept on this device."""
+        fid_key, kid_key = f"{stage}/fid", f"{stage}/kid"
+        if fid_key not in self._eval:
+            self._eval[fid_key] = build_fid(self.fid_features, self.fid_weights_path)
+            if self.kid:
+                self._eval[kid_key] = build_kid(self._eval[fid_key], self.kid_subset_size)
+        for key in (fid_key, kid_key):
+            if key in self._eval:
+                self._eval[key] = self._eval[key].to(self.device)
+        return [self._eval[key] for key in (fid_key, kid_key) if key in self._eval]
+
+    def _fid_update(self, batch, stage: str, add_reals: bool) -> None:
+        if self._fid_seen >= self.fid_num_samples:
+            return
+        metrics = self._metrics(stage)
+        real = to_unit_rgb(self.fid_real_images(batch))
+        with torch.no_grad():
+            fake = to_unit_rgb(self.fid_fake_images(batch))
+        for metric in metrics:
+            if add_reals:
+                metric.update(real, real=True)
+            metric.update(fake, real=False)
+        self._fid_seen += real.shape[0]
+
+    def _log_distances(self, stage: str) -> None:
+        """Computes (collective under DDP: every rank calls it) and logs FID and KID, then resets
+        the generated side; real features stay (reset_real_features=False)."""
+        fid = self._eval[f"{stage}/fid"]
+        counts = (int(fid.real_features_num_samples), int(fid.fake_features_num_samples))
+        if min(counts) < 2:
+            raise UserError(
+                f"FID needs at least 2 validation images per process, got {counts[0]}: give the data more "
+                "validation images (val_fraction) or raise trainer.limit_val_batches"
+            )
+        self.log(f"{stage}/fid", fid.compute().float(), prog_bar=stage == "val", sync_dist=False)
+        fid.reset()
+        kid = self._eval.get(f"{stage}/kid")
+        if kid is not None:
+            kid.subset_size = min(self.kid_subset_size, *counts)
+            kid_mean, _ = kid.compute()
+            self.log(f"{stage}/kid", kid_mean.float(), sync_dist=False)
+            kid.reset()
+
+    def on_validation_epoch_start(self) -> None:
+        self._fid_seen = 0
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        # The sanity check would leave its reals in the metric (real features survive reset()).
+        # With fid_every_kimg, FID is against the training set instead (training_set_fid).
+        if not self.trainer.sanity_checking and self.fid_every_kimg is None:
+            self._fid_update(batch, "val", add_reals=not self._fid_reals_cached)
+
+    def on_validation_epoch_end(self) -> None:
+        if "val/fid" in self._eval and not self.trainer.sanity_checking:
+            self._log_distances("val")
+            self._fid_reals_cached = True
+
+    # --- FID against the training set, every fid_every_kimg ----------------------------------------
+
+    def _gather(self, tensor: Tensor) -> Tensor:
+        return self.all_gather(tensor) if self.trainer.world_size > 1 else tensor[None]
+
+    def training_set_fid(self) -> float:
+        """fid50k_full's protocol with ``fid_num_samples`` generated images: logs ``val/fid`` and lets
+        the checkpoint callbacks keep the best weights (collective under DDP: every rank calls it)."""
+        metric_set = self.trainer.datamodule.metric_set()
+        fake_images, num_gen = self.metric_fake_images(metric_set)
+        if self._train_fid is None:
+            real = RealSet(self.metric_real_images(metric_set), len(metric_set), "training-set", self.resolution)
+            self._train_fid = MetricSuite(
+                fake_images, real, detector_kind=self.fid_features, inception_path=self.fid_weights_path,
+                batch_size=self.trainer.datamodule.batch_size, device=self.device, progress=False,
+                shard=Shard(self.trainer.global_rank, self.trainer.world_size), gather=self._gather,
+            )  # fmt: skip
+        self._train_fid.use_generator(fake_images, num_gen)  # the weights changed since the last time
+        with eval_mode(self.sampling_generator):
+            fid = self._train_fid.compute(PROTOCOLS["fid50k_full"])["fid50k_full"]
+        # Straight to the loggers, once at this step (self.log here would repeat it at later steps),
+        # and to callback_metrics, where checkpointing reads it; every rank has the same value.
+        for logger in self.loggers:
+            logger.log_metrics({"val/fid": fid}, step=self.global_step)
+        self.trainer.callback_metrics["val/fid"] = torch.tensor(fid)
+        self._checkpoint_best_fid()
+        return fid
+
+    def _checkpoint_best_fid(self) -> None:
+        # ModelCheckpoint saves on validation or epoch end only; this FID comes mid-epoch, so ask it
+        # now (its private top-k step: the public hooks would skip or need a validation loop).
+        for callback in self.trainer.checkpoint_callbacks:
+            if getattr(callback, "monitor", None) == "val/fid":
+                candidates = callback._monitor_candidates(self.trainer)
+                callback._save_topk_checkpoint(self.trainer, candidates)
+                callback._save_last_checkpoint(self.trainer, candidates)  # if it keeps last (the shared config's LastCheckpoint has its own schedule)
+
+    # `test`: the same distances on the test loader, with metrics of their own (the test reals may differ).
+    def on_test_epoch_start(self) -> None:
+        self._fid_seen = 0
+        self._eval.pop("test/fid", None)
+        self._eval.pop("test/kid", None)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._fid_update(batch, "test", add_reals=True)
+
+    def on_test_epoch_end(self) -> None:
+        if "test/fid" in self._eval:
+            self._log_distances("test")

@@ -1,0 +1,321 @@
+"""StyleTransfer: the generator / style network / content network triple of CUT (Park et al. 2020).
+
+Per batch of unpaired (content x, style y) images:
+  1. G translates x (and y, for the identity term) in one pass; with flip equivariance the pass
+     sees horizontally flipped inputs half of the time.
+  2. Style step: the style network D (PatchGAN) learns real style patches from translated ones
+     (loss: the mean of the real and fake terms, as CUT's).
+  3. Generator + content step: G fools D, and PatchNCE makes each output patch match the input patch
+     at the same place (positive) rather than the other patches of that image (negatives), in the
+     feature space of G's own encoder projected by the content network H. G and H step together.
+     Perceptual terms (Johnson et al. 2016) can join or replace both: the output's features in a
+     frozen network should have the style images' Gram statistics and the input's content features.
+     With lambda_gan 0 the style network is not trained (fast neural style: perceptual terms only).
+Learning rates are constant for ``lr_constant_epochs`` and then decay linearly to zero over
+``lr_decay_epochs`` (schedulers stepped once per epoch).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gan_lightning.common.errors import UserError
+from gan_lightning.evaluation.suite import ImagesOf, dataset_images, translated_images
+from gan_lightning.core.losses import AdversarialLoss, check_adversarial_loss, discriminator_loss, generator_loss, patch_nce_loss, r1_penalty
+from gan_lightning.training.models.base import GANModule, check_learning_rates
+from gan_lightning.training.perceptual_terms import PerceptualNormalisation, PerceptualTerms, StyleStatistics
+from gan_lightning.core.nets.perceptual import FeatureNetworkName
+from gan_lightning.core.nets.patchgan import PatchGANDiscriminator
+from gan_lightning.core.nets.patchnce import PatchNCEHeads, sample_patch_ids
+from gan_lightning.core.nets.resnet import GENERATOR_STRIDE
+from gan_lightning.common.tiling import DEFAULT_TILE_SIZE, apply_tiled
+from gan_lightning.common.torch_utils import eval_mode, frozen, grad_norm
+
+# CUT's generator loss for least squares is MSE(D(G(x)), 1): the shared least-squares generator loss
+# carries a 1/2, so it is doubled here to keep lambda_gan's meaning from the paper.
+_REFERENCE_GENERATOR_SCALE = {"least_squares": 2.0}
+# CUT's style-network (D) loss is the mean of its real and fake terms, (L_real + L_fake) / 2; the shared
+# discriminator losses are their sum, except least squares, whose 1/2 already makes it CUT's.
+_REFERENCE_STYLE_SCALE = {"non_saturating": 0.5, "hinge": 0.5}
+
+
+class StyleTransfer(GANModule):
+    """CUT / FastCUT / single-image style transfer; the presets are configs/style_transfer*.yaml.
+
+    Args:
+        resolution: training crop side, linked from the DataModule.
+        channels: image channels, linked from the DataModule.
+        ngf: generator width (channels of its first layer).
+        n_blocks: residual blocks of the generator (9 in the paper at 256 px).
+        ndf: style network width.
+        style_layers: downsampling layers of the PatchGAN style network (3: 70x70 patches).
+        antialias: blur-based down/upsampling in generator and style network (CUT's default).
+        gan_loss: "least_squares" (CUT's default), "non_saturating" or "hinge" (not wgan_gp: the
+            style network takes no Lipschitz penalty).
+        lambda_gan: weight of the adversarial (style) term.
+        lambda_nce: weight of PatchNCE (1 for CUT, 10 for FastCUT).
+        nce_identity: also apply PatchNCE to G(style image) vs the style image (CUT, not FastCUT).
+        flip_equivariance: translate flipped inputs half of the time and compare with the unflipped
+            input's patches (FastCUT's regulariser).
+        nce_layers: encoder layer indices for PatchNCE; None: the paper's (RGB pixels, the two
+            downsampling convs, residual blocks 1 and 5).
+        num_patches: patches sampled per layer and image.
+        nce_temperature: tau of PatchNCE.
+        projection_dim: output size of the content network's MLP heads.
+        nce_negatives_from_batch: draw negatives from all images of the batch (single-image
+            training, where all crops come from one picture) instead of the same image only.
+        lambda_identity: weight of an L1 loss |G(y) - y| on style images (single image preset).
+        lambda_r1: weight of an R1 penalty on the style network's real inputs (single image preset);
+            the style loss is (L_real + L_fake) / 2 + lambda_r1 / 2 * R1.
+        lambda_style: weight of the perceptual style term (0: off); see ``models/perceptual.py``.
+        lambda_content: weight of the perceptual content term (0: off).
+        style_statistics: "gram" (Gatys et al. 2016) or "mean_std" (Huang & Belongie 2017) features statistics.
+        content_layer: feature layer of the content term: relu1_1, relu2_1, relu3_1 or relu4_1.
+        perceptual_features: frozen feature network: "random" / "random_wide" (offline), "vgg19" or "vgg16" (ImageNet).
+        perceptual_weights_path: a local torchvision VGG state dict (offline clusters).
+        perceptual_width: first-scale channels of the random feature network.
+        perceptual_normalisation: "absolute" (the papers' squared distances; the default, and what
+            checkpoints from before this option trained with) or "relative" (each Gram layer and the
+            content term divided by the target's squared norm: layers weigh alike, the presets' choice).
+        lr: Adam learning rate of all three optimizers.
+        betas: Adam betas.
+        lr_constant_epochs: epochs at the initial learning rate.
+        lr_decay_epochs: epochs of linear decay to zero after that.
+        num_logged_images: validation images whose input / output / identity triplets are logged.
+        **kwargs: max_kimg and the FID options of ``GANModule``.
+    """
+
+    compiled_networks = ("generator", "style_network", "content_network")
+
+    def __init__(
+        self,
+        resolution: int = 256,
+        channels: int = 3,
+        ngf: int = 64,
+        n_blocks: int = 9,
+        ndf: int = 64,
+        style_layers: int = 3,
+        antialias: bool = True,
+        gan_loss: AdversarialLoss = "least_squares",
+        lambda_gan: float = 1.0,
+        lambda_nce: float = 1.0,
+        nce_identity: bool = True,
+        flip_equivariance: bool = False,
+        nce_layers: list[int] | None = None,
+        num_patches: int = 256,
+        nce_temperature: float = 0.07,
+        projection_dim: int = 256,
+        nce_negatives_from_batch: bool = False,
+        lambda_identity: float = 0.0,
+        lambda_r1: float = 0.0,
+        lambda_style: float = 0.0,
+        lambda_content: float = 0.0,
+        style_statistics: StyleStatistics = "gram",
+        content_layer: str = "relu3_1",
+        perceptual_features: FeatureNetworkName = "random",
+        perceptual_weights_path: str | None = None,
+        perceptual_width: int = 32,
+        perceptual_normalisation: PerceptualNormalisation = "absolute",
+        lr: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        lr_constant_epochs: int = 200,
+        lr_decay_epochs: int = 200,
+        num_logged_images: int = 4,
+        **kwargs,
+    ) -> None:
+        super().__init__(resolution=resolution, channels=channels, **kwargs)
+        if check_adversarial_loss(gan_loss) == "wgan_gp":
+            raise UserError("gan_loss 'wgan_gp' is invalid for style transfer; allowed: least_squares, non_saturating, hinge")
+        if resolution % GENERATOR_STRIDE != 0:
+            raise UserError(f"resolution {resolution} is invalid; allowed: a multiple of {GENERATOR_STRIDE} (the generator's stride)")
+        for name, value in (("lambda_gan", lambda_gan), ("lambda_nce", lambda_nce), ("lambda_identity", lambda_identity), ("lambda_r1", lambda_r1), ("lambda_style", lambda_style), ("lambda_content", lambda_content)):
+            if value < 0:
+                raise UserError(f"{name}={value} is invalid; allowed: >= 0")
+        check_learning_rates(lr=lr)
+        if num_patches < 1 or nce_temperature <= 0:
+            raise UserError(f"num_patches={num_patches}, nce_temperature={nce_temperature} invalid; allowed: >= 1, > 0")
+        if lr_constant_epochs < 0 or lr_decay_epochs < 0:
+            raise UserError(f"lr epochs {lr_constant_epochs}/{lr_decay_epochs} invalid; allowed: >= 0")
+        self.save_hyperparameters()
+
+        self.generator = self.build_generator()
+        self.style_network = PatchGANDiscriminator(in_channels=channels, ndf=ndf, n_layers=style_layers, antialias=antialias)
+        self.nce_layers = tuple(nce_layers) if nce_layers is not None else self.generator.paper_nce_layers
+        # Built here from the encoder's channel counts (not lazily in a step): the optimizer,
+        # checkpoints, resume and DDP all see the content network from the start.
+        self.content_network = PatchNCEHeads(in_channels=self.generator.feature_channels(self.nce_layers), out_features=projection_dim)
+        self._logged: tuple[Tensor, Tensor] | None = None
+        self.perceptual: PerceptualTerms | None = None
+        if lambda_style > 0 or lambda_content > 0:
+            self.perceptual = PerceptualTerms(
+                perceptual_features, perceptual_weights_path, perceptual_width, style_statistics, content_layer, perceptual_normalisation
+            )
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        adam = lambda module: torch.optim.Adam(module.parameters(), lr=hp.lr, betas=tuple(hp.betas))  # noqa: E731
+        optimizers = [adam(self.generator), adam(self.style_network), adam(self.content_network)]
+
+        def constant_then_linear(epoch: int) -> float:
+            # Epochs 0..n-1 at lr; then lr * (1 - k / (d + 1)) for decay epoch k = 1..d, as in the paper's code.
+            return 1.0 - max(0, epoch + 1 - hp.lr_constant_epochs) / float(hp.lr_decay_epochs + 1)
+
+        schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, constant_then_linear) for opt in optimizers]
+        return optimizers, schedulers
+
+    def on_train_epoch_start(self) -> None:
+        # Manual optimization: Lightning does not step schedulers itself. Stepping up to the current
+        # epoch (rather than once per epoch end) stays right after a resume from any checkpoint.
+        for scheduler in self.lr_schedulers():
+            while scheduler.last_epoch < self.current_epoch:
+                scheduler.step()
+
+    # --- the paper's losses ---------------------------------------------------------------------
+
+    def patch_nce(self, source: Tensor, output: Tensor, flipped: bool) -> Tensor:
+        """PatchNCE between ``output`` = G(source) (queries) and ``source`` (keys), averaged over layers."""
+        query_feats = self.generator.encode(output, self.nce_layers)
+        if flipped:  # output came from the flipped source: flip its features back into place
+            query_feats = [f.flip(3) for f in query_feats]
+        # Keys are targets (detached inside the loss), so their forward needs no graph.
+        with torch.no_grad():
+            key_feats = self.generator.encode(source, self.nce_layers)
+        patch_ids = sample_patch_ids(key_feats, self.hparams.num_patches)
+        queries = self.content_network(query_feats, patch_ids)
+        with torch.no_grad():
+            keys = self.content_network(key_feats, patch_ids)
+        total = output.new_zeros((), dtype=torch.float32)
+        for q, k in zip(queries, keys):
+            if self.hparams.nce_negatives_from_batch:
+                q, k = q.reshape(1, -1, q.shape[-1]), k.reshape(1, -1, k.shape[-1])
+            total = total + patch_nce_loss(q, k, self.hparams.nce_temperature)
+        return total / len(self.nce_layers)
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        content, style = batch[0], batch[1]
+        hp = self.hparams
+        num = content.shape[0]
+        opt_g, opt_s, opt_c = self.optimizers()
+        log_now = self.logging_step(batch_idx)  # diagnostics (gradient norms) only on logged batches
+
+        # 1. One generator pass over content (and style, for the identity terms).
+        real = torch.cat([content, style]) if hp.nce_identity or hp.lambda_identity > 0 else content
+        flipped = hp.flip_equivariance and bool(torch.rand(()) < 0.5)
+        fake = self.generator(real.flip(3) if flipped else real)
+        stylized = fake[:num]
+        identity = fake[num:] if fake.shape[0] > num else None
+
+        # 2. Style network step: real style patches up, translated patches down (skipped when its
+        #    term has no weight: fast neural style trains the generator on perceptual terms only).
+        adversarial = s_loss = real_logits = fake_logits = stylized.new_zeros(())
+        if hp.lambda_gan > 0:
+            style_in = style.detach().requires_grad_(hp.lambda_r1 > 0)
+            with self.eager(hp.lambda_r1 > 0):  # R1 needs double backward
+                real_logits = self.style_network(style_in)
+            fake_logits = self.style_network(stylized.detach())
+            s_loss = discriminator_loss(hp.gan_loss, real_logits, fake_logits) * _REFERENCE_STYLE_SCALE.get(hp.gan_loss, 1.0)
+            if hp.lambda_r1 > 0:
+                penalty = r1_penalty(real_logits, style_in, self.loss_scale())
+                s_loss = s_loss + 0.5 * hp.lambda_r1 * penalty
+            opt_s.zero_grad(set_to_none=True)
+            self.manual_backward(s_loss)
+            opt_s.step()
+
+        # 3. Generator + content network step.
+        if hp.lambda_gan > 0:
+            with frozen(self.style_network):
+                adversarial = generator_loss(hp.gan_loss, self.style_network(stylized)) * _REFERENCE_GENERATOR_SCALE.get(hp.gan_loss, 1.0)
+        nce = self.patch_nce(content, stylized, flipped) if hp.lambda_nce > 0 else adversarial.new_zeros(())
+        logs = {"train/nce": nce.detach()}
+        if hp.nce_identity and hp.lambda_nce > 0:
+            nce_identity = self.patch_nce(style, identity, flipped)
+            logs["train/nce_identity"] = nce_identity.detach()
+            nce = 0.5 * (nce + nce_identity)
+        g_loss = hp.lambda_gan * adversarial + hp.lambda_nce * nce
+        if hp.lambda_identity > 0:
+            l1 = F.l1_loss(identity.flip(3) if flipped else identity, style)
+            logs["train/identity_l1"] = l1.detach()
+            g_loss = g_loss + hp.lambda_identity * l1
+        if self.perceptual is not None:
+            style_term, content_term = self.perceptual(content, style, stylized.flip(3) if flipped else stylized)
+            logs["train/perceptual_style"], logs["train/perceptual_content"] = style_term.detach(), content_term.detach()
+            g_loss = g_loss + hp.lambda_style * style_term + hp.lambda_content * content_term
+        opt_g.zero_grad(set_to_none=True)
+        opt_c.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        if log_now:
+            scale = self.loss_scale()
+            logs["train/g_grad_norm"] = grad_norm(self.generator.parameters(), scale)
+            logs["train/content_grad_norm"] = grad_norm(self.content_network.parameters(), scale)
+        opt_g.step()
+        opt_c.step()
+
+        self.count_images(num)
+        if log_now:
+            logs.update(
+                {
+                    "train/style_loss": s_loss.detach(),
+                    "train/g_adversarial": adversarial.detach(),
+                    "train/g_loss": g_loss.detach(),
+                    "train/style_real": real_logits.detach().float().mean(),
+                    "train/style_fake": fake_logits.detach().float().mean(),
+                }
+            )
+            if hp.lambda_r1 > 0:
+                logs["train/r1_penalty"] = penalty.detach()
+            self.log_dict(logs)
+        progress = {"s_loss": s_loss.detach(), "nce": nce.detach()} if self.perceptual is None else {"style": style_term.detach(), "content": content_term.detach()}
+        self.log_progress(progress, log_now)
+
+    # --- inference ------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def stylize(self, content: Tensor) -> Tensor:
+        """Images in [-1, 1] -> stylized images of the same size (whole images, no tiling)."""
+        with eval_mode(self.generator) as generator:
+            return generator(content)
+
+    def predict_step(self, batch, batch_idx: int) -> dict:
+        """Batch = (content images, names) -> stylized images (tiled above DEFAULT_TILE_SIZE a side)."""
+        images, names = batch[0], batch[1]
+        with eval_mode(self.generator) as generator:
+            out = torch.cat([apply_tiled(generator, image[None], DEFAULT_TILE_SIZE, multiple=GENERATOR_STRIDE) for image in images])
+        return {"images": out, "names": [str(n) for n in names]}
+
+    # --- validation: FID and logged triplets ------------------------------------------------------
+
+    def fid_real_images(self, batch) -> Tensor:
+        return batch[1]  # real style images
+
+    def fid_fake_images(self, batch) -> Tensor:
+        return self.stylize(batch[0])  # stylized validation content
+
+    def metric_real_images(self, metric_set) -> ImagesOf:
+        return dataset_images(metric_set, 1, self.device)  # the style images
+
+    def metric_fake_images(self, metric_set) -> tuple[ImagesOf, int]:
+        return translated_images(self.generator, metric_set, self.device), min(self.fid_num_samples, len(metric_set))
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        # The first validation images (the loader is unshuffled: the same every time) are the logged set.
+        have = 0 if self._logged is None else self._logged[0].shape[0]
+        need = self.hparams.num_logged_images - have
+        if need > 0 and (batch_idx == 0 or self._logged is not None):
+            content, style = batch[0][:need].detach().clone(), batch[1][:need].detach().clone()
+            if self._logged is not None:
+                content, style = torch.cat([self._logged[0], content]), torch.cat([self._logged[1], style])
+            self._logged = (content, style)
+        super().validation_step(batch, batch_idx)
+
+    @torch.no_grad()
+    def fixed_samples(self) -> dict[str, Tensor]:
+        """One wide image per logged example: content input | stylized output | style image | identity
+        G(style), side by side, so any grid layout keeps each quadruple together."""
+        if self._logged is None:
+            return {}
+        content, style = (t.to(self.device) for t in self._logged)
+        with eval_mode(self.generator) as generator:
+            stylized, identity = generator(content), generator(style)
+        return {"triplets": torch.cat([content, stylized, style, identity], dim=3)}

@@ -1,0 +1,157 @@
+"""VanillaGAN: the DCGAN-family training algorithm (Goodfellow et al. 2014; Radford et al. 2016).
+
+Per batch: one discriminator step on real and generated images, then one generator step.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import Tensor
+
+from gan_lightning.common.errors import UserError
+from gan_lightning.core.losses import AdversarialLoss, check_adversarial_loss, discriminator_loss, generator_loss, wgan_gradient_penalty
+from gan_lightning.training.models.base import GANModule, check_learning_rates
+from gan_lightning.core.nets.dcgan import DCGANDiscriminator, DiscriminatorNorm, check_resolution
+from gan_lightning.common.sampling import latents_for_seeds, seed_names, seed_range
+from gan_lightning.common.torch_utils import eval_mode, frozen, grad_norm, host_scalar, update_ema
+
+
+class VanillaGAN(GANModule):
+    """DCGAN generator and discriminator trained with a choice of adversarial loss.
+
+    Args:
+        resolution: image side (32, 64 or 128), linked from the DataModule.
+        channels: image channels, linked from the DataModule.
+        z_dim: size of the latent z.
+        generator_width: channels of the generator's last hidden layer (doubled per stage toward 4x4).
+        discriminator_width: channels of the discriminator's first layer.
+        discriminator_norm: "batch" (the paper's), "layer" or "none"; WGAN-GP needs layer or none.
+        gan_loss: non_saturating, hinge, least_squares or wgan_gp.
+        gp_weight: lambda of the WGAN-GP gradient penalty.
+        generator_lr / discriminator_lr: Adam learning rates.
+        betas: Adam betas of both optimizers.
+        ema_decay: keep an exponential moving average of the generator with this decay (e.g. 0.999,
+            reached after a warm-up) and use it for samples and FID; None: no EMA.
+        num_fixed_samples: size of the fixed-noise sample grid.
+        **kwargs: max_kimg and the FID options of ``GANModule``.
+    """
+
+    def __init__(
+        self,
+        resolution: int = 64,
+        channels: int = 3,
+        z_dim: int = 100,
+        generator_width: int = 64,
+        discriminator_width: int = 64,
+        discriminator_norm: DiscriminatorNorm = "batch",
+        gan_loss: AdversarialLoss = "non_saturating",
+        gp_weight: float = 10.0,
+        generator_lr: float = 2e-4,
+        discriminator_lr: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        ema_decay: float | None = None,
+        num_fixed_samples: int = 64,
+        **kwargs,
+    ) -> None:
+        super().__init__(resolution=resolution, channels=channels, **kwargs)
+        check_resolution(resolution)
+        check_adversarial_loss(gan_loss)
+        check_learning_rates(generator_lr=generator_lr, discriminator_lr=discriminator_lr)
+        if gan_loss == "wgan_gp" and discriminator_norm == "batch":
+            raise UserError("gan_loss wgan_gp needs discriminator_norm 'layer' or 'none' (its penalty is per sample)")
+        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+            raise UserError(f"ema_decay must be in (0, 1) or null, got {ema_decay}")
+        self.save_hyperparameters()
+        self.generator = self.build_generator()
+        self.discriminator = DCGANDiscriminator(resolution, discriminator_width, channels, discriminator_norm)
+        if ema_decay is not None:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+        self.register_buffer("fixed_z", latents_for_seeds(seed_range(0, num_fixed_samples), z_dim))
+
+    def configure_optimizers(self):
+        betas = tuple(self.hparams.betas)
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.generator_lr, betas=betas)
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.discriminator_lr, betas=betas)
+        return opt_g, opt_d
+
+    def random_latents(self, num: int) -> Tensor:
+        return torch.randn(num, self.hparams.z_dim, device=self.device)
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        real = batch[0]
+        num = real.shape[0]
+        opt_g, opt_d = self.optimizers()
+        scale = self.loss_scale()
+        log_now = self.logging_step(batch_idx)
+
+        # Discriminator step: real images up, generated images down.
+        with torch.no_grad():
+            fake = self.generator(self.random_latents(num))
+        real_logits = self.discriminator(real)
+        fake_logits = self.discriminator(fake)
+        d_loss = discriminator_loss(self.hparams.gan_loss, real_logits, fake_logits)
+        if self.hparams.gan_loss == "wgan_gp":
+            alpha = torch.rand(num, 1, 1, 1, device=self.device)
+            interpolates = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+            with self.eager():  # double backward
+                penalty = wgan_gradient_penalty(self.discriminator(interpolates), interpolates, scale)
+            d_loss = d_loss + self.hparams.gp_weight * penalty
+            if log_now:
+                self.log("train/gradient_penalty", penalty.detach())
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        d_grad_norm = grad_norm(self.discriminator.parameters(), scale) if log_now else None
+        opt_d.step()
+
+        # Generator step: fool the discriminator, whose weights get no gradients.
+        with frozen(self.discriminator):
+            fake = self.generator(self.random_latents(num))
+            g_loss = generator_loss(self.hparams.gan_loss, self.discriminator(fake))
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(g_loss)
+        g_grad_norm = grad_norm(self.generator.parameters(), self.loss_scale()) if log_now else None
+        opt_g.step()
+
+        if hasattr(self, "generator_ema"):
+            # Warm-up (as TensorFlow's ExponentialMovingAverage with num_updates): early on the
+            # average follows the generator closely instead of holding on to its random init.
+            updates = host_scalar(self.images_seen) // (num * self.trainer.world_size)
+            update_ema(self.generator_ema, self.generator, min(self.hparams.ema_decay, (1 + updates) / (10 + updates)))
+        self.count_images(num)
+        if log_now:
+            self.log_dict(
+                {
+                    "train/d_loss": d_loss.detach(),
+                    "train/g_loss": g_loss.detach(),
+                    "train/d_real": real_logits.detach().float().mean(),
+                    "train/d_fake": fake_logits.detach().float().mean(),
+                    "train/d_grad_norm": d_grad_norm,
+                    "train/g_grad_norm": g_grad_norm,
+                }
+            )
+        self.log_progress({"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}, log_now)
+
+    @torch.no_grad()
+    def generate(self, num: int, seed: int = 0) -> Tensor:
+        """``num`` images in [-1, 1]; image k comes from seed ``seed + k``."""
+        z = latents_for_seeds(seed_range(seed, num), self.hparams.z_dim, self.device)
+        with eval_mode(self.sampling_generator) as generator:
+            return generator(z)
+
+    def predict_step(self, batch: Tensor, batch_idx: int) -> dict:
+        """Batch = seeds (from the DataModule's predict loader) -> one image per seed, named by it."""
+        seeds = batch.tolist()
+        z = latents_for_seeds(seeds, self.hparams.z_dim, self.device)
+        with eval_mode(self.sampling_generator) as generator:
+            return {"images": generator(z), "names": seed_names(seeds)}
+
+    @torch.no_grad()
+    def fixed_samples(self) -> dict[str, Tensor]:
+        with eval_mode(self.sampling_generator) as generator:
+            return {"samples": generator(self.fixed_z)}
+
+    def fid_fake_images(self, batch) -> Tensor:
+        with eval_mode(self.sampling_generator) as generator:
+            return generator(self.random_latents(batch[0].shape[0]))

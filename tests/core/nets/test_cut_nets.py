@@ -1,0 +1,163 @@
+"""CUT networks: generator, PatchGAN style network, PatchNCE content network."""
+
+import pytest
+import torch
+
+from gan_lightning.common.errors import UserError
+from gan_lightning.core.nets.cut_blocks import BlurDownsample, BlurUpsample
+from gan_lightning.core.nets.patchgan import PatchGANDiscriminator
+from gan_lightning.core.nets.patchnce import PatchNCEHeads, sample_patch_ids
+from gan_lightning.core.nets.resnet import ResnetGenerator
+
+
+def count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("antialias", [True, False])
+def test_parameter_counts_match_reference_code(antialias):
+    assert count(ResnetGenerator(ngf=64, n_blocks=9, antialias=antialias)) == 11_378_179
+    assert count(PatchGANDiscriminator(ndf=64, n_layers=3, antialias=antialias)) == 2_764_737
+
+
+def test_instance_norm_has_no_affine_parameters_and_no_running_stats():
+    g = ResnetGenerator(ngf=8, n_blocks=1)
+    norms = [m for m in g.modules() if isinstance(m, torch.nn.InstanceNorm2d)]
+    assert norms and all(not m.affine and not m.track_running_stats for m in norms)
+    assert not any("kernel" in k for k in g.state_dict())  # fixed blur filters are not checkpointed
+
+
+@pytest.mark.parametrize("antialias", [True, False])
+@pytest.mark.parametrize("size", [(32, 48), (36, 20), (30, 45), (17, 9)])
+def test_generator_keeps_any_non_square_size(antialias, size):
+    g = ResnetGenerator(ngf=8, n_blocks=2, antialias=antialias)
+    y = g(torch.randn(2, 3, *size))
+    assert y.shape == (2, 3, *size)
+    assert y.abs().max() <= 1.0
+
+
+def test_generator_maps_channels():
+    g = ResnetGenerator(in_channels=1, out_channels=3, ngf=8, n_blocks=1)
+    assert g(torch.randn(1, 1, 16, 24)).shape == (1, 3, 16, 24)
+
+
+def test_encoder_features_match_reported_channels_and_resolutions():
+    g = ResnetGenerator(ngf=8, n_blocks=9)
+    layers = g.paper_nce_layers
+    assert layers == (0, 4, 8, 12, 16)
+    feats = g.encode(torch.randn(2, 3, 32, 48), layers)
+    assert [f.shape[1] for f in feats] == g.feature_channels(layers) == [3, 16, 32, 32, 32]
+    # RGB pixels (reflect-padded by 3), first down conv at full size, second at half, blocks at quarter
+    assert [tuple(f.shape[2:]) for f in feats] == [(38, 54), (32, 48), (16, 24), (8, 12), (8, 12)]
+    # any order, any subset
+    assert [f.shape[1] for f in g.encode(torch.randn(1, 3, 16, 16), [8, 0])] == [32, 3]
+
+
+def test_paper_layers_without_antialias_are_the_same_paper_blocks():
+    g = ResnetGenerator(ngf=8, n_blocks=9, antialias=False)
+    assert g.feature_channels(g.paper_nce_layers) == [3, 16, 32, 32, 32]
+    assert isinstance(g.encoder[g.paper_nce_layers[1]], torch.nn.Conv2d)
+    assert isinstance(g.encoder[g.paper_nce_layers[2]], torch.nn.Conv2d)
+
+
+def test_encoder_features_carry_gradients_to_the_generator():
+    g = ResnetGenerator(ngf=8, n_blocks=2)
+    sum(f.sum() for f in g.encode(torch.randn(1, 3, 16, 16), [4, 12])).backward()
+    assert g.encoder[4].weight.grad is not None and g.encoder[4].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("bad", [[], [99], [-1]])
+def test_bad_layer_indices_are_rejected(bad):
+    g = ResnetGenerator(ngf=8, n_blocks=1)
+    with pytest.raises(UserError, match="layer"):
+        g.feature_channels(bad)
+
+
+def test_bad_input_shape_is_rejected():
+    g = ResnetGenerator(ngf=8, n_blocks=1)
+    with pytest.raises(ValueError, match="input shape"):
+        g(torch.randn(1, 4, 16, 16))
+    with pytest.raises(UserError, match="n_blocks"):
+        ResnetGenerator(n_blocks=-1)
+
+
+def test_blur_resampling_keeps_constants_and_sizes():
+    x = torch.full((1, 4, 10, 14), 0.7)
+    down = BlurDownsample(4)(x)
+    up = BlurUpsample(4)(x)
+    assert down.shape == (1, 4, 5, 7) and torch.allclose(down, x[:, :, :5, :7])
+    assert up.shape == (1, 4, 20, 28) and torch.allclose(up, torch.full_like(up, 0.7))
+
+
+@pytest.mark.parametrize("antialias", [True, False])
+def test_patchgan_gives_a_logit_map_at_non_square_sizes(antialias):
+    d = PatchGANDiscriminator(ndf=8, n_layers=3, antialias=antialias)
+    logits = d(torch.randn(2, 3, 64, 96))
+    assert logits.shape[:2] == (2, 1) and logits.shape[3] > logits.shape[2] > 1
+
+
+def test_patchgan_without_antialias_gives_the_classic_30x30_map_at_256px():
+    d = PatchGANDiscriminator(ndf=8, n_layers=3, antialias=False)
+    assert d(torch.randn(1, 3, 256, 256)).shape == (1, 1, 30, 30)
+
+
+def test_patchnce_heads_project_sampled_patches_to_unit_256d_vectors():
+    g = ResnetGenerator(ngf=8, n_blocks=5)
+    layers = g.paper_nce_layers
+    heads = PatchNCEHeads(in_channels=g.feature_channels(layers))
+    assert len(list(heads.parameters())) == 4 * len(layers)  # built eagerly, two Linear per layer
+    feats = g.encode(torch.randn(2, 3, 32, 48), layers)
+    ids = sample_patch_ids(feats, num_patches=256)
+    # the deepest maps (8x12 = 96 positions) have fewer than 256 positions: all of them are used
+    assert [i.numel() for i in ids] == [256, 256, 256, 96, 96]
+    assert all(i.unique().numel() == i.numel() for i in ids)
+    out = heads(feats, ids)
+    assert [tuple(o.shape) for o in out] == [(2, 256, 256)] * 3 + [(2, 96, 256)] * 2
+    for o in out:  # unit length up to the reference's additive 1e-7 (raw projections are tiny at init)
+        norms = o.norm(dim=-1)
+        assert ((norms > 0.95) & (norms <= 1.0)).all()
+    large = heads([f * 1e4 for f in feats], ids)
+    assert all(torch.allclose(o.norm(dim=-1), torch.ones(o.shape[:2]), atol=1e-4) for o in large)
+
+
+def test_patchnce_heads_reuse_ids_so_same_position_is_compared():
+    heads = PatchNCEHeads(in_channels=[5])
+    feat = torch.randn(1, 5, 6, 7)
+    ids = sample_patch_ids([feat], num_patches=10, generator=torch.Generator().manual_seed(0))
+    out = heads([feat], ids)[0]
+    # position p of the output is the projection of the feature at the flat index ids[p]
+    p = 3
+    row, col = divmod(int(ids[0][p]), 7)
+    direct = heads.heads[0](feat[0, :, row, col])
+    assert torch.allclose(out[0, p], direct, atol=1e-6)
+    same = sample_patch_ids([feat], num_patches=10, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(same[0], ids[0])
+
+
+def test_patchnce_heads_reject_mismatched_inputs():
+    heads = PatchNCEHeads(in_channels=[3, 8])
+    feats = [torch.randn(1, 3, 4, 4), torch.randn(1, 8, 4, 4)]
+    with pytest.raises(ValueError, match="one per head"):
+        heads(feats[:1], sample_patch_ids(feats[:1], 4))
+    with pytest.raises(ValueError, match="channels"):
+        heads(feats[::-1], sample_patch_ids(feats[::-1], 4))
+    with pytest.raises(UserError, match="in_channels"):
+        PatchNCEHeads(in_channels=[])
+    with pytest.raises(UserError, match="num_patches"):
+        sample_patch_ids(feats, 0)
+
+
+@pytest.mark.slow
+def test_blur_upsampling_compiles_with_inductor_and_gives_eager_values_and_gradients():
+    # torch 2.14 inductor on CPU failed a stride assertion in replication_pad2d's backward, which
+    # crashed StyleTransfer's training with compile true.
+    torch.manual_seed(0)
+    upsample = BlurUpsample(3)
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    eager_y = upsample(x)
+    (eager_grad,) = torch.autograd.grad(eager_y.square().sum(), x)
+    compiled = torch.compile(upsample, backend="inductor")
+    y = compiled(x)
+    (grad,) = torch.autograd.grad(y.square().sum(), x)
+    torch.testing.assert_close(y, eager_y)
+    torch.testing.assert_close(grad, eager_grad)
