@@ -1,5 +1,8 @@
-"""Checkpoints written before the issue-7 layout (tests/assets/v0_*, see its README) keep working:
-their generators make the same images, and training resumes from them through the CLI."""
+"""Checkpoints users already have keep working (tests/assets/README.md says what wrote each):
+- v0_*: written before hyper-parameters were renamed and grouped;
+- main_*: written before the package's folders became its layers (their class paths moved).
+Their generators make the same images, every inference command reads them, their hyper-parameters
+read in the current names, and `fit` resumes from them."""
 
 from __future__ import annotations
 
@@ -7,29 +10,53 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from gan_lightning.checkpoints.migration import migrate_hparams
 from gan_lightning.checkpoints.reading import load_checkpoint, load_generator
 from gan_lightning.common.sampling import latents_for_seeds
 from tests.conftest import ASSETS, REPO, fast_trainer_args, run_cli
 
-OUTPUTS = torch.load(ASSETS / "v0_outputs.pt", weights_only=True)
+OUTPUTS = {"v0": torch.load(ASSETS / "v0_outputs.pt", weights_only=True), "main": torch.load(ASSETS / "main_outputs.pt", weights_only=True)}
+# Float32 rounding: a different thread count sums the convolutions in another order (3e-7 relative seen).
+SAME = {"rtol": 1e-5, "atol": 1e-6}
+CONTENT = torch.linspace(-1, 1, 3 * 3 * 20 * 24).reshape(3, 3, 20, 24)
+STYLE = (torch.linspace(-1, 1, 3 * 3 * 32 * 32).reshape(3, 3, 32, 32) * 7).remainder(2) - 1
+# (file or folder in tests/assets, key of its outputs, use_ema)
+LATENT = [
+    ("v0_vanilla_gan.ckpt", "vanilla_gan", True),
+    ("v0_stylegan.ckpt", "stylegan", True),
+    ("v0_converted_rosinality.ckpt", "converted_rosinality", True),
+    ("main_vanilla_gan.ckpt", "vanilla_gan", True),
+    ("main_vanilla_gan.ckpt", "vanilla_gan_no_ema", False),
+    ("main_stylegan.ckpt", "stylegan", True),
+    ("main_stylegan.ckpt", "stylegan_no_ema", False),
+    ("main_stylegan_folder", "stylegan", True),
+]
 
 
-@pytest.mark.parametrize("name", ["vanilla_gan", "stylegan", "converted_rosinality"])
-def test_old_generators_make_the_same_images(name: str) -> None:
-    generator, checkpoint = load_generator(ASSETS / f"v0_{name}.ckpt")
+@pytest.mark.parametrize(("file", "key", "use_ema"), LATENT, ids=[f"{f}-{k}" for f, k, _ in LATENT])
+def test_latent_generators_make_the_same_images(file: str, key: str, use_ema: bool) -> None:
+    generator, checkpoint = load_generator(ASSETS / file, use_ema=use_ema)
     kwargs = {"noise_mode": "const"} if checkpoint["algorithm"] == "StyleGAN" else {}
     with torch.no_grad():
         images = generator(latents_for_seeds([0, 1, 2], generator.z_dim), **kwargs)
-    torch.testing.assert_close(images, OUTPUTS[name], rtol=0, atol=1e-6)
+    torch.testing.assert_close(images, OUTPUTS[file.split("_")[0]][key], **SAME)
 
 
-def test_old_style_transfer_generator_makes_the_same_images() -> None:
-    generator, _ = load_generator(ASSETS / "v0_style_transfer.ckpt")
+@pytest.mark.parametrize("layout", ["v0", "main"])
+def test_translators_make_the_same_images(layout: str) -> None:
+    cut, _ = load_generator(ASSETS / f"{layout}_style_transfer.ckpt")
     with torch.no_grad():
-        images = generator(torch.linspace(-1, 1, 3 * 3 * 20 * 24).reshape(3, 3, 20, 24))
-    torch.testing.assert_close(images, OUTPUTS["style_transfer"], rtol=0, atol=1e-6)
+        torch.testing.assert_close(cut(CONTENT), OUTPUTS[layout]["style_transfer"], **SAME)
+
+
+def test_arbitrary_style_makes_the_same_images() -> None:
+    adain, _ = load_generator(ASSETS / "main_arbitrary_style.ckpt")
+    with torch.no_grad():
+        statistics = adain.style_statistics(STYLE)
+        torch.testing.assert_close(adain(CONTENT, *statistics), OUTPUTS["main"]["arbitrary_style"], **SAME)
+        torch.testing.assert_close(adain(CONTENT, *statistics, alpha=0.5), OUTPUTS["main"]["arbitrary_style_alpha_0.5"], **SAME)
 
 
 def test_old_hyper_parameters_are_renamed_and_grouped() -> None:
@@ -44,22 +71,58 @@ def test_old_hyper_parameters_are_renamed_and_grouped() -> None:
     assert migrate_hparams("StyleGAN", stylegan) == stylegan  # current hyper-parameters pass unchanged
 
 
-CONFIGS = {
-    "vanilla_gan": ["--data.init_args.batch_size", "4"],
-    "stylegan": ["--data.init_args.batch_size", "4"],
-    "style_transfer": ["--data.init_args.batch_size", "2"],
+def _photo(tmp_path: Path) -> Path:
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (40, 36), (120, 30, 200)).save(photo)
+    return photo
+
+
+TOOLS = {
+    "vanilla_gan": [["generate", "--num", "2", "--out", "{out}/grid.png"], ["export", "--format", "safetensors", "--out", "{out}/folder"]],
+    "stylegan": [
+        ["generate", "--num", "2", "--truncation", "0.7", "--out", "{out}/grid.png"],
+        ["style-mix", "--rows", "1,2", "--cols", "3", "--styles", "0-1", "--out", "{out}/mix.png"],
+        ["interpolate", "--seeds", "1,2", "--steps", "2", "--out", "{out}/walk.gif"],
+        ["project", "--target", "{photo}", "--steps", "2", "--w-avg-samples", "16", "--out", "{out}/proj"],
+        ["export", "--format", "safetensors", "--out", "{out}/folder"],
+    ],
+    "style_transfer": [["stylize", "--input", "{photo}", "--out", "{out}/stylized"], ["export", "--format", "safetensors", "--out", "{out}/folder"]],
+    "arbitrary_style": [["stylize", "--input", "{photo}", "--style", "{photo}", "--out", "{out}/stylized"]],
 }
 
 
-@pytest.mark.parametrize("name", list(CONFIGS))
-def test_fit_resumes_from_an_old_checkpoint(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("name", list(TOOLS))
+def test_every_inference_command_reads_them(name: str, tmp_path: Path) -> None:
+    photo = _photo(tmp_path)
+    for command in TOOLS[name]:
+        args = [a.format(out=tmp_path, photo=photo) for a in command]
+        run_cli(args[0], "--ckpt", ASSETS / f"main_{name}.ckpt", *args[1:])
+    written = {p.name for p in tmp_path.iterdir()} - {"photo.png"}
+    assert written == {Path(c[c.index("--out") + 1]).name for c in TOOLS[name]}
+
+
+# The preset each was trained with and its batch size (tests/assets/README.md); the v0_* files come
+# from the layout before hyper-parameters were renamed and grouped.
+RESUME = {
+    "main_vanilla_gan": ("vanilla_gan", ["--data.init_args.batch_size", "4"]),
+    "main_stylegan": ("stylegan", ["--data.init_args.batch_size", "4"]),
+    "main_style_transfer": ("style_transfer", ["--data.init_args.batch_size", "2"]),
+    "main_arbitrary_style": ("style_transfer_adain", ["--data.init_args.batch_size", "2"]),
+    "v0_vanilla_gan": ("vanilla_gan", ["--data.init_args.batch_size", "4"]),
+    "v0_stylegan": ("stylegan", ["--data.init_args.batch_size", "4"]),
+    "v0_style_transfer": ("style_transfer", ["--data.init_args.batch_size", "2"]),
+}
+
+
+@pytest.mark.parametrize("name", list(RESUME))
+def test_fit_resumes_from_them(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    old = torch.load(ASSETS / f"v0_{name}.ckpt", weights_only=True)
+    preset, data = RESUME[name]
+    old = torch.load(ASSETS / f"{name}.ckpt", weights_only=True)
     epochs_done = old["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
-    run_cli("fit", "--config", REPO / "configs" / f"{name}.yaml", *fast_trainer_args(tmp_path),
-            "--ckpt_path", ASSETS / f"v0_{name}.ckpt", "--trainer.max_epochs", str(epochs_done + 1),
-            "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1", *CONFIGS[name])  # fmt: skip
+    run_cli("fit", "--config", REPO / "configs" / f"{preset}.yaml", *fast_trainer_args(tmp_path),
+            "--ckpt_path", ASSETS / f"{name}.ckpt", "--trainer.max_epochs", str(epochs_done + 1),
+            "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1", *data)  # fmt: skip
     new = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
-    batch = int(CONFIGS[name][1])
-    assert new["state_dict"]["images_seen"] == old["state_dict"]["images_seen"] + 2 * batch  # went on, not restarted
+    assert new["state_dict"]["images_seen"] == old["state_dict"]["images_seen"] + 2 * int(data[1])  # went on, not restarted
     assert new["global_step"] > old["global_step"]
