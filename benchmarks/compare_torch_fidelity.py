@@ -1,7 +1,7 @@
 """Compare `evaluate`'s FID, KID, precision/recall and IS with torch-fidelity's own
 ``calculate_metrics`` on the same two image folders and the same feature network.
 
-With the paper's networks (needs their weight files, see README "Evaluation"):
+With the paper's networks (needs their weight files, see docs/evaluation.md, "Offline clusters"):
 
     python benchmarks/compare_torch_fidelity.py --generated GEN_DIR --real REAL_DIR \\
         --weights-dir /shared/metric-weights --out benchmarks/results/compare_torch_fidelity_inception.json
