@@ -1,9 +1,10 @@
-"""What every inference command shares: the checkpoint, device and EMA arguments, and loading the
-generator they name with a clear line when the checkpoint is of the wrong algorithm."""
+"""What every inference command shares: its parser, the checkpoint, device and EMA arguments, and
+loading the generator they name with a clear line when the checkpoint is of the wrong algorithm."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -11,6 +12,16 @@ from torch import nn
 from gan_lightning.checkpoints.reading import generator_from_checkpoint, load_checkpoint
 from gan_lightning.common.errors import UserError
 from gan_lightning.checkpoints.registry import LATENT_ALGORITHMS
+
+
+def parse_command_line(
+    argv: list[str], command: str, description: str | None, add_arguments: Callable[[argparse.ArgumentParser], None]
+) -> argparse.Namespace:
+    """The options of ``command`` in ``argv``, from a parser that ``add_arguments`` fills (``--help``
+    shows ``description``, the command module's docstring)."""
+    parser = argparse.ArgumentParser(prog=f"python -m gan_lightning {command}", description=description)
+    add_arguments(parser)
+    return parser.parse_args(argv)
 
 
 def add_checkpoint_arguments(parser: argparse.ArgumentParser, what: str = "checkpoint from `fit` or `convert`", ema: bool = True) -> None:

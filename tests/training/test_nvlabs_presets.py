@@ -8,7 +8,7 @@ import pytest
 import yaml
 from jsonargparse import dict_to_namespace
 
-from gan_lightning.cli.main import apply_nvlabs_auto, gpu_count
+from gan_lightning.cli.run_config import apply_nvlabs_auto, gpu_count
 from gan_lightning.training.nvlabs_auto import nvlabs_auto
 from tests.conftest import REPO, run_cli
 

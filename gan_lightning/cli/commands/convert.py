@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from gan_lightning.cli.arguments import parse_command_line
 from gan_lightning.checkpoints.reading import check_finite_weights
 from gan_lightning.common.errors import UserError
 from gan_lightning.checkpoints.formats.nvlabs import convert_nvlabs, load_nvlabs_pickle
@@ -35,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=10_000,
         help="z samples for the truncation centre w_avg when the file has no latent_avg (default 10000)",
     )
+
+
+def main(argv: list[str]) -> None:
+    run(parse_command_line(argv, "convert", __doc__, add_arguments))
 
 
 def run(args: argparse.Namespace) -> None:

@@ -96,13 +96,13 @@ def summary(records: list[dict], ckpt: str) -> str:
     return f"{Path(ckpt).name}: {values}{flags}"
 
 
-def main(args: list[str]) -> None:
+def main(argv: list[str]) -> None:
     from jsonargparse import ArgumentError
     from lightning.fabric import Fabric
 
     parser = build_parser()
     try:
-        config = parser.parse_args(args)
+        config = parser.parse_args(argv)
     except ArgumentError as error:
         raise UserError(" ".join(str(error).split())) from None
     protocols = parse_metrics(config.metrics)

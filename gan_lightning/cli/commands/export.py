@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gan_lightning.cli.arguments import parse_command_line
 from gan_lightning.checkpoints.reading import generator_from_checkpoint, load_checkpoint
 from gan_lightning.common.errors import UserError
 from gan_lightning.checkpoints.export.card import checkpoint_metrics, model_card
@@ -97,6 +98,10 @@ def onnx_metadata(checkpoint: dict, generator: nn.Module) -> dict[str, str]:
     if checkpoint["algorithm"] == "StyleGAN":
         metadata.update(num_ws=str(generator.num_ws), w_dim=str(generator.w_dim), noise_mode="const")
     return metadata
+
+
+def main(argv: list[str]) -> None:
+    run(parse_command_line(argv, "export", __doc__, add_arguments))
 
 
 def run(args: argparse.Namespace) -> None:

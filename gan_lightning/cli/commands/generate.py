@@ -11,7 +11,7 @@ from gan_lightning.common.images import save_image_grid, save_images
 from gan_lightning.common.outputs import add_overwrite_argument, check_output
 from gan_lightning.checkpoints.registry import LATENT_ALGORITHMS
 from gan_lightning.common.sampling import latents_for_seeds, seed_names, seed_range
-from gan_lightning.cli.arguments import add_checkpoint_arguments, load_command_generator
+from gan_lightning.cli.arguments import add_checkpoint_arguments, load_command_generator, parse_command_line
 from gan_lightning.cli.stylegan_arguments import add_stylegan_arguments, class_input
 
 CHUNK = 16  # images per forward pass: bounds memory at high resolution
@@ -34,6 +34,10 @@ def generator_kwargs(algorithm: str, truncation: float, noise_mode: str) -> dict
     if truncation != 1.0:
         raise UserError(f"--truncation applies to StyleGAN checkpoints; this one is {algorithm}")
     return {}
+
+
+def main(argv: list[str]) -> None:
+    run(parse_command_line(argv, "generate", __doc__, add_arguments))
 
 
 def run(args: argparse.Namespace) -> None:

@@ -18,6 +18,7 @@ from gan_lightning.common.errors import UserError
 from gan_lightning.common.images import save_images, tensor_to_pil
 from gan_lightning.common.outputs import add_overwrite_argument, check_output
 from gan_lightning.common.sampling import latents_for_seeds
+from gan_lightning.cli.arguments import parse_command_line
 from gan_lightning.cli.stylegan_arguments import add_common_arguments, class_input, load_stylegan, parse_int_list, synthesize
 from gan_lightning.cli.walks import load_projected_ws, steps_for_duration, walk_ws
 from gan_lightning.common.video import write_video
@@ -67,6 +68,10 @@ def walk_latents(
         if not loop:  # end exactly on the last seed
             frames.append(generator.mapping(z[-1:], c(1), truncation_psi=truncation))
     return torch.cat(frames)
+
+
+def main(argv: list[str]) -> None:
+    run(parse_command_line(argv, "interpolate", __doc__, add_arguments))
 
 
 def run(args: argparse.Namespace) -> None:

@@ -49,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(args: list[str]) -> None:
-    options = build_parser().parse_args(args)
+def main(argv: list[str]) -> None:
+    options = build_parser().parse_args(argv)
     resolution = resolution_value(options.resolution)
     if options.transform not in PREPARE_TRANSFORMS:
         raise UserError(f"--transform {options.transform!r} is not known; allowed: {', '.join(PREPARE_TRANSFORMS)}")

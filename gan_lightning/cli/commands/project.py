@@ -27,7 +27,7 @@ from gan_lightning.common.images import load_image, save_image_grid, save_images
 from gan_lightning.core.nets.stylegan2 import Generator
 from gan_lightning.common.outputs import add_overwrite_argument, check_output_folder
 from gan_lightning.common.sampling import class_vectors
-from gan_lightning.cli.arguments import add_checkpoint_arguments
+from gan_lightning.cli.arguments import add_checkpoint_arguments, parse_command_line
 from gan_lightning.cli.stylegan_arguments import load_stylegan
 
 LR_RAMPDOWN = 0.25  # fraction of the steps at the end with a cosine decay
@@ -118,6 +118,10 @@ def project(
 def load_target(path: Path, generator: Generator, device: torch.device) -> Tensor:
     image = load_image(path, generator.channels)
     return square_crop(image, generator.resolution)[None].to(device)
+
+
+def main(argv: list[str]) -> None:
+    run(parse_command_line(argv, "project", __doc__, add_arguments))
 
 
 def run(args: argparse.Namespace) -> None:

@@ -17,6 +17,7 @@ from gan_lightning.core.nets.layers import NoiseMode
 from gan_lightning.core.nets.stylegan2 import Generator
 from gan_lightning.common.images import save_image_grid
 from gan_lightning.common.outputs import add_overwrite_argument, check_output_file
+from gan_lightning.cli.arguments import parse_command_line
 from gan_lightning.cli.stylegan_arguments import add_common_arguments, class_input, load_stylegan, parse_int_list, synthesize, ws_for_seeds
 
 
@@ -55,6 +56,10 @@ def style_mix_grid(
     for i in range(len(rows)):
         grid.append(torch.cat([row_images[i : i + 1], cells[i * len(cols) : (i + 1) * len(cols)]]))
     return torch.cat(grid)
+
+
+def main(argv: list[str]) -> None:
+    run(parse_command_line(argv, "style-mix", __doc__, add_arguments))
 
 
 def run(args: argparse.Namespace) -> None:

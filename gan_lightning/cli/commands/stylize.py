@@ -21,7 +21,7 @@ from gan_lightning.common.errors import UserError
 from gan_lightning.common.images import IMAGE_EXTENSIONS, from_unit, load_image, pil_to_tensor, save_image_file, to_unit
 from gan_lightning.common.outputs import add_overwrite_argument, check_output_folder, inside_output_folder, mark_output_folder
 from gan_lightning.common.tiling import DEFAULT_TILE_SIZE, MIN_TILE_SIZE, apply_tiled
-from gan_lightning.cli.arguments import add_checkpoint_arguments, load_command_generator
+from gan_lightning.cli.arguments import add_checkpoint_arguments, load_command_generator, parse_command_line
 from gan_lightning.cli.style_image import image_network
 from gan_lightning.cli.stylize_video import stylize_video
 from gan_lightning.common.video import VIDEO_EXTENSIONS
@@ -84,6 +84,10 @@ def stylize_batch(network, original: Tensor, args: argparse.Namespace, multiple:
     if args.preserve_color:
         result = preserve_color(result, original)
     return blend(result, original, alpha)
+
+
+def main(argv: list[str]) -> None:
+    run(parse_command_line(argv, "stylize", __doc__, add_arguments))
 
 
 def run(args: argparse.Namespace) -> None:
