@@ -210,6 +210,7 @@ class StyleTransfer(GANModule):
         # 2. Style network step: real style patches up, translated patches down (skipped when its
         #    term has no weight: fast neural style trains the generator on perceptual terms only).
         adversarial = s_loss = real_logits = fake_logits = stylized.new_zeros(())
+        penalty: Tensor | None = None  # R1, only where the style network trains
         if hp.lambda_gan > 0:
             style_in = style.detach().requires_grad_(hp.lambda_r1 > 0)
             with self.eager(hp.lambda_r1 > 0):  # R1 needs double backward
@@ -263,7 +264,7 @@ class StyleTransfer(GANModule):
                     "train/style_fake": fake_logits.detach().float().mean(),
                 }
             )
-            if hp.lambda_r1 > 0:
+            if penalty is not None:
                 logs["train/r1_penalty"] = penalty.detach()
             self.log_dict(logs)
         progress = {"s_loss": s_loss.detach(), "nce": nce.detach()} if self.perceptual is None else {"style": style_term.detach(), "content": content_term.detach()}
