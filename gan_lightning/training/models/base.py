@@ -17,6 +17,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan_lightning.checkpoints.reading import weights_that_do_not_fit
 from gan_lightning.training.distributed import GANDDPStrategy  # also registers --trainer.strategy gan_ddp
+from gan_lightning.common.checks import check_positive
 from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation.extraction import Shard
 from gan_lightning.evaluation.fid import FIDFeatures, build_fid, build_kid, to_unit_rgb
@@ -24,13 +25,6 @@ from gan_lightning.evaluation.protocols import PROTOCOLS
 from gan_lightning.evaluation.suite import ImagesOf, MetricSuite, RealSet, dataset_images, seeded_images
 from gan_lightning.checkpoints.registry import GENERATORS
 from gan_lightning.common.torch_utils import eval_mode, host_scalar, set_scalar
-
-
-def check_learning_rates(**rates: float) -> None:
-    """Each learning rate must be positive (a negative one climbs the loss; zero trains nothing)."""
-    for name, rate in rates.items():
-        if not rate > 0:
-            raise UserError(f"{name} {rate} is invalid; allowed: > 0")
 
 
 class GANModule(LightningModule):
@@ -107,8 +101,7 @@ class GANModule(LightningModule):
         self.fid_num_samples = fid_num_samples
         self.kid = kid
         self.kid_subset_size = kid_subset_size
-        if fid_every_kimg is not None and fid_every_kimg <= 0:
-            raise UserError(f"fid_every_kimg must be > 0 or null, got {fid_every_kimg}")
+        check_positive("fid_every_kimg", fid_every_kimg, optional=True)
         self.fid_every_kimg = fid_every_kimg
         self._compile_backend = compile_backend if compile else None  # `self.compile` is nn.Module's method
         self.tf32 = tf32

@@ -43,10 +43,11 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 from gan_lightning.core.augment import AdaptiveAugment
+from gan_lightning.common.checks import check_at_least, check_positive, check_range
 from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation.suite import ImagesOf, seeded_images
 from gan_lightning.core.losses import d_logistic_loss, g_nonsaturating_loss, path_length_penalty, r1_penalty
-from gan_lightning.training.models.base import GANModule, check_learning_rates
+from gan_lightning.training.models.base import GANModule
 from gan_lightning.training.fine_tuning import freeze_discriminator_layers, init_from_checkpoint, trainable
 from gan_lightning.core.nets.layers import MinibatchStdDev, NoiseMode, check_noise_mode, winograd_convolutions
 from gan_lightning.core.nets.stylegan2 import Discriminator, DiscriminatorConfig, GeneratorConfig, as_config, check_resolution, with_classes
@@ -141,16 +142,12 @@ class StyleGAN(GANModule):
         num_classes = generator_config.c_dim
         super().__init__(resolution=resolution, channels=channels, num_classes=num_classes, **kwargs)
         check_resolution(resolution)
-        check_learning_rates(lr=lr)
+        check_positive("lr", lr)
         for name, value in (("r1_interval", r1_interval), ("pl_interval", pl_interval), ("ada_interval", ada_interval), ("pl_batch_shrink", pl_batch_shrink)):
-            if value < 1:
-                raise UserError(f"{name} must be at least 1, got {value}")
-        if not 0.0 <= style_mixing_prob <= 1.0:
-            raise UserError(f"style_mixing_prob must be in [0, 1], got {style_mixing_prob}")
-        if not 0.0 < ada_target < 1.0:
-            raise UserError(f"ada_target must be in (0, 1), got {ada_target}")
-        if ema_kimg is not None and ema_kimg <= 0:
-            raise UserError(f"ema_kimg must be positive or null (no EMA), got {ema_kimg}")
+            check_at_least(name, value, 1)
+        check_range("style_mixing_prob", style_mixing_prob, 0, 1)
+        check_range("ada_target", ada_target, 0, 1, low_open=True, high_open=True)
+        check_positive("ema_kimg", ema_kimg, optional=True)  # null: no EMA
         # save_hyperparameters reads these arguments: plain dicts keep hparams.yaml and checkpoints plain data.
         generator, discriminator = dataclasses.asdict(generator_config), dataclasses.asdict(discriminator_config)
         self.save_hyperparameters()
