@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gan_lightning.common.checks import check_positive
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.images import from_uint8, to_uint8
 
@@ -79,8 +80,7 @@ class VideoWriter:
     """Writes frames to an MP4 file one at a time: ``with VideoWriter(path, fps) as video: video.write(frame)``."""
 
     def __init__(self, path: str | os.PathLike, fps: float | Fraction) -> None:
-        if not fps > 0:
-            raise UserError(f"frame rate {fps} is invalid; allowed: > 0")
+        check_positive("frame rate", fps)
         self.path = Path(path)
         self.fps = Fraction(fps).limit_denominator(1001)
         self.frames = 0

@@ -8,6 +8,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from gan_lightning.data.resumable import EpochOrder, SeededItems
+from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
 
 
@@ -72,14 +73,11 @@ class ImageDataModule(LightningDataModule):
         predict_class: int | None = None,
     ) -> None:
         super().__init__()
-        if resolution < 4:
-            raise UserError(f"data resolution must be at least 4 pixels, got {resolution}")
+        check_at_least("data resolution", resolution, 4)
         if channels not in (1, 3):
             raise UserError(f"data channels must be 1 (grayscale) or 3 (RGB), got {channels}")
-        if batch_size < 1:
-            raise UserError(f"batch_size must be at least 1, got {batch_size}")
-        if num_workers < 0:
-            raise UserError(f"num_workers {num_workers} is invalid; allowed: 0 (load in the main process) or more")
+        check_at_least("batch_size", batch_size, 1)
+        check_at_least("num_workers", num_workers, 0)  # 0 loads in the main process
         self.resolution = resolution
         self.channels = channels
         self.batch_size = batch_size

@@ -16,7 +16,7 @@ from gan_lightning.data.transforms import (
     load_size_for,
     random_crop_transform,
 )
-from gan_lightning.common.errors import UserError
+from gan_lightning.common.checks import check_at_least
 
 
 class ShapeLookDataset(Dataset):
@@ -72,8 +72,7 @@ class ShapesStyleDataModule(StyleDataModule):
         super().__init__(resolution=resolution, **kwargs)
         self.load_size = load_size_for(load_size, resolution)
         for name, value in (("num_content", num_content), ("num_style", num_style), ("num_val", num_val)):
-            if value < 1:
-                raise UserError(f"{name} must be at least 1, got {value}")
+            check_at_least(name, value, 1)
         self.num_content = num_content
         self.num_style = num_style
         self.num_val = num_val

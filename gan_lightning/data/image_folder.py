@@ -14,6 +14,7 @@ from gan_lightning.data.base import ImageDataModule
 from gan_lightning.data.labels import FolderLabels, dataset_json_labels, subfolder_labels
 from gan_lightning.data.readable_cache import unreadable_files
 from gan_lightning.data.transforms import Transform, image_transform
+from gan_lightning.common.checks import check_range
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.images import ImageFile, load_image, scan_images
 
@@ -83,8 +84,7 @@ def readable_files(files: list[ImageFile], root: str, skip_corrupt: bool) -> lis
 def split_indices(count: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """A fixed-seed random train/val split. With val_fraction > 0 and four or more images, at least
     two are held out (FID needs two) and at least half are kept for training."""
-    if not 0.0 <= val_fraction < 1.0:
-        raise UserError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    check_range("val_fraction", val_fraction, 0, 1, high_open=True)
     order = torch.randperm(count, generator=torch.Generator().manual_seed(seed)).tolist()
     num_val = round(count * val_fraction)
     if val_fraction > 0 and count >= 4:

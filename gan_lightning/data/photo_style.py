@@ -16,6 +16,7 @@ from gan_lightning.data.base import StyleDataModule
 from gan_lightning.data.datasets import ItemList, NamedImageDataset, UnpairedDataset
 from gan_lightning.data.example_photos import EXAMPLE_PHOTOS, EXAMPLE_STYLES, example_photo, example_style
 from gan_lightning.data.transforms import full_image_transform, load_size_for
+from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.images import IMAGE_EXTENSIONS, from_uint8, list_images, load_image, to_mode
 
@@ -89,8 +90,7 @@ class PhotoStyleDataModule(StyleDataModule):
         super().__init__(resolution=resolution, **kwargs)
         self.load_size = load_size_for(load_size, resolution)
         self.style_load_size = load_size_for(style_load_size if style_load_size is not None else self.load_size, resolution)
-        if crops_per_epoch < 1:
-            raise UserError(f"crops_per_epoch must be at least 1, got {crops_per_epoch}")
+        check_at_least("crops_per_epoch", crops_per_epoch, 1)
         if content is None:
             unknown = [name for name in example_photos if name not in EXAMPLE_PHOTOS]
             if unknown or not example_photos:

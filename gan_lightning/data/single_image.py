@@ -17,6 +17,7 @@ from gan_lightning.data.example_photos import check_example_names, example_photo
 from gan_lightning.data.shape_looks import render_look
 from gan_lightning.data.shapes import scene_for_index
 from gan_lightning.data.transforms import full_image_transform, load_size_for
+from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.images import IMAGE_EXTENSIONS, from_uint8, load_image, to_mode
 
@@ -98,8 +99,7 @@ class SingleImagePairDataModule(StyleDataModule):
         self.load_size = load_size_for(load_size, resolution)
         if not 0 < min_zoom <= max_zoom:
             raise UserError(f"zoom range [{min_zoom}, {max_zoom}] is invalid; allowed: 0 < min_zoom <= max_zoom")
-        if crops_per_epoch < 1:
-            raise UserError(f"crops_per_epoch must be at least 1, got {crops_per_epoch}")
+        check_at_least("crops_per_epoch", crops_per_epoch, 1)
         if (example_photo is None) != (example_style is None):
             raise UserError("give both example_photo and example_style, or neither (the bundled mosaics)")
         if example_photo is not None and content is not None:

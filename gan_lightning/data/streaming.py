@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from gan_lightning.data.base import ImageDataModule
 from gan_lightning.data.prepared import Manifest, read_manifest
+from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.images import from_uint8
 
@@ -134,8 +135,7 @@ class StreamingDataModule(ImageDataModule):
         if labels == "prepared" and manifest.num_classes == 0:
             raise UserError(f"{input_dir} was prepared without labels, so labels prepared is not allowed; allowed: none, "
                             "or prepare again with --labels")
-        if val_num_images < 0:
-            raise UserError(f"val_num_images must be 0 or more, got {val_num_images}")
+        check_at_least("val_num_images", val_num_images, 0)
         super().__init__(resolution=manifest.resolution, channels=manifest.channels, **kwargs)
         self.input_dir = input_dir
         self.manifest: Manifest = manifest

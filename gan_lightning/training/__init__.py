@@ -1,1 +1,2 @@
-"""Layer training: the LightningModules (models/), their callbacks, fine-tuning and the DDP strategy."""
+"""Layer training: the LightningModules (models/), the parts their base GANModule is made of (progress,
+compilation, precision, data_parallel, checkpoint_hooks), their callbacks, fine-tuning and the DDP strategy."""

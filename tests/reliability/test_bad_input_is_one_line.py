@@ -113,9 +113,9 @@ def test_gave_an_out_that_cannot_be_written(where: str, tmp_path: Path, capsys) 
 
 
 BAD_VALUES = {  # case -> (arguments, words the error must contain)
-    "negative learning rate": (["--model.init_args.generator_lr", "-0.001"], "generator_lr -0.001 is invalid"),
+    "negative learning rate": (["--model.init_args.generator_lr", "-0.001"], "generator_lr must be > 0, got -0.001"),
     "max_epochs -5": (["--trainer.max_epochs", "-5"], "max_epochs"),
-    "num_workers -1": (["--data.init_args.num_workers", "-1"], "num_workers -1 is invalid"),
+    "num_workers -1": (["--data.init_args.num_workers", "-1"], "num_workers must be at least 0, got -1"),
     "batch larger than the data": (["--data.init_args.batch_size", "100000"], "batch_size 100000 is larger than the"),
 }
 

@@ -32,6 +32,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from gan_lightning.common.checks import check_range
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.torch_utils import host_scalar
 
@@ -164,8 +165,7 @@ class LastCheckpoint(ModelCheckpoint):
     def __init__(self, dirpath: str | None = None, every_kimg: float | None = 10.0, every_minutes: float | None = 10.0) -> None:
         super().__init__(dirpath=dirpath, monitor=None, save_top_k=0, save_last=True)
         for name, value in (("every_kimg", every_kimg), ("every_minutes", every_minutes)):
-            if value is not None and not (value > 0 and math.isfinite(value)):
-                raise UserError(f"LastCheckpoint {name} must be a positive number or null, got {value}")
+            check_range(f"LastCheckpoint {name}", value, 0, math.inf, low_open=True, high_open=True, optional=True)
         self.every_kimg = every_kimg
         self.every_minutes = every_minutes
         self._saved_at_images = 0

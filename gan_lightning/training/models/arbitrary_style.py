@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
 from gan_lightning.core.losses import feature_content_loss, mean_std, mean_std_style_loss
 from gan_lightning.training.models.base import GANModule
@@ -54,8 +55,7 @@ class ArbitraryStyleTransfer(GANModule):
         super().__init__(resolution=resolution, channels=channels, **kwargs)
         if channels != 3:
             raise UserError(f"channels {channels} is invalid for arbitrary style transfer; allowed: 3 (the encoders read RGB)")
-        if lambda_style < 0:
-            raise UserError(f"lambda_style={lambda_style} is invalid; allowed: >= 0")
+        check_at_least("lambda_style", lambda_style, 0)
         self.save_hyperparameters()
         self.generator = self.build_generator()
         if resolution % self.generator.stride != 0:

@@ -1,39 +1,32 @@
-"""What the three GAN LightningModules share: manual optimization, training length in images seen,
-DDP settings for alternating phases, checkpoint metadata, fixed-noise samples for the sample-grid
-callback, and FID/KID during validation and test."""
+"""GANModule, the base of the GAN LightningModules: manual optimization; the parts from training/
+(progress in kimg, compile, precision, data parallelism, checkpoint hooks) run from Lightning's hooks;
+fixed-noise samples for the sample-grid callback; FID/KID during validation and test."""
 
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator, Union
+from typing import Union
 
 import torch
 from lightning.pytorch import LightningModule
-from lightning.pytorch.strategies import DDPStrategy
-from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from gan_lightning.checkpoints.reading import weights_that_do_not_fit
-from gan_lightning.training.distributed import GANDDPStrategy  # also registers --trainer.strategy gan_ddp
+from gan_lightning.common.checks import check_positive
 from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation.extraction import Shard
 from gan_lightning.evaluation.fid import FIDFeatures, build_fid, build_kid, to_unit_rgb
 from gan_lightning.evaluation.protocols import PROTOCOLS
 from gan_lightning.evaluation.suite import ImagesOf, MetricSuite, RealSet, dataset_images, seeded_images
-from gan_lightning.checkpoints.registry import GENERATORS
-from gan_lightning.common.torch_utils import eval_mode, host_scalar, set_scalar
+from gan_lightning.common.torch_utils import eval_mode
+from gan_lightning.training.checkpoint_hooks import AlgorithmCheckpoints
+from gan_lightning.training.compilation import CompiledNetworks
+from gan_lightning.training.data_parallel import allow_unused_parameters, seed_per_process
+from gan_lightning.training.precision import NumericPrecision
+from gan_lightning.training.progress import ImageProgress
 
 
-def check_learning_rates(**rates: float) -> None:
-    """Each learning rate must be positive (a negative one climbs the loss; zero trains nothing)."""
-    for name, rate in rates.items():
-        if not rate > 0:
-            raise UserError(f"{name} {rate} is invalid; allowed: > 0")
-
-
-class GANModule(LightningModule):
+class GANModule(ImageProgress, CompiledNetworks, NumericPrecision, AlgorithmCheckpoints, LightningModule):
     """Base of VanillaGAN, StyleGAN and StyleTransfer.
 
     Subclasses create ``self.generator`` (and ``self.generator_ema`` when they keep an EMA), build the
@@ -74,8 +67,6 @@ class GANModule(LightningModule):
 
     generator: nn.Module
     class_conditional: bool = False  # whether this algorithm can train on class labels
-    # Submodules whose forward (and backward) `compile` compiles: each algorithm's training networks.
-    compiled_networks: tuple[str, ...] = ("generator", "discriminator")
 
     def __init__(
         self,
@@ -107,8 +98,7 @@ class GANModule(LightningModule):
         self.fid_num_samples = fid_num_samples
         self.kid = kid
         self.kid_subset_size = kid_subset_size
-        if fid_every_kimg is not None and fid_every_kimg <= 0:
-            raise UserError(f"fid_every_kimg must be > 0 or null, got {fid_every_kimg}")
+        check_positive("fid_every_kimg", fid_every_kimg, optional=True)
         self.fid_every_kimg = fid_every_kimg
         self._compile_backend = compile_backend if compile else None  # `self.compile` is nn.Module's method
         self.tf32 = tf32
@@ -121,89 +111,23 @@ class GANModule(LightningModule):
         self._fid_reals_cached = False
         self._fid_seen = 0
 
-    # --- training progress ---------------------------------------------------------------------
-
-    @property
-    def kimg(self) -> float:
-        return host_scalar(self.images_seen) / 1000.0  # counted on the host: no wait for the GPU per batch
-
-    def count_images(self, batch_size: int) -> None:
-        """Adds one global batch (this process's batch times the number of processes)."""
-        set_scalar(self.images_seen, host_scalar(self.images_seen) + batch_size * self.trainer.world_size)
-        # a device tensor: the loggers read it on logging steps only (a Python number is copied to the GPU every batch)
-        self.log("progress/kimg", self.images_seen.double() / 1000.0, on_step=True, on_epoch=False, rank_zero_only=True)
+    # --- the Lightning hooks that run the parts ---------------------------------------------------
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         if self.fid_every_kimg is not None and int(self.kimg // self.fid_every_kimg) > self._fid_tick:
             self._fid_tick = int(self.kimg // self.fid_every_kimg)
             self.training_set_fid()
-        if self.max_kimg is not None and self.kimg >= self.max_kimg:
-            self.trainer.should_stop = True
+        self.stop_at_max_kimg()
 
     def setup(self, stage: str) -> None:
-        # Each GAN phase leaves the other network's parameters without gradients, which plain DDP
-        # rejects; its find-unused mode handles it. Set here, before the strategy wraps the module,
-        # so every way of building a Trainer (CLI, script, notebook) gets it. gan_ddp needs none of it.
-        strategy = self.trainer.strategy
-        if isinstance(strategy, DDPStrategy) and not isinstance(strategy, GANDDPStrategy) and not strategy._ddp_kwargs.get("find_unused_parameters"):
-            strategy._ddp_kwargs["find_unused_parameters"] = True
-            rank_zero_info(
-                "DDP: find_unused_parameters=True (each GAN phase leaves the other network's parameters unused); "
-                "--trainer.strategy gan_ddp sends only the gradients each phase produced"
-            )
+        allow_unused_parameters(self.trainer)
 
     def on_fit_start(self) -> None:
-        if self.tf32 is not None:
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = self.tf32
+        self.apply_tf32()
         self.compile_networks()
         if self.fid_every_kimg is not None:  # a resumed run evaluates at its next tick, not at once
             self._fid_tick = int(self.kimg // self.fid_every_kimg)
-        # seed_everything gives every DDP process the same seed: without this, each would draw the
-        # same latents (and augmentations), wasting the extra GPUs on identical fake batches.
-        if self.trainer.world_size > 1:
-            torch.manual_seed(torch.initial_seed() + 1_000_003 * self.trainer.global_rank)
-
-    # --- compiled training step ------------------------------------------------------------------
-
-    def compile_networks(self) -> None:
-        """With ``compile``: compiles the training networks in place (nn.Module.compile keeps their
-        state_dict keys, so checkpoints load with or without it; the EMA copy is left eager)."""
-        if self._compile_backend is None or getattr(self, "_compiled", False):
-            return
-        for name in self.compiled_networks:
-            self.get_submodule(name).compile(backend=self._compile_backend)
-        self._compiled = True
-        rank_zero_info(
-            f"compile: {', '.join(self.compiled_networks)} compiled with torch.compile (backend {self._compile_backend}); "
-            "phases with double backward (R1, path length, WGAN-GP) run eagerly: torch.compile does not support it"
-        )
-
-    @contextlib.contextmanager
-    def eager(self, active: bool = True) -> Iterator[None]:
-        """The compiled networks run eagerly inside (double-backward phases); a no-op without compile
-        or with ``active`` False."""
-        if not (active and getattr(self, "_compiled", False)):
-            yield
-            return
-        with torch.compiler.set_stance("force_eager"):
-            yield
-
-    def logging_step(self, batch_idx: int) -> bool:
-        """True on the batches whose metrics the loggers record (every trainer.log_every_n_steps):
-        diagnostics such as gradient norms are only computed then."""
-        return batch_idx % max(1, self.trainer.log_every_n_steps) == 0
-
-    def log_progress(self, values: dict[str, Tensor], log_now: bool) -> None:
-        """Progress-bar values, updated on logging steps only, as CPU copies: Lightning turns every
-        progress-bar value it holds into a Python number after each batch, and reading a GPU tensor
-        waits for all queued work."""
-        if log_now:
-            self.log_dict({name: value.detach().cpu() for name, value in values.items()}, prog_bar=True, logger=False)
-
-    def loss_scale(self) -> float:
-        """The GradScaler's current scale under 16-mixed, else 1 (gradient penalties need it)."""
-        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
-        return float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
+        seed_per_process(self.trainer)
 
     # --- sampling --------------------------------------------------------------------------------
 
@@ -230,26 +154,6 @@ class GANModule(LightningModule):
     def metric_fake_images(self, metric_set) -> tuple[ImagesOf, int]:
         """Generated images by index (image i from seed i) and how many to make."""
         return seeded_images(self.sampling_generator, self.device), self.fid_num_samples
-
-    # --- checkpoints ------------------------------------------------------------------------------
-
-    def build_generator(self) -> nn.Module:
-        """This algorithm's generator from its hyper-parameters: the registry's builder, which the
-        inference commands also use to rebuild it from a checkpoint."""
-        return GENERATORS[type(self).__name__](self.hparams)
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        # Called before the weights are loaded: a one-line reason instead of load_state_dict's report.
-        mismatch = weights_that_do_not_fit(self.state_dict(), checkpoint["state_dict"])
-        if mismatch is not None:
-            raise UserError(
-                f"the checkpoint's weights do not fit this {type(self).__name__} ({mismatch}); options that shape "
-                "the networks must stay as the checkpoint has them"
-            )
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # Inference commands pick the generator builder from this, without importing the training stack.
-        checkpoint["algorithm"] = type(self).__name__
 
     # --- FID ------------------------------------------------------------------------------------
 

@@ -21,10 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gan_lightning.common.checks import check_at_least, check_positive
 from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation.suite import ImagesOf, dataset_images, translated_images
 from gan_lightning.core.losses import AdversarialLoss, check_adversarial_loss, discriminator_loss, generator_loss, patch_nce_loss, r1_penalty
-from gan_lightning.training.models.base import GANModule, check_learning_rates
+from gan_lightning.training.models.base import GANModule
 from gan_lightning.training.perceptual_terms import PerceptualNormalisation, PerceptualTerms, StyleStatistics
 from gan_lightning.core.nets.perceptual import FeatureNetworkName
 from gan_lightning.core.nets.patchgan import PatchGANDiscriminator
@@ -131,13 +132,12 @@ class StyleTransfer(GANModule):
         if resolution % GENERATOR_STRIDE != 0:
             raise UserError(f"resolution {resolution} is invalid; allowed: a multiple of {GENERATOR_STRIDE} (the generator's stride)")
         for name, value in (("lambda_gan", lambda_gan), ("lambda_nce", lambda_nce), ("lambda_identity", lambda_identity), ("lambda_r1", lambda_r1), ("lambda_style", lambda_style), ("lambda_content", lambda_content)):
-            if value < 0:
-                raise UserError(f"{name}={value} is invalid; allowed: >= 0")
-        check_learning_rates(lr=lr)
-        if num_patches < 1 or nce_temperature <= 0:
-            raise UserError(f"num_patches={num_patches}, nce_temperature={nce_temperature} invalid; allowed: >= 1, > 0")
-        if lr_constant_epochs < 0 or lr_decay_epochs < 0:
-            raise UserError(f"lr epochs {lr_constant_epochs}/{lr_decay_epochs} invalid; allowed: >= 0")
+            check_at_least(name, value, 0)
+        check_positive("lr", lr)
+        check_at_least("num_patches", num_patches, 1)
+        check_positive("nce_temperature", nce_temperature)
+        check_at_least("lr_constant_epochs", lr_constant_epochs, 0)
+        check_at_least("lr_decay_epochs", lr_decay_epochs, 0)
         self.save_hyperparameters()
 
         self.generator = self.build_generator()
@@ -210,6 +210,7 @@ class StyleTransfer(GANModule):
         # 2. Style network step: real style patches up, translated patches down (skipped when its
         #    term has no weight: fast neural style trains the generator on perceptual terms only).
         adversarial = s_loss = real_logits = fake_logits = stylized.new_zeros(())
+        penalty: Tensor | None = None  # R1, only where the style network trains
         if hp.lambda_gan > 0:
             style_in = style.detach().requires_grad_(hp.lambda_r1 > 0)
             with self.eager(hp.lambda_r1 > 0):  # R1 needs double backward
@@ -263,7 +264,7 @@ class StyleTransfer(GANModule):
                     "train/style_fake": fake_logits.detach().float().mean(),
                 }
             )
-            if hp.lambda_r1 > 0:
+            if penalty is not None:
                 logs["train/r1_penalty"] = penalty.detach()
             self.log_dict(logs)
         progress = {"s_loss": s_loss.detach(), "nce": nce.detach()} if self.perceptual is None else {"style": style_term.detach(), "content": content_term.detach()}

@@ -1,36 +1,12 @@
-"""StyleGAN: StyleGAN2 (Karras et al. 2020) with adaptive discriminator augmentation (ADA), trained
-after NVlabs' stylegan2-ada-pytorch (``training/loss.py`` StyleGAN2Loss and its training loop).
+"""StyleGAN: StyleGAN2 (Karras et al. 2020) with adaptive discriminator augmentation (ADA), trained as
+NVlabs' stylegan2-ada-pytorch trains it (the phases of their ``StyleGAN2Loss`` and their training loop).
 
-Per batch, in NVlabs' phase order:
-  Gmain  non-saturating loss through the augmented (frozen) discriminator;
-  Greg   path length regularization, every ``pl_interval`` batches, on 1/pl_batch_shrink of the
-         batch, weighted by pl_weight * interval;
-  Dmain  logistic loss on augmented generated and real images;
-  Dreg   lazy R1 on real images, every ``r1_interval`` batches, weighted by gamma/2 * interval;
-then the generator EMA (half-life ``ema_kimg`` with ramp-up) and, every ``ada_interval`` batches,
-the ADA probability update from r_t = E[sign(D(real))] (over the Dmain and Dreg passes, as theirs).
-Latents are style-mixed with probability ``style_mixing_prob``. All schedules are in images seen
-(kimg), so they do not depend on batch size.
-
-Class-conditional (``num_classes`` > 0, from the data's labels): D sees real images with their labels
-(Dmain, Dreg) and generated ones with the labels they were generated with; each phase draws the
-generated images' labels anew from the batch's labels, with replacement, so each is the label of a
-uniformly drawn training item, as NVlabs' ``gen_c`` is (theirs are drawn from the whole set, ours
-from the batch's items).
-
-Verified against NVlabs (``benchmarks/compare_nvlabs_step.py``, figures in
-``benchmarks/results/compare_nvlabs_step.md``): with the same weights, reals and torch seed, one
-iteration without augmentation (p = 0) gives the same gradients of all four phases, the same
-weights after each Adam step, pl_mean, w_avg and G_ema as their StyleGAN2Loss and phase loop, to
-float tolerance (measured against their own step under a 2e-6 weight nudge). The random draws (latents for all four phases in one call, style-mixing cutoff and coin,
-synthesis noise, path-length noise) are made in their order, so the same seed gives the same step.
-The augmentation (``gan_lightning.core.augment``) and the presets (``configs/``) are not part of this
-comparison; see their own notes. Conditional draws (labels) are not part of it either.
-
-The augmentation gives NVlabs' AugmentPipe's images for the same draws (``gan_lightning.core.augment``,
-``benchmarks/results/compare_nvlabs_augment.json``); the ADA rule is theirs: r_t averages the signs of
-every real logit D gave since the last update (Dmain and Dreg), and p moves by
-batch * ada_interval / (ada_kimg * 1000) images, floored at 0 and not capped at 1.
+A batch runs their four phases in their order, one method each: Gmain, Greg (path length, every
+``pl_interval`` batches), Dmain, Dreg (R1, every ``r1_interval`` batches); then the generator EMA and,
+every ``ada_interval`` batches, the ADA update of the augmentation probability. Schedules count images
+(kimg), so they do not depend on the batch size. Random draws are made in NVlabs' order: from the same
+weights and seed, a step gives their gradients, weights, pl_mean, w_avg and G_ema to float tolerance
+(``benchmarks/compare_nvlabs_step.py``, which leaves out augmentation and labels).
 """
 
 from __future__ import annotations
@@ -43,10 +19,11 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 from gan_lightning.core.augment import AdaptiveAugment
+from gan_lightning.common.checks import check_at_least, check_positive, check_range
 from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation.suite import ImagesOf, seeded_images
 from gan_lightning.core.losses import d_logistic_loss, g_nonsaturating_loss, path_length_penalty, r1_penalty
-from gan_lightning.training.models.base import GANModule, check_learning_rates
+from gan_lightning.training.models.base import GANModule
 from gan_lightning.training.fine_tuning import freeze_discriminator_layers, init_from_checkpoint, trainable
 from gan_lightning.core.nets.layers import MinibatchStdDev, NoiseMode, check_noise_mode, winograd_convolutions
 from gan_lightning.core.nets.stylegan2 import Discriminator, DiscriminatorConfig, GeneratorConfig, as_config, check_resolution, with_classes
@@ -55,6 +32,7 @@ from gan_lightning.common.sampling import check_class, class_vectors, latents_fo
 from gan_lightning.common.torch_utils import eval_mode, frozen, grad_norm, host_scalar, set_scalar, update_ema
 
 
+Logs = dict[str, Tensor | float]  # what a batch logs: each phase adds its values
 MAX_GRID_CLASSES = 32  # sample grids show the first classes only: a row per class of ImageNet would be 1000 rows
 
 
@@ -141,16 +119,12 @@ class StyleGAN(GANModule):
         num_classes = generator_config.c_dim
         super().__init__(resolution=resolution, channels=channels, num_classes=num_classes, **kwargs)
         check_resolution(resolution)
-        check_learning_rates(lr=lr)
+        check_positive("lr", lr)
         for name, value in (("r1_interval", r1_interval), ("pl_interval", pl_interval), ("ada_interval", ada_interval), ("pl_batch_shrink", pl_batch_shrink)):
-            if value < 1:
-                raise UserError(f"{name} must be at least 1, got {value}")
-        if not 0.0 <= style_mixing_prob <= 1.0:
-            raise UserError(f"style_mixing_prob must be in [0, 1], got {style_mixing_prob}")
-        if not 0.0 < ada_target < 1.0:
-            raise UserError(f"ada_target must be in (0, 1), got {ada_target}")
-        if ema_kimg is not None and ema_kimg <= 0:
-            raise UserError(f"ema_kimg must be positive or null (no EMA), got {ema_kimg}")
+            check_at_least(name, value, 1)
+        check_range("style_mixing_prob", style_mixing_prob, 0, 1)
+        check_range("ada_target", ada_target, 0, 1, low_open=True, high_open=True)
+        check_positive("ema_kimg", ema_kimg, optional=True)  # null: no EMA
         # save_hyperparameters reads these arguments: plain dicts keep hparams.yaml and checkpoints plain data.
         generator, discriminator = dataclasses.asdict(generator_config), dataclasses.asdict(discriminator_config)
         self.save_hyperparameters()
@@ -249,78 +223,27 @@ class StyleGAN(GANModule):
             self.train_batch(batch, batch_idx)
 
     def train_batch(self, batch, batch_idx: int) -> None:
-        """The four phases, EMA and ADA update of one batch (see the module docstring)."""
+        """One batch as NVlabs' loop runs it: the four phases, the generator EMA, progress, ADA."""
         hp = self.hparams
         real = batch[0]
         num = real.shape[0]
         real_c = self.real_labels(batch)  # labels go to G and D in every phase (None: unconditional)
-        opt_g, opt_d = self.optimizers()
         step = host_scalar(self.batches_done)  # counted on the host: no wait for the GPU per batch
         log_now = self.logging_step(batch_idx)  # gradient norms only on the batches the loggers record
-        logs: dict[str, Tensor | float] = {}
+        logs: Logs = {}
         # One draw of latents for the four phases, in NVlabs' phase order (Dreg's go unused, as theirs).
         z_gmain, z_greg, z_dmain, _ = self.random_latents(4 * num).split(num)
 
         with frozen(self.discriminator):  # the generator phases compute no D weight gradients
-            # Gmain: fool the discriminator.
-            fake_c = self.generated_labels(real_c, num)
-            fake = self.generator.synthesis(self.mapped_latents(z_gmain, fake_c))
-            g_loss = g_nonsaturating_loss(self.discriminator(self.augment(fake), fake_c))
-            opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
-            if log_now:
-                logs["train/g_grad_norm"] = grad_norm(self.generator.parameters(), self.loss_scale())
-            opt_g.step()
-
-            # Greg: path length regularization on the first 1/pl_batch_shrink of its latents.
+            g_loss = self.generator_main(z_gmain, real_c, logs, log_now)
             if hp.pl_weight > 0 and step % hp.pl_interval == 0:
-                pl_num = max(num // hp.pl_batch_shrink, 1)
-                with self.eager():  # double backward
-                    ws = self.mapped_latents(z_greg[:pl_num], self.generated_labels(real_c, pl_num))
-                    images = self.generator.synthesis(ws)
-                    penalty, lengths, new_mean = path_length_penalty(images, ws, self.pl_mean, hp.pl_decay, self.loss_scale())
-                opt_g.zero_grad(set_to_none=True)
-                # + 0 * image: every generator weight gets a (zero) gradient, as in NVlabs' Greg (Adam
-                # then steps all of them, and DDP sees no unused parameters)
-                self.manual_backward(penalty * hp.pl_weight * hp.pl_interval + images[:, 0, 0, 0].sum() * 0)
-                opt_g.step()
-                # lerp is linear: averaging the updated means over processes gives the global running mean
-                self.pl_mean.copy_(self.trainer.strategy.reduce(new_mean, reduce_op="mean"))
-                logs["train/pl_penalty"] = penalty.detach()
-                logs["train/pl_mean"] = self.pl_mean.clone()
-
-        # Dmain: generated images down, real images up, both through the same augmentation.
-        with torch.no_grad():
-            fake_c = self.generated_labels(real_c, num)
-            fake = self.generator.synthesis(self.mapped_latents(z_dmain, fake_c))
-        fake_logits = self.discriminator(self.augment(fake), fake_c)
-        real_logits = self.discriminator(self.augment(real), real_c)
-        d_loss = d_logistic_loss(real_logits, fake_logits)
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss)
-        if log_now:
-            logs["train/d_grad_norm"] = grad_norm(self.discriminator.parameters(), self.loss_scale())
-        opt_d.step()
-        self.count_real_signs(real_logits)
-
-        # Dreg: lazy R1 on (augmented) reals; the gradient is taken w.r.t. the un-augmented image.
+                self.generator_regularization(z_greg, real_c, logs)
+        d_loss, real_logits, fake_logits = self.discriminator_main(real, real_c, z_dmain, logs, log_now)
         if hp.r1_gamma > 0 and step % hp.r1_interval == 0:
-            real_input = real.detach().requires_grad_(True)
-            with self.eager():  # double backward
-                r1_logits = self.discriminator(self.augment(real_input), real_c)
-                penalty = r1_penalty(r1_logits, real_input, self.loss_scale())
-            opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(penalty * (hp.r1_gamma / 2) * hp.r1_interval + r1_logits.sum() * 0)  # + 0 * logits: as Greg
-            opt_d.step()
-            self.count_real_signs(r1_logits)  # NVlabs' ADA statistic counts the R1 pass's reals too
-            logs["train/r1_penalty"] = penalty.detach()
+            self.discriminator_regularization(real, real_c, logs)
 
         global_batch = num * self.trainer.world_size
-        if hasattr(self, "generator_ema"):
-            beta = self.ema_beta(global_batch)
-            update_ema(self.generator_ema, self.generator, beta)
-            if log_now:  # a Python number is copied to the device when logged, a wait per copy
-                logs["train/ema_beta"] = beta
+        self.update_generator_ema(global_batch, logs, log_now)
         self.count_images(num)
         set_scalar(self.batches_done, step + 1)
         if hp.ada and (step + 1) % hp.ada_interval == 0:
@@ -337,6 +260,81 @@ class StyleGAN(GANModule):
         )
         self.log_dict(logs)
         self.log_progress({"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "p": augment_p}, log_now)
+
+    def generator_main(self, z: Tensor, real_c: Tensor | None, logs: Logs, log_now: bool) -> Tensor:
+        """Gmain: the generated images should fool the (augmented, frozen) discriminator; its loss."""
+        opt_g, _ = self.optimizers()
+        fake_c = self.generated_labels(real_c, z.shape[0])
+        fake = self.generator.synthesis(self.mapped_latents(z, fake_c))
+        loss = g_nonsaturating_loss(self.discriminator(self.augment(fake), fake_c))
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if log_now:
+            logs["train/g_grad_norm"] = grad_norm(self.generator.parameters(), self.loss_scale())
+        opt_g.step()
+        return loss
+
+    def generator_regularization(self, z: Tensor, real_c: Tensor | None, logs: Logs) -> None:
+        """Greg: lazy path length regularization on the first 1/pl_batch_shrink of ``z``, weighted by
+        pl_weight * pl_interval; updates the running mean path length."""
+        hp = self.hparams
+        opt_g, _ = self.optimizers()
+        pl_num = max(z.shape[0] // hp.pl_batch_shrink, 1)
+        with self.eager():  # double backward
+            ws = self.mapped_latents(z[:pl_num], self.generated_labels(real_c, pl_num))
+            images = self.generator.synthesis(ws)
+            penalty, _, new_mean = path_length_penalty(images, ws, self.pl_mean, hp.pl_decay, self.loss_scale())
+        opt_g.zero_grad(set_to_none=True)
+        # + 0 * image: every generator weight gets a (zero) gradient, as in NVlabs' Greg (Adam then
+        # steps all of them, and DDP sees no unused parameters)
+        self.manual_backward(penalty * hp.pl_weight * hp.pl_interval + images[:, 0, 0, 0].sum() * 0)
+        opt_g.step()
+        # lerp is linear: averaging the updated means over processes gives the global running mean
+        self.pl_mean.copy_(self.trainer.strategy.reduce(new_mean, reduce_op="mean"))
+        logs["train/pl_penalty"] = penalty.detach()
+        logs["train/pl_mean"] = self.pl_mean.clone()
+
+    def discriminator_main(self, real: Tensor, real_c: Tensor | None, z: Tensor, logs: Logs, log_now: bool) -> tuple[Tensor, Tensor, Tensor]:
+        """Dmain: the logistic loss pushes generated images down and real ones up, both through the same
+        augmentation; the loss and the real and fake logits."""
+        _, opt_d = self.optimizers()
+        with torch.no_grad():
+            fake_c = self.generated_labels(real_c, z.shape[0])
+            fake = self.generator.synthesis(self.mapped_latents(z, fake_c))
+        fake_logits = self.discriminator(self.augment(fake), fake_c)
+        real_logits = self.discriminator(self.augment(real), real_c)
+        loss = d_logistic_loss(real_logits, fake_logits)
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if log_now:
+            logs["train/d_grad_norm"] = grad_norm(self.discriminator.parameters(), self.loss_scale())
+        opt_d.step()
+        self.count_real_signs(real_logits)
+        return loss, real_logits, fake_logits
+
+    def discriminator_regularization(self, real: Tensor, real_c: Tensor | None, logs: Logs) -> None:
+        """Dreg: lazy R1 on the augmented reals, weighted by r1_gamma / 2 * r1_interval; the gradient is
+        taken with respect to the un-augmented image."""
+        hp = self.hparams
+        _, opt_d = self.optimizers()
+        real_input = real.detach().requires_grad_(True)
+        with self.eager():  # double backward
+            logits = self.discriminator(self.augment(real_input), real_c)
+            penalty = r1_penalty(logits, real_input, self.loss_scale())
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(penalty * (hp.r1_gamma / 2) * hp.r1_interval + logits.sum() * 0)  # + 0 * logits: as Greg
+        opt_d.step()
+        self.count_real_signs(logits)  # NVlabs' ADA statistic counts the R1 pass's reals too
+        logs["train/r1_penalty"] = penalty.detach()
+
+    def update_generator_ema(self, global_batch: int, logs: Logs, log_now: bool) -> None:
+        """G_ema moves toward G by the EMA schedule (``ema_beta``); nothing without an EMA."""
+        if not hasattr(self, "generator_ema"):
+            return
+        beta = self.ema_beta(global_batch)
+        update_ema(self.generator_ema, self.generator, beta)
+        if log_now:  # a Python number is copied to the device when logged, a wait per copy
+            logs["train/ema_beta"] = beta
 
     def count_real_signs(self, real_logits: Tensor) -> None:
         """Add sign(D(real)) of one pass to the ADA statistic r_t."""

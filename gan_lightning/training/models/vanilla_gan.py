@@ -10,9 +10,10 @@ import copy
 import torch
 from torch import Tensor
 
+from gan_lightning.common.checks import check_positive, check_range
 from gan_lightning.common.errors import UserError
 from gan_lightning.core.losses import AdversarialLoss, check_adversarial_loss, discriminator_loss, generator_loss, wgan_gradient_penalty
-from gan_lightning.training.models.base import GANModule, check_learning_rates
+from gan_lightning.training.models.base import GANModule
 from gan_lightning.core.nets.dcgan import DCGANDiscriminator, DiscriminatorNorm, check_resolution
 from gan_lightning.common.sampling import latents_for_seeds, seed_names, seed_range
 from gan_lightning.common.torch_utils import eval_mode, frozen, grad_norm, host_scalar, update_ema
@@ -58,11 +59,11 @@ class VanillaGAN(GANModule):
         super().__init__(resolution=resolution, channels=channels, **kwargs)
         check_resolution(resolution)
         check_adversarial_loss(gan_loss)
-        check_learning_rates(generator_lr=generator_lr, discriminator_lr=discriminator_lr)
+        check_positive("generator_lr", generator_lr)
+        check_positive("discriminator_lr", discriminator_lr)
         if gan_loss == "wgan_gp" and discriminator_norm == "batch":
             raise UserError("gan_loss wgan_gp needs discriminator_norm 'layer' or 'none' (its penalty is per sample)")
-        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
-            raise UserError(f"ema_decay must be in (0, 1) or null, got {ema_decay}")
+        check_range("ema_decay", ema_decay, 0, 1, low_open=True, high_open=True, optional=True)
         self.save_hyperparameters()
         self.generator = self.build_generator()
         self.discriminator = DCGANDiscriminator(resolution, discriminator_width, channels, discriminator_norm)

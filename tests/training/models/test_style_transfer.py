@@ -137,6 +137,15 @@ def test_bf16_mixed_training_runs(tmp_path):
     assert all(p.dtype == torch.float32 for p in model.parameters())
 
 
+def test_without_the_adversarial_term_an_r1_weight_is_unused_and_logging_steps_run(tmp_path):
+    # lambda_gan 0 leaves the style network untrained, so there is no R1 penalty to log
+    model = StyleTransfer(**TINY, lambda_gan=0.0, lambda_r1=1.0)
+    trainer = tiny_trainer(tmp_path, max_steps=3, limit_val_batches=0, log_every_n_steps=1)
+    trainer.fit(model, tiny_data())
+    assert torch.isfinite(trainer.callback_metrics["train/g_loss"])
+    assert "train/r1_penalty" not in trainer.callback_metrics
+
+
 def test_validation_logs_fid_and_fixed_triplets(tmp_path):
     model = StyleTransfer(**TINY, num_logged_images=3)
     trainer = tiny_trainer(tmp_path, max_epochs=1, limit_train_batches=1, limit_val_batches=2, num_sanity_val_steps=1)
