@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
-import statistics
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
+import harness
 import torch
+from harness import REPO
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from gan_lightning.core.augment import AdaptiveAugment  # noqa: E402
+from gan_lightning.core.augment import AdaptiveAugment
 
 
 def module_at_revision(rev: str):
@@ -40,18 +35,13 @@ def module_at_revision(rev: str):
 
 
 def time_ms(pipe, images: torch.Tensor, warmup: int, repeats: int) -> float:
-    times = []
-    for i in range(warmup + repeats):
-        x = images.clone().requires_grad_(True)
-        if images.is_cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+    x = images.clone().requires_grad_(True)
+
+    def forward_backward() -> None:
+        x.grad = None  # a fresh gradient each call, as for a new batch
         pipe(x).square().mean().backward()
-        if images.is_cuda:
-            torch.cuda.synchronize()
-        if i >= warmup:
-            times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+
+    return harness.median_seconds(forward_backward, warmup, repeats, sync=images.device if images.is_cuda else None) * 1000
 
 
 def main() -> None:
@@ -72,20 +62,17 @@ def main() -> None:
     if args.baseline_rev:
         pipes[f"ours@{args.baseline_rev}"] = module_at_revision(args.baseline_rev).AdaptiveAugment(p=args.p).to(args.device)
     if args.nvlabs:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from compare_nvlabs import BGC, import_nvlabs
+        harness.use_nvlabs(args.nvlabs.expanduser().resolve())
+        from training import augment as nv_augment  # type: ignore[import-not-found]
 
-        _, _, nv_augment = import_nvlabs(args.nvlabs)
-        nv = nv_augment.AugmentPipe(**BGC).train().requires_grad_(False).to(args.device)
+        nv = nv_augment.AugmentPipe(**harness.NVLABS_BGC).train().requires_grad_(False).to(args.device)
         nv.p.fill_(args.p)
         pipes["nvlabs"] = nv
     results = {
         "resolution": args.resolution, "batch": args.batch, "p": args.p, "device": args.device, "threads": torch.get_num_threads(),
         "ms_per_batch_forward_backward": {name: round(time_ms(pipe, images, args.warmup, args.repeats), 2) for name, pipe in pipes.items()},
     }  # fmt: skip
-    print(json.dumps(results, indent=2))
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    harness.print_json(results, args.out)
 
 
 if __name__ == "__main__":

@@ -21,30 +21,24 @@ CUT's default options for the mode.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
+import harness
 import numpy as np
 import torch
+from harness import REPO
+from lightning.pytorch import Callback, Trainer
+from torch.utils.data import DataLoader, TensorDataset
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from lightning.pytorch import Callback, Trainer  # noqa: E402
-from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
-
-import gan_lightning.training.models.style_transfer as style_transfer_module  # noqa: E402
-from gan_lightning.training.models.style_transfer import StyleTransfer  # noqa: E402
+import gan_lightning.training.models.style_transfer as style_transfer_module
+from gan_lightning.training.models.style_transfer import StyleTransfer
 
 
 def cut_options(clone: Path, tmp: Path, mode: str, extra: list[str]):
     """CUT's training options from their own parser: ``--CUT_mode mode`` and ``extra``, CPU."""
-    if not (clone / "models" / "cut_model.py").is_file():
-        raise SystemExit(f"error: {clone} has no models/cut_model.py; pass a contrastive-unpaired-translation checkout")
-    if str(clone) not in sys.path:
-        sys.path.insert(0, str(clone))
+    harness.use_cut(clone)
     from options.train_options import TrainOptions  # type: ignore[import-not-found]
 
     argv = ["train.py", "--dataroot", str(tmp), "--checkpoints_dir", str(tmp / "checkpoints"), "--name", "compare", "--gpu_ids", "-1", "--CUT_mode", mode]
@@ -247,10 +241,7 @@ def main() -> None:
         clear_diff, _ = max_diff(pairs[name], our_records[name]["weights"], their_records[name]["weights"], clear)
         results["networks"][name] = {"grad_max_abs_diff": grad_diff, "grad_abs_max": grad_scale, "weights_after_step_max_abs_diff": weight_diff,
                                      "weights_after_step_max_abs_diff_where_grad_clear": clear_diff, "lr": opt.lr}  # fmt: skip
-    print(json.dumps(results, indent=2))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    harness.print_json(results, args.out)
     bad = [f"loss {k}" for k, v in results["losses"].items() if v["abs_diff"] > 1e-5 * max(1.0, abs(v["theirs"]))]
     bad += [f"{k} gradients" for k, v in results["networks"].items() if v["grad_max_abs_diff"] > 1e-4 * max(v["grad_abs_max"], 1e-3)]
     bad += [f"{k} weights" for k, v in results["networks"].items() if v["weights_after_step_max_abs_diff_where_grad_clear"] > 1e-6]

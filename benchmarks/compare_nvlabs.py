@@ -19,33 +19,20 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import pickle
-import sys
 import tempfile
 from pathlib import Path
 
+import harness
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from gan_lightning.checkpoints.formats.nvlabs import convert_nvlabs, load_nvlabs_pickle  # noqa: E402
-from gan_lightning.core.nets.stylegan2 import Discriminator, Generator  # noqa: E402
-
-BGC = dict(xflip=1, rotate90=1, xint=1, scale=1, rotate=1, aniso=1, xfrac=1, brightness=1, contrast=1, lumaflip=1, hue=1, saturation=1)
+from gan_lightning.checkpoints.formats.nvlabs import convert_nvlabs, load_nvlabs_pickle
+from gan_lightning.core.nets.stylegan2 import Discriminator, Generator
 
 
 def import_nvlabs(clone: Path):
-    if not (clone / "training" / "networks.py").is_file():
-        raise SystemExit(f"error: {clone} has no training/networks.py; pass a stylegan2-ada-pytorch checkout")
-    sys.path.insert(0, str(clone))
-    from torch_utils import custom_ops  # type: ignore[import-not-found]
-
-    def no_extensions(*args, **kwargs):
-        raise RuntimeError("CUDA extensions are not built for this comparison")
-
-    custom_ops.get_plugin = no_extensions
+    """NVlabs' dnnlib, training.networks and training.augment from the checkout."""
+    harness.use_nvlabs(clone)
     import dnnlib  # type: ignore[import-not-found]
     from training import augment, networks  # type: ignore[import-not-found]
 
@@ -89,7 +76,7 @@ def write_snapshot(path: Path, args, dnnlib, networks, augment) -> dict:
     perturb(D, 0.2, noise)
     G_ema = copy.deepcopy(G).eval()
     perturb(G_ema, 0.05, noise)
-    pipe = augment.AugmentPipe(**BGC).train().requires_grad_(False)
+    pipe = augment.AugmentPipe(**harness.NVLABS_BGC).train().requires_grad_(False)
     pipe.p.copy_(torch.rand((), generator=noise))
     snapshot = dict(training_set_kwargs=dict(E(class_name="training.dataset.ImageFolderDataset", path="data.zip", use_labels=args.c_dim > 0, max_size=1000, xflip=False, resolution=args.resolution)))
     for name, module in [("G", G), ("D", D), ("G_ema", G_ema), ("augment_pipe", pipe)]:
@@ -99,15 +86,20 @@ def write_snapshot(path: Path, args, dnnlib, networks, augment) -> dict:
     return snapshot
 
 
+def snapshot_arguments(parser: argparse.ArgumentParser, resolution: int, channel_base: int, channel_max: int, z_dim: int, mapping_layers: int) -> None:
+    """The checkout and the network sizes ``write_snapshot`` reads, with a script's defaults."""
+    parser.add_argument("clone", type=Path, help="a checkout of NVlabs/stylegan2-ada-pytorch")
+    parser.add_argument("--resolution", type=int, default=resolution)
+    parser.add_argument("--channel-base", type=int, default=channel_base)
+    parser.add_argument("--channel-max", type=int, default=channel_max)
+    parser.add_argument("--z-dim", type=int, default=z_dim)
+    parser.add_argument("--mapping-layers", type=int, default=mapping_layers)
+    parser.add_argument("--mbstd-group", type=int, default=4)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("clone", type=Path, help="a checkout of NVlabs/stylegan2-ada-pytorch")
-    parser.add_argument("--resolution", type=int, default=64)
-    parser.add_argument("--channel-base", type=int, default=4096)
-    parser.add_argument("--channel-max", type=int, default=128)
-    parser.add_argument("--z-dim", type=int, default=64)
-    parser.add_argument("--mapping-layers", type=int, default=8)
-    parser.add_argument("--mbstd-group", type=int, default=4)
+    snapshot_arguments(parser, resolution=64, channel_base=4096, channel_max=128, z_dim=64, mapping_layers=8)
     parser.add_argument("--c-dim", type=int, default=0, help="class labels (0: unconditional)")
     parser.add_argument("--d-architecture", default="resnet", choices=["resnet", "orig"], help="D blocks (orig: NVlabs' cifar preset)")
     parser.add_argument("--batch", type=int, default=4)
@@ -150,10 +142,7 @@ def main() -> None:
         results["D_logits_abs_max"] = reference_logits.abs().max().item()
         results["ada_p_abs_diff"] = abs(float(state["augment.p"]) - float(theirs["augment_pipe"].p))
         results["ada_p"] = float(theirs["augment_pipe"].p)
-    print(json.dumps(results, indent=2))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    harness.print_json(results, args.out)
     worst = max(v for k, v in results.items() if k.endswith("diff") or "max_abs_diff" in k)
     if worst > 1e-3:
         raise SystemExit(f"FAIL: max abs difference {worst:.3g} is more than 1e-3")

@@ -20,20 +20,14 @@ it is bundled here; their CUDA plugins are stubbed, so their reference PyTorch o
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import sys
 from pathlib import Path
 
+import harness
 import torch
+from harness import NVLABS_BGC as BGC
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from compare_nvlabs import BGC, import_nvlabs  # noqa: E402
-
-from gan_lightning.core import augment as ours  # noqa: E402
+from gan_lightning.core import augment as ours
 
 TRANSFORMS = list(BGC)  # xflip, rotate90, xint, scale, rotate, aniso, xfrac, brightness, contrast, lumaflip, hue, saturation
 
@@ -72,7 +66,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="write the results here as JSON")
     args = parser.parse_args()
-    _, _, nv_augment = import_nvlabs(args.clone)
+    harness.use_nvlabs(args.clone)
+    from training import augment as nv_augment  # type: ignore[import-not-found]
+
     torch.set_grad_enabled(True)
     results: dict = {"nvlabs_clone": str(args.clone), "batch": args.batch, "same_draws": {}, "fixed_parameters": {}}
 
@@ -114,10 +110,7 @@ def main() -> None:
 
     results["max_same_draws"] = max(max(v.values()) for v in results["same_draws"].values())
     results["max_fixed_parameters"] = max(results["fixed_parameters"].values())
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    harness.print_json(results, args.out)
 
 
 if __name__ == "__main__":

@@ -29,23 +29,19 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
+import harness
 import numpy as np
 import torch
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from harness import RESULTS
 
 R1_INTERVAL, PL_INTERVAL, ADA_INTERVAL = 16, 4, 4
 P = 0.2
-BGC = dict(xflip=1, rotate90=1, xint=1, scale=1, rotate=1, aniso=1, xfrac=1, brightness=1, contrast=1, lumaflip=1, hue=1, saturation=1)
 
 
 def kind(step: int) -> str:
@@ -55,15 +51,7 @@ def kind(step: int) -> str:
 
 
 def import_nvlabs(clone: Path):
-    if not (clone / "training" / "loss.py").is_file():
-        raise SystemExit(f"error: {clone} has no training/loss.py; pass a stylegan2-ada-pytorch checkout")
-    sys.path.insert(0, str(clone))
-    from torch_utils import custom_ops  # type: ignore[import-not-found]
-
-    def no_extensions(*args, **kwargs):
-        raise RuntimeError("CUDA extensions are not built for this comparison")
-
-    custom_ops.get_plugin = no_extensions
+    harness.use_nvlabs(clone)
     from torch_utils import misc, training_stats  # type: ignore[import-not-found]
     from training import augment, loss, networks  # type: ignore[import-not-found]
 
@@ -81,7 +69,7 @@ class NVlabsLoop:
         D = networks.Discriminator(c_dim=0, img_resolution=resolution, img_channels=3, channel_base=channel_base, channel_max=512, num_fp16_res=0, conv_clamp=None, epilogue_kwargs=dict(mbstd_group_size=4))
         self.G, self.D = G.train().requires_grad_(False), D.train().requires_grad_(False)
         self.G_ema = copy.deepcopy(G).eval()
-        self.augment_pipe = augment.AugmentPipe(**BGC).train().requires_grad_(False)
+        self.augment_pipe = augment.AugmentPipe(**harness.NVLABS_BGC).train().requires_grad_(False)
         self.augment_pipe.p.copy_(torch.as_tensor(P))
         self.ada_stats = self.training_stats.Collector(regex="Loss/signs/real")
         self.loss = loss.StyleGAN2Loss(torch.device("cpu"), G.mapping, G.synthesis, D, augment_pipe=self.augment_pipe, r1_gamma=10.0)
@@ -163,15 +151,15 @@ def run(args) -> dict:
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
             pl_module.batches_done.fill_(steps[batch_idx])
 
-    class Alternate(Callback):
+    class Alternate(harness.BatchTimer):
         """Times our batch, then runs and times theirs at the same schedule step (outside our timing)."""
 
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
             self.step = int(pl_module.batches_done)
-            self.start = time.perf_counter()
+            super().on_train_batch_start(trainer, pl_module, batch, batch_idx)
 
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            times["ours"][self.step] = time.perf_counter() - self.start
+        def timed(self, trainer, pl_module, batch, batch_idx, seconds):
+            times["ours"][self.step] = seconds
             real = batch[0]
             start = time.perf_counter()
             theirs.step(real, self.step)
@@ -204,7 +192,7 @@ def run(args) -> dict:
     result = {
         "resolution": args.resolution, "batch_size": args.batch_size, "channel_base": args.channel_base, "augment_p": P,
         "compile": args.compile, "winograd": args.winograd, "batches": steps, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "device": f"CPU ({platform.processor() or platform.machine()})", "cpu_count": os.cpu_count(),
+        "device": f"CPU ({harness.cpu_name()})", "cpu_count": os.cpu_count(),
     }  # fmt: skip
     for name, by_step in times.items():
         best = {k: min((t for s, t in by_step.items() if kind(s) == k), default=None) for k in ("plain", "pl", "r1_pl")}
@@ -218,7 +206,7 @@ def run(args) -> dict:
         result["ours_over_nvlabs_amortised_best"] = round(result["ours"]["amortised_best"] / result["nvlabs"]["amortised_best"], 3)
     if whole_cycles(steps):
         result["ours_over_nvlabs_window_mean"] = round(result["ours"]["window_mean"] / result["nvlabs"]["window_mean"], 3)
-    result["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
+    result["load_average_1min_at_end"] = harness.load_average()
     return result
 
 
@@ -233,15 +221,13 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="ours with --model.init_args.compile true")
     parser.add_argument("--winograd", action="store_true", help="ours with --model.init_args.winograd true (F(4x4, 3x3) convolutions)")
     parser.add_argument("--profile", type=int, default=0, help="print a torch.profiler table of both at this step, then stop")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "compare_nvlabs_speed.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "compare_nvlabs_speed.json")
     args = parser.parse_args()
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(1)
     result = run(args)
-    print(json.dumps(result, indent=2))
+    harness.print_json(result, None if args.profile else args.out)
     if not args.profile:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.out}", file=sys.stderr)
 
 

@@ -32,23 +32,17 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import sys
 import tempfile
 from pathlib import Path
 
+import harness
 import torch
+from compare_nvlabs import import_nvlabs, snapshot_arguments, write_snapshot
+from lightning.pytorch import Callback, Trainer
+from torch.utils.data import DataLoader, TensorDataset
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from compare_nvlabs import import_nvlabs, write_snapshot  # noqa: E402
-from lightning.pytorch import Callback, Trainer  # noqa: E402
-from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
-
-from gan_lightning.checkpoints.formats.nvlabs import convert_nvlabs, load_nvlabs_pickle  # noqa: E402
-from gan_lightning.training.models.stylegan import StyleGAN  # noqa: E402
+from gan_lightning.checkpoints.formats.nvlabs import convert_nvlabs, load_nvlabs_pickle
+from gan_lightning.training.models.stylegan import StyleGAN
 
 PHASES = ("Gmain", "Greg", "Dmain", "Dreg")
 
@@ -159,13 +153,7 @@ def relative_l2(pairs, ours: dict, theirs: dict) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("clone", type=Path, help="a checkout of NVlabs/stylegan2-ada-pytorch")
-    parser.add_argument("--resolution", type=int, default=32)
-    parser.add_argument("--channel-base", type=int, default=1024)
-    parser.add_argument("--channel-max", type=int, default=32)
-    parser.add_argument("--z-dim", type=int, default=32)
-    parser.add_argument("--mapping-layers", type=int, default=2)
-    parser.add_argument("--mbstd-group", type=int, default=4)
+    snapshot_arguments(parser, resolution=32, channel_base=1024, channel_max=32, z_dim=32, mapping_layers=2)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--r1-gamma", type=float, default=1.0)
     parser.add_argument("--style-mixing-prob", type=float, default=0.9)
@@ -282,10 +270,7 @@ def main() -> None:
     results["w_avg_max_abs_diff"] = (model.generator.mapping.w_avg - G.mapping.w_avg).abs().max().item()
     results["G_ema_max_abs_diff"] = max((p - q).abs().max().item() for _, p, q in ema_pairs)
     results["ema_beta"] = model.ema_beta(args.batch)
-    print(json.dumps(results, indent=2))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    harness.print_json(results, args.out)
     # Equal: each figure within 10x of how far their own step moves when their weights are nudged by
     # 2e-6, or within float precision (1e-5 relative for gradients, 1e-6 for weights).
     bad = [

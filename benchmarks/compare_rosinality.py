@@ -13,26 +13,17 @@ own pure-PyTorch CPU fallbacks, so run this on CPU.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
+import harness
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from gan_lightning.checkpoints.formats.rosinality import generator_from_rosinality, stylegan_hyper_parameters  # noqa: E402
+from gan_lightning.checkpoints.formats.rosinality import generator_from_rosinality, stylegan_hyper_parameters
 
 
 def import_rosinality_model(rosinality_dir: Path):
-    if not (rosinality_dir / "model.py").is_file():
-        raise SystemExit(f"error: {rosinality_dir} has no model.py; pass a rosinality/stylegan2-pytorch checkout")
-    import torch.utils.cpp_extension as cpp_extension
-
-    cpp_extension.load = lambda *args, **kwargs: None  # their op/ modules build CUDA kernels at import
-    sys.path.insert(0, str(rosinality_dir))
+    harness.use_rosinality(rosinality_dir)
     import model  # type: ignore[import-not-found]
 
     return model
@@ -106,10 +97,7 @@ def main() -> None:
         results["image_abs_max"] = reference.abs().max().item()
     if args.train_timing:
         results["train_pass_seconds"] = time_training_pass(model, theirs, ours, args)
-    print(json.dumps(results, indent=2))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    harness.print_json(results, args.out)
     if max(results["max_abs_diff"], results["max_abs_diff_truncation_0.7"]) >= 1e-3:
         raise SystemExit("FAIL: max abs difference is 1e-3 or more")
 

@@ -17,23 +17,20 @@ torch-fidelity computes precision/recall on VGG16 features, like `evaluate` (pr5
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import tempfile
 from pathlib import Path
 
+import harness
 import numpy as np
 import torch
 import torch_fidelity
 from PIL import Image
 from torch.utils.data import Dataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from gan_lightning.evaluation.detectors import INCEPTION_FILE, VGG16_FILE, weights_file  # noqa: E402
-from gan_lightning.evaluation.fidelity_extractor import NAME, ShapesForTorchFidelity  # noqa: E402
-from gan_lightning.evaluation.protocols import PROTOCOLS  # noqa: E402
-from gan_lightning.evaluation.suite import MetricSuite, RealSet  # noqa: E402
+from gan_lightning.evaluation.detectors import INCEPTION_FILE, VGG16_FILE, weights_file
+from gan_lightning.evaluation.fidelity_extractor import NAME, ShapesForTorchFidelity
+from gan_lightning.evaluation.protocols import PROTOCOLS
+from gan_lightning.evaluation.suite import MetricSuite, RealSet
 
 
 class Folder(Dataset):
@@ -113,12 +110,9 @@ def main() -> None:
         "is50k_std": "inception_score_std",
     }
     rows = {name: {"evaluate": ours[name], "torch_fidelity": float(theirs[key]), "abs_diff": abs(ours[name] - float(theirs[key]))} for name, key in pairs.items()}
-    result = {"command": " ".join(sys.argv), "detector": args.detector, "num_generated": len(generated), "num_real": len(real),
+    result = {"command": harness.command_line(), "detector": args.detector, "num_generated": len(generated), "num_real": len(real),
               "kid_subset_size": subset, "device": device, "torch_fidelity": torch_fidelity.__version__, "figures": rows}  # fmt: skip
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    harness.print_json(result, args.out)
 
 
 if __name__ == "__main__":

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
+import harness
 import torch
+from harness import RESULTS
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from tests.training.models.test_compiled_step import CASES, train  # noqa: E402
+from tests.training.models.test_compiled_step import CASES, train
 
 
 def main() -> None:
@@ -42,8 +40,7 @@ def main() -> None:
             worst = max(diffs, key=diffs.get)
             results[algorithm] = {"max_abs_diff": diffs[worst], "where": worst, "tensors": len(diffs), "state_dict_keys_equal": list(eager_state) == list(compiled_state)}
             print(algorithm, json.dumps(results[algorithm]), flush=True)
-    out = REPO / "benchmarks" / "results" / f"compiled_equality_{args.backend}.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out = harness.write_json(RESULTS / f"compiled_equality_{args.backend}.json", results)
     print(f"wrote {out}")
 
 

@@ -20,14 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+import harness
+from harness import REPO, RESULTS
 
 ALGORITHMS = ("VanillaGAN", "StyleGAN", "StyleTransfer")
 STYLEGAN_FIRST_STEP = 11  # warm-up steps 11..16 (path length at 12, R1 + path length at 16); timed 17..32
@@ -48,9 +48,8 @@ SETTINGS = {
 
 def child(algorithm: str, size: str, compile: bool, backend: str) -> dict:
     """Trains one model in this process and returns its per-batch times."""
-    from lightning.pytorch import Callback, Trainer, seed_everything
+    from lightning.pytorch import Trainer, seed_everything
 
-    sys.path.insert(0, str(REPO))
     from gan_lightning.data import ShapesDataModule, ShapesStyleDataModule
     from gan_lightning.training.models.stylegan import StyleGAN
     from gan_lightning.training.models.style_transfer import StyleTransfer
@@ -74,20 +73,13 @@ def child(algorithm: str, size: str, compile: bool, backend: str) -> dict:
         data = ShapesStyleDataModule(resolution=resolution, num_content=batches * data_args["batch_size"], num_style=8, num_val=2, num_workers=0, **data_args)
     else:
         data = ShapesDataModule(resolution=resolution, num_train=batches * data_args["batch_size"], num_val=8, num_workers=0, **data_args)
-    times: list[float] = []
-
-    class Timer(Callback):
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            self.start = time.perf_counter()
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            times.append(time.perf_counter() - self.start)
-
+    timer = harness.BatchTimer()
     trainer = Trainer(
         accelerator="cpu", devices=1, max_epochs=1, limit_train_batches=batches, limit_val_batches=0, num_sanity_val_steps=0,
-        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[Timer()],
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[timer],
     )  # fmt: skip
     trainer.fit(model, data)
+    times = timer.seconds
     if len(times) != batches:
         raise SystemExit(f"error: {algorithm} ran {len(times)} batches, expected {batches}")
     measured = times[warmup:]
@@ -103,7 +95,7 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="the tests' tiny networks, few batches (a smoke run)")
     parser.add_argument("--backend", default="inductor", help="torch.compile backend of the compiled runs")
     parser.add_argument("--algorithms", nargs="+", choices=ALGORITHMS, default=list(ALGORITHMS))
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "compiled_vs_eager_cpu.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "compiled_vs_eager_cpu.json")
     parser.add_argument("--child", nargs=2, metavar=("ALGORITHM", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     size = "tiny" if args.tiny else "small"
@@ -117,10 +109,10 @@ def main() -> None:
 
     import torch
 
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    env = harness.child_environment(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     result: dict = {
         "settings": size, "backend": args.backend, "torch": torch.__version__, "torch_threads": 1,
-        "device": f"CPU ({platform.processor() or platform.machine()})", "cpu_count": os.cpu_count(),
+        "device": f"CPU ({harness.cpu_name()})", "cpu_count": os.cpu_count(),
     }  # fmt: skip
     for algorithm in args.algorithms:
         model_args, data_args, _, _ = SETTINGS[size][algorithm]
@@ -141,10 +133,8 @@ def main() -> None:
         if "failed" not in entry["eager"] and "failed" not in entry["compiled"]:
             entry["compiled_over_eager_mean"] = round(entry["compiled"]["mean_seconds_per_batch"] / entry["eager"]["mean_seconds_per_batch"], 3)
         result[algorithm] = entry
-    result["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
-    print(json.dumps(result, indent=2))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    result["load_average_1min_at_end"] = harness.load_average()
+    harness.print_json(result, args.out)
     print(f"wrote {args.out}", file=sys.stderr)
 
 

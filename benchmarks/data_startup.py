@@ -16,21 +16,18 @@ Results go to benchmarks/results/data_startup.json (seconds; the machine's load 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import harness
 import numpy as np
+from harness import RESULTS
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from gan_lightning.data import ImageFolderDataModule  # noqa: E402
-from gan_lightning.common.images import list_images  # noqa: E402
+from gan_lightning.common.images import list_images
+from gan_lightning.data import ImageFolderDataModule
 
 
 def make_folder(root: Path, count: int) -> None:
@@ -57,7 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=100_000)
     parser.add_argument("--root", default=None, help="where the folder is generated (default /tmp/gan_lightning_startup_N)")
-    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "data_startup.json"))
+    parser.add_argument("--out", default=str(RESULTS / "data_startup.json"))
     args = parser.parse_args()
     root = Path(args.root or f"/tmp/gan_lightning_startup_{args.files}")
     print(f"generating {args.files} files under {root} (once)")
@@ -79,9 +76,7 @@ def main() -> None:
         "after_one_file_changed_s": round(after_one_changed, 3),
         "cpu_count": os.cpu_count(),
     }
-    print(json.dumps(result, indent=2))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    harness.print_json(result, args.out)
 
 
 if __name__ == "__main__":

@@ -25,20 +25,18 @@ import gc
 import json
 import multiprocessing
 import os
-import sys
 import time
 from pathlib import Path
 
+import harness
 import numpy as np
 import torch
+from harness import RESULTS
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from gan_lightning.data import ImageFolderDataModule, StreamingDataModule  # noqa: E402
-from gan_lightning.data.sources import open_source  # noqa: E402
-from gan_lightning.data.prepared import prepare_dataset  # noqa: E402
+from gan_lightning.data import ImageFolderDataModule, StreamingDataModule
+from gan_lightning.data.prepared import prepare_dataset
+from gan_lightning.data.sources import open_source
 
 # NVlabs/stylegan2-ada-pytorch README, "Expected training time" (commit d72cc7d), 1 Tesla V100,
 # --cfg=auto: sec/kimg 21.6-24.2 at 256x256 and 154.3-161.6 at 1024x1024. The fastest end of each
@@ -130,8 +128,6 @@ def main() -> None:
             }  # fmt: skip
             print(json.dumps(row))
             results.append(row)
-    out = Path(args.out or REPO / "benchmarks" / "results" / f"data_throughput_{device.type}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
         "cpu_count": os.cpu_count(),
@@ -140,7 +136,7 @@ def main() -> None:
         "nvlabs_rate_source": NVLABS_SOURCE,
         "rows": results,
     }
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = harness.write_json(args.out or RESULTS / f"data_throughput_{device.type}.json", report)
     print(f"wrote {out}")
 
 

@@ -24,15 +24,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+import harness
+from harness import RESULTS
+
 COUNT = {"calls": 0, "bytes": 0}
 FIRST_BATCH = 15
 
@@ -40,12 +40,11 @@ FIRST_BATCH = 15
 def worker(strategy_name: str, resolution: int, batch_size: int, batches: int, accelerator: str, channel_max: int, out: str) -> None:
     import torch
     import torch.distributed
-    from lightning.pytorch import Callback, Trainer
+    from lightning.pytorch import Trainer
     from lightning.pytorch.strategies import DDPStrategy
     from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
     from torch.utils.data import DataLoader, TensorDataset
 
-    sys.path.insert(0, str(REPO))
     from gan_lightning.training.models.stylegan import StyleGAN
     from gan_lightning.core.nets.stylegan2 import DiscriminatorConfig, GeneratorConfig
 
@@ -64,18 +63,15 @@ def worker(strategy_name: str, resolution: int, batch_size: int, batches: int, a
 
     records: list[dict] = []
 
-    class Meter(Callback):
+    class Meter(harness.BatchTimer):
+        """Times each batch and counts what it all-reduces."""
+
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
             COUNT.update(calls=0, bytes=0)
             torch.distributed.all_reduce = counted
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            self.start = time.perf_counter()
+            super().on_train_batch_start(trainer, pl_module, batch, batch_idx)
 
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            seconds = time.perf_counter() - self.start
+        def timed(self, trainer, pl_module, batch, batch_idx, seconds):
             torch.distributed.all_reduce = all_reduce
             step = int(pl_module.batches_done) - 1
             record = {"batch": step, "seconds": seconds, "all_reduce_calls": COUNT["calls"], "all_reduce_bytes": COUNT["bytes"]}
@@ -146,7 +142,7 @@ def main() -> None:
         return
 
     results: dict = {
-        "command": " ".join(sys.argv),
+        "command": harness.command_line(),
         "resolution": args.resolution,
         "batch_size_per_process": args.batch_size,
         "processes": 2,
@@ -159,14 +155,13 @@ def main() -> None:
             out = Path(tmp) / "result.json"
             command = [sys.executable, __file__, "--worker", strategy, str(out), "--resolution", str(args.resolution),
                        "--batch-size", str(args.batch_size), "--batches", str(args.batches), "--accelerator", args.accelerator, "--channel-max", str(args.channel_max)]  # fmt: skip
-            subprocess.run(command, check=True, cwd=tmp, env={**os.environ, "PYTHONPATH": str(REPO)})
+            subprocess.run(command, check=True, cwd=tmp, env=harness.child_environment())
             result = json.loads(out.read_text())
         results["gradient_bytes"] = result["gradient_bytes"]
         results["strategies"][strategy] = summarise(result, args.warmup, not args.bytes_only)
         print(strategy, json.dumps(results["strategies"][strategy], indent=1), flush=True)
     suffix = "" if args.channel_max == 512 else f"_channel_max{args.channel_max}"
-    path = REPO / "benchmarks" / "results" / f"ddp_communication_{args.accelerator}_{args.resolution}px{suffix}.json"
-    path.write_text(json.dumps(results, indent=1) + "\n")
+    path = harness.write_json(RESULTS / f"ddp_communication_{args.accelerator}_{args.resolution}px{suffix}.json", results, indent=1)
     print("wrote", path)
 
 

@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import harness
 import torch
-
-REPO = Path(__file__).resolve().parents[1]
+from harness import REPO, RESULTS
 
 
 def fit_command(root: Path) -> list[str]:
@@ -58,10 +58,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--sigterm-every", type=int, default=4, help="every N-th round sends SIGTERM instead of SIGKILL")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "kill_campaign.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "kill_campaign.json")
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", WANDB_MODE="offline")
+    env = harness.child_environment(PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", WANDB_MODE="offline")
     rounds = []
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder) / "run"
@@ -94,7 +94,7 @@ def main() -> None:
     steps = [r["global_step"] for r in rounds if r["global_step"] is not None]
     summary = {
         "command": "python benchmarks/kill_campaign.py " + " ".join(sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d"),
+        "date": harness.today(),
         "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores",
         "kills": len(rounds),
         "sigkills": sum(r["signal"] == "SIGKILL" for r in rounds),
@@ -107,8 +107,7 @@ def main() -> None:
         "final_start_exit_status": final.returncode,
         "rounds": rounds,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    harness.write_json(args.out, summary)
     print({k: v for k, v in summary.items() if k != "rounds"})
 
 

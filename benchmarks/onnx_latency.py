@@ -18,39 +18,21 @@ Results are appended to benchmarks/results/onnx_latency.md.
 from __future__ import annotations
 
 import argparse
-import platform
-import statistics
-import sys
 import tempfile
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
+import harness
+import onnxruntime
 import torch
+from harness import median_seconds
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-RESULTS = REPO / "benchmarks" / "results" / "onnx_latency.md"
+from gan_lightning.checkpoints.export.graphs import graphs_for
+from gan_lightning.checkpoints.export.runtimes import write_onnx
+from gan_lightning.core.nets.resnet import ResnetGenerator
+from gan_lightning.core.nets.stylegan2 import Generator, GeneratorConfig
 
-import onnxruntime  # noqa: E402
-
-from gan_lightning.checkpoints.export.graphs import graphs_for  # noqa: E402
-from gan_lightning.checkpoints.export.runtimes import write_onnx  # noqa: E402
-from gan_lightning.core.nets.resnet import ResnetGenerator  # noqa: E402
-from gan_lightning.core.nets.stylegan2 import Generator, GeneratorConfig  # noqa: E402
-
+RESULTS = harness.RESULTS / "onnx_latency.md"
 PSI = 0.7
-
-
-def median_seconds(call, warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def models(args: argparse.Namespace) -> dict[str, torch.nn.Module]:
@@ -105,24 +87,22 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         rows = [row for algorithm, generator in models(args).items() for row in measure(algorithm, generator, args, Path(folder))]
-    cpu = f"{platform.processor() or platform.machine()} CPU, {args.threads} threads"
+    cpu = harness.device_name(torch.device("cpu"))  # --threads threads
     software = f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}"
     sizes = f"StyleGAN channel_base {args.channel_base}; StyleTransfer ngf {args.ngf}, {args.n_blocks} blocks"
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    if not args.results.exists():
-        args.results.write_text(
-            "# Generator latency on CPU: ONNX Runtime vs PyTorch\n\n"
-            "Measured by `python benchmarks/onnx_latency.py` (see its docstring): median of timed calls, same\n"
-            "inputs and thread count for both runtimes, random weights at the exported sizes.\n\n"
-            "| date | device | software | sizes | px | algorithm | batch | PyTorch ms | ONNX Runtime ms | speed-up | max abs diff |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|\n"
-        )
-    with args.results.open("a") as f:
-        for row in rows:
-            f.write(
-                f"| {datetime.now(timezone.utc):%Y-%m-%d} | {cpu} | {software} | {sizes} | {args.resolution} | {row['algorithm']} | "
-                f"{row['batch']} | {row['torch_ms']:.1f} | {row['onnx_ms']:.1f} | {row['torch_ms'] / row['onnx_ms']:.2f}x | {row['difference']:.1e} |\n"
-            )
+    lines = [
+        f"| {harness.today()} | {cpu} | {software} | {sizes} | {args.resolution} | {row['algorithm']} | "
+        f"{row['batch']} | {row['torch_ms']:.1f} | {row['onnx_ms']:.1f} | {row['torch_ms'] / row['onnx_ms']:.2f}x | {row['difference']:.1e} |"
+        for row in rows
+    ]
+    harness.append_rows(
+        args.results,
+        "Generator latency on CPU: ONNX Runtime vs PyTorch",
+        "Measured by `python benchmarks/onnx_latency.py` (see its docstring): median of timed calls, same\n"
+        "inputs and thread count for both runtimes, random weights at the exported sizes.",
+        ["date", "device", "software", "sizes", "px", "algorithm", "batch", "PyTorch ms", "ONNX Runtime ms", "speed-up", "max abs diff"],
+        lines,
+    )
     print(f"appended {len(rows)} rows to {args.results}")
 
 

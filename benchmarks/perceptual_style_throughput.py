@@ -14,41 +14,18 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
-import time
-from pathlib import Path
 
+import harness
 import torch
 import yaml
+from harness import REPO
+from lightning.pytorch import Trainer
+from torch.utils.data import DataLoader, TensorDataset
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from lightning.pytorch import Callback, Trainer  # noqa: E402
-from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
-
-from gan_lightning.training.models.arbitrary_style import ArbitraryStyleTransfer  # noqa: E402
-from gan_lightning.training.models.style_transfer import StyleTransfer  # noqa: E402
+from gan_lightning.training.models.arbitrary_style import ArbitraryStyleTransfer
+from gan_lightning.training.models.style_transfer import StyleTransfer
 
 PRESETS = {"fast_neural": (StyleTransfer, "style_transfer_fast_neural.yaml"), "adain": (ArbitraryStyleTransfer, "style_transfer_adain.yaml")}
-
-
-class BatchTimer(Callback):
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.times, self.start = warmup, [], 0.0
-
-    def _sync(self, module) -> None:
-        if module.device.type == "cuda":
-            torch.cuda.synchronize(module.device)
-
-    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
-        self._sync(module)
-        self.start = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        self._sync(module)
-        if batch_idx >= self.warmup:
-            self.times.append(time.perf_counter() - self.start)
 
 
 def preset_model(name: str, resolution: int):
@@ -74,7 +51,7 @@ def main() -> None:
         n = (args.steps + args.warmup) * args.batch
         images = torch.rand(2, n, 3, args.resolution, args.resolution) * 2 - 1
         loader = DataLoader(TensorDataset(images[0], images[1]), batch_size=args.batch)
-        timer = BatchTimer(args.warmup)
+        timer = harness.BatchTimer(args.warmup)
         accelerator = "gpu" if args.device.startswith("cuda") else "cpu"
         Trainer(accelerator=accelerator, devices=1, max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                 enable_model_summary=False, limit_val_batches=0, callbacks=[timer]).fit(model, loader)  # fmt: skip
@@ -82,15 +59,8 @@ def main() -> None:
         photo = torch.rand(1, 3, args.stylize_size, args.stylize_size, device=args.device) * 2 - 1
         style = torch.rand(1, 3, 256, 256, device=args.device) * 2 - 1
         run = (lambda: model.stylize(photo)) if name == "fast_neural" else (lambda: model.stylize(photo, style))
-        run()
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        run()
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        stylize_s = time.perf_counter() - start
-        median = statistics.median(timer.times)
+        stylize_s = harness.median_seconds(run, warmup=1, repeats=1, sync=torch.device(args.device))
+        median = statistics.median(timer.seconds)
         print(json.dumps({"preset": name, "device": args.device, "resolution": args.resolution, "batch": args.batch,
                           "train_it_per_s": round(1 / median, 3), "stylize_s": round(stylize_s, 3), "stylize_size": args.stylize_size,
                           "threads": torch.get_num_threads()}))  # fmt: skip

@@ -15,38 +15,23 @@ Results go to benchmarks/results/reliability_overhead_<device>.json.
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
-import sys
 import tempfile
-import time
 from pathlib import Path
 
+import harness
 import torch
+from harness import RESULTS
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from gan_lightning.training.callbacks.checkpoint_writing import AtomicCheckpointIO, non_finite_entry  # noqa: E402
-from gan_lightning.data.resumable import SeededItems  # noqa: E402
-from gan_lightning.data.shapes import ShapesDataset  # noqa: E402
-from gan_lightning.training.callbacks.divergence import has_non_finite_grad  # noqa: E402
-from gan_lightning.training.models.stylegan import StyleGAN  # noqa: E402
+from gan_lightning.data.resumable import SeededItems
+from gan_lightning.data.shapes import ShapesDataset
+from gan_lightning.training.callbacks.checkpoint_writing import AtomicCheckpointIO, non_finite_entry
+from gan_lightning.training.callbacks.divergence import has_non_finite_grad
+from gan_lightning.training.models.stylegan import StyleGAN
 
 
-def timed(function, repeats: int, sync: bool = False) -> float:
+def timed(function, repeats: int, sync: torch.device | None = None) -> float:
     """Median seconds of ``repeats`` calls after one warm-up."""
-    function()
-    times = []
-    for _ in range(repeats):
-        if sync:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        function()
-        if sync:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return harness.median_seconds(function, 1, repeats, sync)
 
 
 def main() -> None:
@@ -75,7 +60,7 @@ def main() -> None:
         file_mb = target.stat().st_size / 1e6
 
     sync = device.type == "cuda"
-    guard = timed(lambda: (non_finite_entry(model.state_dict()), [has_non_finite_grad(o) for o in optimizers]), args.repeats * 4, sync)
+    guard = timed(lambda: (non_finite_entry(model.state_dict()), [has_non_finite_grad(o) for o in optimizers]), args.repeats * 4, device if sync else None)
 
     dataset = ShapesDataset(512, 64, 3, seed=0)
     seeded = SeededItems(dataset)
@@ -91,9 +76,7 @@ def main() -> None:
         "guard_ms_per_batch": round(guard * 1000, 2),
         "loading_images_per_s": {"SeededItems": round(512 / seeded_s), "plain": round(512 / plain_s)},
     }
-    print(json.dumps(result, indent=2))
-    out = REPO / "benchmarks" / "results" / f"reliability_overhead_{device.type}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    harness.print_json(result, RESULTS / f"reliability_overhead_{device.type}.json")
 
 
 if __name__ == "__main__":

@@ -29,24 +29,20 @@ Feature networks (fixed seeded random filters, zero-mean, He-scaled, ReLU):
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
+import harness
 import torch
 from torch import Tensor, nn
 from torchvision.transforms.v2 import functional as TF
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from gan_lightning.data.example_photos import example_photo, example_style  # noqa: E402
-from gan_lightning.evaluation.texture import blurred_grey_correlation, gram_distance  # noqa: E402
-from gan_lightning.common.images import pil_to_tensor, save_image_file  # noqa: E402
-from gan_lightning.core.losses import feature_content_loss, gram_matrix, gram_style_loss  # noqa: E402
-from gan_lightning.core.nets.perceptual import FeatureNetwork  # noqa: E402
-from gan_lightning.core.nets.resnet import ResnetGenerator  # noqa: E402
+from gan_lightning.common.images import pil_to_tensor, save_image_file
+from gan_lightning.core.losses import feature_content_loss, gram_matrix, gram_style_loss
+from gan_lightning.core.nets.perceptual import FeatureNetwork
+from gan_lightning.core.nets.resnet import ResnetGenerator
+from gan_lightning.data.example_photos import example_photo, example_style
+from gan_lightning.evaluation.texture import blurred_grey_correlation, gram_distance
 
 
 def random_conv(in_channels: int, out_channels: int, kernel: int, generator: torch.Generator) -> nn.Conv2d:
@@ -186,7 +182,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     records = gatys(args) if args.mode == "gatys" else generator(args)
-    Path(f"{args.out}.json").write_text(json.dumps(records, indent=1) + "\n")
+    harness.write_json(f"{args.out}.json", records, indent=1)
 
 
 if __name__ == "__main__":

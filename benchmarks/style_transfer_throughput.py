@@ -15,27 +15,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 
+import harness
 import torch
+from lightning.pytorch import Trainer
+from torch.utils.data import DataLoader, TensorDataset
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-RESULTS = REPO / "benchmarks" / "results" / "style_transfer_throughput.md"
+from gan_lightning.common.tiling import apply_tiled
+from gan_lightning.core.nets.resnet import GENERATOR_STRIDE
+from gan_lightning.training.models.style_transfer import StyleTransfer
 
-from lightning.pytorch import Callback, Trainer  # noqa: E402
-from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
-
-from gan_lightning.training.models.style_transfer import StyleTransfer  # noqa: E402
-from gan_lightning.core.nets.resnet import GENERATOR_STRIDE  # noqa: E402
-from gan_lightning.common.tiling import apply_tiled  # noqa: E402
+RESULTS = harness.RESULTS / "style_transfer_throughput.md"
 
 PRESETS = {
     "cut": dict(nce_identity=True, flip_equivariance=False, lambda_nce=1.0),
@@ -43,31 +38,10 @@ PRESETS = {
 }
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def peak_memory_mib(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-class Timer(Callback):
-    def __init__(self, warmup: int, device: torch.device) -> None:
-        self.warmup, self.device = warmup, device
-        self.times: list[float] = []
-        self._start = 0.0
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        sync(self.device)
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        sync(self.device)
-        if batch_idx >= self.warmup:
-            self.times.append(time.perf_counter() - self._start)
 
 
 def paper_model(preset: str, compile: bool = False) -> StyleTransfer:
@@ -81,7 +55,7 @@ def train_part(args: argparse.Namespace) -> dict:
     num = args.warmup + args.steps
     content, style = torch.rand(num, 3, 256, 256) * 2 - 1, torch.rand(num, 3, 256, 256) * 2 - 1
     loader = DataLoader(TensorDataset(content, style), batch_size=1, shuffle=False)
-    timer = Timer(args.warmup, device)
+    timer = harness.BatchTimer(args.warmup)
     trainer = Trainer(
         accelerator=device.type, devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, callbacks=[timer],
@@ -89,7 +63,7 @@ def train_part(args: argparse.Namespace) -> dict:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     trainer.fit(paper_model(args.preset, args.compile), train_dataloaders=loader)
-    median = statistics.median(timer.times)
+    median = statistics.median(timer.seconds)
     return {"it_per_s": 1.0 / median, "s_per_it": median, "peak_mib": peak_memory_mib(device)}
 
 
@@ -102,10 +76,10 @@ def stylize_part(args: argparse.Namespace) -> dict:
         apply_tiled(generator, image[:, :, :256, :256], tile_size=tile, multiple=GENERATOR_STRIDE)  # warm-up
         times = []
         for _ in range(args.stylize_repeats):
-            sync(device)
+            harness.synchronize(device)
             start = time.perf_counter()
             apply_tiled(generator, image, tile_size=tile, multiple=GENERATOR_STRIDE)
-            sync(device)
+            harness.synchronize(device)
             times.append(time.perf_counter() - start)
         result[f"stylize_{name}_s"] = statistics.median(times)
     result["peak_mib"] = peak_memory_mib(device)
@@ -138,26 +112,23 @@ def main() -> None:
 
     train, stylize = run_part("train", args), run_part("stylize", args)
     device = torch.device(args.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    name = harness.device_name(device)
     print(f"training: {train['it_per_s']:.3f} it/s ({train['s_per_it']:.2f} s/it), peak memory {train['peak_mib']:.0f} MiB")
     print(f"stylize 1024x1024: whole {stylize['stylize_whole_s']:.2f} s, 512 px tiles {stylize['stylize_tiled512_s']:.2f} s, peak memory {stylize['peak_mib']:.0f} MiB")
     line = (
-        f"| {datetime.now(timezone.utc):%Y-%m-%d} | {name} | torch {torch.__version__} | {args.preset}{', compiled' if args.compile else ''}, 256 px, batch 1, "
+        f"| {harness.today()} | {name} | torch {torch.__version__} | {args.preset}{', compiled' if args.compile else ''}, 256 px, batch 1, "
         f"{args.steps} timed it | {train['it_per_s']:.3f} | {train['peak_mib']:.0f} | {stylize['stylize_whole_s']:.2f} | "
         f"{stylize['stylize_tiled512_s']:.2f} | {stylize['peak_mib']:.0f} |"
     )
-    RESULTS.parent.mkdir(exist_ok=True)
-    if not RESULTS.exists():
-        RESULTS.write_text(
-            "# StyleTransfer (CUT) throughput, paper sizes (ngf 64, 9 blocks, 256 patches)\n\n"
-            "Measured by `python benchmarks/style_transfer_throughput.py`. Training: median iteration time of our\n"
-            "LightningModule under a Trainer (data in memory). Memory: peak RSS of the process on CPU (baseline\n"
-            "Python + torch included), max allocated on GPU. Stylize: one 1024x1024 image, whole or in 512 px tiles.\n\n"
-            "| date | device | software | setting | train it/s | train peak MiB | stylize 1024² whole s | stylize 1024² tiled s | stylize peak MiB |\n"
-            "|---|---|---|---|---|---|---|---|---|\n"
-        )
-    with RESULTS.open("a") as f:
-        f.write(line + "\n")
+    harness.append_rows(
+        RESULTS,
+        "StyleTransfer (CUT) throughput, paper sizes (ngf 64, 9 blocks, 256 patches)",
+        "Measured by `python benchmarks/style_transfer_throughput.py`. Training: median iteration time of our\n"
+        "LightningModule under a Trainer (data in memory). Memory: peak RSS of the process on CPU (baseline\n"
+        "Python + torch included), max allocated on GPU. Stylize: one 1024x1024 image, whole or in 512 px tiles.",
+        ["date", "device", "software", "setting", "train it/s", "train peak MiB", "stylize 1024² whole s", "stylize 1024² tiled s", "stylize peak MiB"],
+        [line],
+    )
 
 
 if __name__ == "__main__":

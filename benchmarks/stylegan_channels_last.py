@@ -15,21 +15,18 @@ Results: benchmarks/results/stylegan_channels_last_cpu.json (or --out).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
+import harness
 import torch
 import torch.nn.functional as F
+from harness import RESULTS
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from gan_lightning.core.nets.stylegan2 import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig  # noqa: E402
-from gan_lightning.common.torch_utils import frozen  # noqa: E402
+from gan_lightning.common.torch_utils import frozen
+from gan_lightning.core.nets.stylegan2 import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 
 LAYOUTS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
@@ -64,7 +61,7 @@ def main() -> None:
     parser.add_argument("--channel-base", type=int, default=32768)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "stylegan_channels_last_cpu.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "stylegan_channels_last_cpu.json")
     args = parser.parse_args()
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(1)
@@ -88,14 +85,12 @@ def main() -> None:
         print(name, {layout: min(times) for layout, times in seconds[name].items()}, file=sys.stderr, flush=True)
     result = {
         "resolution": args.resolution, "channel_base": args.channel_base, "batch_size": args.batch_size, "repeats": args.repeats,
-        "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "device": f"CPU ({platform.processor() or platform.machine()})",
+        "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "device": f"CPU ({harness.cpu_name()})",
         "seconds": seconds,
         "channels_last_over_nchw_min": {name: round(min(t["channels_last"]) / min(t["nchw"]), 3) for name, t in seconds.items()},
-        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+        "load_average_1min_at_end": harness.load_average(),
     }  # fmt: skip
-    print(json.dumps(result, indent=2))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    harness.print_json(result, args.out)
 
 
 if __name__ == "__main__":

@@ -18,24 +18,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+import harness
+from harness import RESULTS
+
 FIRST_STEP = 14  # batches 14..20: plain, plain, R1 + PL (16), plain, plain, plain, PL (20)
 
 
 def measure(resolution: int, batch_size: int, precision: str, accelerator: str, compile: bool = False, batches: int = 7, tf32: bool | None = None) -> dict:
     import torch
-    from lightning.pytorch import Callback, Trainer
+    from lightning.pytorch import Trainer
     from torch.utils.data import DataLoader, TensorDataset
 
-    sys.path.insert(0, str(REPO))
     from gan_lightning.training.models.stylegan import StyleGAN
 
     torch.manual_seed(0)
@@ -46,16 +45,11 @@ def measure(resolution: int, batch_size: int, precision: str, accelerator: str, 
     loader = DataLoader(TensorDataset(images, torch.zeros(len(images))), batch_size=batch_size, drop_last=True)
     times: dict[int, float] = {}
 
-    class Timer(Callback):
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            self.start = time.perf_counter()
+    class Timer(harness.BatchTimer):
+        """Times by schedule step (the step a batch ran at)."""
 
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            times[int(pl_module.batches_done) - 1] = time.perf_counter() - self.start
+        def timed(self, trainer, pl_module, batch, batch_idx, seconds):
+            times[int(pl_module.batches_done) - 1] = seconds
 
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -70,7 +64,7 @@ def measure(resolution: int, batch_size: int, precision: str, accelerator: str, 
     path_length = max(times[20] - plain, 0.0)
     r1 = max(times[16] - max(times[20], plain), 0.0)
     amortised = plain + path_length / 4 + r1 / 16
-    device = torch.cuda.get_device_name() if accelerator == "gpu" else f"CPU ({platform.processor() or platform.machine()})"
+    device = torch.cuda.get_device_name() if accelerator == "gpu" else f"CPU ({harness.cpu_name()})"
     result = {
         "resolution": resolution,
         "batch_size": batch_size,
@@ -83,7 +77,7 @@ def measure(resolution: int, batch_size: int, precision: str, accelerator: str, 
         "images_per_second": round(batch_size / amortised, 3),
         "images_per_second_plain_batches": round(batch_size / plain, 3),
         "raw_seconds_by_schedule_step": {str(k): round(v, 3) for k, v in sorted(times.items())},
-        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+        "load_average_1min_at_end": harness.load_average(),
         "cpu_count": os.cpu_count(),
     }
     if accelerator == "gpu":
@@ -120,9 +114,7 @@ def main() -> None:
             raise SystemExit(f"{resolution} px failed:\n{done.stderr[-3000:]}")
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(json.dumps(results[-1]), flush=True)
-    out = args.out or REPO / "benchmarks" / "results" / f"stylegan_throughput_{accelerator}_{args.precision}{'_compiled' if args.compile else ''}{'_tf32_' + args.tf32 if args.tf32 else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out = harness.write_json(args.out or RESULTS / f"stylegan_throughput_{accelerator}_{args.precision}{'_compiled' if args.compile else ''}{'_tf32_' + args.tf32 if args.tf32 else ''}.json", results)
     print(f"wrote {out}")
 
 

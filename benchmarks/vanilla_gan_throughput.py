@@ -16,29 +16,22 @@ Results are appended to benchmarks/results/vanilla_gan_throughput.md.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 
+import harness
 import torch
 import torch.nn.functional as F
-from lightning.pytorch import Callback, Trainer
+from lightning.pytorch import Trainer
 from torch.utils.data import DataLoader, TensorDataset
 
 from gan_lightning.training.models import VanillaGAN
 
-RESULTS = Path(__file__).parent / "results" / "vanilla_gan_throughput.md"
+RESULTS = harness.RESULTS / "vanilla_gan_throughput.md"
 
 
 def make_batches(count: int, batch_size: int, resolution: int) -> torch.Tensor:
     return torch.rand(count * batch_size, 3, resolution, resolution, generator=torch.Generator().manual_seed(0)) * 2 - 1
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def plain_loop(images: torch.Tensor, batch_size: int, warmup: int, device: torch.device) -> float:
@@ -52,7 +45,7 @@ def plain_loop(images: torch.Tensor, batch_size: int, warmup: int, device: torch
     start = 0.0
     for i, real in enumerate(batches):
         if i == warmup:
-            sync(device)
+            harness.synchronize(device)
             start = time.perf_counter()
         real = real.to(device, non_blocking=True)
         with torch.no_grad():
@@ -67,39 +60,22 @@ def plain_loop(images: torch.Tensor, batch_size: int, warmup: int, device: torch
         g_loss.backward()
         opt_g.step()
         discriminator.requires_grad_(True)
-    sync(device)
+    harness.synchronize(device)
     return (len(batches) - warmup) * batch_size / (time.perf_counter() - start)
-
-
-class Timer(Callback):
-    def __init__(self, warmup: int, device: torch.device) -> None:
-        self.warmup, self.device = warmup, device
-        self.start = self.end = 0.0
-        self.batches = 0
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if batch_idx == self.warmup:
-            sync(self.device)
-            self.start = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        sync(self.device)
-        self.end = time.perf_counter()
-        self.batches = batch_idx + 1
 
 
 def lightning_loop(images: torch.Tensor, batch_size: int, warmup: int, device: torch.device, compile: bool = False) -> float:
     torch.manual_seed(0)
     model = VanillaGAN(resolution=64, channels=3, fid_features="shapes", compile=compile)
     loader = DataLoader(TensorDataset(images, torch.zeros(len(images))), batch_size=batch_size, shuffle=False)
-    timer = Timer(warmup, device)
+    timer = harness.BatchTimer(warmup)
     trainer = Trainer(
         accelerator=device.type, devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, log_every_n_steps=50,
         callbacks=[timer],
     )  # fmt: skip
     trainer.fit(model, train_dataloaders=loader)
-    return (timer.batches - warmup) * batch_size / (timer.end - timer.start)
+    return (timer.batches - warmup) * batch_size / timer.window_seconds
 
 
 def main() -> None:
@@ -122,9 +98,8 @@ def main() -> None:
         print(f"plain {plain[-1]:.1f} img/s   lightning {lightning[-1]:.1f} img/s" + (f"   compiled {compiled[-1]:.1f} img/s" if compiled else ""))
     p, l = statistics.median(plain), statistics.median(lightning)
     overhead = (p / l - 1) * 100
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
     line = (
-        f"| {datetime.now(timezone.utc):%Y-%m-%d} | {name} | torch {torch.__version__} | batch {args.batch_size}, "
+        f"| {harness.today()} | {harness.device_name(device)} | torch {torch.__version__} | batch {args.batch_size}, "
         f"{args.steps} timed batches x {args.repeats} | {p:.1f} | {l:.1f} | {overhead:+.1f}% |"
     )
     print(f"median: plain {p:.1f} img/s, lightning {l:.1f} img/s, Lightning overhead {overhead:+.1f}%")
@@ -132,15 +107,13 @@ def main() -> None:
         c = statistics.median(compiled)
         line += f" compiled: {c:.1f} img/s ({c / l:.2f}x eager) |"
         print(f"median: compiled {c:.1f} img/s, {c / l:.2f}x the eager LightningModule")
-    RESULTS.parent.mkdir(exist_ok=True)
-    if not RESULTS.exists():
-        RESULTS.write_text(
-            "# VanillaGAN throughput at 64 px (images/s, higher is better)\n\n"
-            "Measured by `python benchmarks/vanilla_gan_throughput.py`. Overhead = plain / Lightning - 1.\n\n"
-            "| date | device | software | setting | plain PyTorch | Lightning | overhead |\n|---|---|---|---|---|---|---|\n"
-        )
-    with RESULTS.open("a") as f:
-        f.write(line + "\n")
+    harness.append_rows(
+        RESULTS,
+        "VanillaGAN throughput at 64 px (images/s, higher is better)",
+        "Measured by `python benchmarks/vanilla_gan_throughput.py`. Overhead = plain / Lightning - 1.",
+        ["date", "device", "software", "setting", "plain PyTorch", "Lightning", "overhead"],
+        [line],
+    )
 
 
 if __name__ == "__main__":

@@ -16,18 +16,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
+import harness
 import torch
 import torch.nn.functional as F
+from harness import RESULTS
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from gan_lightning.core.nets.layers import winograd_conv3x3  # noqa: E402
+from gan_lightning.core.nets.layers import winograd_conv3x3
 
 
 def direct(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -54,7 +52,7 @@ def main() -> None:
         torch.set_num_threads(1)
     result: dict = {
         "channels": args.channels, "batch_size": args.batch_size, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "device": f"CPU ({platform.processor() or platform.machine()})", "sides": {},
+        "device": f"CPU ({harness.cpu_name()})", "sides": {},
     }  # fmt: skip
     for side in args.sides:
         torch.manual_seed(side)
@@ -84,12 +82,10 @@ def main() -> None:
         result["sides"][str(side)] = entry
         print(side, json.dumps(entry), file=sys.stderr, flush=True)
     if not args.no_timing:
-        result["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
+        result["load_average_1min_at_end"] = harness.load_average()
     name = "winograd_conv_cpu_accuracy.json" if args.no_timing else "winograd_conv_cpu.json"
-    out = args.out or REPO / "benchmarks" / "results" / name
-    print(json.dumps(result, indent=2))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = args.out or RESULTS / name
+    harness.print_json(result, out)
     print(f"wrote {out}", file=sys.stderr)
 
 
