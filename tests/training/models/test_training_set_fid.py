@@ -32,7 +32,10 @@ class ColourStatistics(nn.Module):
         return torch.cat([images.mean(dim=(2, 3)), images.std(dim=(2, 3))], dim=1)
 
 
-def test_fid_against_the_training_set_every_n_kimg_picks_the_best_checkpoint(tmp_path: Path) -> None:
+# ModelCheckpoint saves either at a training epoch's end (by default without validation) or after
+# validation (here: when validation is not every epoch); the mid-epoch FID must reach it in both.
+@pytest.mark.parametrize("trainer_args", [{}, {"check_val_every_n_epoch": 2}], ids=["saves-at-epoch-end", "saves-after-validation"])
+def test_fid_against_the_training_set_every_n_kimg_picks_the_best_checkpoint(tmp_path: Path, trainer_args: dict) -> None:
     write_rgb_images(tmp_path / "images", 24, size=(32, 32))
     data = ImageFolderDataModule(str(tmp_path / "images"), resolution=32, val_fraction=0, batch_size=8, num_workers=0)
     model = VanillaGAN(resolution=32, z_dim=8, generator_width=8, discriminator_width=8, fid_features=ColourStatistics(),
@@ -40,7 +43,7 @@ def test_fid_against_the_training_set_every_n_kimg_picks_the_best_checkpoint(tmp
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="best-fid{val/fid:.4f}", auto_insert_metric_name=False,
                                  monitor="val/fid", mode="min", save_last=True)  # fmt: skip
     trainer = Trainer(max_epochs=2, logger=CSVLogger(tmp_path, name="log"), callbacks=[checkpoint], accelerator="cpu",
-                      enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1)  # fmt: skip
+                      enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1, **trainer_args)  # fmt: skip
     trainer.fit(model, data)  # 3 batches of 8 per epoch: 48 images, FID at 16, 32 and 48
 
     with open(Path(trainer.logger.log_dir) / "metrics.csv") as file:
