@@ -284,9 +284,9 @@ class GANModule(LightningModule):
                 "validation images (val_fraction) or raise trainer.limit_val_batches"
             )
         values = distances.compute(self._gather)
-        self.log(f"{stage}/fid", torch.tensor(values["fid"], dtype=torch.float32), prog_bar=stage == "val", sync_dist=False)
+        self.log(f"{stage}/fid", values["fid"], prog_bar=stage == "val", sync_dist=False)  # every rank has the same value
         if "kid" in values:
-            self.log(f"{stage}/kid", torch.tensor(values["kid"], dtype=torch.float32), sync_dist=False)
+            self.log(f"{stage}/kid", values["kid"], sync_dist=False)
         distances.forget_generated()
 
     def on_validation_epoch_start(self) -> None:
