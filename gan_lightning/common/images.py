@@ -39,8 +39,9 @@ def from_unit(images: Tensor) -> Tensor:
 
 
 def to_uint8(images: Tensor) -> Tensor:
-    """[-1, 1] -> uint8 [0, 255], rounded."""
-    return (to_unit(images) * 255).round().to(torch.uint8)
+    """[-1, 1] -> uint8 [0, 255], rounded half up as NVlabs quantizes (x * 127.5 + 128, clamped,
+    truncated): the images the metrics' detectors see are those NVlabs' see."""
+    return (images.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
 
 
 def from_uint8(images: Tensor) -> Tensor:

@@ -24,9 +24,9 @@ from torch import Tensor, nn
 
 from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation.shapes_classifier import ShapesClassifier, load_shapes_classifier
-from gan_lightning.common.images import from_unit
+from gan_lightning.common.images import from_unit, to_uint8
 
-DetectorKind = Literal["inception", "shapes"]
+DetectorKind = Literal["inception", "shapes"]  # or a feature module (``FeatureModuleDetector``)
 DETECTOR_KINDS: tuple[str, ...] = ("inception", "shapes")
 
 # file name -> where to download it; --weights-dir holds these files under these names.
@@ -190,8 +190,8 @@ def build_detector(kind: str, role: Role, weights_dir: str | None = None) -> nn.
 
 
 class FeatureModuleDetector(nn.Module):
-    """A torchmetrics-style feature module (images in [0, 1] -> (N, D), ``num_features``; e.g.
-    ``features.LookFeatures`` or a test's small network) as a detector without logits."""
+    """A feature module (images in [0, 1] -> (N, D); e.g. ``features.LookFeatures`` or a test's small
+    network) as a detector without logits."""
 
     def __init__(self, module: nn.Module) -> None:
         super().__init__()
@@ -202,7 +202,17 @@ class FeatureModuleDetector(nn.Module):
         return self.module(images.float() / 255), None
 
 
+def detector_for(kind: str | nn.Module, role: Role, weights_dir: str | None = None, inception_path: str | None = None) -> nn.Module:
+    """The network of ``role`` for ``kind``: a detector kind, or a feature module (FID/KID/PR only);
+    ``inception_path`` (one weights file) is preferred over ``weights_dir`` for Inception."""
+    if isinstance(kind, nn.Module):
+        return FeatureModuleDetector(kind)
+    if kind == "inception" and role == "inception" and inception_path is not None:
+        return InceptionDetector(inception_path)
+    return build_detector(kind, role, weights_dir)
+
+
 def to_uint8_rgb(images: Tensor) -> Tensor:
-    """Generator output in [-1, 1] -> uint8 RGB as NVlabs quantizes it (x * 127.5 + 128, clamped)."""
-    images = (images.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+    """Images in [-1, 1] with 1 or 3 channels -> uint8 RGB, what every detector takes."""
+    images = to_uint8(images)
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images

@@ -44,6 +44,21 @@ def single_process_gather(tensor: Tensor) -> Tensor:
     return tensor[None]
 
 
+def gather_rows(rows: Tensor, gather: Gather) -> Tensor:
+    """(L, ...) on each process, L possibly different -> every process's rows, process by process
+    (a gather needs equal shapes: padded to the longest, then cut back)."""
+    lengths = gather(torch.tensor([rows.shape[0]], device=rows.device)).flatten().tolist()
+    padded = torch.cat([rows, rows.new_zeros(max(lengths) - rows.shape[0], *rows.shape[1:])])
+    return torch.cat([part[:length] for part, length in zip(gather(padded), lengths)])
+
+
+@torch.no_grad()
+def detect(detector: nn.Module, images: Tensor) -> tuple[Tensor, Tensor | None]:
+    """(features, logits or None) in float32 of images in [-1, 1], quantized to uint8 as NVlabs does."""
+    features, logits = detector(to_uint8_rgb(images))
+    return features.float(), None if logits is None else logits.float()
+
+
 @torch.no_grad()
 def extract_features(
     images_of: Callable[[list[int]], Tensor],
@@ -61,10 +76,10 @@ def extract_features(
     parts: dict[str, list[Tensor]] = {"features": [], "logits": []}
     show = description is not None and shard.rank == 0
     for batch in tqdm(batches, desc=description, unit="batch", disable=not show, leave=False):
-        features, logits = detector(to_uint8_rgb(images_of(batch)))
-        parts["features"].append(features.float())
+        features, logits = detect(detector, images_of(batch))
+        parts["features"].append(features)
         if logits is not None:
-            parts["logits"].append(logits.float())
+            parts["logits"].append(logits)
     return {key: shard.merge(gather(torch.cat(values)), count) for key, values in parts.items() if values}
 
 

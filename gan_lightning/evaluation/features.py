@@ -1,7 +1,7 @@
-"""Offline feature networks for FID on the bundled data (torchmetrics' custom ``feature`` modules).
+"""An offline feature network for FID on the bundled style example, given as ``fid_features``.
 
-Both take images in [0, 1] (torchmetrics' ``normalize=True`` convention), have a ``num_features``
-attribute, and need no download. They are only meaningful on the bundled data they were made for.
+It takes images in [0, 1] (``detectors.FeatureModuleDetector`` hands it the quantized images), has a
+``num_features`` attribute, and needs no download. It is only meaningful on the data it was made for.
 """
 
 from __future__ import annotations
@@ -11,22 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_lightning.evaluation.looks import look_statistics
-from gan_lightning.evaluation.shapes_classifier import ShapesClassifier
 from gan_lightning.common.images import from_unit
-
-
-class ShapesFeatures(nn.Module):
-    """The shapes classifier's 128-d features: a Fréchet distance for the bundled shapes data
-    (like LeNet features for MNIST)."""
-
-    num_features = ShapesClassifier.num_features
-
-    def __init__(self, classifier: ShapesClassifier) -> None:
-        super().__init__()
-        self.classifier = classifier
-
-    def forward(self, images: Tensor) -> Tensor:
-        return self.classifier.features(from_unit(images))
 
 
 class LookFeatures(nn.Module):

@@ -28,11 +28,11 @@ def frechet_distance(generated: Tensor, real: Tensor) -> float:
     return fid_statistics_to_metric(stats[0], stats[1], verbose=False)["frechet_inception_distance"]
 
 
-def kernel_distance(generated: Tensor, real: Tensor, seed: int = 0) -> float:
+def kernel_distance(generated: Tensor, real: Tensor, seed: int = 0, max_subset_size: int = KID_MAX_SUBSET_SIZE) -> float:
     """KID (Binkowski et al. 2018): unbiased MMD^2 with the cubic polynomial kernel, averaged over
-    100 random subsets of min(1000, real, generated) images each (NVlabs' max_subset_size)."""
+    100 random subsets of min(max_subset_size, real, generated) images each (NVlabs' 1000)."""
     _need(generated, 2, "KID"), _need(real, 2, "KID")
-    size = min(KID_MAX_SUBSET_SIZE, generated.shape[0], real.shape[0])
+    size = min(max_subset_size, generated.shape[0], real.shape[0])
     result = kid_features_to_metric(
         generated.float().cpu(), real.float().cpu(), kid_subsets=KID_NUM_SUBSETS, kid_subset_size=size, rng_seed=seed, verbose=False
     )

@@ -4,7 +4,7 @@ It plays the part that a pretrained MNIST classifier plays in the GAN literature
 Metz et al. 2017 / Lin et al. 2018, FID with a domain network): from a batch of generated images it
 measures how many samples are a clean, recognisable shape and how many of the dataset's modes are
 produced (``shapes_quality.py``), and gives 128-d features for a Fréchet distance that needs no
-download (``features.ShapesFeatures``).
+download (``detectors.ShapesDetector``).
 
 The weights file is made by ``python scripts/train_shapes_classifier.py`` (about a minute on CPU)
 from the deterministic dataset; it is tiny, so the package ships it.

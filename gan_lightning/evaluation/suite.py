@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation import formulas
-from gan_lightning.evaluation.detectors import FeatureModuleDetector, InceptionDetector, Role, build_detector
+from gan_lightning.evaluation.detectors import Role, detector_for
 from gan_lightning.evaluation.extraction import FeatureCache, Gather, Shard, extract_features, single_process_gather
 from gan_lightning.evaluation.protocols import PPL_EPSILON, MetricProtocol
 from gan_lightning.common.sampling import class_vectors, latents_for_seeds
@@ -95,13 +95,7 @@ class MetricSuite:
 
     def detector(self, role: Role) -> nn.Module:
         if role not in self._detectors:
-            if isinstance(self.detector_kind, nn.Module):
-                detector: nn.Module = FeatureModuleDetector(self.detector_kind)
-            elif self.detector_kind == "inception" and role == "inception" and self.inception_path is not None:
-                detector = InceptionDetector(self.inception_path)
-            else:
-                detector = build_detector(self.detector_kind, role, self.weights_dir)
-            self._detectors[role] = detector.to(self.device)
+            self._detectors[role] = detector_for(self.detector_kind, role, self.weights_dir, self.inception_path).to(self.device)
         return self._detectors[role]
 
     def _bar(self, description: str) -> str | None:

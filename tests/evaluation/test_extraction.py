@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gan_lightning.evaluation.extraction import Shard, extract_features
+from gan_lightning.evaluation.extraction import Shard, extract_features, gather_rows, single_process_gather
 
 
 class Identity(nn.Module):
@@ -38,3 +38,15 @@ def test_split_over_three_processes_merges_back_in_item_order() -> None:
     assert Shard(1, world_size).merge(gathered, count).flatten().tolist() == list(range(count))
     alone = extract_features(images_of, Identity(), count, batch_size=4)["features"]
     assert alone.flatten().tolist() == list(range(count))
+
+
+def test_rows_of_unequal_length_are_gathered_in_process_order() -> None:
+    mine, theirs = torch.arange(3.0)[:, None], 100 + torch.arange(5.0)[:, None]
+
+    def gather(tensor: torch.Tensor) -> torch.Tensor:  # process 0 of two; process 1 holds `theirs`
+        other = torch.tensor([len(theirs)]) if tensor.dtype == torch.int64 else theirs
+        assert tensor.shape == other.shape  # all_gather needs equal shapes
+        return torch.stack([tensor, other])
+
+    assert gather_rows(mine, gather).flatten().tolist() == [0, 1, 2, 100, 101, 102, 103, 104]
+    assert torch.equal(gather_rows(mine, single_process_gather), mine)

@@ -1,6 +1,7 @@
-"""FID works offline: the bundled-data features need no download, Inception reads a local weights
-file, and a missing download is one clear error."""
+"""Training's FID works offline: the bundled-data features need no download, Inception reads a local
+weights file, and a missing download is one clear error."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ from torch import nn
 
 from gan_lightning.data.shapes import ShapesDataset
 from gan_lightning.common.errors import UserError
-from gan_lightning.evaluation.fid import build_fid, build_kid, to_unit_rgb
+from gan_lightning.evaluation.detectors import FeatureModuleDetector
+from gan_lightning.evaluation.streamed import StreamedDistances, fid_detector
 
 
 def shapes(n: int, seed: int) -> torch.Tensor:
@@ -18,13 +20,13 @@ def shapes(n: int, seed: int) -> torch.Tensor:
 
 
 def test_shapes_fid_is_small_for_real_vs_real_and_large_for_noise() -> None:
-    fid = build_fid("shapes")
-    fid.update(to_unit_rgb(shapes(256, 1)), real=True)
-    fid.update(to_unit_rgb(shapes(256, 2)), real=False)
-    same = fid.compute().item()
-    fid.reset()  # keeps the real features
-    fid.update(to_unit_rgb(torch.rand(256, 3, 32, 32) * 2 - 1), real=False)
-    noise = fid.compute().item()
+    fid = StreamedDistances(fid_detector("shapes"))
+    fid.add(shapes(256, 1), "real")
+    fid.add(shapes(256, 2), "generated")
+    same = fid.compute()["fid"]
+    fid.forget_generated()  # keeps the real features
+    fid.add(torch.rand(256, 3, 32, 32) * 2 - 1, "generated")
+    noise = fid.compute()["fid"]
     assert same < noise / 20
 
 
@@ -35,15 +37,16 @@ def test_any_small_feature_module() -> None:
         def forward(self, images: torch.Tensor) -> torch.Tensor:
             return images.mean(dim=(2, 3))
 
-    fid = build_fid(Pool())
-    fid.update(to_unit_rgb(torch.zeros(8, 1, 8, 8) + torch.rand(8, 1, 1, 1) * 0.1), real=True)
-    fid.update(to_unit_rgb(torch.zeros(8, 1, 8, 8) + torch.rand(8, 1, 1, 1) * 0.1 + 0.5), real=False)
-    assert fid.compute().item() > 0.1
+    fid = StreamedDistances(fid_detector(Pool()))
+    assert isinstance(fid.detector, FeatureModuleDetector)
+    fid.add(torch.zeros(8, 1, 8, 8) + torch.rand(8, 1, 1, 1) * 0.1, "real")
+    fid.add(torch.zeros(8, 1, 8, 8) + torch.rand(8, 1, 1, 1) * 0.1 + 0.5, "generated")
+    assert fid.compute()["fid"] > 0.1
 
 
 def test_missing_inception_weights_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"fid_weights_path '.*missing.pth' is not a file"):
-        build_fid("inception", str(tmp_path / "missing.pth"))
+        fid_detector("inception", str(tmp_path / "missing.pth"))
 
 
 def test_offline_inception_download_failure_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -55,7 +58,7 @@ def test_offline_inception_download_failure_is_a_clear_error(monkeypatch: pytest
     monkeypatch.setattr(fe, "load_state_dict_from_url", offline)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache
     with pytest.raises(UserError, match="could not get the Inception weights.*fid_weights_path"):
-        build_fid("inception")
+        fid_detector("inception")
 
 
 def test_inception_from_a_local_weights_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -69,12 +72,9 @@ def test_inception_from_a_local_weights_file(monkeypatch: pytest.MonkeyPatch, tm
     weights = tmp_path / "inception.pth"
     torch.save(network.state_dict(), weights)
 
-    fid = build_fid("inception", str(weights))
-    kid = build_kid(fid, subset_size=3)  # shares the loaded network, feeds it uint8 like FID does
-    assert not any(p.requires_grad for p in fid.inception.parameters())
-    real, fake = to_unit_rgb(torch.rand(3, 3, 32, 32) * 2 - 1), to_unit_rgb(torch.rand(3, 1, 32, 32) * 2 - 1)
-    for metric in (fid, kid):
-        metric.update(real, real=True)
-        metric.update(fake, real=False)
-    assert torch.isfinite(fid.compute())
-    assert torch.isfinite(kid.compute()[0])
+    distances = StreamedDistances(fid_detector("inception", str(weights)), kid_subset_size=3)  # KID on FID's features
+    assert not any(p.requires_grad for p in distances.detector.parameters())
+    distances.add(torch.rand(3, 3, 32, 32) * 2 - 1, "real")
+    distances.add(torch.rand(3, 1, 32, 32) * 2 - 1, "generated")
+    values = distances.compute()
+    assert math.isfinite(values["fid"]) and math.isfinite(values["kid"])

@@ -92,14 +92,16 @@ def test_generate_from_a_checkpoint_with_nan_weights_writes_no_black_grid(tmp_pa
 
 
 def test_fid_refuses_nan_images_instead_of_crashing() -> None:
-    from gan_lightning.evaluation.fid import to_unit_rgb
+    from gan_lightning.evaluation.streamed import StreamedDistances, fid_detector
 
+    distances = StreamedDistances(fid_detector("shapes"))
     images = torch.zeros(4, 3, 8, 8)
     images[1, 0, 2, 2] = float("nan")
     images[3] = float("inf")
     with pytest.raises(UserError, match="2 of 4 images hold NaN or inf"):
-        to_unit_rgb(images)
-    assert to_unit_rgb(torch.zeros(2, 1, 8, 8)).shape == (2, 3, 8, 8)  # finite images pass
+        distances.add(images, "generated")
+    distances.add(torch.zeros(2, 1, 8, 8), "generated")  # finite images pass
+    assert distances.count("generated") == 2
 
 
 @pytest.mark.parametrize("where", ["proc", "under_a_file", "folder_named_png"])

@@ -8,20 +8,29 @@ from typing import Union
 
 import torch
 from lightning.pytorch import LightningModule
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor, nn
-from torchmetrics.image.fid import FrechetInceptionDistance
-from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan_lightning.common.checks import check_positive
 from gan_lightning.common.errors import UserError
-from gan_lightning.evaluation.extraction import Shard
-from gan_lightning.evaluation.fid import FIDFeatures, build_fid, build_kid, to_unit_rgb
-from gan_lightning.evaluation.protocols import PROTOCOLS
-from gan_lightning.evaluation.suite import ImagesOf, MetricSuite, RealSet, dataset_images, seeded_images
 from gan_lightning.common.torch_utils import eval_mode
+from gan_lightning.evaluation.detectors import DetectorKind
+from gan_lightning.evaluation.extraction import Shard
+from gan_lightning.evaluation.protocols import PROTOCOLS
+from gan_lightning.evaluation.streamed import StreamedDistances, fid_detector
+from gan_lightning.evaluation.suite import (
+    ImagesOf,
+    MetricSuite,
+    RealSet,
+    dataset_images,
+    seeded_images,
+)
 from gan_lightning.training.checkpoint_hooks import AlgorithmCheckpoints
 from gan_lightning.training.compilation import CompiledNetworks
-from gan_lightning.training.data_parallel import allow_unused_parameters, seed_per_process
+from gan_lightning.training.data_parallel import (
+    allow_unused_parameters,
+    seed_per_process,
+)
 from gan_lightning.training.precision import NumericPrecision
 from gan_lightning.training.progress import ImageProgress
 
@@ -73,7 +82,7 @@ class GANModule(ImageProgress, CompiledNetworks, NumericPrecision, AlgorithmChec
         resolution: int,
         channels: int,
         max_kimg: float | None = None,
-        fid_features: Union[FIDFeatures, nn.Module] = "inception",
+        fid_features: Union[DetectorKind, nn.Module] = "inception",
         fid_weights_path: str | None = None,
         fid_num_samples: int = 5000,
         kid: bool = False,
@@ -106,8 +115,8 @@ class GANModule(ImageProgress, CompiledNetworks, NumericPrecision, AlgorithmChec
         self._fid_tick = 0
         # Training progress in images, saved in checkpoints, so kimg schedules survive a resume.
         self.register_buffer("images_seen", torch.zeros((), dtype=torch.int64))
-        # A plain dict keeps the metric (and its Inception network) out of state_dict and checkpoints.
-        self._eval: dict[str, FrechetInceptionDistance | KernelInceptionDistance] = {}
+        # A plain dict keeps the distances (and their Inception network) out of state_dict and checkpoints.
+        self._eval: dict[str, StreamedDistances] = {}
         self._fid_reals_cached = False
         self._fid_seen = 0
 
@@ -157,49 +166,41 @@ class GANModule(ImageProgress, CompiledNetworks, NumericPrecision, AlgorithmChec
 
     # --- FID ------------------------------------------------------------------------------------
 
-    def _metrics(self, stage: str) -> list[FrechetInceptionDistance | KernelInceptionDistance]:
-        """FID (and KID) of a stage ("val" or "test"), built on first use and kept on this device."""
-        fid_key, kid_key = f"{stage}/fid", f"{stage}/kid"
-        if fid_key not in self._eval:
-            self._eval[fid_key] = build_fid(self.fid_features, self.fid_weights_path)
-            if self.kid:
-                self._eval[kid_key] = build_kid(self._eval[fid_key], self.kid_subset_size)
-        for key in (fid_key, kid_key):
-            if key in self._eval:
-                self._eval[key] = self._eval[key].to(self.device)
-        return [self._eval[key] for key in (fid_key, kid_key) if key in self._eval]
+    def _distances(self, stage: str) -> StreamedDistances:
+        """FID (and KID) of a stage ("val" or "test"), built on first use; the stages share one network."""
+        if stage not in self._eval:
+            shared = next(iter(self._eval.values()), None)
+            detector = shared.detector if shared is not None else fid_detector(self.fid_features, self.fid_weights_path)
+            self._eval[stage] = StreamedDistances(detector, self.kid_subset_size if self.kid else None)
+        return self._eval[stage]
 
     def _fid_update(self, batch, stage: str, add_reals: bool) -> None:
         if self._fid_seen >= self.fid_num_samples:
             return
-        metrics = self._metrics(stage)
-        real = to_unit_rgb(self.fid_real_images(batch))
+        distances = self._distances(stage)
+        real = self.fid_real_images(batch)
         with torch.no_grad():
-            fake = to_unit_rgb(self.fid_fake_images(batch))
-        for metric in metrics:
-            if add_reals:
-                metric.update(real, real=True)
-            metric.update(fake, real=False)
+            fake = self.fid_fake_images(batch)
+        if add_reals:
+            distances.add(real, "real")
+        distances.add(fake, "generated")
         self._fid_seen += real.shape[0]
 
     def _log_distances(self, stage: str) -> None:
-        """Computes (collective under DDP: every rank calls it) and logs FID and KID, then resets
-        the generated side; real features stay (reset_real_features=False)."""
-        fid = self._eval[f"{stage}/fid"]
-        counts = (int(fid.real_features_num_samples), int(fid.fake_features_num_samples))
+        """Computes (collective under DDP: every rank calls it) and logs FID and KID, then forgets
+        the generated side; real features stay."""
+        distances = self._eval[stage]
+        counts = (distances.count("real"), distances.count("generated"))
         if min(counts) < 2:
             raise UserError(
                 f"FID needs at least 2 validation images per process, got {counts[0]}: give the data more "
                 "validation images (val_fraction) or raise trainer.limit_val_batches"
             )
-        self.log(f"{stage}/fid", fid.compute().float(), prog_bar=stage == "val", sync_dist=False)
-        fid.reset()
-        kid = self._eval.get(f"{stage}/kid")
-        if kid is not None:
-            kid.subset_size = min(self.kid_subset_size, *counts)
-            kid_mean, _ = kid.compute()
-            self.log(f"{stage}/kid", kid_mean.float(), sync_dist=False)
-            kid.reset()
+        values = distances.compute(self._gather)
+        self.log(f"{stage}/fid", values["fid"], prog_bar=stage == "val", sync_dist=False)  # every rank has the same value
+        if "kid" in values:
+            self.log(f"{stage}/kid", values["kid"], sync_dist=False)
+        distances.forget_generated()
 
     def on_validation_epoch_start(self) -> None:
         self._fid_seen = 0
@@ -211,7 +212,7 @@ class GANModule(ImageProgress, CompiledNetworks, NumericPrecision, AlgorithmChec
             self._fid_update(batch, "val", add_reals=not self._fid_reals_cached)
 
     def on_validation_epoch_end(self) -> None:
-        if "val/fid" in self._eval and not self.trainer.sanity_checking:
+        if "val" in self._eval and not self.trainer.sanity_checking:
             self._log_distances("val")
             self._fid_reals_cached = True
 
@@ -244,23 +245,23 @@ class GANModule(ImageProgress, CompiledNetworks, NumericPrecision, AlgorithmChec
         return fid
 
     def _checkpoint_best_fid(self) -> None:
-        # ModelCheckpoint saves on validation or epoch end only; this FID comes mid-epoch, so ask it
-        # now (its private top-k step: the public hooks would skip or need a validation loop).
+        # ModelCheckpoint considers a monitored value after validation or at a training epoch's end
+        # only, and this FID comes mid-epoch: give it both moments now. It acts in exactly the one it
+        # is set to save in (and keeps last.ckpt too if told to; the shared config's LastCheckpoint
+        # has its own schedule).
         for callback in self.trainer.checkpoint_callbacks:
-            if getattr(callback, "monitor", None) == "val/fid":
-                candidates = callback._monitor_candidates(self.trainer)
-                callback._save_topk_checkpoint(self.trainer, candidates)
-                callback._save_last_checkpoint(self.trainer, candidates)  # if it keeps last (the shared config's LastCheckpoint has its own schedule)
+            if isinstance(callback, ModelCheckpoint) and callback.monitor == "val/fid":
+                callback.on_train_epoch_end(self.trainer, self)
+                callback.on_validation_end(self.trainer, self)
 
     # `test`: the same distances on the test loader, with metrics of their own (the test reals may differ).
     def on_test_epoch_start(self) -> None:
         self._fid_seen = 0
-        self._eval.pop("test/fid", None)
-        self._eval.pop("test/kid", None)
+        self._eval.pop("test", None)
 
     def test_step(self, batch, batch_idx: int) -> None:
         self._fid_update(batch, "test", add_reals=True)
 
     def on_test_epoch_end(self) -> None:
-        if "test/fid" in self._eval:
+        if "test" in self._eval:
             self._log_distances("test")

@@ -133,4 +133,4 @@ def test_kid_beside_fid_on_the_same_features(tmp_path: Path) -> None:
     metrics = run.callback_metrics
     assert torch.isfinite(metrics["val/fid"]) and torch.isfinite(metrics["val/kid"])  # subset size lowered to 16
     assert torch.isfinite(torch.tensor(run.test(model, data)[0]["test/kid"]))
-    assert model._eval["val/kid"].inception is model._eval["val/fid"].inception  # one feature network
+    assert model._eval["val"].detector is model._eval["test"].detector  # one feature network, FID and KID on its features
