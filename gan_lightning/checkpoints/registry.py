@@ -30,12 +30,14 @@ def _stylegan2(hp: Hparams) -> nn.Module:
 
 def _cut_resnet(hp: Hparams) -> nn.Module:
     channels = hp["channels"]
-    return ResnetGenerator(in_channels=channels, out_channels=channels, ngf=hp["ngf"], n_blocks=hp["n_blocks"], antialias=hp["antialias"])
+    size = hp["generator"]
+    return ResnetGenerator(in_channels=channels, out_channels=channels, ngf=size["width"], n_blocks=size["blocks"], antialias=hp["antialias"])
 
 
 def _adain(hp: Hparams) -> nn.Module:
     # The encoder's shape only: its weights are stored in the checkpoint with the decoder's.
-    return AdaINStylizer(features=hp["features"], feature_width=hp["feature_width"], load_weights=False, channels=hp["channels"])
+    encoder = hp["perceptual"]
+    return AdaINStylizer(features=encoder["network"], feature_width=encoder["width"], load_weights=False, channels=hp["channels"])
 
 
 # The names are the LightningModule class names, which checkpoints store under "algorithm".

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -153,37 +152,6 @@ def resolve_last_ckpt_path(run_config: Namespace) -> str | None:
     return str(found) if found is not None else None
 
 
-CLASS_PATH = re.compile(r"\bgan_lightning(?:\.\w+)+")
-
-
-def migrate_class_paths_in(text: str) -> str:
-    """``text`` with every class path of an earlier layout replaced by where that class is now."""
-    from gan_lightning.checkpoints.migration import migrate_class_path
-
-    return CLASS_PATH.sub(lambda match: migrate_class_path(match.group(0)), text)
-
-
-def migrate_command_line(args: list[str]) -> list[str]:
-    """A fit/validate/test/predict command line whose class paths (in its tokens and in the
-    ``--config`` files it names) follow the current layout: a config naming a moved class is given
-    to the parser as its migrated text, and a line on stderr says so."""
-    migrated = []
-    config_next = False
-    for token in args:
-        name, equals, value = token.partition("=") if token.startswith("--config=") else ("", "", token)
-        if (config_next or equals) and Path(value).is_file():
-            text = Path(value).read_text()
-            new = migrate_class_paths_in(text)
-            if new != text:
-                print(f"{value}: names classes by their paths before the layers moved; read with the current paths", file=sys.stderr)
-                value = new
-        else:
-            value = migrate_class_paths_in(value)
-        migrated.append(f"{name}={value}" if equals else value)
-        config_next = token == "--config"
-    return migrated
-
-
 def data_num_classes(datamodule: Any) -> int:
     """The classes of a DataModule's labels (its ``num_classes``; 0 when it has no labels)."""
     return int(getattr(datamodule, "num_classes", 0) or 0)
@@ -208,6 +176,7 @@ def _lightning_cli(args: list[str] | None) -> None:
     import gan_lightning.data  # noqa: F401  (registers the DataModules for short class names)
     import gan_lightning.training.models  # noqa: F401  (registers the LightningModules)
     from gan_lightning.checkpoints.migration import migrate_class_path, migrate_hparams
+    from gan_lightning.cli.config_files import migrate_command_line
     from gan_lightning.checkpoints.reading import check_training_checkpoint, read_checkpoint
     from gan_lightning.training.models.base import GANModule
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from gan_lightning.checkpoints.migration import migrate_hparams
-from gan_lightning.cli.main import migrate_class_paths_in
+from gan_lightning.cli.config_files import migrate_class_paths_in
 from tests.conftest import ASSETS, REPO, run_cli
 
 SNAPSHOTS = ASSETS / "print_config"
