@@ -40,7 +40,14 @@ MOVED_MODULES: dict[str, str] = {
 # ``generator`` / discriminator groups (as StyleGAN's), the frozen feature network of the perceptual
 # terms and of AdaIN in ``perceptual`` (``PerceptualConfig``). A dotted name is a group's field.
 RENAMED: dict[str, dict[str, str]] = {
-    "VanillaGAN": {"latent_dim": "z_dim", "loss": "gan_loss"},
+    "VanillaGAN": {
+        "latent_dim": "generator.z_dim",
+        "z_dim": "generator.z_dim",
+        "generator_width": "generator.width",
+        "discriminator_width": "discriminator.width",
+        "discriminator_norm": "discriminator.norm",
+        "loss": "gan_loss",
+    },
     "StyleTransfer": {
         "ngf": "generator.width",
         "n_blocks": "generator.blocks",

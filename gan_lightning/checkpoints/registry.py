@@ -21,7 +21,8 @@ Hparams = Mapping[str, Any]
 
 
 def _dcgan(hp: Hparams) -> nn.Module:
-    return DCGANGenerator(resolution=hp["resolution"], z_dim=hp["z_dim"], width=hp["generator_width"], channels=hp["channels"])
+    size = hp["generator"]
+    return DCGANGenerator(resolution=hp["resolution"], z_dim=size["z_dim"], width=size["width"], channels=hp["channels"])
 
 
 def _stylegan2(hp: Hparams) -> nn.Module:

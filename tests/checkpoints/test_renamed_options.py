@@ -1,5 +1,6 @@
 """Options renamed so that one thing has one name across the algorithms (network sizes in
-``generator`` / ``style_network`` groups, the frozen feature network in ``perceptual``): checkpoints
+``generator`` / ``discriminator`` / ``style_network`` groups, the frozen feature network in
+``perceptual``): checkpoints
 and model folders written with the old names (tests/assets/main_*, see its README) make the same
 images and resume under `fit`."""
 
@@ -13,12 +14,24 @@ import torch
 
 from gan_lightning.checkpoints.export.model_folder import json_values
 from gan_lightning.checkpoints.reading import load_generator
+from gan_lightning.common.sampling import latents_for_seeds
 from tests.conftest import ASSETS, REPO, fast_trainer_args, run_cli
 
 OUTPUTS = torch.load(ASSETS / "main_outputs.pt", weights_only=True)
 CONTENT = torch.linspace(-1, 1, 3 * 3 * 20 * 24).reshape(3, 3, 20, 24)
 STYLE = (torch.linspace(-1, 1, 3 * 3 * 32 * 32).reshape(3, 3, 32, 32) * 7).remainder(2) - 1
-OLD_NAMES = {"ngf", "n_blocks", "ndf", "style_layers", "perceptual_features", "perceptual_width", "perceptual_weights_path", "features", "feature_width", "weights_path"}
+OLD_NAMES = {"z_dim", "generator_width", "discriminator_width", "discriminator_norm", "ngf", "n_blocks", "ndf", "style_layers", "perceptual_features", "perceptual_width", "perceptual_weights_path", "features", "feature_width", "weights_path"}
+
+
+@pytest.mark.parametrize("use_ema", [True, False])
+def test_vanilla_gan_checkpoint_with_the_old_names_makes_the_same_images(use_ema: bool) -> None:
+    generator, checkpoint = load_generator(ASSETS / "main_vanilla_gan.ckpt", use_ema=use_ema)
+    hparams = checkpoint["hyper_parameters"]
+    assert hparams["generator"] == {"z_dim": 8, "width": 4} and hparams["discriminator"] == {"width": 4, "norm": "batch"}
+    assert not OLD_NAMES & set(hparams)
+    with torch.no_grad():
+        images = generator(latents_for_seeds([0, 1, 2], generator.z_dim))
+    torch.testing.assert_close(images, OUTPUTS["vanilla_gan" if use_ema else "vanilla_gan_no_ema"], rtol=0, atol=1e-6)
 
 
 def test_style_transfer_checkpoint_with_the_old_names_makes_the_same_images() -> None:
@@ -59,6 +72,7 @@ def test_model_folder_exported_with_the_old_names_loads(tmp_path: Path) -> None:
 
 
 RESUMED = {  # fixture -> (preset, batch size it was written with)
+    "vanilla_gan": ("vanilla_gan", 4),
     "style_transfer": ("style_transfer", 2),
     "arbitrary_style": ("style_transfer_adain", 2),
 }
