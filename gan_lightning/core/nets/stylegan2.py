@@ -18,13 +18,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from gan_lightning.common.errors import UserError
-from gan_lightning.core.nets.settings import as_config  # noqa: F401  (the StyleGAN configs are built with it)
+from gan_lightning.core.nets.settings import as_config
 from gan_lightning.core.nets.layers import (
     DEFAULT_FIR,
     Conv2dLayer,
