@@ -61,3 +61,13 @@ def test_a_broken_include_is_one_line_naming_it(includes: str, message: str, tmp
         run_cli("fit", "--config", tmp_path / "a.yaml", "--print_config")
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2 and "\n" not in err and message in err and "config:" in err
+
+
+def test_evaluate_reads_the_data_of_a_composed_preset() -> None:
+    from gan_lightning.cli.commands.evaluate import build_parser
+    from gan_lightning.cli.config_files import migrate_command_line
+
+    config = build_parser().parse_args(migrate_command_line(["--ckpt", "x.ckpt", "--config", str(REPO / "configs" / "stylegan_256.yaml")]))
+    assert config.data.class_path == "gan_lightning.data.ImageFolderDataModule"  # from overlays/nvlabs.yaml
+    assert (config.data.init_args.root, config.data.init_args.num_workers) == ("data/images", 4)
+    assert (config.data.init_args.resolution, config.data.init_args.batch_size) == (256, 8)  # the preset's own
