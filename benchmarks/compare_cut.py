@@ -109,21 +109,29 @@ PRESETS = {"CUT": "configs/style_transfer.yaml", "FastCUT": "configs/style_trans
 
 
 def preset_vs_options(mode: str | None, opt) -> dict:
-    """Our preset for the mode (StyleTransfer's defaults + the preset file's init_args; None: the
-    defaults alone) next to CUT's options."""
+    """Our preset for the mode (StyleTransfer's defaults + the init_args of the preset file and the
+    files it includes; None: the defaults alone) next to CUT's options; groups' fields as "group.field"."""
+    import dataclasses
     import inspect
 
     import yaml
 
-    values = {k: v.default for k, v in inspect.signature(StyleTransfer.__init__).parameters.items() if v.default is not inspect.Parameter.empty}
-    if mode is not None:
-        values.update(yaml.safe_load((REPO / PRESETS[mode]).read_text())["model"]["init_args"])
+    from gan_lightning.cli.config_files import included_configs
+
+    def flat(options: dict) -> dict:
+        return {f"{k}.{field}" if isinstance(v, dict) else k: value for k, v in options.items() for field, value in (v.items() if isinstance(v, dict) else [(None, v)])}
+
+    defaults = {k: v.default for k, v in inspect.signature(StyleTransfer.__init__).parameters.items() if v.default is not inspect.Parameter.empty}
+    values = flat({k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in defaults.items()})
+    for path, _ in included_configs(REPO / PRESETS[mode]) if mode is not None else []:
+        values.update(flat(((yaml.safe_load(path.read_text()) or {}).get("model") or {}).get("init_args") or {}))
     theirs = {
         "lambda_gan": opt.lambda_GAN, "lambda_nce": opt.lambda_NCE, "nce_identity": opt.nce_idt, "flip_equivariance": opt.flip_equivariance,
         "nce_temperature": opt.nce_T, "gan_loss": {"lsgan": "least_squares", "vanilla": "non_saturating"}.get(opt.gan_mode, opt.gan_mode),
         "betas": [opt.beta1, opt.beta2], "projection_dim": opt.netF_nc, "num_patches": opt.num_patches, "lr": opt.lr,
-        "lr_constant_epochs": opt.n_epochs, "lr_decay_epochs": opt.n_epochs_decay, "ngf": opt.ngf, "ndf": opt.ndf,
-        "style_layers": opt.n_layers_D, "antialias": not opt.no_antialias, "n_blocks": 9, "nce_layers": opt.nce_layers,
+        "lr_constant_epochs": opt.n_epochs, "lr_decay_epochs": opt.n_epochs_decay, "generator.width": opt.ngf,
+        "style_network.width": opt.ndf, "style_network.layers": opt.n_layers_D, "antialias": not opt.no_antialias, "generator.blocks": 9,
+        "nce_layers": opt.nce_layers,
     }  # fmt: skip
     ours = {k: (list(values[k]) if isinstance(values[k], tuple) else values[k]) for k in theirs}
     if ours["nce_layers"] is None:
@@ -155,7 +163,7 @@ def main() -> None:
     # Ours from their options (what the presets must say for each mode); its initial weights go to theirs.
     torch.manual_seed(args.seed + 2)
     ours = StyleTransfer(
-        resolution=args.resolution, channels=3, ngf=opt.ngf, n_blocks=9, ndf=opt.ndf, style_layers=opt.n_layers_D,
+        resolution=args.resolution, channels=3, generator=dict(width=opt.ngf, blocks=9), style_network=dict(width=opt.ndf, layers=opt.n_layers_D),
         antialias=not opt.no_antialias, gan_loss=args.gan_loss, lambda_gan=opt.lambda_GAN, lambda_nce=opt.lambda_NCE,
         nce_identity=opt.nce_idt, flip_equivariance=opt.flip_equivariance, nce_layers=[int(i) for i in opt.nce_layers.split(",")],
         num_patches=opt.num_patches, nce_temperature=opt.nce_T, projection_dim=opt.netF_nc, lr=opt.lr, betas=(opt.beta1, opt.beta2),

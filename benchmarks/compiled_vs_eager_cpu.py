@@ -34,14 +34,14 @@ STYLEGAN_FIRST_STEP = 11  # warm-up steps 11..16 (path length at 12, R1 + path l
 # (model arguments, data arguments, warm-up batches, timed batches) per algorithm, small and tiny.
 SETTINGS = {
     "small": {
-        "VanillaGAN": (dict(resolution=32, z_dim=64, generator_width=32, discriminator_width=32), dict(batch_size=32), 5, 20),
+        "VanillaGAN": (dict(resolution=32, generator=dict(z_dim=64, width=32), discriminator=dict(width=32)), dict(batch_size=32), 5, 20),
         "StyleGAN": (dict(resolution=32, generator=dict(channel_base=2048, channel_max=256), discriminator=dict(channel_base=2048, channel_max=256), augment_p=0.2), dict(batch_size=4), 6, 16),
-        "StyleTransfer": (dict(resolution=64, ngf=16, n_blocks=3, ndf=16, num_patches=64), dict(batch_size=1), 3, 12),
+        "StyleTransfer": (dict(resolution=64, generator=dict(width=16, blocks=3), style_network=dict(width=16), num_patches=64), dict(batch_size=1), 3, 12),
     },
     "tiny": {
-        "VanillaGAN": (dict(resolution=32, z_dim=8, generator_width=8, discriminator_width=8), dict(batch_size=8), 2, 3),
+        "VanillaGAN": (dict(resolution=32, generator=dict(z_dim=8, width=8), discriminator=dict(width=8)), dict(batch_size=8), 2, 3),
         "StyleGAN": (dict(resolution=32, generator=dict(channel_base=256, channel_max=16, z_dim=16, w_dim=16, mapping_layers=2), discriminator=dict(channel_base=256, channel_max=16), augment_p=0.2), dict(batch_size=4), 6, 16),
-        "StyleTransfer": (dict(resolution=32, ngf=8, n_blocks=1, ndf=8, num_patches=16), dict(batch_size=2), 2, 3),
+        "StyleTransfer": (dict(resolution=32, generator=dict(width=8, blocks=1), style_network=dict(width=8), num_patches=16), dict(batch_size=2), 2, 3),
     },
 }  # fmt: skip
 

@@ -36,7 +36,7 @@ def fit_command(root: Path) -> list[str]:
         "--trainer.num_sanity_val_steps", "0", "--trainer.limit_val_batches", "0", "--trainer.max_epochs", "1000",
         "--trainer.default_root_dir", str(root), "--data.init_args.num_workers", "0", "--data.init_args.batch_size", "8",
         "--data.init_args.num_train", "256", "--data.init_args.num_val", "16",
-        "--model.init_args.generator_width", "16", "--model.init_args.discriminator_width", "16",
+        "--model.init_args.generator.width", "16", "--model.init_args.discriminator.width", "16",
         "--trainer.callbacks.every_kimg", "0.016", "--ckpt_path", "last",
     ]  # fmt: skip
 

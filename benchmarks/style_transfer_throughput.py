@@ -46,7 +46,7 @@ def peak_memory_mib(device: torch.device) -> float:
 
 def paper_model(preset: str, compile: bool = False) -> StyleTransfer:
     # The paper's sizes: ngf 64, 9 residual blocks, 3-layer PatchGAN, anti-aliasing, 256 patches.
-    return StyleTransfer(resolution=256, channels=3, ngf=64, n_blocks=9, ndf=64, style_layers=3, antialias=True, num_patches=256, fid_features="shapes", compile=compile, **PRESETS[preset])
+    return StyleTransfer(resolution=256, channels=3, generator=dict(width=64, blocks=9), style_network=dict(width=64, layers=3), antialias=True, num_patches=256, fid_features="shapes", compile=compile, **PRESETS[preset])
 
 
 def train_part(args: argparse.Namespace) -> dict:

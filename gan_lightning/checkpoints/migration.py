@@ -36,10 +36,34 @@ MOVED_MODULES: dict[str, str] = {
     "gan_lightning.losses": "gan_lightning.core.losses",
     "gan_lightning.augment": "gan_lightning.core.augment",
 }
-# Options renamed so that one thing has one name across the algorithms.
+# Options renamed so that one thing has one name across the algorithms: network sizes in
+# ``generator`` / discriminator groups (as StyleGAN's), the frozen feature network of the perceptual
+# terms and of AdaIN in ``perceptual`` (``PerceptualConfig``). A dotted name is a group's field.
 RENAMED: dict[str, dict[str, str]] = {
-    "VanillaGAN": {"latent_dim": "z_dim", "loss": "gan_loss"},
+    "VanillaGAN": {
+        "latent_dim": "generator.z_dim",
+        "z_dim": "generator.z_dim",
+        "generator_width": "generator.width",
+        "discriminator_width": "discriminator.width",
+        "discriminator_norm": "discriminator.norm",
+        "loss": "gan_loss",
+    },
+    "StyleTransfer": {
+        "ngf": "generator.width",
+        "n_blocks": "generator.blocks",
+        "ndf": "style_network.width",
+        "style_layers": "style_network.layers",
+        "perceptual_features": "perceptual.network",
+        "perceptual_width": "perceptual.width",
+        "perceptual_weights_path": "perceptual.weights_path",
+    },
+    "ArbitraryStyleTransfer": {"features": "perceptual.network", "feature_width": "perceptual.width", "weights_path": "perceptual.weights_path"},
 }
+
+
+def renamed_option(algorithm: str, name: str) -> str | None:
+    """The current name of ``algorithm``'s option ``name`` when it was renamed, else None."""
+    return RENAMED.get(algorithm, {}).get(name)
 
 
 def _field_names(config: type) -> list[str]:
@@ -82,8 +106,12 @@ def migrate_hparams(algorithm: str, hparams: dict[str, Any]) -> dict[str, Any]:
     """Hyper-parameters of any earlier layout -> the current one (a new dict; current ones pass unchanged)."""
     hparams = {key: _moved_class_paths(value) for key, value in hparams.items()}
     for old, new in RENAMED.get(algorithm, {}).items():
-        if old in hparams and new not in hparams:
-            hparams[new] = hparams.pop(old)
+        if old not in hparams:
+            continue
+        group, _, field = new.rpartition(".")
+        target = hparams.setdefault(group, {}) if group else hparams
+        if isinstance(target, dict) and field not in target:
+            target[field] = hparams.pop(old)
     if algorithm == "StyleGAN":
         _group_stylegan_networks(hparams)
     return hparams

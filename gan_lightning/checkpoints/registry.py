@@ -21,7 +21,8 @@ Hparams = Mapping[str, Any]
 
 
 def _dcgan(hp: Hparams) -> nn.Module:
-    return DCGANGenerator(resolution=hp["resolution"], z_dim=hp["z_dim"], width=hp["generator_width"], channels=hp["channels"])
+    size = hp["generator"]
+    return DCGANGenerator(resolution=hp["resolution"], z_dim=size["z_dim"], width=size["width"], channels=hp["channels"])
 
 
 def _stylegan2(hp: Hparams) -> nn.Module:
@@ -30,12 +31,14 @@ def _stylegan2(hp: Hparams) -> nn.Module:
 
 def _cut_resnet(hp: Hparams) -> nn.Module:
     channels = hp["channels"]
-    return ResnetGenerator(in_channels=channels, out_channels=channels, ngf=hp["ngf"], n_blocks=hp["n_blocks"], antialias=hp["antialias"])
+    size = hp["generator"]
+    return ResnetGenerator(in_channels=channels, out_channels=channels, ngf=size["width"], n_blocks=size["blocks"], antialias=hp["antialias"])
 
 
 def _adain(hp: Hparams) -> nn.Module:
     # The encoder's shape only: its weights are stored in the checkpoint with the decoder's.
-    return AdaINStylizer(features=hp["features"], feature_width=hp["feature_width"], load_weights=False, channels=hp["channels"])
+    encoder = hp["perceptual"]
+    return AdaINStylizer(features=encoder["network"], feature_width=encoder["width"], load_weights=False, channels=hp["channels"])
 
 
 # The names are the LightningModule class names, which checkpoints store under "algorithm".

@@ -19,7 +19,8 @@ import gan_lightning.data  # noqa: F401  (registers the DataModules for short cl
 import gan_lightning.training.models  # noqa: F401  (registers the LightningModules)
 from gan_lightning.checkpoints.migration import migrate_class_path, migrate_hparams
 from gan_lightning.checkpoints.reading import check_training_checkpoint, read_checkpoint
-from gan_lightning.cli.command_line import given_model_options, migrate_command_line
+from gan_lightning.cli.command_line import given_model_options
+from gan_lightning.cli.config_files import migrate_command_line
 from gan_lightning.cli.resume_options import merged_model_options
 from gan_lightning.cli.run_config import apply_nvlabs_auto, resolve_last_ckpt_path, with_run_root
 from gan_lightning.cli.wandb_offline import wandb_offline_unless_logged_in

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from gan_lightning.common.errors import UserError
 from gan_lightning.core.losses import feature_content_loss, gram_matrix, gram_style_loss, mean_std_style_loss
-from gan_lightning.core.nets.perceptual import LAYER_NAMES, FeatureNetwork, FeatureNetworkName
+from gan_lightning.core.nets.perceptual import LAYER_NAMES, PerceptualConfig
 
 StyleStatistics = Literal["gram", "mean_std"]
 STYLE_STATISTICS: tuple[str, ...] = get_args(StyleStatistics)
@@ -34,9 +34,7 @@ class PerceptualTerms:
 
     def __init__(
         self,
-        features: FeatureNetworkName,
-        weights_path: str | None,
-        feature_width: int,
+        network: PerceptualConfig,
         statistics: StyleStatistics,
         content_layer: str,
         normalisation: PerceptualNormalisation = "absolute",
@@ -49,7 +47,7 @@ class PerceptualTerms:
             raise UserError(f"perceptual_normalisation 'relative' is invalid with style_statistics {statistics!r}; allowed: 'absolute', or style_statistics 'gram'")
         if content_layer not in LAYER_NAMES:
             raise UserError(f"content_layer {content_layer!r} is invalid; allowed: {', '.join(LAYER_NAMES)}")
-        self.network = FeatureNetwork(features, weights_path, width=feature_width)
+        self.network = network.build()
         self.statistics = statistics
         self.content_index = LAYER_NAMES.index(content_layer)
         self.relative = normalisation == "relative"

@@ -61,8 +61,8 @@ def test_arbitrary_style_makes_the_same_images() -> None:
 
 def test_old_hyper_parameters_are_renamed_and_grouped() -> None:
     vanilla = load_checkpoint(ASSETS / "v0_vanilla_gan.ckpt")["hyper_parameters"]
-    assert vanilla["z_dim"] == 8 and vanilla["gan_loss"] == "non_saturating"
-    assert "latent_dim" not in vanilla and "loss" not in vanilla
+    assert vanilla["generator"] == {"z_dim": 8, "width": 4} and vanilla["gan_loss"] == "non_saturating"
+    assert "latent_dim" not in vanilla and "loss" not in vanilla and "generator_width" not in vanilla
     stylegan = load_checkpoint(ASSETS / "v0_stylegan.ckpt")["hyper_parameters"]
     assert stylegan["generator"]["channel_base"] == 128 and stylegan["discriminator"]["mbstd_group_size"] == 4
     assert "z_dim" not in stylegan and "channel_base" not in stylegan

@@ -134,7 +134,7 @@ def test_fit_streams_a_prepared_dataset(prepared: Path, tmp_path: Path) -> None:
     run_cli("fit", "--config", REPO / "configs" / "vanilla_gan.yaml", "--data", "gan_lightning.data.StreamingDataModule",
             "--data.input_dir", prepared, "--data.batch_size", "4", "--data.num_workers", "0",
             "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", tmp_path,
-            "--trainer.fast_dev_run", "1", "--model.init_args.generator_width", "8", "--model.init_args.discriminator_width", "8",
+            "--trainer.fast_dev_run", "1", "--model.init_args.generator.width", "8", "--model.init_args.discriminator.width", "8",
             "--model.init_args.fid_features", "shapes")  # fmt: skip
 
 

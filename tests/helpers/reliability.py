@@ -34,8 +34,8 @@ def tiny_fit_args(root: Path, *extra: str, data: list[str] = BUNDLED_DATA) -> li
         "--data.init_args.num_workers", "0",
         "--data.init_args.batch_size", "8",
         *data,
-        "--model.init_args.generator_width", "8",
-        "--model.init_args.discriminator_width", "8",
+        "--model.init_args.generator.width", "8",
+        "--model.init_args.discriminator.width", "8",
         "--model.init_args.fid_num_samples", "16",
         *extra,
     ]  # fmt: skip

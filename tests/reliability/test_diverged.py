@@ -55,7 +55,7 @@ def test_diverged_run_rolls_back_to_the_last_good_checkpoint_when_asked(tmp_path
             super().on_before_optimizer_step(trainer, pl_module, optimizer)
 
     guard = PoisonAt(on_non_finite="rollback", max_rollbacks=2)
-    model = VanillaGAN(resolution=32, channels=3, z_dim=8, generator_width=8, discriminator_width=8, fid_features="shapes")
+    model = VanillaGAN(resolution=32, channels=3, generator=dict(z_dim=8, width=8), discriminator=dict(width=8), fid_features="shapes")
     trainer = Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
                       default_root_dir=tmp_path, plugins=[AtomicCheckpointIO()],
                       callbacks=[guard, LastCheckpoint(dirpath=str(tmp_path / "ck"), every_kimg=0.008, every_minutes=None)])  # fmt: skip

@@ -97,7 +97,7 @@ def image_folder_vanilla_gan(tmp_path: Path) -> tuple:
 
     write_rgb_images(tmp_path / "images", 40)  # 32 for training: 4 batches an epoch, random flips
     data = ImageFolderDataModule(str(tmp_path / "images"), resolution=32, flip=True, val_fraction=0.2, batch_size=8, num_workers=0)
-    model = VanillaGAN(resolution=32, channels=3, z_dim=8, generator_width=8, discriminator_width=8, ema_decay=0.9, fid_features="shapes")
+    model = VanillaGAN(resolution=32, channels=3, generator=dict(z_dim=8, width=8), discriminator=dict(width=8), ema_decay=0.9, fid_features="shapes")
     return model, data
 
 

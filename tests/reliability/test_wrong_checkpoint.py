@@ -44,7 +44,7 @@ def test_gave_a_converted_generator_to_fit(tmp_path: Path, monkeypatch: pytest.M
 def test_changed_a_network_size_when_resuming(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     error = one_line_error(capsys, "fit", "--config", VANILLA, *fast_trainer_args(tmp_path), *SHORT, "--trainer.max_epochs", "2",
-                           "--ckpt_path", ASSETS / "v0_vanilla_gan.ckpt", "--model.init_args.z_dim", "16")  # fmt: skip
+                           "--ckpt_path", ASSETS / "v0_vanilla_gan.ckpt", "--model.init_args.generator.z_dim", "16")  # fmt: skip
     assert "do not fit this VanillaGAN" in error and "(4, 8) in the checkpoint, (4, 16) here" in error
 
 
@@ -64,5 +64,5 @@ def test_an_option_given_on_the_command_line_wins_over_the_checkpoint(tmp_path: 
     assert "gp_weight 3.5 (checkpoint: 10.0)" in capsys.readouterr().err  # said, not silent
     new = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert new["hyper_parameters"]["gp_weight"] == 3.5
-    assert new["hyper_parameters"]["z_dim"] == 8  # the rest still from the checkpoint
+    assert new["hyper_parameters"]["generator"]["z_dim"] == 8  # the rest still from the checkpoint
     assert new["global_step"] > old["global_step"]  # resumed, not restarted

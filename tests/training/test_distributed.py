@@ -29,7 +29,7 @@ from lightning.pytorch import Trainer
 from gan_lightning.data import ShapesDataModule
 from gan_lightning.training.models import VanillaGAN
 
-model = VanillaGAN(resolution=32, z_dim=16, generator_width=8, discriminator_width=8, fid_features="shapes", fid_num_samples=8)
+model = VanillaGAN(resolution=32, generator=dict(z_dim=16, width=8), discriminator=dict(width=8), fid_features="shapes", fid_num_samples=8)
 data = ShapesDataModule(resolution=32, num_train=64, num_val=16, batch_size=8, num_workers=0)
 trainer = Trainer(strategy="ddp", devices=2, accelerator="cpu", max_epochs=1, limit_train_batches=2, limit_val_batches=1,
                   logger=False, enable_progress_bar=False, enable_checkpointing=False, default_root_dir="out")

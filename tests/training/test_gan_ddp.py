@@ -62,7 +62,7 @@ class Seen(Callback):
 
 if __name__ == "__main__":
     torch.manual_seed(0)
-    model = StyleTransfer(resolution=32, ngf=8, n_blocks=1, ndf=8, num_patches=16, fid_features="shapes", fid_num_samples=8)
+    model = StyleTransfer(resolution=32, generator=dict(width=8, blocks=1), style_network=dict(width=8), num_patches=16, fid_features="shapes", fid_num_samples=8)
     data = ShapesStyleDataModule(resolution=32, num_content=8, num_style=6, num_val=4, batch_size=2, num_workers=0)
     traffic, seen = Traffic(), Seen()
     trainer = Trainer(strategy="gan_ddp", devices=2, accelerator="cpu", max_epochs=1, limit_train_batches=2,

@@ -12,6 +12,7 @@ from gan_lightning.data import PhotoStyleDataModule
 from gan_lightning.data.example_photos import example_photo, example_style
 from gan_lightning.evaluation.texture import blurred_grey_correlation, blurred_grey_ssim, gram_distance
 from gan_lightning.common.images import pil_to_tensor
+from gan_lightning.core.nets.perceptual import PerceptualConfig
 from gan_lightning.training.perceptual_terms import PerceptualTerms
 from gan_lightning.training.models.style_transfer import StyleTransfer
 from tests.conftest import REPO
@@ -30,7 +31,7 @@ def test_optimising_a_photo_with_the_perceptual_losses_takes_the_style_texture_a
     # Gatys et al. 2016 with the offline features: the loss terms alone, on the image itself.
     torch.manual_seed(0)
     content, style = shipped(example_photo("astronaut"), 64), shipped(example_style("grass_ink"), 64)
-    terms = PerceptualTerms(features, None, 16, "gram", "relu3_1")
+    terms = PerceptualTerms(PerceptualConfig(features, width=16), "gram", "relu3_1")
     image = content.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([image], lr=0.03)
     for _ in range(60):

@@ -14,7 +14,7 @@ from gan_lightning.training.models import VanillaGAN
 @pytest.mark.slow
 def test_vanilla_gan_learns_the_shapes(tmp_path: Path) -> None:
     seed_everything(0)
-    model = VanillaGAN(resolution=32, channels=3, z_dim=64, generator_width=32, discriminator_width=32,
+    model = VanillaGAN(resolution=32, channels=3, generator=dict(z_dim=64, width=32), discriminator=dict(width=32),
                        ema_decay=0.999, fid_features="shapes")  # fmt: skip
     before = shapes_quality(model.generate(512, seed=1000))
     data = ShapesDataModule(resolution=32, num_train=64 * 1600, num_val=64, batch_size=64, num_workers=0)

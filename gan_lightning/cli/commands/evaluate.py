@@ -100,9 +100,11 @@ def main(argv: list[str]) -> None:
     from jsonargparse import ArgumentError
     from lightning.fabric import Fabric
 
+    from gan_lightning.cli.config_files import migrate_command_line
+
     parser = build_parser()
     try:
-        config = parser.parse_args(argv)
+        config = parser.parse_args(migrate_command_line(argv))  # presets' included files expanded
     except ArgumentError as error:
         raise UserError(" ".join(str(error).split())) from None
     protocols = parse_metrics(config.metrics)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 from torch import Tensor, nn
@@ -35,6 +36,32 @@ def dcgan_init_(module: nn.Module) -> None:
         elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+
+
+@dataclass(frozen=True)
+class DCGANGeneratorConfig:
+    """The DCGAN generator's settings.
+
+    Args:
+        z_dim: size of the latent z.
+        width: channels of its last hidden layer (doubled per stage toward 4x4).
+    """
+
+    z_dim: int = 100
+    width: int = 64
+
+
+@dataclass(frozen=True)
+class DCGANDiscriminatorConfig:
+    """The DCGAN discriminator's settings.
+
+    Args:
+        width: channels of its first layer (doubled per stage).
+        norm: "batch" (the paper's), "layer" or "none"; WGAN-GP needs layer or none.
+    """
+
+    width: int = 64
+    norm: DiscriminatorNorm = "batch"
 
 
 class DCGANGenerator(nn.Module):

@@ -8,6 +8,8 @@ the network learns the style's local texture rather than the image layout. With 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import Tensor, nn
 
 from gan_lightning.common.errors import UserError
@@ -15,6 +17,19 @@ from gan_lightning.core.nets.cut_blocks import BlurDownsample, init_xavier_, ins
 
 # Channel multiplier cap: ndf * 8 = 512 channels at most, as in the paper.
 MAX_CHANNEL_MULT = 8
+
+
+@dataclass(frozen=True)
+class PatchGANConfig:
+    """The size of a ``PatchGANDiscriminator`` (CUT's ndf and n_layers_D).
+
+    Args:
+        width: channels of its first layer (doubled per layer up to 8x).
+        layers: downsampling layers (3: 70x70 patches).
+    """
+
+    width: int = 64
+    layers: int = 3
 
 
 class PatchGANDiscriminator(nn.Module):

@@ -19,6 +19,7 @@ papers read style from (relu1_1, relu2_1, relu3_1, relu4_1), on images in [-1, 1
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 import torch
@@ -186,3 +187,22 @@ class FeatureNetwork(nn.Module):
                 if len(features) == len(self.tapped):
                     break
         return features
+
+
+@dataclass(frozen=True)
+class PerceptualConfig:
+    """The frozen feature network of the perceptual terms (CUT, fast neural style) and of AdaIN's
+    encoder, under the same names in every algorithm (``--model.init_args.perceptual.network vgg19``).
+
+    Args:
+        network: "random" / "random_wide" (fixed random filters, offline), "vgg19" or "vgg16" (torchvision's ImageNet weights).
+        width: first-scale channels of the random networks (see ``FeatureNetwork``).
+        weights_path: a local torchvision VGG state dict (offline clusters); None: torchvision's download.
+    """
+
+    network: FeatureNetworkName = "random"
+    width: int = 32
+    weights_path: str | None = None
+
+    def build(self, load_weights: bool = True) -> FeatureNetwork:
+        return FeatureNetwork(self.network, self.weights_path, load_weights, width=self.width)

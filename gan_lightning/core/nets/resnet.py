@@ -13,6 +13,7 @@ layers (RGB pixels, the two downsampling convolutions, residual blocks 1 and 5) 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -63,6 +64,19 @@ class UpsampleBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.act(self.norm(self.upsample(x)))
+
+
+@dataclass(frozen=True)
+class ResnetGeneratorConfig:
+    """The size of a ``ResnetGenerator`` (CUT's ngf and n_blocks).
+
+    Args:
+        width: channels of its first layer (doubled by each of the two downsampling stages).
+        blocks: residual blocks at the lowest resolution (9 in the paper at 256 px).
+    """
+
+    width: int = 64
+    blocks: int = 9
 
 
 class ResnetGenerator(nn.Module):

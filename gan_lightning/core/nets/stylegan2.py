@@ -18,12 +18,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence, TypeVar
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from gan_lightning.common.errors import UserError
+from gan_lightning.core.nets.settings import as_config
 from gan_lightning.core.nets.layers import (
     DEFAULT_FIR,
     Conv2dLayer,
@@ -136,23 +137,6 @@ class DiscriminatorConfig(SharedConfig):
         )
         _require(self.mbstd_group_size >= 1, f"discriminator mbstd_group_size must be >= 1, got {self.mbstd_group_size}")
         _require(self.mbstd_num_channels >= 0, f"discriminator mbstd_num_channels must be >= 0, got {self.mbstd_num_channels}")
-
-
-Config = TypeVar("Config", GeneratorConfig, DiscriminatorConfig)
-
-
-def as_config(cls: type[Config], value: Config | Mapping[str, Any]) -> Config:
-    """A config from an instance or from a dict of its fields (what checkpoints and LightningCLI's
-    hyper-parameters hold); missing fields take their defaults, unknown ones are an error."""
-    if isinstance(value, cls):
-        return value
-    if not isinstance(value, Mapping):
-        raise UserError(f"{cls.__name__} expected, or a dict of its fields; got {type(value).__name__}")
-    known = {field.name for field in dataclasses.fields(cls)}
-    unknown = sorted(set(value) - known)
-    if unknown:
-        raise UserError(f"unknown {cls.__name__} field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
-    return cls(**value)
 
 
 def with_classes(num_classes: int, generator: GeneratorConfig, discriminator: DiscriminatorConfig) -> tuple[GeneratorConfig, DiscriminatorConfig]:

@@ -9,6 +9,8 @@ Only the decoder is trained. At inference any style image works: ``stylize --sty
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import Tensor
 
@@ -17,7 +19,8 @@ from gan_lightning.common.errors import UserError
 from gan_lightning.core.losses import feature_content_loss, mean_std, mean_std_style_loss
 from gan_lightning.training.models.base import GANModule
 from gan_lightning.core.nets.adain import adaptive_instance_norm
-from gan_lightning.core.nets.perceptual import FeatureNetwork, FeatureNetworkName
+from gan_lightning.core.nets.perceptual import PerceptualConfig
+from gan_lightning.core.nets.settings import as_config
 from gan_lightning.common.torch_utils import eval_mode, grad_norm
 
 
@@ -27,9 +30,9 @@ class ArbitraryStyleTransfer(GANModule):
     Args:
         resolution: training crop side, linked from the DataModule.
         channels: image channels, linked from the DataModule (3: the encoders read RGB).
-        features: the frozen encoder: "random" / "random_wide" (fixed random filters, offline), "vgg19" (the paper's) or "vgg16".
-        feature_width: first-scale channels of the random encoder (doubled at each of its four scales).
-        weights_path: a local torchvision VGG state dict for offline clusters; None: torchvision's download.
+        perceptual: the frozen encoder (``PerceptualConfig``: network "random" / "random_wide" (fixed
+            random filters, offline), "vgg19" (the paper's) or "vgg16"; width of the random ones;
+            weights_path, a local VGG state dict for offline clusters), as the perceptual terms' is set.
         lambda_style: weight of the style loss (10 in the paper) against the content loss.
         lr: Adam learning rate of the decoder (1e-4 in the paper).
         betas: Adam betas.
@@ -43,9 +46,7 @@ class ArbitraryStyleTransfer(GANModule):
         self,
         resolution: int = 256,
         channels: int = 3,
-        features: FeatureNetworkName = "random",
-        feature_width: int = 32,
-        weights_path: str | None = None,
+        perceptual: PerceptualConfig = PerceptualConfig(),
         lambda_style: float = 10.0,
         lr: float = 1e-4,
         betas: tuple[float, float] = (0.9, 0.999),
@@ -57,6 +58,7 @@ class ArbitraryStyleTransfer(GANModule):
             raise UserError(f"channels {channels} is invalid for arbitrary style transfer; allowed: 3 (the encoders read RGB)")
         check_at_least("lambda_style", lambda_style, 0)
         self.save_hyperparameters()
+        self.hparams.update(perceptual=dataclasses.asdict(as_config(PerceptualConfig, perceptual)))  # a dict, as checkpoints hold it
         self.generator = self.build_generator()
         if resolution % self.generator.stride != 0:
             raise UserError(f"resolution {resolution} is invalid; allowed: a multiple of {self.generator.stride} (the encoder's stride)")
@@ -66,8 +68,7 @@ class ArbitraryStyleTransfer(GANModule):
         generator = super().build_generator()
         # The registry builds the encoder's shape only (inference reads its weights from the checkpoint);
         # training needs the real weights, loaded once here.
-        hp = self.hparams
-        generator.encoder = FeatureNetwork(hp.features, hp.weights_path, load_weights=True, width=hp.feature_width)
+        generator.encoder = as_config(PerceptualConfig, self.hparams.perceptual).build(load_weights=True)
         return generator
 
     def configure_optimizers(self):

@@ -17,6 +17,8 @@ Learning rates are constant for ``lr_constant_epochs`` and then decay linearly t
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -27,10 +29,11 @@ from gan_lightning.evaluation.suite import ImagesOf, dataset_images, translated_
 from gan_lightning.core.losses import AdversarialLoss, check_adversarial_loss, discriminator_loss, generator_loss, patch_nce_loss, r1_penalty
 from gan_lightning.training.models.base import GANModule
 from gan_lightning.training.perceptual_terms import PerceptualNormalisation, PerceptualTerms, StyleStatistics
-from gan_lightning.core.nets.perceptual import FeatureNetworkName
-from gan_lightning.core.nets.patchgan import PatchGANDiscriminator
+from gan_lightning.core.nets.perceptual import PerceptualConfig
+from gan_lightning.core.nets.patchgan import PatchGANConfig, PatchGANDiscriminator
 from gan_lightning.core.nets.patchnce import PatchNCEHeads, sample_patch_ids
-from gan_lightning.core.nets.resnet import GENERATOR_STRIDE
+from gan_lightning.core.nets.resnet import GENERATOR_STRIDE, ResnetGeneratorConfig
+from gan_lightning.core.nets.settings import as_config
 from gan_lightning.common.tiling import DEFAULT_TILE_SIZE, apply_tiled
 from gan_lightning.common.torch_utils import eval_mode, frozen, grad_norm
 
@@ -48,10 +51,9 @@ class StyleTransfer(GANModule):
     Args:
         resolution: training crop side, linked from the DataModule.
         channels: image channels, linked from the DataModule.
-        ngf: generator width (channels of its first layer).
-        n_blocks: residual blocks of the generator (9 in the paper at 256 px).
-        ndf: style network width.
-        style_layers: downsampling layers of the PatchGAN style network (3: 70x70 patches).
+        generator: the generator's size (``ResnetGeneratorConfig``: width, residual blocks); on the
+            command line ``--model.init_args.generator.width``.
+        style_network: the PatchGAN style network's size (``PatchGANConfig``: width, layers).
         antialias: blur-based down/upsampling in generator and style network (CUT's default).
         gan_loss: "least_squares" (CUT's default), "non_saturating" or "hinge" (not wgan_gp: the
             style network takes no Lipschitz penalty).
@@ -70,13 +72,12 @@ class StyleTransfer(GANModule):
         lambda_identity: weight of an L1 loss |G(y) - y| on style images (single image preset).
         lambda_r1: weight of an R1 penalty on the style network's real inputs (single image preset);
             the style loss is (L_real + L_fake) / 2 + lambda_r1 / 2 * R1.
-        lambda_style: weight of the perceptual style term (0: off); see ``models/perceptual.py``.
+        lambda_style: weight of the perceptual style term (0: off); see ``training/perceptual_terms.py``.
         lambda_content: weight of the perceptual content term (0: off).
         style_statistics: "gram" (Gatys et al. 2016) or "mean_std" (Huang & Belongie 2017) features statistics.
         content_layer: feature layer of the content term: relu1_1, relu2_1, relu3_1 or relu4_1.
-        perceptual_features: frozen feature network: "random" / "random_wide" (offline), "vgg19" or "vgg16" (ImageNet).
-        perceptual_weights_path: a local torchvision VGG state dict (offline clusters).
-        perceptual_width: first-scale channels of the random feature network.
+        perceptual: the frozen feature network of the perceptual terms (``PerceptualConfig``: network,
+            width, weights_path), as AdaIN's encoder is set.
         perceptual_normalisation: "absolute" (the papers' squared distances; the default, and what
             checkpoints from before this option trained with) or "relative" (each Gram layer and the
             content term divided by the target's squared norm: layers weigh alike, the presets' choice).
@@ -94,10 +95,8 @@ class StyleTransfer(GANModule):
         self,
         resolution: int = 256,
         channels: int = 3,
-        ngf: int = 64,
-        n_blocks: int = 9,
-        ndf: int = 64,
-        style_layers: int = 3,
+        generator: ResnetGeneratorConfig = ResnetGeneratorConfig(),
+        style_network: PatchGANConfig = PatchGANConfig(),
         antialias: bool = True,
         gan_loss: AdversarialLoss = "least_squares",
         lambda_gan: float = 1.0,
@@ -115,9 +114,7 @@ class StyleTransfer(GANModule):
         lambda_content: float = 0.0,
         style_statistics: StyleStatistics = "gram",
         content_layer: str = "relu3_1",
-        perceptual_features: FeatureNetworkName = "random",
-        perceptual_weights_path: str | None = None,
-        perceptual_width: int = 32,
+        perceptual: PerceptualConfig = PerceptualConfig(),
         perceptual_normalisation: PerceptualNormalisation = "absolute",
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
@@ -138,10 +135,17 @@ class StyleTransfer(GANModule):
         check_positive("nce_temperature", nce_temperature)
         check_at_least("lr_constant_epochs", lr_constant_epochs, 0)
         check_at_least("lr_decay_epochs", lr_decay_epochs, 0)
+        # Dicts of their fields in the hyper-parameters (a dict when loaded from a checkpoint).
+        style_config, perceptual_config = as_config(PatchGANConfig, style_network), as_config(PerceptualConfig, perceptual)
         self.save_hyperparameters()
+        self.hparams.update(
+            generator=dataclasses.asdict(as_config(ResnetGeneratorConfig, generator)),
+            style_network=dataclasses.asdict(style_config),
+            perceptual=dataclasses.asdict(perceptual_config),
+        )
 
         self.generator = self.build_generator()
-        self.style_network = PatchGANDiscriminator(in_channels=channels, ndf=ndf, n_layers=style_layers, antialias=antialias)
+        self.style_network = PatchGANDiscriminator(in_channels=channels, ndf=style_config.width, n_layers=style_config.layers, antialias=antialias)
         self.nce_layers = tuple(nce_layers) if nce_layers is not None else self.generator.paper_nce_layers
         # Built here from the encoder's channel counts (not lazily in a step): the optimizer,
         # checkpoints, resume and DDP all see the content network from the start.
@@ -149,9 +153,7 @@ class StyleTransfer(GANModule):
         self._logged: tuple[Tensor, Tensor] | None = None
         self.perceptual: PerceptualTerms | None = None
         if lambda_style > 0 or lambda_content > 0:
-            self.perceptual = PerceptualTerms(
-                perceptual_features, perceptual_weights_path, perceptual_width, style_statistics, content_layer, perceptual_normalisation
-            )
+            self.perceptual = PerceptualTerms(perceptual_config, style_statistics, content_layer, perceptual_normalisation)
 
     def configure_optimizers(self):
         hp = self.hparams

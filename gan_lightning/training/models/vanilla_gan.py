@@ -6,6 +6,7 @@ Per batch: one discriminator step on real and generated images, then one generat
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import torch
 from torch import Tensor
@@ -14,7 +15,8 @@ from gan_lightning.common.checks import check_positive, check_range
 from gan_lightning.common.errors import UserError
 from gan_lightning.core.losses import AdversarialLoss, check_adversarial_loss, discriminator_loss, generator_loss, wgan_gradient_penalty
 from gan_lightning.training.models.base import GANModule
-from gan_lightning.core.nets.dcgan import DCGANDiscriminator, DiscriminatorNorm, check_resolution
+from gan_lightning.core.nets.dcgan import DCGANDiscriminator, DCGANDiscriminatorConfig, DCGANGeneratorConfig, check_resolution
+from gan_lightning.core.nets.settings import as_config
 from gan_lightning.common.sampling import latents_for_seeds, seed_names, seed_range
 from gan_lightning.common.torch_utils import eval_mode, frozen, grad_norm, host_scalar, update_ema
 
@@ -25,10 +27,9 @@ class VanillaGAN(GANModule):
     Args:
         resolution: image side (32, 64 or 128), linked from the DataModule.
         channels: image channels, linked from the DataModule.
-        z_dim: size of the latent z.
-        generator_width: channels of the generator's last hidden layer (doubled per stage toward 4x4).
-        discriminator_width: channels of the discriminator's first layer.
-        discriminator_norm: "batch" (the paper's), "layer" or "none"; WGAN-GP needs layer or none.
+        generator: the generator's settings (``DCGANGeneratorConfig``: z_dim, width); on the command
+            line ``--model.init_args.generator.z_dim``.
+        discriminator: the discriminator's settings (``DCGANDiscriminatorConfig``: width, norm).
         gan_loss: non_saturating, hinge, least_squares or wgan_gp.
         gp_weight: lambda of the WGAN-GP gradient penalty.
         generator_lr / discriminator_lr: Adam learning rates.
@@ -43,10 +44,8 @@ class VanillaGAN(GANModule):
         self,
         resolution: int = 64,
         channels: int = 3,
-        z_dim: int = 100,
-        generator_width: int = 64,
-        discriminator_width: int = 64,
-        discriminator_norm: DiscriminatorNorm = "batch",
+        generator: DCGANGeneratorConfig = DCGANGeneratorConfig(),
+        discriminator: DCGANDiscriminatorConfig = DCGANDiscriminatorConfig(),
         gan_loss: AdversarialLoss = "non_saturating",
         gp_weight: float = 10.0,
         generator_lr: float = 2e-4,
@@ -59,17 +58,20 @@ class VanillaGAN(GANModule):
         super().__init__(resolution=resolution, channels=channels, **kwargs)
         check_resolution(resolution)
         check_adversarial_loss(gan_loss)
+        generator_config, discriminator_config = as_config(DCGANGeneratorConfig, generator), as_config(DCGANDiscriminatorConfig, discriminator)
         check_positive("generator_lr", generator_lr)
         check_positive("discriminator_lr", discriminator_lr)
-        if gan_loss == "wgan_gp" and discriminator_norm == "batch":
-            raise UserError("gan_loss wgan_gp needs discriminator_norm 'layer' or 'none' (its penalty is per sample)")
+        if gan_loss == "wgan_gp" and discriminator_config.norm == "batch":
+            raise UserError("gan_loss wgan_gp needs discriminator.norm 'layer' or 'none' (its penalty is per sample)")
         check_range("ema_decay", ema_decay, 0, 1, low_open=True, high_open=True, optional=True)
         self.save_hyperparameters()
+        # Dicts of their fields in the hyper-parameters, as checkpoints hold them.
+        self.hparams.update(generator=dataclasses.asdict(generator_config), discriminator=dataclasses.asdict(discriminator_config))
         self.generator = self.build_generator()
-        self.discriminator = DCGANDiscriminator(resolution, discriminator_width, channels, discriminator_norm)
+        self.discriminator = DCGANDiscriminator(resolution, discriminator_config.width, channels, discriminator_config.norm)
         if ema_decay is not None:
             self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
-        self.register_buffer("fixed_z", latents_for_seeds(seed_range(0, num_fixed_samples), z_dim))
+        self.register_buffer("fixed_z", latents_for_seeds(seed_range(0, num_fixed_samples), generator_config.z_dim))
 
     def configure_optimizers(self):
         betas = tuple(self.hparams.betas)
@@ -78,7 +80,7 @@ class VanillaGAN(GANModule):
         return opt_g, opt_d
 
     def random_latents(self, num: int) -> Tensor:
-        return torch.randn(num, self.hparams.z_dim, device=self.device)
+        return torch.randn(num, self.generator.z_dim, device=self.device)
 
     def training_step(self, batch, batch_idx: int) -> None:
         real = batch[0]
@@ -137,14 +139,14 @@ class VanillaGAN(GANModule):
     @torch.no_grad()
     def generate(self, num: int, seed: int = 0) -> Tensor:
         """``num`` images in [-1, 1]; image k comes from seed ``seed + k``."""
-        z = latents_for_seeds(seed_range(seed, num), self.hparams.z_dim, self.device)
+        z = latents_for_seeds(seed_range(seed, num), self.generator.z_dim, self.device)
         with eval_mode(self.sampling_generator) as generator:
             return generator(z)
 
     def predict_step(self, batch: Tensor, batch_idx: int) -> dict:
         """Batch = seeds (from the DataModule's predict loader) -> one image per seed, named by it."""
         seeds = batch.tolist()
-        z = latents_for_seeds(seeds, self.hparams.z_dim, self.device)
+        z = latents_for_seeds(seeds, self.generator.z_dim, self.device)
         with eval_mode(self.sampling_generator) as generator:
             return {"images": generator(z), "names": seed_names(seeds)}
 

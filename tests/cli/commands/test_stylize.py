@@ -15,7 +15,7 @@ from gan_lightning.common.tiling import apply_tiled
 from gan_lightning.cli.commands.stylize import blend, preserve_color
 from tests.conftest import run_cli, write_rgb_images
 
-TINY = dict(resolution=32, ngf=8, n_blocks=1, ndf=8, num_patches=16)
+TINY = dict(resolution=32, generator=dict(width=8, blocks=1), style_network=dict(width=8), num_patches=16)
 
 
 def save_checkpoint(path: Path, model: StyleTransfer) -> Path:

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 # Each case exercises its algorithm's double-backward phase (WGAN-GP, R1 + path length at step 0, R1).
 CASES = {
-    "VanillaGAN": (lambda **kw: test_vanilla_gan.tiny_model(gan_loss="wgan_gp", discriminator_norm="layer", **kw), test_vanilla_gan.tiny_data),
+    "VanillaGAN": (lambda **kw: test_vanilla_gan.tiny_model(gan_loss="wgan_gp", discriminator=dict(width=8, norm="layer"), **kw), test_vanilla_gan.tiny_data),
     "StyleGAN": (lambda **kw: test_stylegan.tiny_model(augment_p=0.2, **kw), test_stylegan.tiny_data),
     "StyleTransfer": (lambda **kw: StyleTransfer(**test_style_transfer.TINY, lambda_r1=0.1, **kw), test_style_transfer.tiny_data),
 }

@@ -47,7 +47,7 @@ def fit(tmp_path: Path, config: str, *extra: str) -> Path:
 def test_fast_neural_style_preset_trains_only_the_generator_and_stylizes_photos(tmp_path, photos):
     content, style, _ = photos
     ckpt = fit(tmp_path, "style_transfer_fast_neural.yaml", "--data.init_args.content", content, "--data.init_args.style", style,
-               "--model.init_args.ngf", "8", "--model.init_args.n_blocks", "1", "--model.init_args.perceptual_width", "8")  # fmt: skip
+               "--model.init_args.generator.width", "8", "--model.init_args.generator.blocks", "1", "--model.init_args.perceptual.width", "8")  # fmt: skip
     checkpoint = load_checkpoint(ckpt)
     state = checkpoint["state_dict"]
     assert checkpoint["algorithm"] == "StyleTransfer" and checkpoint["hyper_parameters"]["lambda_style"] > 0
@@ -59,7 +59,7 @@ def test_fast_neural_style_preset_trains_only_the_generator_and_stylizes_photos(
 
 
 def test_perceptual_terms_join_cut_and_their_bad_values_are_one_line():
-    model = StyleTransfer(resolution=32, ngf=8, n_blocks=1, ndf=8, num_patches=16, lambda_style=1.0, perceptual_width=8)
+    model = StyleTransfer(resolution=32, generator=dict(width=8, blocks=1), style_network=dict(width=8), num_patches=16, lambda_style=1.0, perceptual=dict(width=8))
     assert model.perceptual is not None and model.hparams.lambda_gan == 1.0
     with pytest.raises(UserError, match="content_layer 'relu9_9' is invalid"):
         StyleTransfer(resolution=32, lambda_content=1.0, content_layer="relu9_9")
@@ -74,7 +74,7 @@ def test_perceptual_terms_join_cut_and_their_bad_values_are_one_line():
 def test_a_style_transfer_checkpoint_saved_before_the_normalisation_option_keeps_its_absolute_losses(tmp_path):
     import lightning
 
-    model = StyleTransfer(resolution=32, ngf=8, n_blocks=1, ndf=8, num_patches=16, lambda_style=1.0, perceptual_width=8, perceptual_normalisation="relative")
+    model = StyleTransfer(resolution=32, generator=dict(width=8, blocks=1), style_network=dict(width=8), num_patches=16, lambda_style=1.0, perceptual=dict(width=8), perceptual_normalisation="relative")
     assert model.perceptual.relative
     old_hparams = {key: value for key, value in model.hparams.items() if key != "perceptual_normalisation"}
     torch.save({"state_dict": model.state_dict(), "hyper_parameters": old_hparams, "pytorch-lightning_version": lightning.__version__}, tmp_path / "old.ckpt")
@@ -101,7 +101,7 @@ def cli_error(capsys, *args) -> str:
 def test_arbitrary_style_preset_stylizes_with_a_style_never_seen_in_training(tmp_path, photos, capsys):
     content, _, styles = photos
     ckpt = fit(tmp_path, "style_transfer_adain.yaml", "--data.init_args.content", content, "--data.init_args.style", styles,
-               "--model.init_args.feature_width", "8")  # fmt: skip
+               "--model.init_args.perceptual.width", "8")  # fmt: skip
     unseen = write_rgb_images(tmp_path / "unseen", 1, size=(70, 30), seed=9)[0]
     photo = content / "img001.png"
     outputs = {}
@@ -125,14 +125,14 @@ def test_arbitrary_style_preset_stylizes_with_a_style_never_seen_in_training(tmp
 def test_style_flag_on_a_one_style_checkpoint_says_it_has_its_trained_style(tmp_path, photos, capsys):
     content, style, _ = photos
     ckpt = tmp_path / "st.ckpt"
-    model = StyleTransfer(resolution=32, ngf=8, n_blocks=1, ndf=8, num_patches=16)
+    model = StyleTransfer(resolution=32, generator=dict(width=8, blocks=1), style_network=dict(width=8), num_patches=16)
     torch.save({"algorithm": "StyleTransfer", "hyper_parameters": dict(model.hparams), "state_dict": model.state_dict()}, ckpt)
     assert "has its trained style" in cli_error(capsys, "stylize", "--ckpt", ckpt, "--style", style, "--input", content, "--out", tmp_path / "out")
 
 
 def test_alpha_mixes_content_and_style_features_in_the_adain_stylizer():
     torch.manual_seed(0)
-    model = ArbitraryStyleTransfer(resolution=32, feature_width=8, fid_features="shapes")
+    model = ArbitraryStyleTransfer(resolution=32, perceptual=dict(width=8), fid_features="shapes")
     content, style = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 40, 24) * 2 - 1
     stylizer = model.generator
     encoded = stylizer.encoder(content)[-1]

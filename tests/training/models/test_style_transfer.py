@@ -15,7 +15,7 @@ from gan_lightning.evaluation.looks import foreground_mask, look_distance, mask_
 from gan_lightning.training.models.style_transfer import StyleTransfer
 from tests.conftest import REPO, fast_trainer_args, run_cli, run_cli_subprocess
 
-TINY = dict(resolution=32, ngf=8, n_blocks=1, ndf=8, num_patches=16, fid_features="shapes", fid_num_samples=8)
+TINY = dict(resolution=32, generator=dict(width=8, blocks=1), style_network=dict(width=8), num_patches=16, fid_features="shapes", fid_num_samples=8)
 STYLE_CONFIGS = ["style_transfer.yaml", "style_transfer_fast.yaml", "style_transfer_single.yaml"]
 
 
@@ -100,7 +100,7 @@ def test_short_training_moves_style_statistics_toward_the_style_set_and_keeps_st
     """
     seed_everything(0)
     model = StyleTransfer(
-        resolution=32, ngf=16, n_blocks=3, ndf=16, antialias=False, num_patches=64, lr=1e-3,
+        resolution=32, generator=dict(width=16, blocks=3), style_network=dict(width=16), antialias=False, num_patches=64, lr=1e-3,
         lambda_nce=1.0, nce_identity=True, lr_constant_epochs=100,
     )  # fmt: skip
     data = tiny_data(num_content=256, num_style=256, batch_size=4)
@@ -182,7 +182,7 @@ def test_bad_options_are_rejected(kwargs, message):
 # --- through the CLI, as a user runs it ------------------------------------------------------------
 
 CLI_TINY = [
-    "--model.init_args.ngf", "8", "--model.init_args.n_blocks", "1", "--model.init_args.ndf", "8",
+    "--model.init_args.generator.width", "8", "--model.init_args.generator.blocks", "1", "--model.init_args.style_network.width", "8",
     "--model.init_args.num_patches", "16", "--model.init_args.fid_num_samples", "8",
     "--trainer.limit_val_batches", "1", "--trainer.num_sanity_val_steps", "0",
 ]  # fmt: skip
@@ -199,7 +199,7 @@ def shapes_data_args(extra: list[str] | None = None) -> list[str]:
 
 @pytest.mark.parametrize("config", STYLE_CONFIGS)
 def test_each_config_fits_as_is_for_a_batch(tmp_path, config):
-    single = ["--data.init_args.crops_per_epoch", "4", "--data.init_args.resolution", "32", "--data.init_args.load_size", "64", "--model.init_args.perceptual_width", "8"]
+    single = ["--data.init_args.crops_per_epoch", "4", "--data.init_args.resolution", "32", "--data.init_args.load_size", "64", "--model.init_args.perceptual.width", "8"]
     data = shapes_data_args() if config != "style_transfer_single.yaml" else single
     run_cli(
         "fit", "--config", REPO / "configs" / config, *fast_trainer_args(tmp_path), *CLI_TINY, *data,

@@ -38,7 +38,7 @@ class ColourStatistics(nn.Module):
 def test_fid_against_the_training_set_every_n_kimg_picks_the_best_checkpoint(tmp_path: Path, trainer_args: dict) -> None:
     write_rgb_images(tmp_path / "images", 24, size=(32, 32))
     data = ImageFolderDataModule(str(tmp_path / "images"), resolution=32, val_fraction=0, batch_size=8, num_workers=0)
-    model = VanillaGAN(resolution=32, z_dim=8, generator_width=8, discriminator_width=8, fid_features=ColourStatistics(),
+    model = VanillaGAN(resolution=32, generator=dict(z_dim=8, width=8), discriminator=dict(width=8), fid_features=ColourStatistics(),
                        fid_num_samples=12, fid_every_kimg=0.016)  # fmt: skip
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="best-fid{val/fid:.4f}", auto_insert_metric_name=False,
                                  monitor="val/fid", mode="min", save_last=True)  # fmt: skip

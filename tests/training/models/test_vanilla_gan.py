@@ -17,7 +17,7 @@ def tiny_data(**kwargs) -> ShapesDataModule:
 
 
 def tiny_model(**kwargs) -> VanillaGAN:
-    defaults = dict(resolution=32, channels=3, z_dim=8, generator_width=8, discriminator_width=8, fid_features="shapes", fid_num_samples=16)
+    defaults = dict(resolution=32, channels=3, generator=dict(z_dim=8, width=8), discriminator=dict(width=8), fid_features="shapes", fid_num_samples=16)
     return VanillaGAN(**{**defaults, **kwargs})
 
 
@@ -34,7 +34,7 @@ def trainer(tmp_path: Path, **kwargs) -> Trainer:
     "loss,norm", [("non_saturating", "batch"), ("hinge", "batch"), ("least_squares", "batch"), ("wgan_gp", "layer")]
 )
 def test_each_loss_updates_both_networks(tmp_path: Path, loss: str, norm: str) -> None:
-    model = tiny_model(gan_loss=loss, discriminator_norm=norm)
+    model = tiny_model(gan_loss=loss, discriminator=dict(width=8, norm=norm))
     g_before = [p.detach().clone() for p in model.generator.parameters()]
     d_before = [p.detach().clone() for p in model.discriminator.parameters()]
     run = trainer(tmp_path)
@@ -50,12 +50,12 @@ def test_each_loss_updates_both_networks(tmp_path: Path, loss: str, norm: str) -
 
 
 def test_wgan_gp_refuses_batch_norm() -> None:
-    with pytest.raises(ValueError, match="gan_loss wgan_gp needs discriminator_norm 'layer' or 'none'"):
-        tiny_model(gan_loss="wgan_gp", discriminator_norm="batch")
+    with pytest.raises(ValueError, match="gan_loss wgan_gp needs discriminator.norm 'layer' or 'none'"):
+        tiny_model(gan_loss="wgan_gp", discriminator=dict(width=8, norm="batch"))
 
 
 def test_bf16_mixed_on_cpu(tmp_path: Path) -> None:
-    model = tiny_model(gan_loss="wgan_gp", discriminator_norm="layer")
+    model = tiny_model(gan_loss="wgan_gp", discriminator=dict(width=8, norm="layer"))
     run = trainer(tmp_path, precision="bf16-mixed")
     run.fit(model, tiny_data())
     assert torch.isfinite(run.callback_metrics["train/d_loss"])
@@ -64,7 +64,7 @@ def test_bf16_mixed_on_cpu(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="16-mixed with a GradScaler needs a CUDA GPU")
 def test_16_mixed_with_grad_scaler(tmp_path: Path) -> None:
-    model = tiny_model(gan_loss="wgan_gp", discriminator_norm="layer")
+    model = tiny_model(gan_loss="wgan_gp", discriminator=dict(width=8, norm="layer"))
     run = trainer(tmp_path, precision="16-mixed", accelerator="gpu", devices=1)
     run.fit(model, tiny_data())
     assert run.precision_plugin.scaler is not None
