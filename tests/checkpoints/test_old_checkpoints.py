@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_lightning.checkpoints.migration import migrate_hparams
+from gan_lightning.checkpoints.migration import migrate_hparams, renamed_option
 from gan_lightning.checkpoints.reading import load_checkpoint, load_generator
 from gan_lightning.common.sampling import latents_for_seeds
 from tests.conftest import ASSETS, REPO, fast_trainer_args, run_cli
@@ -126,3 +126,6 @@ def test_fit_resumes_from_them(name: str, tmp_path: Path, monkeypatch: pytest.Mo
     new = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert new["state_dict"]["images_seen"] == old["state_dict"]["images_seen"] + 2 * int(data[1])  # went on, not restarted
     assert new["global_step"] > old["global_step"]
+    algorithm = old["hyper_parameters"]["_class_path"].rsplit(".", 1)[-1]
+    assert not [key for key in new["hyper_parameters"] if renamed_option(algorithm, key)]  # saved in the current names
+    assert all(new["state_dict"][key].shape == value.shape for key, value in old["state_dict"].items())

@@ -15,7 +15,7 @@ import torch
 from gan_lightning.checkpoints.export.model_folder import json_values
 from gan_lightning.checkpoints.reading import load_generator
 from gan_lightning.common.sampling import latents_for_seeds
-from tests.conftest import ASSETS, REPO, fast_trainer_args, run_cli
+from tests.conftest import ASSETS, run_cli
 
 OUTPUTS = torch.load(ASSETS / "main_outputs.pt", weights_only=True)
 CONTENT = torch.linspace(-1, 1, 3 * 3 * 20 * 24).reshape(3, 3, 20, 24)
@@ -69,26 +69,3 @@ def test_model_folder_exported_with_the_old_names_loads(tmp_path: Path) -> None:
     (folder / "config.json").write_text(json.dumps(config))
     full, _ = adain_images(load_generator(folder)[0])
     torch.testing.assert_close(full, OUTPUTS["arbitrary_style"], rtol=0, atol=1e-6)
-
-
-RESUMED = {  # fixture -> (preset, batch size it was written with)
-    "vanilla_gan": ("vanilla_gan", 4),
-    "style_transfer": ("style_transfer", 2),
-    "arbitrary_style": ("style_transfer_adain", 2),
-}
-
-
-@pytest.mark.parametrize("name", list(RESUMED))
-def test_fit_resumes_from_a_checkpoint_with_the_old_names(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    preset, batch = RESUMED[name]
-    old = torch.load(ASSETS / f"main_{name}.ckpt", weights_only=True)
-    epochs_done = old["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
-    run_cli("fit", "--config", REPO / "configs" / f"{preset}.yaml", *fast_trainer_args(tmp_path),
-            "--ckpt_path", ASSETS / f"main_{name}.ckpt", "--trainer.max_epochs", str(epochs_done + 1),
-            "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1", "--data.init_args.batch_size", str(batch))  # fmt: skip
-    new = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
-    assert new["state_dict"]["images_seen"] == old["state_dict"]["images_seen"] + 2 * batch  # went on, not restarted
-    assert not OLD_NAMES & set(new["hyper_parameters"])
-    for key, value in old["state_dict"].items():
-        assert new["state_dict"][key].shape == value.shape, key
