@@ -76,7 +76,7 @@ def test_fit_with_val_fraction_0_and_the_shared_checkpoint_config(tmp_path: Path
 
 def test_validation_fid_and_kid_are_the_suites_values_of_the_same_images(tmp_path: Path) -> None:
     """val/fid and val/kid are `evaluate`'s: its detector input (uint8 as NVlabs quantizes) and its formulas."""
-    model = VanillaGAN(resolution=32, z_dim=8, generator_width=8, discriminator_width=8, fid_features=ColourStatistics(),
+    model = VanillaGAN(resolution=32, generator=dict(z_dim=8, width=8), discriminator=dict(width=8), fid_features=ColourStatistics(),
                        fid_num_samples=16, kid=True, kid_subset_size=8)  # fmt: skip
     fed: dict[str, list[torch.Tensor]] = {"real": [], "generated": []}
     real_of, generated_of = model.fid_real_images, model.fid_fake_images
