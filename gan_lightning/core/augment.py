@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_lightning.common.checks import check_range
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.torch_utils import host_scalar
 
@@ -291,8 +292,7 @@ class AdaptiveAugment(nn.Module):
 
     def __init__(self, p: float = 0.0, geometric: bool = True, color: bool = True) -> None:
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise UserError(f"augmentation probability p must be in [0, 1], got {p}")
+        check_range("augmentation probability p", p, 0, 1)
         self.geometric = geometric
         self.color = color
         self.register_buffer("p", torch.tensor(float(p)))

@@ -17,6 +17,7 @@ import torch
 
 from gan_lightning.cli.arguments import parse_command_line
 from gan_lightning.checkpoints.reading import check_finite_weights
+from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
 from gan_lightning.checkpoints.formats.nvlabs import convert_nvlabs, load_nvlabs_pickle
 from gan_lightning.checkpoints.formats.rosinality import convert_rosinality, load_rosinality_checkpoint
@@ -45,8 +46,7 @@ def main(argv: list[str]) -> None:
 def run(args: argparse.Namespace) -> None:
     if args.source not in SOURCES:
         raise UserError(f"unknown --from {args.source!r}; allowed: {', '.join(SOURCES)}")
-    if args.w_avg_samples < 1:
-        raise UserError(f"--w-avg-samples must be at least 1, got {args.w_avg_samples}")
+    check_at_least("--w-avg-samples", args.w_avg_samples, 1)
     check_output_file(args.out, args.overwrite, [args.checkpoint])
     if args.source == "nvlabs":
         converted = convert_nvlabs(load_nvlabs_pickle(args.checkpoint))

@@ -6,6 +6,7 @@ import argparse
 
 import torch
 
+from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.images import save_image_grid, save_images
 from gan_lightning.common.outputs import add_overwrite_argument, check_output
@@ -41,8 +42,7 @@ def main(argv: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.num < 1:
-        raise UserError(f"--num must be at least 1, got {args.num}")
+    check_at_least("--num", args.num, 1)
     if not args.out.endswith(("/", "\\")) and not args.out.lower().endswith(".png"):
         raise UserError(f"--out {args.out!r}: give a .png file for a grid, or a folder ending in / for one image per seed")
     generator, checkpoint, device = load_command_generator(args, "generate", LATENT_ALGORITHMS)

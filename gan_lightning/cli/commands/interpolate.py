@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from gan_lightning.common.checks import check_at_least, check_positive
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.images import save_images, tensor_to_pil
 from gan_lightning.common.outputs import add_overwrite_argument, check_output
@@ -82,12 +83,13 @@ def run(args: argparse.Namespace) -> None:
         raise UserError(f"--seeds/--latents need at least 2 points to walk between, got {args.seeds or args.latents!r}")
     if args.steps is not None and args.duration is not None:
         raise UserError("give --steps (frames per segment) or --duration (seconds for the whole walk), not both")
-    if args.fps <= 0 or (args.duration is not None and args.duration <= 0):
-        raise UserError(f"--fps and --duration must be positive, got {args.fps} and {args.duration}")
+    check_positive("--fps", args.fps)
+    if args.duration is not None:
+        check_positive("--duration", args.duration)
+    if args.steps is not None:
+        check_at_least("--steps", args.steps, 1)
     segments = len(points) - (0 if args.loop else 1)
     steps = steps_for_duration(args.duration, args.fps, segments, args.loop) if args.duration is not None else args.steps or 24
-    if steps < 1:
-        raise UserError(f"--steps must be at least 1, got {steps}")
     as_frames = args.out.endswith(("/", "\\"))
     if not as_frames and not args.out.lower().endswith((".gif", ".mp4")):
         raise UserError(f"--out {args.out!r}: give a .mp4 or .gif file, or a folder ending in / for PNG frames")

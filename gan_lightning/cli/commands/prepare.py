@@ -16,6 +16,7 @@ import os
 from gan_lightning.data.prepared import prepare_dataset
 from gan_lightning.data.sources import LABEL_KINDS, open_source
 from gan_lightning.data.transforms import PREPARE_TRANSFORMS
+from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
 
 
@@ -31,8 +32,7 @@ def resolution_value(text: str) -> int:
         value = int(text)
     except ValueError:
         raise UserError(f"--resolution {text!r} is not a whole number; allowed: an image side in pixels, 4 or more (e.g. 256)") from None
-    if value < 4:
-        raise UserError(f"--resolution {value} is too small; allowed: 4 or more pixels (e.g. 256)")
+    check_at_least("--resolution", value, 4)
     return value
 
 
@@ -54,8 +54,7 @@ def main(argv: list[str]) -> None:
     resolution = resolution_value(options.resolution)
     if options.transform not in PREPARE_TRANSFORMS:
         raise UserError(f"--transform {options.transform!r} is not known; allowed: {', '.join(PREPARE_TRANSFORMS)}")
-    if options.workers < 1:
-        raise UserError(f"--workers {options.workers} is invalid; allowed: 1 or more")
+    check_at_least("--workers", options.workers, 1)
     source = open_source(options.source, options.labels, options.torchvision_root)
     print(f"prepare: {len(source.names)} images from {options.source} -> {options.out} ({resolution} px, {options.transform}, {options.workers} workers)")
     manifest = prepare_dataset(

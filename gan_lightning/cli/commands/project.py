@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gan_lightning.common.checks import check_at_least, check_positive, check_range
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.images import load_image, save_image_grid, save_images, square_crop
 from gan_lightning.core.nets.stylegan2 import Generator
@@ -128,8 +129,9 @@ def run(args: argparse.Namespace) -> None:
     style_mode = args.content is not None or args.style is not None
     if style_mode == (args.target is not None) or (style_mode and (args.content is None or args.style is None)):
         raise UserError("give either --target IMAGE (inversion) or both --content IMAGE and --style IMAGE (style transfer)")
-    if args.steps < 1 or args.lr <= 0 or args.w_avg_samples < 2:
-        raise UserError(f"--steps must be >= 1, --lr > 0 and --w-avg-samples >= 2, got {args.steps}, {args.lr}, {args.w_avg_samples}")
+    check_at_least("--steps", args.steps, 1)
+    check_positive("--lr", args.lr)
+    check_at_least("--w-avg-samples", args.w_avg_samples, 2)
     generator, device = load_stylegan(args, "project")
     distance = lpips_distance(device) if args.distance == "lpips" else multiscale_mse
     parts = ["target"] if not style_mode else ["content", "style"]
@@ -153,8 +155,7 @@ def run(args: argparse.Namespace) -> None:
         print(f"wrote {args.out}/target_ws.pt (W+ rows, {args.space} search) and target_projection.png")
         return
     cut = args.coarse_layers if args.coarse_layers is not None else generator.num_ws // 2
-    if not 0 < cut < generator.num_ws:
-        raise UserError(f"--coarse-layers must be between 1 and {generator.num_ws - 1} for this generator, got {cut}")
+    check_range("--coarse-layers", cut, 1, generator.num_ws - 1)  # the bounds of this generator's W+
     content_ws, content_image = invert(args.content, "content")
     style_ws, style_image = invert(args.style, "style")
     mixed = torch.cat([content_ws[:, :cut], style_ws[:, cut:]], dim=1)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from gan_lightning.common.errors import UserError
+from gan_lightning.common.checks import check_at_least
 from gan_lightning.core.nets.cut_blocks import BlurDownsample, init_xavier_, instance_norm
 
 # Channel multiplier cap: ndf * 8 = 512 channels at most, as in the paper.
@@ -45,10 +45,8 @@ class PatchGANDiscriminator(nn.Module):
         init_gain: float = 0.02,
     ) -> None:
         super().__init__()
-        if in_channels < 1 or ndf < 1:
-            raise UserError(f"in_channels={in_channels}, ndf={ndf} are invalid; allowed: positive integers")
-        if n_layers < 1:
-            raise UserError(f"n_layers={n_layers} is invalid; allowed: an integer >= 1")
+        for name, value in (("in_channels", in_channels), ("ndf", ndf), ("n_layers", n_layers)):
+            check_at_least(name, value, 1)
         self.in_channels = in_channels
 
         def downsampling_conv(c_in: int, c_out: int) -> list[nn.Module]:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
 from gan_lightning.core.nets.cut_blocks import init_xavier_
 
@@ -40,8 +41,7 @@ def sample_patch_ids(
 
     One set per layer is shared by all images of the batch, as in the reference implementation.
     """
-    if num_patches < 1:
-        raise UserError(f"num_patches={num_patches} is invalid; allowed: an integer >= 1")
+    check_at_least("num_patches", num_patches, 1)
     ids = []
     for feat in features:
         positions = feat.shape[2] * feat.shape[3]
@@ -58,8 +58,7 @@ class PatchNCEHeads(nn.Module):
         super().__init__()
         if len(in_channels) == 0 or any(c < 1 for c in in_channels):
             raise UserError(f"in_channels={list(in_channels)} is invalid; allowed: a non-empty list of positive ints")
-        if out_features < 1:
-            raise UserError(f"out_features={out_features} is invalid; allowed: a positive integer")
+        check_at_least("out_features", out_features, 1)
         self.in_channels = tuple(int(c) for c in in_channels)
         self.out_features = out_features
         self.heads = nn.ModuleList(ProjectionHead(c, out_features) for c in self.in_channels)

@@ -25,6 +25,7 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor, nn
 
+from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
 
 FeatureNetworkName = Literal["random", "random_wide", "vgg19", "vgg16"]
@@ -148,8 +149,7 @@ class FeatureNetwork(nn.Module):
     ) -> None:
         super().__init__()
         self.name = check_feature_network(name)
-        if width < 1:
-            raise UserError(f"feature network width {width} is invalid; allowed: >= 1")
+        check_at_least("feature network width", width, 1)
         if name in ("random", "random_wide"):
             build = _random_layers if name == "random" else _random_wide_layers
             self.layers, self.tapped, self.channels = build(width, seed)

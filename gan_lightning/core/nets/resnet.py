@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
 from gan_lightning.core.nets.cut_blocks import BlurDownsample, BlurUpsample, init_xavier_, instance_norm
 
@@ -98,10 +99,8 @@ class ResnetGenerator(nn.Module):
     ) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("ngf", ngf)):
-            if value < 1:
-                raise UserError(f"{name}={value} is invalid; allowed: a positive integer")
-        if n_blocks < 0:
-            raise UserError(f"n_blocks={n_blocks} is invalid; allowed: an integer >= 0")
+            check_at_least(name, value, 1)
+        check_at_least("n_blocks", n_blocks, 0)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.ngf = ngf

@@ -23,6 +23,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
+from gan_lightning.common.checks import check_at_least, check_positive, check_range
 from gan_lightning.common.errors import UserError
 from gan_lightning.core.nets.settings import as_config
 from gan_lightning.core.nets.layers import (
@@ -72,13 +73,11 @@ class SharedConfig:
     conv_clamp: float | None = None
 
     def _check_shared(self, network: str) -> None:
-        _require(self.c_dim >= 0, f"{network} c_dim must be >= 0, got {self.c_dim}")
-        _require(
-            self.channel_base >= 1 and self.channel_max >= 1,
-            f"{network} channel_base and channel_max must be >= 1, got {self.channel_base} and {self.channel_max}",
-        )
-        _require(self.num_fp16_res >= 0, f"{network} num_fp16_res must be >= 0, got {self.num_fp16_res}")
-        _require(self.conv_clamp is None or self.conv_clamp > 0, f"{network} conv_clamp must be > 0 or null, got {self.conv_clamp}")
+        check_at_least(f"{network} c_dim", self.c_dim, 0)
+        check_at_least(f"{network} channel_base", self.channel_base, 1)
+        check_at_least(f"{network} channel_max", self.channel_max, 1)
+        check_at_least(f"{network} num_fp16_res", self.num_fp16_res, 0)
+        check_positive(f"{network} conv_clamp", self.conv_clamp, optional=True)  # null: no clamping
 
 
 @dataclass(frozen=True)
@@ -103,12 +102,12 @@ class GeneratorConfig(SharedConfig):
 
     def __post_init__(self) -> None:
         self._check_shared("generator")
-        _require(self.z_dim >= 0, f"generator z_dim must be >= 0, got {self.z_dim}")
+        check_at_least("generator z_dim", self.z_dim, 0)
         _require(self.z_dim + self.c_dim >= 1, "generator needs z_dim >= 1 or c_dim >= 1, got both 0")
-        _require(self.w_dim >= 1, f"generator w_dim must be >= 1, got {self.w_dim}")
-        _require(self.mapping_layers >= 1, f"generator mapping_layers must be >= 1, got {self.mapping_layers}")
-        _require(self.mapping_lr_multiplier > 0, f"generator mapping_lr_multiplier must be > 0, got {self.mapping_lr_multiplier}")
-        _require(0.0 <= self.w_avg_beta <= 1.0, f"generator w_avg_beta must be in [0, 1], got {self.w_avg_beta}")
+        check_at_least("generator w_dim", self.w_dim, 1)
+        check_at_least("generator mapping_layers", self.mapping_layers, 1)
+        check_positive("generator mapping_lr_multiplier", self.mapping_lr_multiplier)
+        check_range("generator w_avg_beta", self.w_avg_beta, 0, 1)
 
 
 @dataclass(frozen=True)
@@ -135,15 +134,14 @@ class DiscriminatorConfig(SharedConfig):
             self.architecture in DISCRIMINATOR_ARCHITECTURES,
             f"discriminator architecture must be one of {', '.join(DISCRIMINATOR_ARCHITECTURES)}, got {self.architecture!r}",
         )
-        _require(self.mbstd_group_size >= 1, f"discriminator mbstd_group_size must be >= 1, got {self.mbstd_group_size}")
-        _require(self.mbstd_num_channels >= 0, f"discriminator mbstd_num_channels must be >= 0, got {self.mbstd_num_channels}")
+        check_at_least("discriminator mbstd_group_size", self.mbstd_group_size, 1)
+        check_at_least("discriminator mbstd_num_channels", self.mbstd_num_channels, 0)
 
 
 def with_classes(num_classes: int, generator: GeneratorConfig, discriminator: DiscriminatorConfig) -> tuple[GeneratorConfig, DiscriminatorConfig]:
     """Both configs with ``c_dim = num_classes`` (G embeds the label, D projects on it); with
     num_classes 0 they keep their own c_dim, which must then agree."""
-    if num_classes < 0:
-        raise UserError(f"num_classes must be >= 0, got {num_classes}")
+    check_at_least("num_classes", num_classes, 0)
     if num_classes == 0:
         _require(
             generator.c_dim == discriminator.c_dim,
@@ -213,8 +211,7 @@ class MappingNetwork(nn.Module):
         w_avg_beta: float | None,
     ) -> None:
         super().__init__()
-        if num_layers < 1:
-            raise UserError(f"mapping network needs at least 1 layer, got num_layers={num_layers}")
+        check_at_least("mapping network num_layers", num_layers, 1)
         if z_dim <= 0 and c_dim <= 0:
             raise UserError(f"mapping network needs z_dim > 0 or c_dim > 0, got z_dim={z_dim}, c_dim={c_dim}")
         self.z_dim = z_dim

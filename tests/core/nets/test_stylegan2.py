@@ -72,13 +72,13 @@ def test_configs_come_from_dicts_and_reject_bad_values() -> None:
     assert Generator(32, 3, {"z_dim": 16, "w_dim": 16, "channel_base": 256}).config == GeneratorConfig(z_dim=16, w_dim=16, channel_base=256)
     with pytest.raises(UserError, match="unknown GeneratorConfig field.* latent_dim"):
         as_config(GeneratorConfig, {"latent_dim": 64})
-    with pytest.raises(UserError, match="generator mapping_layers must be >= 1, got 0"):
+    with pytest.raises(UserError, match="generator mapping_layers must be at least 1, got 0"):
         GeneratorConfig(mapping_layers=0)
-    with pytest.raises(UserError, match="generator w_dim must be >= 1"):
+    with pytest.raises(UserError, match="generator w_dim must be at least 1, got 0"):
         GeneratorConfig(w_dim=0)
-    with pytest.raises(UserError, match="discriminator mbstd_group_size must be >= 1"):
+    with pytest.raises(UserError, match="discriminator mbstd_group_size must be at least 1, got 0"):
         DiscriminatorConfig(mbstd_group_size=0)
-    with pytest.raises(UserError, match="conv_clamp must be > 0 or null"):
+    with pytest.raises(UserError, match="discriminator conv_clamp must be > 0 or null, got 0.0"):
         DiscriminatorConfig(conv_clamp=0.0)
     with pytest.raises(UserError, match="gives no channels at 256 px"):
         Generator(256, 3, GeneratorConfig(channel_base=128))
