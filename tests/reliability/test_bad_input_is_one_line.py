@@ -114,17 +114,17 @@ def test_gave_an_out_that_cannot_be_written(where: str, tmp_path: Path, capsys) 
     assert list((tmp_path / "x.png").iterdir()) == []
 
 
-STYLEGAN = ASSETS / "v0_stylegan.ckpt"  # 32 px: 8 W+ rows
+STYLEGAN_CKPT = ASSETS / "v0_stylegan.ckpt"  # 32 px: 8 W+ rows
 OUT_OF_RANGE = {  # case -> (command line, the one line: the option, what is allowed and the value)
-    "generate --num 0": (["generate", "--ckpt", STYLEGAN, "--num", "0", "--out", "{tmp}/out/grid.png"], "--num must be at least 1, got 0"),
-    "interpolate --steps 0": (["interpolate", "--ckpt", STYLEGAN, "--seeds", "1,2", "--steps", "0", "--out", "{tmp}/out/walk.gif"], "--steps must be at least 1, got 0"),
-    "interpolate --fps 0": (["interpolate", "--ckpt", STYLEGAN, "--seeds", "1,2", "--fps", "0", "--out", "{tmp}/out/walk.gif"], "--fps must be > 0, got 0.0"),
-    "interpolate --duration -1": (["interpolate", "--ckpt", STYLEGAN, "--seeds", "1,2", "--duration", "-1", "--out", "{tmp}/out/walk.gif"], "--duration must be > 0, got -1.0"),
-    "project --steps 0": (["project", "--ckpt", STYLEGAN, "--target", "{tmp}/photos/img000.png", "--steps", "0", "--out", "{tmp}/out"], "--steps must be at least 1, got 0"),
-    "project --lr 0": (["project", "--ckpt", STYLEGAN, "--target", "{tmp}/photos/img000.png", "--lr", "0", "--out", "{tmp}/out"], "--lr must be > 0, got 0.0"),
-    "project --w-avg-samples 1": (["project", "--ckpt", STYLEGAN, "--target", "{tmp}/photos/img000.png", "--w-avg-samples", "1", "--out", "{tmp}/out"], "--w-avg-samples must be at least 2, got 1"),
-    "project --coarse-layers 8": (["project", "--ckpt", STYLEGAN, "--content", "{tmp}/photos/img000.png", "--style", "{tmp}/photos/img000.png", "--coarse-layers", "8", "--out", "{tmp}/out"], "--coarse-layers must be in [1, 7], got 8"),
-    "convert --w-avg-samples 0": (["convert", STYLEGAN, "--from", "rosinality", "--w-avg-samples", "0", "--out", "{tmp}/out/c.ckpt"], "--w-avg-samples must be at least 1, got 0"),
+    "generate --num 0": (["generate", "--ckpt", STYLEGAN_CKPT, "--num", "0", "--out", "{tmp}/out/grid.png"], "--num must be at least 1, got 0"),
+    "interpolate --steps 0": (["interpolate", "--ckpt", STYLEGAN_CKPT, "--seeds", "1,2", "--steps", "0", "--out", "{tmp}/out/walk.gif"], "--steps must be at least 1, got 0"),
+    "interpolate --fps 0": (["interpolate", "--ckpt", STYLEGAN_CKPT, "--seeds", "1,2", "--fps", "0", "--out", "{tmp}/out/walk.gif"], "--fps must be > 0, got 0.0"),
+    "interpolate --duration -1": (["interpolate", "--ckpt", STYLEGAN_CKPT, "--seeds", "1,2", "--duration", "-1", "--out", "{tmp}/out/walk.gif"], "--duration must be > 0, got -1.0"),
+    "project --steps 0": (["project", "--ckpt", STYLEGAN_CKPT, "--target", "{tmp}/photos/img000.png", "--steps", "0", "--out", "{tmp}/out"], "--steps must be at least 1, got 0"),
+    "project --lr 0": (["project", "--ckpt", STYLEGAN_CKPT, "--target", "{tmp}/photos/img000.png", "--lr", "0", "--out", "{tmp}/out"], "--lr must be > 0, got 0.0"),
+    "project --w-avg-samples 1": (["project", "--ckpt", STYLEGAN_CKPT, "--target", "{tmp}/photos/img000.png", "--w-avg-samples", "1", "--out", "{tmp}/out"], "--w-avg-samples must be at least 2, got 1"),
+    "project --coarse-layers 8": (["project", "--ckpt", STYLEGAN_CKPT, "--content", "{tmp}/photos/img000.png", "--style", "{tmp}/photos/img000.png", "--coarse-layers", "8", "--out", "{tmp}/out"], "--coarse-layers must be in [1, 7], got 8"),
+    "convert --w-avg-samples 0": (["convert", STYLEGAN_CKPT, "--from", "rosinality", "--w-avg-samples", "0", "--out", "{tmp}/out/c.ckpt"], "--w-avg-samples must be at least 1, got 0"),
 }  # fmt: skip
 
 
