@@ -35,8 +35,10 @@ def cleans_gradients(module: nn.Module, scaler_enabled: bool) -> bool:
 
 class GradientCleaning:
     """Part of ``GANModule``: cleans after every backward, so every optimizer step (several may
-    follow one backward) and every ``on_before_optimizer_step`` callback (the NonFiniteGuard) sees
-    the cleaned gradients, as NVlabs' step does; decided once per run, when training starts."""
+    follow one backward) and every ``on_before_optimizer_step`` callback (the NonFiniteGuard, which
+    Lightning calls before the module's own hook) sees the cleaned gradients, as NVlabs' step does;
+    decided once per run, when training starts. Under ``gan_ddp`` this comes before its all-reduce:
+    each process cleans its own gradients (NVlabs cleans the average), and all end up equal."""
 
     _cleans_gradients: bool = False
 
@@ -47,5 +49,5 @@ class GradientCleaning:
 
     def on_after_backward(self) -> None:
         super().on_after_backward()
-        if self._cleans_gradients:
-            clean_gradients(self.parameters())
+        if self._cleans_gradients:  # frozen networks (the other phase's, the EMA copy) got no gradient here
+            clean_gradients(p for p in self.parameters() if p.requires_grad)
