@@ -189,7 +189,7 @@ def normalize_2nd_moment(x: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
 
 
-# CPU float16 convolutions are correct but many times slower than float32, so the fp16 blocks run in
+# CPU float16 kernels are correct but several times slower than float32, so the fp16 blocks run in
 # float16 on CUDA only, unless this switch asks for the CUDA arithmetic on CPU (tests, emulation).
 _fp16_on_cpu = contextvars.ContextVar("fp16_on_cpu", default=False)
 
