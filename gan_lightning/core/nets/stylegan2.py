@@ -15,10 +15,12 @@ and rosinality's, and rosinality generators converted to ours give the same imag
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -62,7 +64,8 @@ class SharedConfig:
         c_dim: class-label size, 0 = unconditional (a projection discriminator otherwise).
         channel_base / channel_max: channel widths min(channel_base // res, channel_max); half of
             config F's channel_base gives half the width at high resolutions.
-        num_fp16_res: run the N highest resolutions in fp16 on CUDA, 0 = off.
+        num_fp16_res: run the N highest resolutions in fp16 on CUDA (on CPU too inside
+            ``fp16_layers_on_cpu``), 0 = off.
         conv_clamp: clamp convolution outputs to +-X (NVlabs uses 256 with fp16), None = off.
     """
 
@@ -184,9 +187,32 @@ def normalize_2nd_moment(x: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
 
 
+# CPU float16 kernels are correct but several times slower than float32, so the fp16 blocks run in
+# float16 on CUDA only, unless this switch asks for the CUDA arithmetic on CPU (tests, emulation).
+_fp16_on_cpu = contextvars.ContextVar("fp16_on_cpu", default=False)
+
+
+@contextlib.contextmanager
+def fp16_layers_on_cpu(enabled: bool = True) -> Iterator[None]:
+    """Inside the block, the blocks marked ``use_fp16`` (``num_fp16_res``) compute in float16 on CPU
+    as they do on CUDA; forward, backward and double backward."""
+    token = _fp16_on_cpu.set(enabled)
+    try:
+        yield
+    finally:
+        _fp16_on_cpu.reset(token)
+
+
 def block_dtype(use_fp16: bool, device: torch.device) -> torch.dtype:
-    """fp16 for the blocks marked use_fp16, on CUDA only (CPU fp16 convolutions are slow or missing)."""
-    return torch.float16 if use_fp16 and device.type == "cuda" else torch.float32
+    """float16 for the blocks marked use_fp16 on CUDA (and on CPU inside ``fp16_layers_on_cpu``)."""
+    fp16_here = device.type == "cuda" or (device.type == "cpu" and _fp16_on_cpu.get())
+    return torch.float16 if use_fp16 and fp16_here else torch.float32
+
+
+def runs_fp16_layers(network: nn.Module) -> bool:
+    """Whether any block of ``network`` computes in float16 now, on the device of its parameters."""
+    blocks = [m for m in network.modules() if isinstance(m, (SynthesisBlock, DiscriminatorBlock)) and m.use_fp16]
+    return any(block_dtype(True, next(block.parameters()).device) == torch.float16 for block in blocks)
 
 
 def _fp16_resolution(resolution: int, num_fp16_res: int) -> int:

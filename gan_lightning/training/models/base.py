@@ -1,5 +1,5 @@
 """GANModule, the base of the GAN LightningModules: manual optimization; the parts from training/
-(progress in kimg, compile, precision, data parallelism, checkpoint hooks) run from Lightning's hooks;
+(progress in kimg, compile, precision, gradient cleaning, data parallelism, checkpoint hooks) run from Lightning's hooks;
 fixed-noise samples for the sample-grid callback; FID/KID during validation and test."""
 
 from __future__ import annotations
@@ -31,11 +31,12 @@ from gan_lightning.training.data_parallel import (
     allow_unused_parameters,
     seed_per_process,
 )
+from gan_lightning.training.gradient_cleaning import GradientCleaning
 from gan_lightning.training.precision import NumericPrecision
 from gan_lightning.training.progress import ImageProgress
 
 
-class GANModule(ImageProgress, CompiledNetworks, NumericPrecision, AlgorithmCheckpoints, LightningModule):
+class GANModule(ImageProgress, CompiledNetworks, NumericPrecision, GradientCleaning, AlgorithmCheckpoints, LightningModule):
     """Base of VanillaGAN, StyleGAN and StyleTransfer.
 
     Subclasses create ``self.generator`` (and ``self.generator_ema`` when they keep an EMA), build the

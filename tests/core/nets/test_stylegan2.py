@@ -18,6 +18,9 @@ from gan_lightning.core.nets.stylegan2 import (
     MappingNetwork,
     SynthesisNetwork,
     as_config,
+    block_dtype,
+    fp16_layers_on_cpu,
+    runs_fp16_layers,
 )
 
 TINY = GeneratorConfig(z_dim=16, w_dim=16, mapping_layers=2, channel_base=256, channel_max=32)
@@ -209,22 +212,33 @@ def test_unsupported_resolution_is_a_clear_error(resolution: int) -> None:
         Discriminator(resolution, 3, TINY_D)
 
 
-def test_fp16_blocks_run_in_half_precision_with_clamping(monkeypatch: pytest.MonkeyPatch) -> None:
-    # fp16 blocks only switch on under CUDA; here the dtype choice is forced so the half path runs on CPU.
-    import gan_lightning.core.nets.stylegan2 as stylegan2
-
-    monkeypatch.setattr(stylegan2, "block_dtype", lambda use_fp16, device: torch.float16 if use_fp16 else torch.float32)
+def test_fp16_blocks_run_in_half_precision_with_clamping() -> None:
+    # fp16 blocks switch on under CUDA; fp16_layers_on_cpu runs the same half path on CPU.
     generator = tiny_generator(num_fp16_res=2, conv_clamp=256.0)
     discriminator = tiny_discriminator(num_fp16_res=2, conv_clamp=256.0)
     assert [b.use_fp16 for b in generator.synthesis.blocks.values()] == [False, False, True, True]
     z = torch.randn(4, 16)
-    images = generator(z, noise_mode="const")
-    assert images.dtype == torch.float32 and torch.isfinite(images).all()
-    reference = generator(z, noise_mode="const")  # same path twice: deterministic
-    torch.testing.assert_close(images, reference)
-    monkeypatch.undo()
+    with fp16_layers_on_cpu():
+        images = generator(z, noise_mode="const")
+        assert images.dtype == torch.float32 and torch.isfinite(images).all()
+        reference = generator(z, noise_mode="const")  # same path twice: deterministic
+        torch.testing.assert_close(images, reference)
     full = generator(z, noise_mode="const")
     assert (images - full).abs().max() < 0.05 * full.abs().max()  # half precision stays close to fp32
-    monkeypatch.setattr(stylegan2, "block_dtype", lambda use_fp16, device: torch.float16 if use_fp16 else torch.float32)
-    logits = discriminator(images)
+    with fp16_layers_on_cpu():
+        logits = discriminator(images)
     assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
+
+
+def test_fp16_layers_on_cpu_switches_the_marked_blocks_inside_its_block_only() -> None:
+    cpu = torch.device("cpu")
+    generator = tiny_generator(num_fp16_res=2, conv_clamp=256.0)
+    assert block_dtype(True, cpu) == torch.float32 and not runs_fp16_layers(generator)
+    with fp16_layers_on_cpu():
+        assert block_dtype(True, cpu) == torch.float16 and block_dtype(False, cpu) == torch.float32
+        assert runs_fp16_layers(generator) and runs_fp16_layers(tiny_discriminator(num_fp16_res=1))
+        assert not runs_fp16_layers(tiny_generator()) and not runs_fp16_layers(tiny_discriminator())  # num_fp16_res 0
+        with fp16_layers_on_cpu(False):
+            assert block_dtype(True, cpu) == torch.float32
+        assert block_dtype(True, cpu) == torch.float16
+    assert block_dtype(True, cpu) == torch.float32 and block_dtype(True, torch.device("cuda")) == torch.float16
