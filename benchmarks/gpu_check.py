@@ -39,6 +39,7 @@ import ast
 import contextlib
 import copy
 import dataclasses
+import gc
 import logging
 import math
 import re
@@ -162,6 +163,7 @@ def gib(device: torch.device) -> float | None:
 
 def reset_peak(device: torch.device) -> None:
     if device.type == "cuda":
+        gc.collect()  # the previous run's networks and optimizer state
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
 
@@ -372,6 +374,7 @@ def train_row(row: Row, scale: Scale, device: torch.device, budget: Budget, out:
         result["ran_out"] = str(stop)
     except Exception as error:  # a divergence stop (UserError) or a crash is a finding: record it
         result["stopped"] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+        result["stopped_in_batch"] = len(observer.finite)
     checked = observer.finite[: scale.checked]
     result.update(batches_run=len(observer.finite), checked_batches=len(checked), finite_batches=sum(checked))
     if observer.scales:
@@ -538,6 +541,7 @@ def nvlabs_row(ops: str, fp16_layers: bool, scale: Scale, device: torch.device, 
         result["ran_out"] = str(stop)
     except Exception as error:
         result["stopped"] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+        result["stopped_in_batch"] = len(finite)
     checked = finite[: scale.checked]
     result.update(batches_run=len(finite), checked_batches=len(checked), finite_batches=sum(checked))
     if loop is not None and loop.cleaned:
@@ -548,6 +552,35 @@ def nvlabs_row(ops: str, fp16_layers: bool, scale: Scale, device: torch.device, 
     result["numeric_flags"] = numeric_flags()
     result["seconds"] = budget.spent()
     return result
+
+
+@contextlib.contextmanager
+def nvlabs_settings() -> Iterator[None]:
+    """Their training_loop's process settings (cuDNN autotuning on, TF32 off: ours runs with tf32 false
+    too), restored after."""
+    backends = torch.backends
+    saved = (backends.cudnn.benchmark, backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32)
+    backends.cudnn.benchmark, backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32 = True, False, False
+    try:
+        yield
+    finally:
+        backends.cudnn.benchmark, backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32 = saved
+
+
+@contextlib.contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """No banners and tips for each of the Trainers made here; the loggers' levels restored after."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", ".*(does not have many workers|LightningModule.log|no `val_dataloader`|LeafSpec).*")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def build_nvlabs_ops(budget: Budget) -> dict:
@@ -566,11 +599,8 @@ def nvlabs_part(clone: Path | None, scale: Scale, device: torch.device, budget: 
     plan = [("reference", False, 1), ("reference", True, 1), ("build", False, 2), ("cuda", False, 1), ("cuda", True, 1)]
     if device.type == "cpu":
         plan = plan[:1]
-    cudnn_benchmark = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = True  # their training_loop's settings (TF32 off: ours runs with tf32 false too)
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     part: dict = {"clone": str(clone), "rows": []}
-    try:
+    with nvlabs_settings():
         for index, (ops, fp16, weight) in enumerate(plan):
             share = budget.share(weight, sum(w for *_, w in plan[index:]))
             if ops == "build":
@@ -580,8 +610,6 @@ def nvlabs_part(clone: Path | None, scale: Scale, device: torch.device, budget: 
             else:
                 part["rows"].append(nvlabs_row(ops, fp16, scale, device, share))
             record(part["rows"])
-    finally:
-        torch.backends.cudnn.benchmark = cudnn_benchmark
     if device.type == "cpu":
         part["not_run"] = "their fp16 layers and CUDA ops: need CUDA"
     return part
@@ -694,9 +722,6 @@ def main(argv: list[str] | None = None) -> dict:
         device, scale = torch.device("cuda", 0), auto_scale()
     else:
         raise SystemExit("error: no CUDA device; run with --dry-run to check the script on the CPU")
-    warnings.filterwarnings("ignore", ".*(does not have many workers|LightningModule.log|no `val_dataloader`|LeafSpec).*")
-    for name in ("lightning.pytorch", "lightning.fabric"):  # banners and tips, once per Trainer
-        logging.getLogger(name).setLevel(logging.WARNING)
     out = args.out_dir / f"gpu_check_{device_slug(device)}"
     record: dict = {
         "command": harness.command_line() or "gpu_check.py", "date": harness.today(), "device": harness.device_name(device), "dry_run": args.dry_run,
@@ -725,7 +750,8 @@ def main(argv: list[str] | None = None) -> dict:
         budget = Budget(BUDGETS[name])
         print(f"gpu_check: {name} ({BUDGETS[name]} s budget)", file=sys.stderr, flush=True)
         try:
-            entry = parts[name](budget)
+            with quiet_lightning():
+                entry = parts[name](budget)
         except OutOfBudget as stop:
             entry = {**record.get(name, {}), "ran_out": str(stop)}
         entry["seconds"] = budget.spent()
