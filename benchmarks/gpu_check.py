@@ -632,7 +632,7 @@ def cuda_only_tests(tests: Path = REPO / "tests") -> list[str]:
 
 
 def junit_outcomes(report: Path) -> dict[str, str]:
-    """Test name -> passed / failed: first line / skipped: reason, from pytest's JUnit XML."""
+    """Test (module.name) -> passed / failed: first line / skipped: reason, from pytest's JUnit XML."""
     outcomes = {}
     for case in ElementTree.parse(report).iter("testcase"):
         outcome = "passed"
@@ -641,7 +641,8 @@ def junit_outcomes(report: Path) -> dict[str, str]:
             if element is not None:
                 message = (element.get("message") or "").splitlines()
                 outcome = f"{'failed' if kind != 'skipped' else 'skipped'}: {message[0] if message else kind}"
-        outcomes[case.get("name", "?")] = outcome
+        name, module = case.get("name", "?"), case.get("classname")
+        outcomes[f"{module}.{name}" if module else name] = outcome
     return outcomes
 
 
@@ -649,6 +650,11 @@ def cuda_tests_part(device: torch.device, budget: Budget) -> dict:
     tests = cuda_only_tests()
     if device.type != "cuda":
         return {"tests": tests, "skipped": "no CUDA device: each is marked to skip without one"}
+    return run_pytest(tests, budget)
+
+
+def run_pytest(tests: list[str], budget: Budget) -> dict:
+    """The tests, in a pytest of their own (a clean process, as the suite runs them), within the budget."""
     with tempfile.TemporaryDirectory() as folder:
         report = Path(folder) / "junit.xml"
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}", *tests]

@@ -106,8 +106,8 @@ def test_skipped_steps_counted_from_the_scalers_backoffs(gpu_check) -> None:
 def test_pytest_outcomes_read_from_junit_xml(gpu_check, tmp_path) -> None:
     report = tmp_path / "junit.xml"
     report.write_text(
-        '<testsuites><testsuite><testcase name="test_a"/>'
+        '<testsuites><testsuite><testcase classname="tests.test_x" name="test_a"/>'
         '<testcase name="test_b"><failure message="AssertionError: nan&#10;more">trace</failure></testcase>'
         '<testcase name="test_c"><skipped message="needs a CUDA GPU"/></testcase></testsuite></testsuites>'
     )
-    assert gpu_check.junit_outcomes(report) == {"test_a": "passed", "test_b": "failed: AssertionError: nan", "test_c": "skipped: needs a CUDA GPU"}
+    assert gpu_check.junit_outcomes(report) == {"tests.test_x.test_a": "passed", "test_b": "failed: AssertionError: nan", "test_c": "skipped: needs a CUDA GPU"}
