@@ -22,7 +22,8 @@ batch it has no time for, an alarm ends it at its share whatever it is doing, an
                    logged train/skipped_steps when the model logs it, else the GradScaler's backoffs,
                    one per update that found inf), s/kimg, peak CUDA memory, dtype the blocks marked
                    fp16 ran in; before training, FID of the same initial weights under that precision
-                   and the dtype the feature network ran in.
+                   and the dtype the feature network ran in (the bundled shapes classifier, as GPU
+                   machines may have no internet; --fid-weights gives Inception).
   nvlabs (150)     their per-batch loop (phases, nan_to_num of gradients, EMA, ADA) on their reference
                    ops, then their CUDA ops when they build (a third of the time for the build), in
                    fp32 and with their fp16 layers; steps whose gradients held inf or NaN counted.
