@@ -164,3 +164,31 @@ def test_exported_a_model_folder_onto_itself(tmp_path: Path, capsys) -> None:
     error = one_line_error(capsys, "export", "--ckpt", folder, "--format", "safetensors", "--out", folder, "--overwrite")
     assert "would write over" in error
     assert contents(folder) == before
+
+
+def test_stylized_into_a_folder_holding_a_hard_link_to_a_photo(tmp_path: Path, capsys) -> None:
+    photos = tmp_path / "photos"
+    write_rgb_images(photos, 1, size=(16, 16))
+    (tmp_path / "out").mkdir()
+    os.link(photos / "img000.png", tmp_path / "out" / "img000.png")
+    before = contents(photos)
+    error = one_line_error(capsys, "stylize", "--ckpt", STYLE_TRANSFER, "--input", photos, "--out", tmp_path / "out", "--overwrite")
+    assert "would write over 1 input file(s)" in error
+    assert contents(photos) == before
+
+
+def test_disk_full_while_prepare_writes_its_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    write_rgb_images(tmp_path / "photos", 2, size=(16, 16))
+    write_text = Path.write_text
+
+    def full_for_the_manifest(self: Path, text: str, *args, **kwargs) -> int:
+        if "manifest" not in self.name:
+            return write_text(self, text, *args, **kwargs)
+        write_text(self, text[:10])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_text", full_for_the_manifest)
+    out = tmp_path / "prepared"
+    error = one_line_error(capsys, "prepare", "--source", tmp_path / "photos", "--out", out, "--resolution", "8", "--workers", "1")
+    assert "No space left on device" in error and "manifest.json" in error
+    assert not [p.name for p in out.iterdir() if "manifest" in p.name]  # no truncated manifest a reader would trust
