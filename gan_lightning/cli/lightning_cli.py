@@ -19,6 +19,7 @@ import gan_lightning.data  # noqa: F401  (registers the DataModules for short cl
 import gan_lightning.training.models  # noqa: F401  (registers the LightningModules)
 from gan_lightning.checkpoints.migration import migrate_class_path, migrate_hparams
 from gan_lightning.checkpoints.reading import check_training_checkpoint, read_checkpoint
+from gan_lightning.checkpoints.registry import check_checkpoint_class_paths
 from gan_lightning.cli.command_line import given_model_options
 from gan_lightning.cli.config_files import migrate_command_line
 from gan_lightning.cli.resume_options import merged_model_options
@@ -100,6 +101,7 @@ class GANLightningCLI(LightningCLI):
             return
         class_path = migrate_class_path(hparams.pop("_class_path"))
         hparams = migrate_hparams(class_path.rsplit(".", 1)[-1], hparams)
+        check_checkpoint_class_paths({"_class_path": class_path, **hparams}, str(ckpt_path))  # before parse_object imports them
         config_options = section.model.init_args.clone()
         self.config = self.parser.parse_object({subcommand: {"model": {"class_path": class_path, "init_args": hparams}}}, self.config)
         model = self.config[subcommand].model

@@ -11,6 +11,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from gan_lightning.common.errors import UserError
+from gan_lightning.common.outputs import written_file
 from gan_lightning.common.video import VideoWriter, read_frames, video_info
 
 
@@ -19,9 +20,10 @@ def stylize_video(path: Path, out: Path, channels: int, stylize: Callable[[Tenso
     info = video_info(path)
     if info.has_audio:
         print(f"note: {path.name} has an audio track; it is not copied to {out.name}", file=sys.stderr)
-    with VideoWriter(out, info.fps) as video:
-        for frame in tqdm(read_frames(path, channels), total=info.frames or None, desc=f"stylize {path.name}", unit="frame"):
-            video.write(stylize(frame[None])[0])
-    if video.frames == 0:
-        raise UserError(f"{str(path)!r} has a video stream but no frame could be decoded")
+    with written_file(out) as temporary:
+        with VideoWriter(temporary, info.fps) as video:
+            for frame in tqdm(read_frames(path, channels), total=info.frames or None, desc=f"stylize {path.name}", unit="frame"):
+                video.write(stylize(frame[None])[0])
+        if video.frames == 0:  # raised inside: no empty video is left at ``out``
+            raise UserError(f"{str(path)!r} has a video stream but no frame could be decoded")
     return video.frames

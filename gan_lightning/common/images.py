@@ -18,6 +18,7 @@ from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 from gan_lightning.common.errors import UserError
+from gan_lightning.common.outputs import written_file
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 # Transparent pixels are composited onto white, as image viewers show them.
@@ -208,19 +209,20 @@ def to_grid(images: Tensor, nrow: int | None = None) -> Tensor:
 
 
 def save_image_grid(images: Tensor, path: str | os.PathLike, nrow: int | None = None) -> Path:
-    """(N, C, H, W) in [-1, 1] -> one PNG grid (parent folders are created)."""
+    """(N, C, H, W) in [-1, 1] -> one PNG grid (parent folders are created; written whole or not at all)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(to_grid(images, nrow), path)
+    with written_file(path) as temporary:
+        save_image(to_grid(images, nrow), temporary)
     return path
 
 
 def save_image_file(image: Tensor, path: str | os.PathLike) -> Path:
-    """(C, H, W) in [-1, 1] -> a file in the format its extension names (JPEG/WebP at quality 95)."""
+    """(C, H, W) in [-1, 1] -> a file in the format its extension names (JPEG/WebP at quality 95;
+    written whole or not at all)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     pil = tensor_to_pil(image)
-    pil.save(path, quality=95) if path.suffix.lower() in _LOSSY else pil.save(path)
+    with written_file(path) as temporary:
+        pil.save(temporary, quality=95) if path.suffix.lower() in _LOSSY else pil.save(temporary)
     return path
 
 

@@ -21,6 +21,7 @@ import torch
 from gan_lightning.data.sources import Source, SourceReader
 from gan_lightning.data.transforms import prepared_pixels
 from gan_lightning.common.errors import UserError
+from gan_lightning.common.outputs import written_file
 
 MANIFEST = "manifest.json"
 FORMAT = "gan_lightning.prepared/1"
@@ -140,7 +141,8 @@ def prepare_dataset(
         skipped=len(skipped),
         skipped_examples=sorted(name for name, _ in skipped)[:10],
     )
-    (out_path / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n")
+    with written_file(out_path / MANIFEST) as temporary:
+        temporary.write_text(json.dumps(asdict(manifest), indent=2) + "\n")
     return manifest
 
 

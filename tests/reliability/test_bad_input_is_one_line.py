@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -142,6 +143,10 @@ BAD_VALUES = {  # case -> (arguments, words the error must contain)
     "max_epochs -5": (["--trainer.max_epochs", "-5"], "max_epochs"),
     "num_workers -1": (["--data.init_args.num_workers", "-1"], "num_workers must be at least 0, got -1"),
     "batch larger than the data": (["--data.init_args.batch_size", "100000"], "batch_size 100000 is larger than the"),
+    "z_dim 0": (["--model.init_args.generator.z_dim", "0"], "generator.z_dim must be at least 1, got 0"),
+    "z_dim -5": (["--model.init_args.generator.z_dim", "-5"], "generator.z_dim must be at least 1, got -5"),
+    "generator width 0": (["--model.init_args.generator.width", "0"], "generator.width must be at least 1, got 0"),
+    "fid_num_samples 0": (["--model.init_args.fid_num_samples", "0"], "fid_num_samples must be at least 2, got 0"),
 }
 
 
@@ -162,3 +167,82 @@ def test_stylegan_batch_that_minibatch_std_cannot_group_fails_before_training(tm
     error = one_line_error(capsys, "fit", "--config", STYLEGAN, *fast_trainer_args(tmp_path), *SHORT,
                            "--data.init_args.batch_size", "6", "--model.init_args.discriminator.mbstd_group_size", "4")  # fmt: skip
     assert "batch size 6" in error and "group size 4" in error
+
+
+def test_checkpoint_names_a_module_to_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """`python -m` puts the working folder on sys.path: any .py there could be named by a checkpoint."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "planted.py").write_text(f"open({str(tmp_path / 'IMPORTED')!r}, 'w').close()\nfrom gan_lightning.training.models import VanillaGAN\n")
+    checkpoint = torch.load(ASSETS / "v0_vanilla_gan.ckpt", weights_only=True)
+    checkpoint["hyper_parameters"]["_class_path"] = "planted.VanillaGAN"
+    torch.save(checkpoint, tmp_path / "named.ckpt")
+    error = one_line_error(capsys, "fit", "--config", VANILLA, *fast_trainer_args(tmp_path), *SHORT, "--ckpt_path", tmp_path / "named.ckpt")
+    assert "'planted.VanillaGAN'" in error and "gan_lightning.training.models.vanilla_gan.VanillaGAN" in error
+    assert not (tmp_path / "IMPORTED").exists()
+
+
+def test_checkpoint_names_a_nested_class_to_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    checkpoint = torch.load(ASSETS / "v0_vanilla_gan.ckpt", weights_only=True)
+    checkpoint["hyper_parameters"]["fid_features"] = {"class_path": "os.system", "init_args": {"command": "true"}}
+    torch.save(checkpoint, tmp_path / "named.ckpt")
+    error = one_line_error(capsys, "fit", "--config", VANILLA, *fast_trainer_args(tmp_path), *SHORT, "--ckpt_path", tmp_path / "named.ckpt")
+    assert "'os.system'" in error and "allowed:" in error
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def model_folder(tmp_path: Path, change) -> Path:
+    """A model folder exported from the bundled VanillaGAN checkpoint, its hyper_parameters passed through ``change``."""
+    from tests.conftest import run_cli
+
+    folder = tmp_path / "model"
+    run_cli("export", "--ckpt", ASSETS / "v0_vanilla_gan.ckpt", "--format", "safetensors", "--out", folder)
+    config = json.loads((folder / "config.json").read_text())
+    change(config["hyper_parameters"])
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("where", "words"),
+    [
+        ("channels", "channels must be a whole number >= 1, got {'a': 1}"),
+        ("generator.z_dim", "z_dim must be a whole number, got {'a': 1}"),
+        ("generator.width", "width must be a whole number, got {'a': 1}"),
+    ],
+)
+def test_model_folder_holds_a_dict_value(where: str, words: str, tmp_path: Path, capsys) -> None:
+    def change(hparams: dict) -> None:
+        group, _, name = where.rpartition(".")
+        (hparams[group] if group else hparams)[name] = {"a": 1}
+
+    folder = model_folder(tmp_path, change)
+    error = one_line_error(capsys, "generate", "--ckpt", folder, "--device", "cpu", "--num", "2", "--out", tmp_path / "grid.png")
+    assert words in error, error
+    assert not (tmp_path / "grid.png").exists()
+
+
+def test_model_folder_names_a_class_that_is_not_ours(tmp_path: Path, capsys) -> None:
+    folder = model_folder(tmp_path, lambda hparams: hparams.update(fid_features={"class_path": "subprocess.Popen"}))
+    error = one_line_error(capsys, "generate", "--ckpt", folder, "--device", "cpu", "--num", "2", "--out", tmp_path / "grid.png")
+    assert "'subprocess.Popen'" in error and "allowed:" in error
+
+
+@pytest.mark.parametrize("count", ["0", "1"])
+def test_evaluate_with_num_gen_too_small(count: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    error = one_line_error(capsys, "evaluate", "--ckpt", ASSETS / "v0_vanilla_gan.ckpt", "--metrics", "fid50k_full", "--detector", "shapes",
+                           "--config", VANILLA, "--num-gen", count, "--accelerator", "cpu", "--out", tmp_path / "scores.jsonl")  # fmt: skip
+    assert f"--num-gen must be at least 2" in error and f"got {count}" in error
+    assert not (tmp_path / "scores.jsonl").exists()
+
+
+def test_checkpoint_class_paths_name_importable_classes() -> None:
+    import importlib
+
+    from gan_lightning.checkpoints.registry import CHECKPOINT_CLASSES
+
+    for class_path in CHECKPOINT_CLASSES:
+        module, _, name = class_path.rpartition(".")
+        assert isinstance(getattr(importlib.import_module(module), name), type), class_path

@@ -4,6 +4,8 @@ existing file is only replaced with --overwrite."""
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,101 @@ def test_a_tool_never_replaces_an_earlier_result_without_overwrite(command: str,
     error = one_line_error(capsys, command, "--ckpt", STYLEGAN, "--device", "cpu", *args)
     assert existing in error and "--overwrite" in error
     assert contents(out) == {existing: b"earlier result"}
+
+
+@pytest.mark.parametrize("command", ["generate", "convert"])
+def test_wrote_over_a_hard_link_to_the_input(command: str, tmp_path: Path, capsys) -> None:
+    source = tmp_path / ("in.ckpt" if command == "generate" else "in.pt")
+    source.write_bytes(STYLEGAN.read_bytes())
+    out = tmp_path / ("hard.png" if command == "generate" else "hard.ckpt")
+    os.link(source, out)  # another name of the same file: no path comparison sees it
+    args = ["generate", "--ckpt", source, "--device", "cpu", "--num", "2"] if command == "generate" else ["convert", source, "--from", "rosinality"]
+    error = one_line_error(capsys, *args, "--out", out, "--overwrite")
+    assert "is the input" in error
+    assert source.read_bytes() == STYLEGAN.read_bytes()
+
+
+def test_replacing_an_output_leaves_other_names_of_the_old_file_alone(tmp_path: Path) -> None:
+    grid = tmp_path / "grid.png"
+    grid.write_bytes(b"an earlier grid")
+    os.link(grid, tmp_path / "kept.png")  # the user's second name for the earlier result
+    run_cli("generate", "--ckpt", STYLEGAN, "--device", "cpu", "--num", "2", "--out", grid, "--overwrite")
+    assert grid.read_bytes().startswith(b"\x89PNG")  # renamed into place, not written into the old file
+    assert (tmp_path / "kept.png").read_bytes() == b"an earlier grid"
+
+
+def disk_full_after(first_bytes: bytes):
+    """A writer that puts ``first_bytes`` where it was asked to write, then fails as a full disk does."""
+
+    def write(*args, **kwargs) -> None:
+        target = next(arg for arg in args if isinstance(arg, (str, Path)))
+        Path(target).write_bytes(first_bytes)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    return write
+
+
+@pytest.mark.parametrize("out", ["grid.png", "images/"])
+def test_disk_full_during_generate_leaves_no_truncated_image(out: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import gan_lightning.common.images as images
+
+    monkeypatch.setattr(images, "save_image", disk_full_after(b"\x89PNG\r\n"))
+    monkeypatch.setattr(images.Image.Image, "save", lambda self, *args, **kwargs: disk_full_after(b"\x89PNG\r\n")(*args))
+    error = one_line_error(capsys, "generate", "--ckpt", STYLEGAN, "--device", "cpu", "--num", "2", "--out", f"{tmp_path}/{out}")
+    assert "No space left on device" in error and str(tmp_path / out.rstrip("/")) in error
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []  # neither a truncated PNG nor a temporary file
+
+
+def test_disk_full_during_export_leaves_no_model_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import gan_lightning.checkpoints.export.model_folder as model_folder
+
+    monkeypatch.setattr(model_folder, "save_file", disk_full_after(b"\x00" * 8))
+    error = one_line_error(capsys, "export", "--ckpt", ASSETS / "v0_vanilla_gan.ckpt", "--format", "safetensors", "--out", tmp_path / "model")
+    assert "No space left on device" in error and str(tmp_path / "model") in error
+    assert list(tmp_path.iterdir()) == []  # no empty folder, no temporary one
+
+
+def test_export_over_an_existing_model_folder_keeps_the_users_other_files(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    run_cli("export", "--ckpt", ASSETS / "v0_vanilla_gan.ckpt", "--format", "safetensors", "--out", folder)
+    (folder / "notes.txt").write_text("mine")
+    run_cli("export", "--ckpt", ASSETS / "v0_vanilla_gan.ckpt", "--format", "safetensors", "--out", folder, "--overwrite")
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors", "notes.txt", "sample.png"]
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_exported_a_model_folder_onto_itself(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "model"
+    run_cli("export", "--ckpt", ASSETS / "v0_vanilla_gan.ckpt", "--format", "safetensors", "--out", folder)
+    before = contents(folder)
+    error = one_line_error(capsys, "export", "--ckpt", folder, "--format", "safetensors", "--out", folder, "--overwrite")
+    assert "would write over" in error
+    assert contents(folder) == before
+
+
+def test_stylized_into_a_folder_holding_a_hard_link_to_a_photo(tmp_path: Path, capsys) -> None:
+    photos = tmp_path / "photos"
+    write_rgb_images(photos, 1, size=(16, 16))
+    (tmp_path / "out").mkdir()
+    os.link(photos / "img000.png", tmp_path / "out" / "img000.png")
+    before = contents(photos)
+    error = one_line_error(capsys, "stylize", "--ckpt", STYLE_TRANSFER, "--input", photos, "--out", tmp_path / "out", "--overwrite")
+    assert "would write over 1 input file(s)" in error
+    assert contents(photos) == before
+
+
+def test_disk_full_while_prepare_writes_its_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    write_rgb_images(tmp_path / "photos", 2, size=(16, 16))
+    write_text = Path.write_text
+
+    def full_for_the_manifest(self: Path, text: str, *args, **kwargs) -> int:
+        if "manifest" not in self.name:
+            return write_text(self, text, *args, **kwargs)
+        write_text(self, text[:10])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_text", full_for_the_manifest)
+    out = tmp_path / "prepared"
+    error = one_line_error(capsys, "prepare", "--source", tmp_path / "photos", "--out", out, "--resolution", "8", "--workers", "1")
+    assert "No space left on device" in error and "manifest.json" in error
+    assert not [p.name for p in out.iterdir() if "manifest" in p.name]  # no truncated manifest a reader would trust

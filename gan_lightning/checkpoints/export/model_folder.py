@@ -18,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from gan_lightning.common.errors import UserError
-from gan_lightning.checkpoints.registry import GENERATORS
+from gan_lightning.checkpoints.registry import GENERATORS, check_checkpoint_class_paths
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -88,13 +88,17 @@ def read_model_folder(folder: str | os.PathLike) -> dict:
         raise UserError(
             f"{str(folder)!r} has format_version {config['format_version']}; this gan_lightning reads up to {FORMAT_VERSION} (upgrade it)"
         )
+    hparams = config.get("hyper_parameters", {})
+    if not isinstance(hparams, dict):
+        raise UserError(f"{str(config_path)!r}: hyper_parameters must be a mapping of option names to values, got {hparams!r}")
+    check_checkpoint_class_paths(hparams, str(config_path))
     try:
         weights = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as error:
         raise UserError(f"{str(weights_path)!r} is not a readable safetensors file ({error})") from None
     return {
         "algorithm": config["algorithm"],
-        "hyper_parameters": dict(config.get("hyper_parameters", {})),
+        "hyper_parameters": dict(hparams),
         "state_dict": {f"generator.{name}": tensor for name, tensor in weights.items()},
         "metrics": dict(config.get("metrics", {})),
         "path": str(folder),

@@ -21,7 +21,7 @@ from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
 from gan_lightning.checkpoints.formats.nvlabs import convert_nvlabs, load_nvlabs_pickle
 from gan_lightning.checkpoints.formats.rosinality import convert_rosinality, load_rosinality_checkpoint
-from gan_lightning.common.outputs import add_overwrite_argument, check_output_file
+from gan_lightning.common.outputs import add_overwrite_argument, check_output_file, written_file
 
 SOURCES = ("rosinality", "nvlabs")
 
@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> None:
     else:
         converted = convert_rosinality(load_rosinality_checkpoint(args.checkpoint), w_avg_samples=args.w_avg_samples)
     check_finite_weights(converted["state_dict"], args.checkpoint)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(converted, args.out)
+    with written_file(args.out) as temporary:
+        torch.save(converted, temporary)
     hp = converted["hyper_parameters"]
     g = hp["generator"]
     print(

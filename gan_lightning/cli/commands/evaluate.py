@@ -25,6 +25,7 @@ from jsonargparse import ActionConfigFile, Namespace
 
 from gan_lightning.checkpoints.reading import generator_from_checkpoint, load_checkpoint
 from gan_lightning.data.labels import drawn_labels, item_labels
+from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation.detectors import DETECTOR_KINDS
 from gan_lightning.evaluation.extraction import FeatureCache, Shard, dataset_key
@@ -107,6 +108,7 @@ def main(argv: list[str]) -> None:
         config = parser.parse_args(migrate_command_line(argv))  # presets' included files expanded
     except ArgumentError as error:
         raise UserError(" ".join(str(error).split())) from None
+    check_at_least("--num-gen", config.num_gen, 2, optional=True)  # 0 is a count, not "left out"
     protocols = parse_metrics(config.metrics)
     checkpoint = load_checkpoint(config.ckpt)
     algorithm = checkpoint["algorithm"]

@@ -22,10 +22,10 @@ from gan_lightning.checkpoints.reading import generator_from_checkpoint, load_ch
 from gan_lightning.common.errors import UserError
 from gan_lightning.checkpoints.export.card import checkpoint_metrics, model_card
 from gan_lightning.checkpoints.export.graphs import graphs_for
-from gan_lightning.checkpoints.export.model_folder import CARD_NAME, SAMPLE_NAME, json_values, write_model_folder
+from gan_lightning.checkpoints.export.model_folder import CARD_NAME, CONFIG_NAME, SAMPLE_NAME, WEIGHTS_NAME, json_values, write_model_folder
 from gan_lightning.checkpoints.export.runtimes import graph_path, write_onnx, write_program
 from gan_lightning.common.images import load_image, pil_to_tensor, save_image_grid
-from gan_lightning.common.outputs import add_overwrite_argument, check_output_file
+from gan_lightning.common.outputs import add_overwrite_argument, check_output_file, check_output_folder, written_file, written_folder
 from gan_lightning.core.nets.resnet import GENERATOR_STRIDE
 from gan_lightning.checkpoints.registry import LATENT_ALGORITHMS, STYLE_IMAGE_ALGORITHMS
 from gan_lightning.common.sampling import latents_for_seeds, seed_range
@@ -53,6 +53,9 @@ def _check_out(args: argparse.Namespace) -> Path:
             raise UserError(f"--out {args.out!r}: --format safetensors writes a folder; give a folder path such as my_model/")
         if out.is_dir() and any(out.iterdir()) and not args.overwrite:
             raise UserError(f"--out {args.out!r} is a folder that is not empty; give a new or empty folder, or pass --overwrite (nothing was written)")
+        source = Path(args.ckpt).expanduser()
+        inputs = [source / CONFIG_NAME, source / WEIGHTS_NAME] if source.is_dir() else [source]
+        check_output_folder(out, [WEIGHTS_NAME, CONFIG_NAME, CARD_NAME, SAMPLE_NAME], True, inputs)
     elif out.suffix.lower() != FORMATS[args.format]:
         raise UserError(f"--out {args.out!r}: --format {args.format} writes a {FORMATS[args.format]} file")
     if args.push_to_hub and args.format != "safetensors":
@@ -77,11 +80,12 @@ def export_folder(args: argparse.Namespace, checkpoint: dict, generator: nn.Modu
     algorithm, hparams = checkpoint["algorithm"], checkpoint["hyper_parameters"]
     metrics = checkpoint_metrics(checkpoint)
     source = Path(checkpoint["path"]).name
-    write_model_folder(out, algorithm, hparams, generator.state_dict(), metrics, source, use_ema=not args.no_ema)
     images = sample_grid(generator, algorithm, args.sample_input, int(hparams["channels"]))
-    if images is not None:
-        save_image_grid(images, out / SAMPLE_NAME, nrow=2 if algorithm == "StyleTransfer" else None)
-    (out / CARD_NAME).write_text(model_card(algorithm, json_values(hparams), metrics, source, images is not None))
+    with written_folder(out) as folder:  # a failed write (disk full) leaves no empty or partial model folder
+        write_model_folder(folder, algorithm, hparams, generator.state_dict(), metrics, source, use_ema=not args.no_ema)
+        if images is not None:
+            save_image_grid(images, folder / SAMPLE_NAME, nrow=2 if algorithm == "StyleTransfer" else None)
+        (folder / CARD_NAME).write_text(model_card(algorithm, json_values(hparams), metrics, source, images is not None))
     print(f"wrote model folder {out} ({', '.join(sorted(p.name for p in out.iterdir()))})")
     if args.push_to_hub:
         from gan_lightning.checkpoints.export.hub import push_folder
@@ -121,5 +125,6 @@ def run(args: argparse.Namespace) -> None:
         check_output_file(graph_path(out, graph), args.overwrite, [args.ckpt])
     for graph in graphs:
         path = graph_path(out, graph)
-        difference = write_onnx(graph, path, metadata) if args.format == "onnx" else write_program(graph, path)
+        with written_file(path) as temporary:
+            difference = write_onnx(graph, temporary, metadata) if args.format == "onnx" else write_program(graph, temporary)
         print(f"wrote {path} ({graph.name}: {', '.join(graph.input_names)} -> {graph.output_name}; max abs difference to PyTorch {difference:.1e})")

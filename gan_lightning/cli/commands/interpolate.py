@@ -17,7 +17,7 @@ from torch import Tensor
 from gan_lightning.common.checks import check_at_least, check_positive
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.images import save_images, tensor_to_pil
-from gan_lightning.common.outputs import add_overwrite_argument, check_output
+from gan_lightning.common.outputs import add_overwrite_argument, check_output, written_file
 from gan_lightning.common.sampling import latents_for_seeds
 from gan_lightning.cli.arguments import parse_command_line
 from gan_lightning.cli.stylegan_arguments import add_common_arguments, class_input, load_stylegan, parse_int_list, synthesize
@@ -105,7 +105,8 @@ def run(args: argparse.Namespace) -> None:
     check_output(args.out, [f"frame{i:05d}.png" for i in range(len(ws))], args.overwrite, [args.ckpt, *(points if args.latents else [])])
     images = synthesize(generator, ws, args.noise_mode)
     if args.out.lower().endswith(".mp4"):
-        write_video(images, args.out, args.fps)
+        with written_file(args.out) as temporary:
+            write_video(images, temporary, args.fps)
         print(f"wrote {args.out} ({len(images)} frames, {len(images) / args.fps:.2f} s at {args.fps:g} fps)")
         return
     if as_frames:
@@ -117,6 +118,6 @@ def run(args: argparse.Namespace) -> None:
 
 
 def write_gif(images: Tensor, path: Path, fps: float) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     frames = [tensor_to_pil(image) for image in images]
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
+    with written_file(path) as temporary:
+        frames[0].save(temporary, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)

@@ -26,7 +26,7 @@ from gan_lightning.common.checks import check_at_least, check_positive, check_ra
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.images import load_image, save_image_grid, save_images, square_crop
 from gan_lightning.core.nets.stylegan2 import Generator
-from gan_lightning.common.outputs import add_overwrite_argument, check_output_folder
+from gan_lightning.common.outputs import add_overwrite_argument, check_output_folder, written_file
 from gan_lightning.common.sampling import class_vectors
 from gan_lightning.cli.arguments import add_checkpoint_arguments, parse_command_line
 from gan_lightning.cli.stylegan_arguments import load_stylegan
@@ -145,7 +145,8 @@ def run(args: argparse.Namespace) -> None:
         ws, losses = project(generator, target, args.space, args.steps, args.lr, distance, args.w_avg_samples, args.seed)
         with torch.no_grad():
             image = generator.synthesis(ws, noise_mode="const")
-        torch.save({"ws": ws[0].cpu(), "space": args.space, "source": str(path)}, args.out / f"{name}_ws.pt")
+        with written_file(args.out / f"{name}_ws.pt") as temporary:
+            torch.save({"ws": ws[0].cpu(), "space": args.space, "source": str(path)}, temporary)
         save_images(torch.cat([target, image]).cpu(), args.out, [f"{name}_target", f"{name}_projection"])
         print(f"{name}: distance {losses[0]:.4f} -> {losses[-1]:.4f} after {args.steps} steps")
         return ws, image

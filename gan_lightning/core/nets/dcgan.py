@@ -8,6 +8,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
 
 DCGAN_RESOLUTIONS: tuple[int, ...] = (32, 64, 128)
@@ -50,6 +51,10 @@ class DCGANGeneratorConfig:
     z_dim: int = 100
     width: int = 64
 
+    def __post_init__(self) -> None:
+        check_at_least("generator.z_dim", self.z_dim, 1)
+        check_at_least("generator.width", self.width, 1)
+
 
 @dataclass(frozen=True)
 class DCGANDiscriminatorConfig:
@@ -62,6 +67,9 @@ class DCGANDiscriminatorConfig:
 
     width: int = 64
     norm: DiscriminatorNorm = "batch"
+
+    def __post_init__(self) -> None:
+        check_at_least("discriminator.width", self.width, 1)
 
 
 class DCGANGenerator(nn.Module):

@@ -11,7 +11,7 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor, nn
 
-from gan_lightning.common.checks import check_positive
+from gan_lightning.common.checks import check_at_least, check_positive
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.torch_utils import eval_mode
 from gan_lightning.evaluation.detectors import DetectorKind
@@ -105,6 +105,7 @@ class GANModule(ImageProgress, CompiledNetworks, NumericPrecision, GradientClean
         self.max_kimg = max_kimg
         self.fid_features = fid_features
         self.fid_weights_path = fid_weights_path
+        check_at_least("fid_num_samples", fid_num_samples, 2)  # FID needs a covariance: known now, not after training
         self.fid_num_samples = fid_num_samples
         self.kid = kid
         self.kid_subset_size = kid_subset_size
