@@ -90,33 +90,34 @@ def generator_loss(name: str, fake_logits: Tensor) -> Tensor:
 # --- gradient penalties --------------------------------------------------------------------------
 
 
-def input_gradients(outputs: Tensor, inputs: Tensor, loss_scale: float = 1.0) -> Tensor:
+def input_gradients(outputs: Tensor, inputs: Tensor) -> Tensor:
     """d(sum outputs)/d(inputs) with a graph, so a penalty on it can be back-propagated.
 
-    Under a GradScaler the outputs are multiplied by ``loss_scale`` first and the gradients divided
-    by it afterwards (PyTorch AMP gradient-penalty recipe), so fp16 gradients neither underflow nor
-    carry the scale into the penalty. Uses ``autograd.grad`` rather than a second ``backward`` so
-    that DDP's gradient reducer only sees the final, normal backward.
+    Taken unscaled under a GradScaler, as NVlabs does: the gradient of a sum of O(1) outputs fits
+    float16 as it is, whereas multiplying it by the loss scale (65536 at the start) overflows in the
+    float16 backward, where a skipped step cannot undo it (the running mean path length keeps the inf).
+    The outer backward of the penalty is scaled as any loss. Uses ``autograd.grad`` rather than a
+    second ``backward`` so that DDP's gradient reducer only sees the final, normal backward.
     """
-    (grads,) = torch.autograd.grad(outputs=outputs.sum() * loss_scale, inputs=inputs, create_graph=True)
-    return grads / loss_scale if loss_scale != 1.0 else grads
+    (grads,) = torch.autograd.grad(outputs=outputs.sum(), inputs=inputs, create_graph=True)
+    return grads
 
 
-def r1_penalty(real_logits: Tensor, real_images: Tensor, loss_scale: float = 1.0) -> Tensor:
+def r1_penalty(real_logits: Tensor, real_images: Tensor) -> Tensor:
     # Mescheder et al. 2018, R1: E[ ||grad_x D(x)||^2 ] on real data (multiply by gamma/2 outside)
-    grads = input_gradients(real_logits, real_images, loss_scale)
+    grads = input_gradients(real_logits, real_images)
     return grads.float().square().sum(dim=list(range(1, grads.ndim))).mean()
 
 
-def wgan_gradient_penalty(interpolate_logits: Tensor, interpolates: Tensor, loss_scale: float = 1.0) -> Tensor:
+def wgan_gradient_penalty(interpolate_logits: Tensor, interpolates: Tensor) -> Tensor:
     # Gulrajani et al. 2017: E[ (||grad_x D(x_hat)||_2 - 1)^2 ], x_hat between real and fake
-    grads = input_gradients(interpolate_logits, interpolates, loss_scale)
+    grads = input_gradients(interpolate_logits, interpolates)
     norms = grads.float().flatten(1).norm(2, dim=1)
     return (norms - 1.0).square().mean()
 
 
 def path_length_penalty(
-    images: Tensor, ws: Tensor, mean_path_length: Tensor, decay: float = 0.01, loss_scale: float = 1.0
+    images: Tensor, ws: Tensor, mean_path_length: Tensor, decay: float = 0.01
 ) -> tuple[Tensor, Tensor, Tensor]:
     """StyleGAN2 path length regularization on images = g(ws), ws of shape (N, num_ws, w_dim).
 
@@ -124,7 +125,7 @@ def path_length_penalty(
     """
     # Karras et al. 2020, eq. 4: E_{w,y}[ (||J_w^T y||_2 - a)^2 ],  y ~ N(0, I) / sqrt(H*W)
     noise = torch.randn_like(images) / (images.shape[2] * images.shape[3]) ** 0.5
-    grads = input_gradients(images * noise, ws, loss_scale)
+    grads = input_gradients(images * noise, ws)
     path_lengths = grads.float().square().sum(dim=2).mean(dim=1).sqrt()
     # a is the running mean of the path lengths, updated with an exponential decay; the penalty's
     # gradient also flows through this update (as in NVlabs' and rosinality's code)

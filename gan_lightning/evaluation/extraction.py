@@ -52,10 +52,17 @@ def gather_rows(rows: Tensor, gather: Gather) -> Tensor:
     return torch.cat([part[:length] for part, length in zip(gather(padded), lengths)])
 
 
+def float32(device: torch.device) -> torch.autocast:
+    """Autocast off: the metrics measure the model, not the training precision (a float16 or bfloat16
+    Inception moves FID by more than its figures' precision)."""
+    return torch.autocast(device.type, enabled=False)
+
+
 @torch.no_grad()
 def detect(detector: nn.Module, images: Tensor) -> tuple[Tensor, Tensor | None]:
     """(features, logits or None) in float32 of images in [-1, 1], quantized to uint8 as NVlabs does."""
-    features, logits = detector(to_uint8_rgb(images))
+    with float32(images.device):
+        features, logits = detector(to_uint8_rgb(images))
     return features.float(), None if logits is None else logits.float()
 
 

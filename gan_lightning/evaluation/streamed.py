@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation import formulas
 from gan_lightning.evaluation.detectors import DETECTOR_KINDS, DetectorKind, detector_for
-from gan_lightning.evaluation.extraction import Gather, detect, gather_rows, single_process_gather
+from gan_lightning.evaluation.extraction import Gather, detect, float32, gather_rows, single_process_gather
 
 Side = Literal["real", "generated"]
 
@@ -66,9 +66,10 @@ class StreamedDistances:
     def compute(self, gather: Gather = single_process_gather) -> dict[str, float]:
         """``{"fid": ..., "kid": ...}``; collective under DDP (every process calls it, with its gather)."""
         generated, real = (gather_rows(torch.cat(self.features[side]), gather) for side in ("generated", "real"))
-        values = {"fid": formulas.frechet_distance(generated, real)}
-        if self.kid_subset_size is not None:
-            values["kid"] = formulas.kernel_distance(generated, real, max_subset_size=self.kid_subset_size)
+        with float32(torch.device("cpu")):  # the formulas compute on the CPU
+            values = {"fid": formulas.frechet_distance(generated, real)}
+            if self.kid_subset_size is not None:
+                values["kid"] = formulas.kernel_distance(generated, real, max_subset_size=self.kid_subset_size)
         return values
 
     def forget_generated(self) -> None:

@@ -1,22 +1,93 @@
 """Numeric precision of training: TensorFloat-32 in cuDNN convolutions and matmuls, and the loss
-scale of 16-mixed, which gradient penalties divide out of the input gradients they take."""
+scaling of 16-mixed for the manual multi-optimizer steps of the GAN modules."""
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import torch
+from lightning.fabric.plugins.precision.amp import _optimizer_handles_unscaling
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.plugins.precision import MixedPrecision
+from torch import Tensor
+from torch.optim import Optimizer
+
+
+class PerBackwardLossScaling(MixedPrecision):
+    """16-mixed for manual optimization with several optimizers: one loss scale and one verdict per
+    scaled backward.
+
+    Lightning's plugin updates the scale after each optimizer step: when one backward feeds several
+    optimizers (StyleTransfer's generator and content network) the later ones are unscaled with a
+    scale that has already moved, so their gradients come out 2x or 0.5x. Here the update waits until
+    the next loss is scaled (or the scale is saved). Once per batch is not possible with PyTorch's
+    GradScaler: StyleGAN steps the generator's optimizer twice per batch (Gmain, Greg), which the
+    scaler refuses between updates. ``skipped_steps`` counts the steps the scaler skipped (non-finite
+    gradients: how it searches its scale).
+    """
+
+    def __init__(self, precision: str, device: str, scaler: torch.amp.GradScaler) -> None:
+        super().__init__(precision, device, scaler)  # type: ignore[arg-type]
+        self._update_pending = False
+        self.skipped_steps = 0
+
+    def apply_pending_update(self) -> None:
+        if self._update_pending:
+            self._update_pending = False
+            self.scaler.update()
+
+    def pre_backward(self, tensor: Tensor, module: LightningModule) -> Tensor:  # type: ignore[override]
+        self.apply_pending_update()
+        return super().pre_backward(tensor, module)
+
+    def optimizer_step(self, optimizer: Optimizer, model: LightningModule, closure: Callable[[], Any], **kwargs: Any) -> Any:  # type: ignore[override]
+        closure()  # manual optimization: the backward ran already
+        if all(p.grad is None for group in optimizer.param_groups for p in group["params"]):
+            # a network whose loss terms are all off (fast neural style's style and content networks):
+            # nothing to step, and the scaler refuses an optimizer without gradients
+            self._after_closure(model, optimizer)
+            return None
+        if _optimizer_handles_unscaling(optimizer):
+            raise RuntimeError(f"16-mixed: {type(optimizer).__name__} unscales its gradients itself (fused); use a plain one")
+        self.scaler.unscale_(optimizer)  # before on_before_optimizer_step, as Lightning's plugin
+        self._after_closure(model, optimizer)
+        output = self.scaler.step(optimizer, **kwargs)  # reads found-inf on the host to decide
+        self.skipped_steps += int(sum(self.scaler._found_inf_per_device(optimizer).values()) > 0)
+        self._update_pending = True
+        return output
+
+    def state_dict(self) -> dict[str, Any]:
+        self.apply_pending_update()  # the saved scale is the one the next batch uses
+        return super().state_dict()
+
+    # Saved under Lightning's plugin's key (its class name): a run resumes its scale with either plugin.
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if type(self).__qualname__ in checkpoint:
+            checkpoint[MixedPrecision.__qualname__] = checkpoint.pop(type(self).__qualname__)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if MixedPrecision.__qualname__ in checkpoint:
+            self.load_state_dict(checkpoint[MixedPrecision.__qualname__])
 
 
 class NumericPrecision:
     """Part of ``GANModule``, which sets ``tf32`` (None: PyTorch's defaults)."""
 
     tf32: bool | None
+    trainer: Trainer
 
     def apply_tf32(self) -> None:
         """Process-wide, so set when fit starts; no effect on CPU."""
         if self.tf32 is not None:
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = self.tf32
 
+    def scale_losses_per_backward(self) -> None:
+        """Replaces the Trainer's 16-mixed plugin by ``PerBackwardLossScaling`` on the same scaler."""
+        plugin = self.trainer.strategy.precision_plugin
+        if type(plugin) is MixedPrecision and plugin.scaler is not None:
+            self.trainer.strategy.precision_plugin = PerBackwardLossScaling(plugin.precision, plugin.device, plugin.scaler)
+
     def loss_scale(self) -> float:
-        """The GradScaler's current scale under 16-mixed, else 1 (gradient penalties need it)."""
+        """The GradScaler's current scale under 16-mixed, else 1 (gradient norms are read unscaled)."""
         scaler = getattr(self.trainer.precision_plugin, "scaler", None)
         return float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0

@@ -34,12 +34,16 @@ def test_r1_penalty_of_a_linear_discriminator() -> None:
     assert losses.r1_penalty(x @ w, x).item() == pytest.approx(14.0)
 
 
-def test_r1_penalty_undoes_the_loss_scale() -> None:
-    w = torch.tensor([0.5, 0.25])
-    x = torch.randn(4, 2, requires_grad=True)
-    plain = losses.r1_penalty(x @ w, x)
-    scaled = losses.r1_penalty(x @ w, x, loss_scale=65536.0)
-    assert scaled.item() == pytest.approx(plain.item(), rel=1e-6)
+def test_r1_penalty_of_a_float16_discriminator_is_its_float32_value() -> None:
+    # The input gradient is taken unscaled: in float16 it holds the plain gradient (here w), which a
+    # loss scale of 65536 would push past float16's largest value
+    w = torch.full((3, 8, 8), 2.0)
+    x = torch.randn(4, 3, 8, 8, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.float16):
+        logits = torch.nn.functional.conv2d(x, w[None]).flatten()
+        assert logits.dtype == torch.float16
+        penalty = losses.r1_penalty(logits, x)
+    assert penalty.item() == pytest.approx(w.square().sum().item(), rel=1e-3)
 
 
 def test_wgan_gradient_penalty_is_zero_for_unit_gradients() -> None:

@@ -19,9 +19,19 @@ def init_xavier_(module: nn.Module, gain: float = 0.02) -> nn.Module:
     return module
 
 
+class Float32InstanceNorm2d(nn.InstanceNorm2d):
+    """Instance normalisation computed in float32 under any autocast: CUT's small initialisation
+    gives activations of tiny variance, and the R1 double backward through a float16 normalisation
+    (terms in 1 / sigma^3) is NaN at any loss scale."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x.float()).to(x.dtype)
+
+
 def instance_norm(channels: int) -> nn.InstanceNorm2d:
     # No affine parameters and no running statistics, as in the reference networks.
-    return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    return Float32InstanceNorm2d(channels, affine=False, track_running_stats=False)
 
 
 def _binomial_kernel(taps: int) -> Tensor:

@@ -29,7 +29,10 @@ class ProjectionHead(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         assert x.shape[-1] == self.in_features, (tuple(x.shape), self.in_features)
-        v = self.mlp(x)
+        # float32 under any autocast: at init the outputs are tiny, so the normalisation's gradient
+        # (about 1 / ||v||) overflows float16 at any loss scale; the heads see a few patches only
+        with torch.autocast(x.device.type, enabled=False):
+            v = self.mlp(x.float())
         # Additive epsilon (not a clamp): at init the outputs are tiny, and this keeps them comparable.
         return v / (v.norm(dim=-1, keepdim=True) + 1e-7)
 

@@ -40,7 +40,8 @@ class NonFiniteGuard(Callback):
     the newest checkpoint and goes on, at most ``max_rollbacks`` times.
 
     Under 16-bit mixed precision the gradient scaler already skips steps with inf gradients (that
-    is how it finds its scale), so only the weights are checked there.
+    is how it finds its scale), so only the weights are checked there, and the skipped steps so far
+    are logged as ``train/skipped_steps``.
 
     Args:
         on_non_finite: "stop" or "rollback".
@@ -71,6 +72,9 @@ class NonFiniteGuard(Callback):
         optimizer.zero_grad(set_to_none=True)  # a parameter without gradient is not stepped
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int) -> None:
+        skipped = getattr(trainer.precision_plugin, "skipped_steps", None)
+        if skipped is not None:
+            pl_module.log("train/skipped_steps", float(skipped))
         problem, self._pending = self._pending, None
         if problem is None:
             bad = non_finite_entry(pl_module.state_dict())

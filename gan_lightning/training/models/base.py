@@ -132,6 +132,7 @@ class GANModule(ImageProgress, CompiledNetworks, NumericPrecision, GradientClean
 
     def setup(self, stage: str) -> None:
         allow_unused_parameters(self.trainer)
+        self.scale_losses_per_backward()
 
     def on_fit_start(self) -> None:
         self.apply_tf32()

@@ -220,7 +220,7 @@ class StyleTransfer(GANModule):
             fake_logits = self.style_network(stylized.detach())
             s_loss = discriminator_loss(hp.gan_loss, real_logits, fake_logits) * _REFERENCE_STYLE_SCALE.get(hp.gan_loss, 1.0)
             if hp.lambda_r1 > 0:
-                penalty = r1_penalty(real_logits, style_in, self.loss_scale())
+                penalty = r1_penalty(real_logits, style_in)
                 s_loss = s_loss + 0.5 * hp.lambda_r1 * penalty
             opt_s.zero_grad(set_to_none=True)
             self.manual_backward(s_loss)

@@ -283,14 +283,16 @@ class StyleGAN(GANModule):
         with self.eager():  # double backward
             ws = self.mapped_latents(z[:pl_num], self.generated_labels(real_c, pl_num))
             images = self.generator.synthesis(ws)
-            penalty, _, new_mean = path_length_penalty(images, ws, self.pl_mean, hp.pl_decay, self.loss_scale())
+            penalty, _, new_mean = path_length_penalty(images, ws, self.pl_mean, hp.pl_decay)
         opt_g.zero_grad(set_to_none=True)
         # + 0 * image: every generator weight gets a (zero) gradient, as in NVlabs' Greg (Adam then
         # steps all of them, and DDP sees no unused parameters)
         self.manual_backward(penalty * hp.pl_weight * hp.pl_interval + images[:, 0, 0, 0].sum() * 0)
         opt_g.step()
-        # lerp is linear: averaging the updated means over processes gives the global running mean
-        self.pl_mean.copy_(self.trainer.strategy.reduce(new_mean, reduce_op="mean"))
+        # lerp is linear: averaging the updated means over processes gives the global running mean;
+        # a non-finite one (a float16 overflow, whose step the loss scaler skips) leaves a unchanged
+        new_mean = self.trainer.strategy.reduce(new_mean, reduce_op="mean")
+        self.pl_mean.copy_(torch.where(new_mean.isfinite(), new_mean, self.pl_mean))
         logs["train/pl_penalty"] = penalty.detach()
         logs["train/pl_mean"] = self.pl_mean.clone()
 
@@ -320,7 +322,7 @@ class StyleGAN(GANModule):
         real_input = real.detach().requires_grad_(True)
         with self.eager():  # double backward
             logits = self.discriminator(self.augment(real_input), real_c)
-            penalty = r1_penalty(logits, real_input, self.loss_scale())
+            penalty = r1_penalty(logits, real_input)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(penalty * (hp.r1_gamma / 2) * hp.r1_interval + logits.sum() * 0)  # + 0 * logits: as Greg
         opt_d.step()

@@ -86,7 +86,6 @@ class VanillaGAN(GANModule):
         real = batch[0]
         num = real.shape[0]
         opt_g, opt_d = self.optimizers()
-        scale = self.loss_scale()
         log_now = self.logging_step(batch_idx)
 
         # Discriminator step: real images up, generated images down.
@@ -99,13 +98,13 @@ class VanillaGAN(GANModule):
             alpha = torch.rand(num, 1, 1, 1, device=self.device)
             interpolates = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
             with self.eager():  # double backward
-                penalty = wgan_gradient_penalty(self.discriminator(interpolates), interpolates, scale)
+                penalty = wgan_gradient_penalty(self.discriminator(interpolates), interpolates)
             d_loss = d_loss + self.hparams.gp_weight * penalty
             if log_now:
                 self.log("train/gradient_penalty", penalty.detach())
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)
-        d_grad_norm = grad_norm(self.discriminator.parameters(), scale) if log_now else None
+        d_grad_norm = grad_norm(self.discriminator.parameters(), self.loss_scale()) if log_now else None
         opt_d.step()
 
         # Generator step: fool the discriminator, whose weights get no gradients.
