@@ -193,7 +193,7 @@ def test_validation_fid_is_the_same_in_every_precision(tmp_path: Path) -> None:
         values[label] = metrics["val/fid"]
     reference = values.pop("32-true")
     for precision, value in values.items():
-        assert value == pytest.approx(reference, rel=1e-3), precision
+        assert value == pytest.approx(reference, rel=1e-6), precision  # generator and metric in float32 under any autocast
 
 
 def test_a_resumed_run_keeps_the_loss_scale_it_searched(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from gan_lightning.common.checks import check_at_least, check_positive
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.torch_utils import eval_mode
 from gan_lightning.evaluation.detectors import DetectorKind
-from gan_lightning.evaluation.extraction import Shard
+from gan_lightning.evaluation.extraction import Shard, float32
 from gan_lightning.evaluation.protocols import PROTOCOLS
 from gan_lightning.evaluation.streamed import StreamedDistances, fid_detector
 from gan_lightning.evaluation.suite import (
@@ -182,7 +182,7 @@ class GANModule(ImageProgress, CompiledNetworks, NumericPrecision, GradientClean
             return
         distances = self._distances(stage)
         real = self.fid_real_images(batch)
-        with torch.no_grad():
+        with torch.no_grad(), float32(self.device):  # the generator too: val/fid must not depend on the precision
             fake = self.fid_fake_images(batch)
         if add_reals:
             distances.add(real, "real")
