@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from gan_lightning.training.models.stylegan import StyleGAN
 from gan_lightning.core.nets.stylegan2 import DiscriminatorConfig, GeneratorConfig
 from gan_lightning.checkpoints.registry import GENERATORS
+from gan_lightning.training.distributed import per_process_buffers
 
 GLOBAL_BATCH = 8
 BATCHES = 4
@@ -144,8 +145,9 @@ def train(mode: str, out: str) -> None:
         enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False, callbacks=[traffic],
     )  # fmt: skip
     trainer.fit(model, FixedImages(GLOBAL_BATCH // world))
-    buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers() if b.is_floating_point())
-    report = {"state": model.state_dict(), "traffic": traffic.batches, "float_buffer_bytes": buffer_bytes}
+    report = {"state": model.state_dict(), "traffic": traffic.batches,
+              "per_process_buffer_bytes": sum(b.numel() * b.element_size() for b in per_process_buffers(model)),
+              "float_buffer_bytes": sum(b.numel() * b.element_size() for b in model.buffers() if b.is_floating_point())}  # fmt: skip
     torch.save(report, f"{out}.rank{trainer.global_rank}")
 
 

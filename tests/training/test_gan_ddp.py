@@ -38,16 +38,20 @@ def test_two_processes_train_what_one_trains_on_the_whole_batch_and_send_only_tr
     for batch, traffic in enumerate(rank0["traffic"]):
         regularized = batch % 2 == 0
         assert traffic["backwards"] == (4 if regularized else 2)
-        # one all-reduce per backward carrying exactly its gradients; then the averaged float buffers,
-        # ADA's (sum, count) and, after path length, its running mean
+        # one all-reduce per backward carrying exactly its gradients; then the buffers each process
+        # updated from its own batch, ADA's (sum, count) for the update and, after path length, its running mean
         assert traffic["calls"] == traffic["backwards"] + 1 + 1 + regularized
-        assert traffic["bytes"] == traffic["gradient_bytes"] + rank0["float_buffer_bytes"] + 2 * 4 + 4 * regularized
+        assert traffic["bytes"] == traffic["gradient_bytes"] + rank0["per_process_buffer_bytes"] + 2 * 4 + 4 * regularized
+    # those buffers are ADA's (sum, count) and w_avg (w_dim 16) in G and G_ema; constant noise, fixed
+    # latents and filters are not sent
+    assert rank0["per_process_buffer_bytes"] == (2 + 16 + 16) * 4 < rank0["float_buffer_bytes"] / 10
 
 
 STYLE_TRANSFER_SCRIPT = """
 import torch
 from lightning.pytorch import Callback, Trainer
 from gan_lightning.data import ShapesStyleDataModule
+from gan_lightning.training.distributed import per_process_buffers
 from gan_lightning.training.models import StyleTransfer
 from tests.helpers.gan_ddp_script import Traffic
 
@@ -69,8 +73,8 @@ if __name__ == "__main__":
                       limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                       enable_model_summary=False, callbacks=[traffic, seen])
     trainer.fit(model, data)
-    buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers() if b.is_floating_point())
-    torch.save({"state": model.state_dict(), "traffic": traffic.batches, "float_buffer_bytes": buffer_bytes, "content": seen.content},
+    buffer_bytes = sum(b.numel() * b.element_size() for b in per_process_buffers(model))
+    torch.save({"state": model.state_dict(), "traffic": traffic.batches, "per_process_buffer_bytes": buffer_bytes, "content": seen.content},
                f"out.rank{trainer.global_rank}")
 """
 
@@ -88,5 +92,5 @@ def test_style_transfer_trains_its_three_networks_identically_in_two_gan_ddp_pro
     assert len(set(rank0["content"]) | set(rank1["content"])) == len(rank0["content"] + rank1["content"]) == 8
     for traffic in rank0["traffic"]:
         assert traffic["backwards"] == 3  # optimizer steps: style; generator and content after one backward
-        assert traffic["calls"] == 2 + (rank0["float_buffer_bytes"] > 0)
-        assert traffic["bytes"] == traffic["gradient_bytes"] + rank0["float_buffer_bytes"]
+        assert traffic["calls"] == 2 + (rank0["per_process_buffer_bytes"] > 0)
+        assert traffic["bytes"] == traffic["gradient_bytes"] + rank0["per_process_buffer_bytes"]
