@@ -221,8 +221,8 @@ def _color_constants(device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
 
 def _per_channel(filter_fn):
     """Run a filter on every channel as a batch of 1-channel images: one (1, 1) filter instead of a
-    grouped one, which CPU convolution kernels compute about twice as fast (same values to float
-    rounding, ~1e-6)."""
+    grouped one, which CPU convolution kernels compute faster (1.4x at 256 px, batch 8; the same
+    values to float rounding, ~1e-6)."""
 
     def run(x: Tensor, *args) -> Tensor:
         n, c = x.shape[:2]
