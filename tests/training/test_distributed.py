@@ -94,3 +94,23 @@ def test_strategy_auto_on_several_devices_is_gan_ddp(strategy, accelerator, devi
     from gan_lightning.training.distributed import default_strategy
 
     assert default_strategy(strategy, accelerator, devices, num_nodes) == chosen
+
+
+def test_fit_on_two_devices_with_strategy_auto_builds_gan_ddp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from lightning.pytorch import Trainer
+
+    from gan_lightning.training.distributed import GANDDPStrategy
+    from tests.conftest import run_cli
+
+    class Built(Exception):
+        pass
+
+    def fit(trainer, *args, **kwargs):
+        raise Built(type(trainer.strategy))
+
+    monkeypatch.setattr(Trainer, "fit", fit)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(Built) as built:
+        run_cli("fit", "--config", REPO / "configs" / "vanilla_gan.yaml", "--trainer.devices", "2", "--trainer.accelerator", "cpu", "--trainer.logger", "false")
+    assert built.value.args[0] is GANDDPStrategy
+    assert "strategy auto on several devices: gan_ddp" in capsys.readouterr().err
