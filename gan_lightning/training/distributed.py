@@ -85,7 +85,7 @@ def several_processes(accelerator: str, devices: Any, num_nodes: int) -> bool:
         return accelerator in ("auto", "gpu", "cuda") and torch.cuda.device_count() > 1
     if "," in text:
         return len([d for d in text.split(",") if d.strip()]) > 1
-    return int(text) > 1
+    return text.isdigit() and int(text) > 1  # anything else: Lightning's own message
 
 
 def default_strategy(strategy: Any, accelerator: str, devices: Any, num_nodes: int) -> Any:
