@@ -14,7 +14,7 @@ extra / 4 + R1 extra / 16.
 Counted: every torch.distributed.all_reduce call (gradients; ADA statistics and the path-length
 mean), with ``ddp``'s gradient buckets passed through PyTorch's default all-reduce communication hook
 so that they are among them, plus for ``ddp`` the buffers DistributedDataParallel broadcasts before
-each forward (all of the module's buffers). Bytes do not depend on load; times do (run on an idle
+each forward (all of the module's buffers but each process's ADA statistics). Bytes do not depend on load; times do (run on an idle
 machine). Step time: median over the
 measured batches of each kind, after --warmup batches. Results go to
 benchmarks/results/ddp_communication_<accelerator>_<resolution>px[_channel_max<N>].json.
@@ -75,8 +75,9 @@ def worker(strategy_name: str, resolution: int, batch_size: int, batches: int, a
             torch.distributed.all_reduce = all_reduce
             step = int(pl_module.batches_done) - 1
             record = {"batch": step, "seconds": seconds, "all_reduce_calls": COUNT["calls"], "all_reduce_bytes": COUNT["bytes"]}
-            if strategy_name == "ddp":  # DistributedDataParallel broadcasts every buffer before each forward
-                record["buffer_broadcast_bytes"] = sum(b.numel() * b.element_size() for b in pl_module.buffers())
+            if strategy_name == "ddp":  # DistributedDataParallel broadcasts every buffer it does not ignore before each forward
+                ignored = set(getattr(pl_module, "_ddp_params_and_buffers_to_ignore", ()))
+                record["buffer_broadcast_bytes"] = sum(b.numel() * b.element_size() for n, b in pl_module.named_buffers() if n not in ignored)
             records.append(record)
 
     class CountedDDP(DDPStrategy):

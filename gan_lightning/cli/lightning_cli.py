@@ -26,6 +26,7 @@ from gan_lightning.cli.resume_options import merged_model_options
 from gan_lightning.cli.run_config import apply_nvlabs_auto, resolve_last_ckpt_path, with_run_root
 from gan_lightning.cli.wandb_offline import wandb_offline_unless_logged_in
 from gan_lightning.common.errors import UserError
+from gan_lightning.training.distributed import default_strategy
 from gan_lightning.training.models.base import GANModule
 
 # Trainer, loggers and checkpointing shared by every run (a repository checkout's configs/).
@@ -116,6 +117,11 @@ class GANLightningCLI(LightningCLI):
         if section.get("nvlabs_auto"):
             print(apply_nvlabs_auto(section, self.command_line), file=sys.stderr)
         trainer = section.get("trainer", {})
+        strategy = default_strategy(trainer.get("strategy", "auto"), str(trainer.get("accelerator", "auto")), trainer.get("devices", "auto"), int(trainer.get("num_nodes", 1)))
+        if strategy != trainer.get("strategy", "auto"):
+            print(f"strategy auto on several devices: {strategy} (each backward sends only the gradients it produced); "
+                  "--trainer.strategy ddp for Lightning's", file=sys.stderr)  # fmt: skip
+            trainer["strategy"] = strategy
         root = str(trainer.get("default_root_dir") or ".")
         for key in ("logger", "callbacks"):
             trainer[key] = with_run_root(trainer.get(key), root)

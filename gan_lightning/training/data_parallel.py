@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 from lightning.pytorch import Trainer
+from torch.nn.parallel import DistributedDataParallel
 from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.utilities import rank_zero_info
 
@@ -13,9 +14,15 @@ from gan_lightning.training.distributed import GANDDPStrategy  # also registers 
 
 def allow_unused_parameters(trainer: Trainer) -> None:
     """Each GAN phase leaves the other network's parameters without gradients, which plain DDP
-    rejects; its find-unused mode handles it. Called before the strategy wraps the module, so every
-    way of building a Trainer (CLI, script, notebook) gets it. gan_ddp needs none of it."""
+    rejects; its find-unused mode handles it. Its broadcast of rank 0's buffers before every forward
+    would also replace each process's own accumulators (StyleGAN's ADA statistics, which the model
+    sums over the processes when it updates p): those are left out of it. Called before the strategy
+    wraps the module, so every way of building a Trainer (CLI, script, notebook) gets it. gan_ddp
+    needs none of it."""
     strategy = trainer.strategy
+    own = list(getattr(trainer.lightning_module, "per_process_buffer_names", ()))
+    if isinstance(strategy, DDPStrategy) and not isinstance(strategy, GANDDPStrategy) and own:
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(trainer.lightning_module, own)
     if isinstance(strategy, DDPStrategy) and not isinstance(strategy, GANDDPStrategy) and not strategy._ddp_kwargs.get("find_unused_parameters"):
         strategy._ddp_kwargs["find_unused_parameters"] = True
         rank_zero_info(

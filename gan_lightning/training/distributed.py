@@ -6,9 +6,10 @@ GAN phases each backward leaves the other network without gradients, so it needs
 ``find_unused_parameters`` (a graph walk per backward) and reduces buckets of both networks every
 time. Here, as in NVlabs' stylegan3 training loop, the module is not wrapped: the weights and buffers
 are broadcast from rank 0 once, every backward averages the gradients it accumulated, and after each
-training batch the floating-point buffers (StyleGAN's w_avg, BatchNorm statistics) are averaged so
-every process holds the same model. Models need no code for it: ``manual_backward`` ends in
-``post_backward`` here.
+training batch the buffers each process updated from its own batch (``per_process_buffers``) are
+averaged so every process holds the same model; the other buffers (constant noise, fixed latents,
+filters) never change, and the EMA generator's weights follow the averaged weights. Models need no
+code for it: ``manual_backward`` ends in ``post_backward`` here.
 
 Every process must produce gradients for the same parameters in a backward (true of each phase of
 the GAN modules: which network a phase trains does not depend on random draws).
@@ -26,6 +27,8 @@ from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
 from torch import Tensor, nn
 from torch.distributed.constants import default_pg_timeout
 from torch.utils.hooks import RemovableHandle
+
+from gan_lightning.core.nets.stylegan2 import MappingNetwork
 
 BUCKET_BYTES = 256 * 2**20  # few, large all-reduces; one flat copy of this size is the extra memory
 
@@ -48,6 +51,47 @@ def average_across_processes(tensors: list[Tensor], world_size: int, bucket_byte
         torch.distributed.all_reduce(flat)  # looked up at call time: tests and benchmarks count it
         flat /= world_size
         torch._foreach_copy_(bucket, [part.view_as(t) for part, t in zip(flat.split([t.numel() for t in bucket]), bucket)])
+
+
+def per_process_buffers(module: nn.Module) -> list[Tensor]:
+    """The floating-point buffers a process updates from its own batch, the only ones that can
+    differ between processes: running statistics of normalisation layers, the mapping network's
+    w_avg (in G and, copied, in G_ema), and the LightningModule's own accumulators that it names in
+    ``per_process_buffer_names`` (StyleGAN's ADA statistics). In module order: the same on every process."""
+    found: dict[int, Tensor] = {}
+    own = set(getattr(module, "per_process_buffer_names", ()))
+    for name, buffer in module.named_buffers():
+        if buffer.is_floating_point() and name in own:
+            found[id(buffer)] = buffer
+    for sub in module.modules():
+        if isinstance(sub, nn.modules.batchnorm._NormBase) and sub.track_running_stats:
+            candidates = [sub.running_mean, sub.running_var]
+        elif isinstance(sub, MappingNetwork):
+            candidates = [getattr(sub, "w_avg", None)]
+        else:
+            continue
+        found.update({id(b): b for b in candidates if b is not None and b.is_floating_point()})
+    return list(found.values())
+
+
+def several_processes(accelerator: str, devices: Any, num_nodes: int) -> bool:
+    """Whether Lightning would start more than one process for these Trainer arguments."""
+    if num_nodes > 1:
+        return True
+    if isinstance(devices, (list, tuple)):
+        return len(devices) > 1
+    text = str(devices).strip()
+    if text in ("auto", "-1"):  # every device of the accelerator: one on a CPU
+        return accelerator in ("auto", "gpu", "cuda") and torch.cuda.device_count() > 1
+    if "," in text:
+        return len([d for d in text.split(",") if d.strip()]) > 1
+    return text.isdigit() and int(text) > 1  # anything else: Lightning's own message
+
+
+def default_strategy(strategy: Any, accelerator: str, devices: Any, num_nodes: int) -> Any:
+    """``gan_ddp`` where Lightning's ``auto`` would pick plain ``ddp`` (more than one process), else
+    ``strategy`` unchanged: a strategy the user names is kept."""
+    return GANDDPStrategy.strategy_name if strategy == "auto" and several_processes(accelerator, devices, num_nodes) else strategy
 
 
 class GANDDPStrategy(DDPStrategy):
@@ -120,8 +164,7 @@ class GANDDPStrategy(DDPStrategy):
             # Running statistics each process updated from its own batch. Averaging keeps the sum of
             # per-process accumulators (StyleGAN's ada_stats), and, being linear, gives w_avg and
             # BatchNorm's running mean exactly as one process on the whole batch would.
-            buffers = [b for b in self.lightning_module.buffers() if b.is_floating_point()]
-            average_across_processes(buffers, self.world_size, self.bucket_bytes)
+            average_across_processes(per_process_buffers(self.lightning_module), self.world_size, self.bucket_bytes)
         return output
 
     def teardown(self) -> None:

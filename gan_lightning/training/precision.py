@@ -70,6 +70,15 @@ class PerBackwardLossScaling(MixedPrecision):
             self.load_state_dict(checkpoint[MixedPrecision.__qualname__])
 
 
+def set_tf32(enabled: bool) -> None:
+    """TF32 for cuBLAS matmuls and cuDNN convolutions through PyTorch's per-backend ``fp32_precision``
+    only: mixing it with the legacy ``allow_tf32`` flags (as ``torch.set_float32_matmul_precision``
+    plus ``allow_tf32`` did) makes ``torch.get_float32_matmul_precision()`` raise."""
+    mode = "tf32" if enabled else "ieee"
+    torch.backends.cuda.matmul.fp32_precision = mode
+    torch.backends.cudnn.conv.fp32_precision = mode
+
+
 class NumericPrecision:
     """Part of ``GANModule``, which sets ``tf32`` (None: PyTorch's defaults)."""
 
@@ -79,7 +88,7 @@ class NumericPrecision:
     def apply_tf32(self) -> None:
         """Process-wide, so set when fit starts; no effect on CPU."""
         if self.tf32 is not None:
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = self.tf32
+            set_tf32(self.tf32)
 
     def scale_losses_per_backward(self) -> None:
         """Replaces the Trainer's 16-mixed plugin by ``PerBackwardLossScaling`` on the same scaler."""

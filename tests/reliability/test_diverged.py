@@ -64,3 +64,34 @@ def test_diverged_run_rolls_back_to_the_last_good_checkpoint_when_asked(tmp_path
     assert guard.rollbacks == 2
     assert load(tmp_path / "ck" / "last.ckpt")["global_step"] == 6  # batches 0-2 saved; nothing after
     assert all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def test_stop_reads_its_checks_back_on_logging_steps_and_names_the_first_step_that_failed(tmp_path: Path) -> None:
+    """The default ``stop`` keeps its checks on the device between logging steps (no GPU wait per
+    batch); when it reads them back it names the batch whose gradients first went NaN, not the
+    batch it read them on."""
+    from lightning.pytorch import Callback, Trainer
+
+    from gan_lightning.common.errors import UserError
+    from gan_lightning.data import ShapesDataModule
+    from gan_lightning.training.callbacks.divergence import NonFiniteGuard
+    from gan_lightning.training.models import VanillaGAN
+
+    class PoisonAt(NonFiniteGuard):  # a NaN in the discriminator's gradients at batch 3
+        def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+            if trainer.fit_loop.total_batch_idx == 3 and optimizer is trainer.optimizers[1]:
+                next(iter(pl_module.discriminator.parameters())).grad.fill_(float("nan"))
+            super().on_before_optimizer_step(trainer, pl_module, optimizer)
+
+    batches_seen = []
+
+    class Count(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+            batches_seen.append(batch_idx)
+
+    model = VanillaGAN(resolution=32, channels=3, generator=dict(z_dim=8, width=8), discriminator=dict(width=8), fid_features="shapes")
+    trainer = Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                      enable_checkpointing=False, default_root_dir=tmp_path, log_every_n_steps=5, callbacks=[PoisonAt(), Count()])  # fmt: skip
+    with pytest.raises(UserError, match=r"diverged at step \d+ \(batch 3, epoch 0\): non-finite gradients in the discriminator phase"):
+        trainer.fit(model, ShapesDataModule(resolution=32, num_train=64, batch_size=8, num_workers=0))
+    assert batches_seen == [0, 1, 2, 3, 4, 5]  # read back at the logging step, batch 5

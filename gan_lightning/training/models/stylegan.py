@@ -145,6 +145,7 @@ class StyleGAN(GANModule):
         self.register_buffer("ada_stats", torch.zeros(2))
 
     class_conditional = True
+    per_process_buffer_names = ("ada_stats",)  # each process's share of the interval: averaged by gan_ddp, kept by ddp
 
     def configure_optimizers(self):
         # Lazy regularization takes an extra optimizer step every `interval` batches: scale lr and

@@ -78,12 +78,27 @@ def test_stylegan_compiled_with_inductor_equals_eager(tmp_path: Path) -> None:
     assert_same_weights(eager, compiled, atol=1e-4)
 
 
+@pytest.fixture
+def restore_fp32_precision():
+    saved = torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision
+    yield
+    torch.set_float32_matmul_precision(saved[0])
+    torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision = saved[1:]
+
+
 @pytest.mark.parametrize("tf32", [False, True])
-def test_tf32_option_sets_both_cuda_flags_when_fit_starts(tmp_path: Path, tf32: bool) -> None:
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = not tf32
-    try:
-        train(tmp_path, "VanillaGAN", batches=1, tf32=tf32)
-        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (tf32, tf32)
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+def test_tf32_option_sets_matmuls_and_convolutions_when_fit_starts(tmp_path: Path, tf32: bool, restore_fp32_precision) -> None:
+    torch.backends.cuda.matmul.fp32_precision = torch.backends.cudnn.conv.fp32_precision = "ieee" if tf32 else "tf32"
+    train(tmp_path, "VanillaGAN", batches=1, tf32=tf32)
+    expected = "tf32" if tf32 else "ieee"
+    assert (torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision) == (expected, expected)
+
+
+@pytest.mark.parametrize("tf32", [False, True])
+def test_tf32_option_after_lightnings_recommended_matmul_precision_keeps_it_readable(tmp_path: Path, tf32: bool, restore_fp32_precision) -> None:
+    """Lightning's banner recommends ``torch.set_float32_matmul_precision("high")``; PyTorch refuses
+    to report the precision once it was mixed with the legacy ``allow_tf32`` flags."""
+    torch.set_float32_matmul_precision("high")
+    train(tmp_path, "VanillaGAN", batches=1, tf32=tf32)
+    assert torch.get_float32_matmul_precision() in ("highest", "high", "medium")
+    assert torch.backends.cuda.matmul.fp32_precision == ("tf32" if tf32 else "ieee")
