@@ -1,5 +1,5 @@
 """Start-up of an image-folder run on a large folder: the corrupt-file check before and after it was
-remembered (issue 11: a requeued job on 1M files must start in seconds).
+remembered (a requeued job on 1M files must start in seconds).
 
     python benchmarks/data_startup.py                   # 100,000 generated 8x8 PNGs under /tmp
     python benchmarks/data_startup.py --files 2000      # quick check that it runs

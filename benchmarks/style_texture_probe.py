@@ -1,5 +1,5 @@
-"""Which offline (random) features and which training carry a style's texture? A probe for issue 12,
-on scikit-image's shipped photo and the example style ``grass_ink``, offline.
+"""Which offline (random) features and which training carry a style's texture? A probe on
+scikit-image's shipped photo and the example style ``grass_ink``, offline.
 
     python benchmarks/style_texture_probe.py gatys --size 128 --steps 300 --out benchmarks/results/style_texture_gatys
     python benchmarks/style_texture_probe.py generator --size 128 --steps 1000 --out benchmarks/results/style_texture_generator

@@ -73,9 +73,9 @@ def test_fast_neural_style_generator_stylizes_an_unseen_photo_with_the_style_tex
     before, after = gram_distance(content, style), gram_distance(stylized, style)
     structure, ssim = blurred_grey_correlation(stylized, content), blurred_grey_ssim(stylized, content)
     print(f"gram distance {before:.3f} -> {after:.3f}, blurred-grey correlation {structure:.3f}, SSIM {ssim:.3f}")
-    # Measured 2026-11-26: 4.90 -> 0.55, correlation 0.40. Each earlier result fails a bound: the
-    # fast neural preset before issue 12's retuning (docs/style_examples.json of 2026-11-25, coffee)
-    # 4.90 -> 1.08 (colour blobs, correlation 0.66), the AdaIN preset 0.71 with correlation 0.16, and
-    # this test's previous 150-step training (random features, absolute losses) correlation -0.05.
+    # Measured: 4.90 -> 0.55, correlation 0.40. The bounds tell a texture from colour blobs: the fast
+    # neural preset's earlier settings (random features, absolute losses) gave 4.90 -> 1.08 with
+    # correlation 0.66, the AdaIN preset 0.71 with correlation 0.16, a 150-step training with random
+    # features and absolute losses correlation -0.05; each fails a bound.
     assert after < 0.15 * before
     assert structure > 0.3

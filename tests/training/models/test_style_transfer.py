@@ -92,11 +92,9 @@ def test_short_training_moves_style_statistics_toward_the_style_set_and_keeps_st
     """Known ground truth: the same shapes drawn in the content look and in the style look.
 
     The CUT preset of configs/style_transfer.yaml (small networks, lr 1e-3), 600 batches of 4 (~50 s on
-    one CPU thread). Earlier measured on seeds 0, 1, 2: look distance 3.0 -> 0.14..0.27, silhouette IoU
-    above chance by 0.13..0.18. Re-measured 2026-11-25, IoU above chance: before the resumable data
-    order, seeds 1-4 gave 0.053, 0.035, 0.074, 0.133 (seed 0 passed); with it, seeds 0-2 give 0.007,
-    0.059, 0.125. The structure bound (chance + 0.08) holds for some seeds only: this test fails now
-    and needs a longer training or a measured bound (open work, see the closing note of issue 9).
+    one CPU thread). Measured with the resumable data order, IoU above chance on seeds 0-2: 0.007,
+    0.059, 0.125 (look distance 3.0 -> 0.14..0.27). The structure bound (chance + 0.08) holds for some
+    seeds only, so this test fails: it needs a longer training or a bound measured on more seeds.
     """
     seed_everything(0)
     model = StyleTransfer(
