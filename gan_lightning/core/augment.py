@@ -243,8 +243,9 @@ def _filter_blocks(x: Tensor, matrix: Tensor, dim: int, step: int) -> Tensor:
     """Apply ``matrix`` (outputs per block, inputs per block) to windows of ``x`` along ``dim`` (-1 or
     -2) taken every ``step`` samples; the block outputs are laid end to end."""
     size = matrix.shape[1]
-    if dim == -1:
-        return (x.unfold(-1, size, step) @ matrix.t()).flatten(-2)
+    if dim == -1:  # one matrix product over all windows (a batch of small ones runs item by item)
+        windows = x.unfold(-1, size, step)
+        return (windows.reshape(-1, size) @ matrix.t()).view(*windows.shape[:-2], -1)
     windows = x.unfold(-2, size, step).transpose(-1, -2)  # (..., blocks, size, W): rows stay contiguous
     return (matrix @ windows).flatten(-3, -2)
 
