@@ -250,34 +250,39 @@ def _filter_blocks(x: Tensor, matrix: Tensor, dim: int, step: int) -> Tensor:
     return (matrix @ windows).flatten(-3, -2)
 
 
+def _band(tap: Tensor, f: Tensor, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The matrix whose entries are f[tap], zero where ``tap`` falls outside the filter."""
+    inside = (tap >= 0) & (tap < len(f))
+    return torch.where(inside, f[tap.clamp(0, len(f) - 1)], 0.0).to(dtype=dtype, device=device)
+
+
 @functools.lru_cache(maxsize=None)
 def _upsample_block_on(dtype: torch.dtype, device: torch.device) -> Tensor:
-    """(2 BLOCK, BLOCK + 6): 2x outputs of a block from its inputs and 3 either side, entry
-    f[k + 11 - 2 i]: the transposed convolution of ``_upsample2x_reference`` restricted to the block."""
+    """(2 BLOCK, BLOCK + 2 FILTER_MARGIN): the 2x outputs of a block from its inputs and the
+    FILTER_MARGIN either side that the taps reach. Output k reads window input i with tap
+    k + taps - 1 - 2 i: the transposed convolution of ``_upsample2x_reference`` restricted to the block
+    (its crop of taps // 2 - 1 outputs included)."""
     f = _wavelet_filter_on(torch.float64, torch.device("cpu")) * 2
     k = torch.arange(2 * BLOCK)[:, None]
-    i = torch.arange(BLOCK + 6)[None, :]
-    tap = k + len(SYM6) - 1 - 2 * i
-    inside = (tap >= 0) & (tap < len(SYM6))
-    return torch.where(inside, f[tap.clamp(0, len(SYM6) - 1)], 0.0).to(dtype=dtype, device=device)
+    i = torch.arange(BLOCK + 2 * FILTER_MARGIN)[None, :]
+    return _band(k + len(SYM6) - 1 - 2 * i, f, dtype, device)
 
 
 @functools.lru_cache(maxsize=None)
 def _downsample_block_on(dtype: torch.dtype, device: torch.device) -> Tensor:
-    """(BLOCK, 2 BLOCK + 10): every second output of the sym6 correlation over a block, entry
-    f[i - 2 j]: the strided convolution of ``_downsample2x_reference`` restricted to the block."""
+    """(BLOCK, 2 BLOCK + taps - 2): a block of outputs of the sym6 correlation kept at stride 2, output
+    j reading window input i with tap i - 2 j: the strided convolution of ``_downsample2x_reference``
+    restricted to the block."""
     f = _wavelet_filter_on(torch.float64, torch.device("cpu"))
     j = torch.arange(BLOCK)[:, None]
     i = torch.arange(2 * BLOCK + len(SYM6) - 2)[None, :]
-    tap = i - 2 * j
-    inside = (tap >= 0) & (tap < len(SYM6))
-    return torch.where(inside, f[tap.clamp(0, len(SYM6) - 1)], 0.0).to(dtype=dtype, device=device)
+    return _band(i - 2 * j, f, dtype, device)
 
 
 def _upsample_line(x: Tensor, dim: int) -> Tensor:
     length = x.shape[dim]
     blocks = -(-length // BLOCK)
-    pad = [3, 3 + blocks * BLOCK - length]  # zeros outside, as the transposed convolution has
+    pad = [FILTER_MARGIN, FILTER_MARGIN + blocks * BLOCK - length]  # zeros outside, as the transposed convolution has
     x = F.pad(x, pad if dim == -1 else [0, 0, *pad])
     y = _filter_blocks(x, _upsample_block_on(x.dtype, x.device), dim, BLOCK)
     return y.narrow(dim, 0, 2 * length)
