@@ -3,7 +3,7 @@ today's against the one in another git revision of this repository (before NVlab
 at the image's own resolution), and optionally NVlabs' AugmentPipe (their PyTorch reference ops).
 
     python benchmarks/augment_throughput.py --resolution 256 --batch 32 --baseline-rev 50d9518 \
-        [--nvlabs ~/src/stylegan2-ada-pytorch] [--device cuda] [--out benchmarks/results/augment_throughput.json]
+        [--nvlabs ~/src/stylegan2-ada-pytorch] [--device cuda] [--out benchmarks/results/augment_throughput.json] [--profile]
 
 Prints milliseconds per batch (median of --repeats after --warmup runs) for each pipeline.
 """
@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--profile", action="store_true", help="also print torch.profiler's table of one forward + backward of ours")
     args = parser.parse_args()
     torch.manual_seed(0)
     images = torch.rand(args.batch, 3, args.resolution, args.resolution, device=args.device) * 2 - 1
@@ -75,6 +76,11 @@ def main() -> None:
         "ms_per_batch_forward_backward": {name: round(time_ms(pipe, images, args.warmup, args.repeats), 2) for name, pipe in pipes.items()},
     }  # fmt: skip
     harness.print_json(results, args.out)
+    if args.profile:
+        x = images.clone().requires_grad_(True)
+        with torch.profiler.profile(record_shapes=True) as prof:
+            pipes["ours"](x).square().mean().backward()
+        print(prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=15))
 
 
 if __name__ == "__main__":
