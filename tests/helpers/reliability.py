@@ -102,3 +102,26 @@ class RecordFirstBatch(Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
         if not Path(self.record).exists():
             Path(self.record).write_text(str(trainer.fit_loop.total_batch_idx))
+
+
+class SigtermAtBatch(Callback):
+    """Sends its own process SIGTERM when batch ``at_batch`` (counted over the whole run) starts, or,
+    with ``in_validation``, when the first validation batch after it starts: as a scheduler would."""
+
+    def __init__(self, at_batch: int, in_validation: bool = False) -> None:
+        self.at_batch = at_batch
+        self.in_validation = in_validation
+        self._sent = False
+
+    def _send(self) -> None:
+        if not self._sent:
+            self._sent = True
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if not self.in_validation and trainer.fit_loop.total_batch_idx == self.at_batch:
+            self._send()
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if self.in_validation and not trainer.sanity_checking and trainer.fit_loop.total_batch_idx >= self.at_batch:
+            self._send()
