@@ -35,7 +35,10 @@ def collect_random_streams() -> dict[str, Any]:
 def set_random_streams(streams: dict[str, Any]) -> None:
     torch.set_rng_state(streams["torch"])
     if streams["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(streams["cuda"])
+        # the GPUs present now, which may be fewer or more than when it was saved (another node):
+        # each one that was there gets its stream back, a new one keeps its own seeding
+        for device, state in enumerate(streams["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(state, device)
     kind, keys, position, has_gauss, cached = streams["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))
     version, python_state, gauss = streams["python"]
