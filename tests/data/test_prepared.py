@@ -165,12 +165,12 @@ def test_epochs_cut_short_move_on_and_resume_exactly(at_batch: int, prepared_24:
     """Persistent workers keep their own position in the data: after an epoch that Lightning ended
     early, each later epoch must still get new batches, and a run SIGTERMed at the end of such an
     epoch or in the next one continues them."""
-    from tests.helpers.reliability import SigtermAtBatch
+    from tests.helpers.reliability import SignalAtBatch
 
     uninterrupted = record_cut_short(prepared_24, tmp_path / "uninterrupted")
     assert len(uninterrupted) == 6 and uninterrupted[0:2] != uninterrupted[2:4] != uninterrupted[4:6]
     assert uninterrupted == record_cut_short(prepared_24, tmp_path / "workers_each_epoch", persistent_workers=False)
-    first = record_cut_short(prepared_24, tmp_path / "stopped", SigtermAtBatch(at_batch))
+    first = record_cut_short(prepared_24, tmp_path / "stopped", SignalAtBatch(at_batch))
     resumed = record_cut_short(prepared_24, tmp_path / "stopped", ckpt_path=tmp_path / "stopped" / "last.ckpt")
     assert first == uninterrupted[: at_batch + 1]
     assert resumed == uninterrupted[at_batch + 1 :]

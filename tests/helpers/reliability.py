@@ -104,19 +104,21 @@ class RecordFirstBatch(Callback):
             Path(self.record).write_text(str(trainer.fit_loop.total_batch_idx))
 
 
-class SigtermAtBatch(Callback):
-    """Sends its own process SIGTERM when batch ``at_batch`` (counted over the whole run) starts, or,
-    with ``in_validation``, when the first validation batch after it starts: as a scheduler would."""
+class SignalAtBatch(Callback):
+    """Sends its own process ``signal_name`` (SIGTERM, as a scheduler would; SIGINT, as Ctrl-C does)
+    when batch ``at_batch`` (counted over the whole run) starts, or, with ``in_validation``, when the
+    first validation batch after it starts."""
 
-    def __init__(self, at_batch: int, in_validation: bool = False) -> None:
+    def __init__(self, at_batch: int, in_validation: bool = False, signal_name: str = "SIGTERM") -> None:
         self.at_batch = at_batch
         self.in_validation = in_validation
+        self.signal_number = signal.Signals[signal_name]
         self._sent = False
 
     def _send(self) -> None:
         if not self._sent:
             self._sent = True
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), self.signal_number)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
         if not self.in_validation and trainer.fit_loop.total_batch_idx == self.at_batch:

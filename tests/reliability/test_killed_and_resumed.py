@@ -149,7 +149,7 @@ def sigterm_resumed(tmp_path: Path, schedule: str, at_batch: int, in_validation:
     from gan_lightning.data import ShapesDataModule
     from gan_lightning.training.callbacks.checkpoint_writing import LastCheckpoint
     from gan_lightning.training.models import VanillaGAN
-    from tests.helpers.reliability import SigtermAtBatch
+    from tests.helpers.reliability import SignalAtBatch
 
     def fit(folder: Path, *extra: Callback, ckpt_path: Path | None = None) -> Path:
         seed_everything(3)
@@ -168,7 +168,7 @@ def sigterm_resumed(tmp_path: Path, schedule: str, at_batch: int, in_validation:
         fit(uninterrupted)
     stopped = tmp_path / f"stopped_{schedule}_{at_batch}_{in_validation}"
     with pytest.raises(SIGTERMException):
-        fit(stopped, SigtermAtBatch(at_batch, in_validation))
+        fit(stopped, SignalAtBatch(at_batch, in_validation))
     return uninterrupted / "last.ckpt", fit(stopped, ckpt_path=stopped / "last.ckpt")
 
 
