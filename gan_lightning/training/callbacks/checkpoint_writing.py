@@ -115,6 +115,21 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.close(folder)
 
 
+def check_writable_folder(folder: str | Path) -> None:
+    """Creates ``folder`` and a file in it, at start: a folder that cannot take checkpoints is found
+    before training, not at the first save after it."""
+    probe = Path(folder) / f".write_check.{os.getpid()}{PARTIAL_SUFFIX}"
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UserError(
+            f"checkpoint folder {str(folder)!r} cannot be written ({error.strerror}); allowed: a folder you can write "
+            "(set --trainer.default_root_dir or the checkpoint callbacks' dirpath)"
+        ) from None
+
+
 def is_readable_checkpoint(path: str | Path) -> bool:
     """A complete torch zip file (its central directory, written last, is there and lists data)."""
     try:
@@ -185,6 +200,8 @@ class LastCheckpoint(ModelCheckpoint):
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
+        if trainer.is_global_zero and stage == "fit" and self.dirpath and _is_local_file_protocol(self.dirpath):
+            check_writable_folder(self.dirpath)
         if trainer.is_global_zero and stage == "fit":
             freed = sum(remove_stale_partials(folder) for folder in {self.dirpath, trainer.default_root_dir} if folder)
             if freed:
