@@ -116,11 +116,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 def check_writable_folder(folder: str | Path) -> None:
-    """Creates ``folder`` and a file in it, at start: a folder that cannot take checkpoints is found
-    before training, not at the first save after it."""
-    probe = Path(folder) / f".write_check.{os.getpid()}{PARTIAL_SUFFIX}"
+    """Writes and removes a file in ``folder``, or in its nearest existing parent when it is not there
+    yet (nothing is left behind): a folder that cannot take checkpoints is found at start, not at
+    the first save after training."""
+    existing = Path(folder).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    probe = existing / f".write_check.{os.getpid()}{PARTIAL_SUFFIX}"
     try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
