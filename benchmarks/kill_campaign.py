@@ -7,7 +7,15 @@ with `--ckpt_path last`, waits until it has resumed and saved once, then a rando
 SIGTERM instead). After each round: ``last.ckpt`` must load, and ``*.partial`` files are counted.
 The next round's start removes stale temporary files; after the last round the total left must be 0.
 
-    python benchmarks/kill_campaign.py [--rounds 12] [--out benchmarks/results/kill_campaign.json]
+Then the exact-resume scenarios: a short run trained once uninterrupted, and once killed at random
+moments (SIGKILL, SIGTERM, Ctrl-C in turn, ``--exact-kills`` times) and restarted with
+``--ckpt_path last`` until it finishes; its final weights and optimizer states must equal the
+uninterrupted run's, bit for bit. ``validation``: the bundled data, validation every 2 batches
+(the sanity check and a validation worker on), so kills land before, during and after validations;
+``prepared``: a prepared dataset (litdata, 2 persistent workers) with epochs cut short by
+``limit_train_batches``.
+
+    python benchmarks/kill_campaign.py [--rounds 12] [--exact-kills 4] [--out benchmarks/results/kill_campaign.json]
 """
 
 from __future__ import annotations
@@ -41,6 +49,85 @@ def fit_command(root: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def exact_scenarios(folder: Path, env: dict[str, str]) -> dict[str, list[str]]:
+    """Command-line tails of the exact-resume scenarios (a prepared dataset is written first)."""
+    from PIL import Image
+
+    images = folder / "images"
+    images.mkdir()
+    rng = random.Random(1)
+    for index in range(48):
+        Image.frombytes("RGB", (40, 40), bytes(rng.getrandbits(8) for _ in range(40 * 40 * 3))).save(images / f"{index:03d}.png")
+    prepared = folder / "prepared"
+    subprocess.run([sys.executable, "-m", "gan_lightning", "prepare", "--source", str(images), "--out", str(prepared),
+                    "--resolution", "32", "--workers", "2"], cwd=folder, env=env, check=True, capture_output=True)  # fmt: skip
+    return {
+        "validation": ["--trainer.max_epochs", "8", "--trainer.val_check_interval", "2", "--trainer.check_val_every_n_epoch", "1",
+                       "--trainer.limit_val_batches", "2", "--data.init_args.num_train", "64", "--data.init_args.num_val", "16",
+                       "--data.init_args.num_workers", "1"],
+        "prepared": ["--data", "gan_lightning.data.StreamingDataModule", "--data.input_dir", str(prepared), "--data.batch_size", "4",
+                     "--trainer.max_epochs", "24", "--trainer.limit_train_batches", "5", "--trainer.limit_val_batches", "0"],
+    }  # fmt: skip
+
+
+def exact_command(root: Path, tail: list[str]) -> list[str]:
+    return [
+        sys.executable, "-m", "gan_lightning", "fit", "--config", str(REPO / "configs" / "vanilla_gan.yaml"),
+        "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+        "--trainer.default_root_dir", str(root), "--data.init_args.batch_size", "8",
+        "--model.init_args.generator.width", "8", "--model.init_args.discriminator.width", "8",
+        "--model.init_args.fid_num_samples", "16", "--trainer.callbacks.every_kimg", "0.016", "--ckpt_path", "last", *tail,
+    ]  # fmt: skip
+
+
+def same_training_state(a: dict, b: dict) -> list[str]:
+    """The names of the tensors (weights, buffers, optimizer states) that differ."""
+    differ = [name for name, value in a["state_dict"].items() if not torch.equal(value, b["state_dict"][name])]
+    for index, (first, second) in enumerate(zip(a["optimizer_states"], b["optimizer_states"], strict=True)):
+        for key, state in first["state"].items():
+            differ += [f"optimizer{index}.{key}.{field}" for field, value in state.items()
+                       if not torch.equal(torch.as_tensor(value), torch.as_tensor(second["state"][key][field]))]  # fmt: skip
+    return differ
+
+
+def exact_resume(name: str, tail: list[str], folder: Path, env: dict[str, str], kills: int, rng: random.Random) -> dict:
+    """The scenario uninterrupted, then killed ``kills`` times at random moments and resumed to its end."""
+    uninterrupted = folder / f"{name}_uninterrupted"
+    subprocess.run(exact_command(uninterrupted, tail), cwd=folder, env=env, check=True, capture_output=True, timeout=600)
+    interrupted, last = folder / f"{name}_interrupted", folder / f"{name}_interrupted" / "checkpoints" / "last.ckpt"
+    signals = [signal.SIGKILL, signal.SIGTERM, signal.SIGINT]
+    rounds = []
+    for index in range(kills + 20):  # the kills, then restarts until it finishes
+        process = subprocess.Popen(exact_command(interrupted, tail), cwd=folder, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True)  # fmt: skip
+        if index < kills:
+            before = last.stat().st_mtime_ns if last.exists() else None
+            start = time.monotonic()
+            while process.poll() is None and (not last.exists() or last.stat().st_mtime_ns == before) and time.monotonic() - start < 300:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 2.0))
+            if process.poll() is None:
+                process.send_signal(signals[index % len(signals)])
+        _, stderr = process.communicate(timeout=600)
+        step = torch.load(last, weights_only=True, map_location="cpu")["global_step"] if readable(last) else None
+        rounds.append({"signal": signals[index % len(signals)].name if index < kills else None, "exit_status": process.returncode,
+                       "global_step": step})  # fmt: skip
+        print(name, json.dumps(rounds[-1]))
+        if process.returncode == 0:
+            break
+    reference = torch.load(uninterrupted / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    resumed = torch.load(last, weights_only=True, map_location="cpu")
+    differ = same_training_state(resumed, reference)
+    return {
+        "kills": sum(r["signal"] is not None and r["exit_status"] != 0 for r in rounds),
+        "finished": rounds[-1]["exit_status"] == 0,
+        "global_step": [resumed["global_step"], reference["global_step"]],
+        "tensors_differing_from_uninterrupted": len(differ),
+        "first_differing": differ[:5],
+        "rounds": rounds,
+    }
+
+
 def readable(path: Path) -> bool:
     try:
         torch.load(path, weights_only=True, map_location="cpu")
@@ -58,6 +145,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--sigterm-every", type=int, default=4, help="every N-th round sends SIGTERM instead of SIGKILL")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--exact-kills", type=int, default=4, help="kills per exact-resume scenario (0: skip them)")
     parser.add_argument("--out", type=Path, default=RESULTS / "kill_campaign.json")
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -91,6 +179,10 @@ def main() -> None:
         # the next start (what a requeued job does first) removes what interrupted saves left
         final = subprocess.run([*fit_command(root), "--trainer.max_steps", "1"], cwd=folder, env=env, capture_output=True, text=True, timeout=300)
         left = partial_bytes(root)
+        exact = {}
+        if args.exact_kills > 0:
+            for name, tail in exact_scenarios(Path(folder), env).items():
+                exact[name] = exact_resume(name, tail, Path(folder), env, args.exact_kills, rng)
     steps = [r["global_step"] for r in rounds if r["global_step"] is not None]
     summary = {
         "command": "python benchmarks/kill_campaign.py " + " ".join(sys.argv[1:]),
@@ -105,10 +197,13 @@ def main() -> None:
         "global_step_after_each_round": steps,
         "partial_bytes_left_after_next_start": left,
         "final_start_exit_status": final.returncode,
+        "exact_resume": {name: {k: v for k, v in result.items() if k != "rounds"} for name, result in exact.items()},
+        "every_resumed_run_equals_uninterrupted": all(r["finished"] and r["tensors_differing_from_uninterrupted"] == 0 for r in exact.values()),
         "rounds": rounds,
+        "exact_resume_rounds": {name: result["rounds"] for name, result in exact.items()},
     }
     harness.write_json(args.out, summary)
-    print({k: v for k, v in summary.items() if k != "rounds"})
+    print({k: v for k, v in summary.items() if not k.endswith("rounds")})
 
 
 if __name__ == "__main__":

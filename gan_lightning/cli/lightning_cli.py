@@ -6,6 +6,7 @@ Imported only when one of these commands runs: the inference commands never load
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,9 @@ from gan_lightning.training.models.base import GANModule
 # Trainer, loggers and checkpointing shared by every run (a repository checkout's configs/).
 SHARED_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "base" / "trainer.yaml"
 LIGHTNING_CKPT_NAMES: tuple[str, ...] = ("last", "best", "hpc")  # --ckpt_path values Lightning resolves itself
-SIGTERM_EXIT = 128 + 15  # what a shell reports for a process ended by SIGTERM: schedulers see "killed", not "done"
+# A run stopped by a signal exits with 128 + its number (143, 130), as a shell reports a process the
+# signal ended: schedulers see "killed", not "done".
+STOP_SIGNAL_NAMES = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "Ctrl-C"}
 
 
 def data_num_classes(datamodule: Any) -> int:
@@ -167,6 +170,7 @@ def main(argv: list[str] | None, tools: list[str]) -> None:
                 **{command: {"default_config_files": [str(SHARED_CONFIG)]} for command in GANLightningCLI.subcommands()},
             },
         )
-    except SIGTERMException:  # Lightning ends the loop between batches; LastCheckpoint has saved last.ckpt
-        print(f"stopped by SIGTERM (exit {SIGTERM_EXIT}); continue with --ckpt_path last", file=sys.stderr)
-        sys.exit(SIGTERM_EXIT)
+    except SIGTERMException as stop:  # Lightning ends the loop between batches; LastCheckpoint has saved last.ckpt
+        number = getattr(stop, "stop_signal", signal.SIGTERM)  # SIGINT: Ctrl-C, made a stop request by LastCheckpoint
+        print(f"stopped by {STOP_SIGNAL_NAMES[number]} (exit {128 + number}); continue with --ckpt_path last", file=sys.stderr)
+        sys.exit(128 + number)

@@ -128,12 +128,18 @@ def _image_entries(root: str | os.PathLike) -> list[tuple[tuple[str, ...], os.Di
             continue  # as rglob: an unreadable subfolder is passed over
         for entry in entries:
             name = entry.name
-            if entry.is_dir() and not entry.is_symlink():
-                folders.append((entry.path, (*parts, name)))
-                continue
-            dot = name.rfind(".")  # Path.suffix's rule: not a leading dot, not a trailing one
-            if 0 < dot < len(name) - 1 and name[dot:].lower() in IMAGE_EXTENSIONS and entry.is_file():
-                found.append(((*parts, name), entry))
+            try:
+                if entry.is_dir() and not entry.is_symlink():
+                    folders.append((entry.path, (*parts, name)))
+                    continue
+                dot = name.rfind(".")  # Path.suffix's rule: not a leading dot, not a trailing one
+                if 0 < dot < len(name) - 1 and name[dot:].lower() in IMAGE_EXTENSIONS and entry.is_file():
+                    found.append(((*parts, name), entry))
+            except OSError as error:  # a symbolic link that points at itself, or round a loop
+                raise UserError(
+                    f"cannot look at {entry.path!r} under image folder {str(path)!r}: {error.strerror}; allowed: files, "
+                    "folders and links that lead to one (remove or fix that link)"
+                ) from None
     if not found:
         raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {str(path)!r}")
     found.sort(key=lambda item: item[0])

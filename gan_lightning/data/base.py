@@ -148,13 +148,19 @@ class ImageDataModule(LightningDataModule):
             )
         return loader
 
+    def epoch_ended(self) -> bool:
+        """Whether the last training batch was its epoch's last (``limit_train_batches`` may end an
+        epoch early): a checkpoint saved then resumes at the next epoch's start."""
+        assert self.trainer is not None
+        return self.trainer.fit_loop.epoch_loop.batch_progress.current.processed >= self.trainer.num_training_batches
+
     def state_dict(self) -> dict:
         """Where training is in the data (saved in checkpoints): the shuffle seed, the epoch and the
         batches of it already trained."""
         if self._train_order is None or self.trainer is None:
             return {}
         epoch, batches_done = self.trainer.current_epoch, self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
-        if batches_done >= self.trainer.num_training_batches:  # saved at the end of an epoch: the next one starts
+        if self.epoch_ended():
             epoch, batches_done = epoch + 1, 0
         return {"shuffle_seed": self._train_order.seed, "epoch": epoch, "batches_done": batches_done}
 

@@ -153,13 +153,33 @@ def _written_count(out_path: Path) -> int:
     return sum(int(chunk["chunk_size"]) for chunk in index["chunks"])
 
 
+def check_chunks(folder: Path) -> None:
+    """A local prepared dataset's ``index.json`` reads, and each chunk it lists is there, whole (its
+    size is the index's): a copy cut short fails here, at start, in one line, not at some batch."""
+    index_path = folder / "index.json"
+    redo = "copy the prepared folder again, or prepare it again"
+    try:
+        chunks = json.loads(index_path.read_text())["chunks"]
+        sizes = {chunk["filename"]: int(chunk["chunk_bytes"]) for chunk in chunks}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(f"{index_path} is missing or not a whole litdata index (truncated?); {redo}") from None
+    for name, size in sizes.items():
+        chunk = folder / name
+        found = chunk.stat().st_size if chunk.is_file() else None
+        if found != size:
+            state = "is missing" if found is None else f"holds {found} bytes where the index says {size}"
+            raise UserError(f"chunk {chunk} {state}; {redo}")
+
+
 def read_manifest(input_dir: str) -> Manifest:
     """The manifest of a prepared dataset on local disk or object storage (s3://, gs://, ...)."""
     if "://" not in input_dir:
         path = Path(input_dir).expanduser() / MANIFEST
         if not path.is_file():
             raise UserError(f"input_dir {input_dir!r} holds no {MANIFEST}; allowed: a folder written by `python -m gan_lightning prepare`")
-        return Manifest.from_json(path.read_text(), str(path))
+        manifest = Manifest.from_json(path.read_text(), str(path))
+        check_chunks(path.parent)
+        return manifest
     from litdata.streaming.downloader import get_downloader
 
     with tempfile.TemporaryDirectory() as local:

@@ -53,23 +53,47 @@ class PreparedImages(StreamingDataset):
 
 
 class PreparedLoader(StreamingDataLoader):
-    """litdata's loader, resumable under Lightning. After ``load_state_dict`` litdata replays from the
-    loaded state until an epoch's iterator runs to its end; Lightning stops at the epoch's length
-    without exhausting it, so the next epoch would replay the resumed one's tail again (seen here:
-    the last batch twice; litData issue #770 reports the same ``restore`` flag for its parallel
-    dataset). Only the first iteration after a load continues from the state."""
+    """litdata's loader, resumable under Lightning, with epochs that Lightning may end early.
+
+    - After ``load_state_dict`` litdata replays from the loaded state until an epoch's iterator runs
+      to its end; Lightning stops at the epoch's length without exhausting it, so the next epoch
+      would replay the resumed one's tail again (seen here: the last batch twice; litData issue #770
+      reports the same ``restore`` flag for its parallel dataset). Only the first iteration after a
+      load continues from the state.
+    - A checkpoint saved after an epoch's last batch continues with the next epoch (``start_after_epoch``).
+    - Persistent workers keep their own copy of the dataset, whose position and epoch only an epoch
+      run to its end moves on: after an epoch cut short (``limit_train_batches``) they would start
+      every later epoch with the same batches. Their workers are then started afresh.
+    """
 
     _resumed_once = False
+    _cut_short = False
+    _after_ended_epoch = False
+
+    def start_after_epoch(self, epoch: int) -> None:
+        """The next iteration starts the epoch after litdata's epoch ``epoch``. For a checkpoint saved
+        after an epoch's last batch Lightning hands back no loader state (or, training by steps, the
+        ended epoch's, which litdata would continue to its natural end)."""
+        self.current_epoch = epoch
+        self._after_ended_epoch = True
 
     def load_state_dict(self, obj: dict) -> None:
         super().load_state_dict(obj)
         self._resumed_once = False
+        if self._after_ended_epoch:
+            self.restore = False
 
     def __iter__(self):
         if self.restore and self._resumed_once:
             self.restore = False  # a new epoch, not the resumed one again
         self._resumed_once = True
-        return super().__iter__()
+        self._after_ended_epoch = False
+        if self._cut_short and self._iterator is not None:
+            self._iterator._shutdown_workers()
+            self._iterator = None
+        self._cut_short = True
+        yield from super().__iter__()
+        self._cut_short = False
 
 
 class _Indexed(Dataset):
@@ -148,6 +172,7 @@ class StreamingDataModule(ImageDataModule):
         self.max_cache_size = max_cache_size
         self._stored: PreparedImages | None = None
         self._train_loader: PreparedLoader | None = None
+        self._ended_epoch_at_load: int | None = None  # litdata's epoch that had ended when the checkpoint was saved
 
     def _images(self, flip: bool, shuffle: bool) -> PreparedImages:
         # seed_everything's seed, as the other DataModules' shuffle (a resume's loader state checks it)
@@ -189,6 +214,9 @@ class StreamingDataModule(ImageDataModule):
             persistent_workers=self.persistent_workers and self.num_workers > 0,
             drop_last=True,  # every step's batch the same size: BatchNorm and minibatch-stddev need it
         )
+        if self._ended_epoch_at_load is not None:
+            self._train_loader.start_after_epoch(self._ended_epoch_at_load)
+            self._ended_epoch_at_load = None
         return self._train_loader
 
     def val_dataloader(self) -> DataLoader:
@@ -197,7 +225,14 @@ class StreamingDataModule(ImageDataModule):
         return DataLoader(self.val_set, batch_size=self.batch_size, shuffle=False, num_workers=0)
 
     def state_dict(self) -> dict:
-        return {}  # the position in the data is the loader's (above), not the EpochOrder's of the base
+        # The position in the data is the loader's (above), not the EpochOrder's of the base, except
+        # after an epoch's last batch, when Lightning restores no loader state: then its epoch is here.
+        if self._train_loader is None or self.trainer is None or not self.epoch_ended():
+            return {}
+        return {"ended_loader_epoch": self._train_loader.current_epoch}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._ended_epoch_at_load = state_dict.get("ended_loader_epoch")
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         if isinstance(batch, (tuple, list)) and torch.is_tensor(batch[0]) and batch[0].dtype == torch.uint8:

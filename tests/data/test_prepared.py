@@ -129,6 +129,53 @@ def test_a_resumed_run_continues_with_the_same_batches(prepared: Path, tmp_path:
     assert state[0]["num_samples_yielded"] == 6  # the loader's position is in the checkpoint
 
 
+@pytest.fixture(scope="module")
+def prepared_24(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """24 images at 16 px: enough that 2 workers are still mid-way through their items when an epoch is cut short."""
+    root = tmp_path_factory.mktemp("prepared_24")
+    write_rgb_images(root / "images", 24, size=(16, 16))
+    run_cli("prepare", "--source", root / "images", "--out", root / "prepared", "--resolution", "16", "--workers", "1")
+    return root / "prepared"
+
+
+def record_cut_short(
+    input_dir: Path, folder: Path, *callbacks: L.Callback, ckpt_path: Path | None = None, persistent_workers: bool = True
+) -> list:
+    """3 epochs of 2 of the 12 batches (limit_train_batches), 2 workers; last.ckpt in ``folder`` at
+    the end and on SIGTERM."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from gan_lightning.training.callbacks.checkpoint_writing import LastCheckpoint
+
+    L.seed_everything(0)
+    data = StreamingDataModule(input_dir=str(input_dir), batch_size=2, num_workers=2, persistent_workers=persistent_workers)
+    model = RecordBatches()
+    last = LastCheckpoint(dirpath=str(folder), every_kimg=None, every_minutes=None)
+    trainer = L.Trainer(max_epochs=3, limit_train_batches=2, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        limit_val_batches=0, default_root_dir=folder, callbacks=[last, *callbacks])  # fmt: skip
+    try:
+        trainer.fit(model, data, ckpt_path=ckpt_path)
+    except SIGTERMException:
+        pass
+    return model.seen
+
+
+@pytest.mark.parametrize("at_batch", [1, 2], ids=["at_an_epoch_end", "mid_epoch"])
+def test_epochs_cut_short_move_on_and_resume_exactly(at_batch: int, prepared_24: Path, tmp_path: Path) -> None:
+    """Persistent workers keep their own position in the data: after an epoch that Lightning ended
+    early, each later epoch must still get new batches, and a run SIGTERMed at the end of such an
+    epoch or in the next one continues them."""
+    from tests.helpers.reliability import SignalAtBatch
+
+    uninterrupted = record_cut_short(prepared_24, tmp_path / "uninterrupted")
+    assert len(uninterrupted) == 6 and uninterrupted[0:2] != uninterrupted[2:4] != uninterrupted[4:6]
+    assert uninterrupted == record_cut_short(prepared_24, tmp_path / "workers_each_epoch", persistent_workers=False)
+    first = record_cut_short(prepared_24, tmp_path / "stopped", SignalAtBatch(at_batch))
+    resumed = record_cut_short(prepared_24, tmp_path / "stopped", ckpt_path=tmp_path / "stopped" / "last.ckpt")
+    assert first == uninterrupted[: at_batch + 1]
+    assert resumed == uninterrupted[at_batch + 1 :]
+
+
 def test_fit_streams_a_prepared_dataset(prepared: Path, tmp_path: Path) -> None:
     """The documented override: any preset with --data StreamingDataModule --data.input_dir DIR."""
     run_cli("fit", "--config", REPO / "configs" / "vanilla_gan.yaml", "--data", "gan_lightning.data.StreamingDataModule",

@@ -102,3 +102,28 @@ class RecordFirstBatch(Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
         if not Path(self.record).exists():
             Path(self.record).write_text(str(trainer.fit_loop.total_batch_idx))
+
+
+class SignalAtBatch(Callback):
+    """Sends its own process ``signal_name`` (SIGTERM, as a scheduler would; SIGINT, as Ctrl-C does)
+    when batch ``at_batch`` (counted over the whole run) starts, or, with ``in_validation``, when the
+    first validation batch after it starts."""
+
+    def __init__(self, at_batch: int, in_validation: bool = False, signal_name: str = "SIGTERM") -> None:
+        self.at_batch = at_batch
+        self.in_validation = in_validation
+        self.signal_number = signal.Signals[signal_name]
+        self._sent = False
+
+    def _send(self) -> None:
+        if not self._sent:
+            self._sent = True
+            os.kill(os.getpid(), self.signal_number)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if not self.in_validation and trainer.fit_loop.total_batch_idx == self.at_batch:
+            self._send()
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if self.in_validation and not trainer.sanity_checking and trainer.fit_loop.total_batch_idx >= self.at_batch:
+            self._send()

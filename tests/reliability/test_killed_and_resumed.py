@@ -134,3 +134,60 @@ def test_stopped_mid_epoch_then_resumed_trains_as_if_never_stopped(make, tmp_pat
     assert int(load(stopped)["state_dict"]["images_seen"]) == 6 * 8  # batches 0-5 trained
     resumed = fit("stopped", ckpt_path=stopped)
     assert_same_training_state(load(resumed), load(uninterrupted))
+
+
+# Validation every epoch, or also mid-epoch (val_check_interval 2 of the 4 batches an epoch); the
+# sanity check on and the validation loader in a persistent worker, as the shipped defaults have them.
+SCHEDULES = {"every_epoch": {}, "val_check_interval": {"val_check_interval": 2}}
+
+
+def sigterm_resumed(tmp_path: Path, schedule: str, at_batch: int, in_validation: bool) -> tuple[Path, Path]:
+    """The uninterrupted run's and the SIGTERMed-then-resumed run's final last.ckpt, in this process."""
+    from lightning.pytorch import Trainer, seed_everything
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from gan_lightning.data import ShapesDataModule
+    from gan_lightning.training.callbacks.checkpoint_writing import LastCheckpoint
+    from gan_lightning.training.models import VanillaGAN
+    from tests.helpers.reliability import SignalAtBatch
+
+    def fit(folder: Path, *extra: Callback, ckpt_path: Path | None = None) -> Path:
+        seed_everything(3)
+        model = VanillaGAN(resolution=32, channels=3, generator=dict(z_dim=8, width=8), discriminator=dict(width=8), ema_decay=0.9,
+                           fid_features="shapes", fid_num_samples=16)  # fmt: skip
+        data = ShapesDataModule(resolution=32, num_train=32, num_val=16, batch_size=8, num_workers=1)
+        last = LastCheckpoint(dirpath=str(folder), every_kimg=None, every_minutes=None)  # at the end and on SIGTERM only
+        trainer = Trainer(max_epochs=2, limit_val_batches=2, num_sanity_val_steps=2, logger=False, enable_progress_bar=False,
+                          enable_model_summary=False, accelerator="cpu", default_root_dir=folder, plugins=shipped("plugins"),
+                          callbacks=[*shipped("callbacks"), last, *extra], **SCHEDULES[schedule])  # fmt: skip
+        trainer.fit(model, data, ckpt_path=ckpt_path)
+        return folder / "last.ckpt"
+
+    uninterrupted = tmp_path / f"uninterrupted_{schedule}"
+    if not (uninterrupted / "last.ckpt").exists():
+        fit(uninterrupted)
+    stopped = tmp_path / f"stopped_{schedule}_{at_batch}_{in_validation}"
+    with pytest.raises(SIGTERMException):
+        fit(stopped, SignalAtBatch(at_batch, in_validation))
+    return uninterrupted / "last.ckpt", fit(stopped, ckpt_path=stopped / "last.ckpt")
+
+
+@pytest.mark.parametrize(
+    ("schedule", "at_batch", "in_validation"),
+    [
+        ("every_epoch", 1, False),  # mid-epoch, before the first validation
+        ("every_epoch", 3, False),  # at the epoch's end, just before its validation
+        ("every_epoch", 3, True),  # during the epoch-end validation
+        ("val_check_interval", 1, True),  # during a mid-epoch validation
+        ("val_check_interval", 2, False),  # mid-epoch, just after a validation
+        ("val_check_interval", 4, False),  # the next epoch's first batch, after the epoch-end validation
+    ],
+)
+def test_sigtermed_around_a_validation_then_resumed_trains_as_if_never_stopped(
+    schedule: str, at_batch: int, in_validation: bool, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A resumed run builds its validation loader at its first validation (an uninterrupted one at
+    the sanity check), and a SIGTERM during validation saves there: neither may change what is
+    trained next."""
+    uninterrupted, resumed = sigterm_resumed(tmp_path_factory.getbasetemp() / "around_validation", schedule, at_batch, in_validation)
+    assert_same_training_state(load(resumed), load(uninterrupted))

@@ -11,7 +11,13 @@ folder copied to object storage: ``s3://bucket/prefix``).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import multiprocessing
 import os
+import signal
+import sys
+import unittest.mock
+from collections.abc import Iterator
 
 from gan_lightning.data.prepared import prepare_dataset
 from gan_lightning.data.sources import LABEL_KINDS, open_source
@@ -49,6 +55,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def workers_stopped_on_signal(out: str) -> Iterator[None]:
+    """SIGTERM or Ctrl-C while preparing: the worker processes are stopped before this process exits
+    (by default they would go on writing chunks into ``out`` after it), with one line and the
+    exit status of the signal (143, 130)."""
+
+    parent = os.getpid()
+
+    def stop(signum: int, frame) -> None:
+        # Forked workers inherit this handler (and litdata's workers have children of their own), so
+        # each process stops its children first, then ends.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stopping short
+        children = multiprocessing.active_children()
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.join(timeout=10)
+            if child.is_alive():
+                child.kill()
+                child.join()
+        if os.getpid() != parent:
+            os._exit(128 + signum)
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        print(f"prepare stopped by {name} (exit {128 + signum}); {out} is incomplete: delete it and prepare again", file=sys.stderr)
+        raise SystemExit(128 + signum)
+
+    from litdata.processing.data_processor import DataProcessor
+
+    before = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGINT)}
+    # litdata sets its own Ctrl-C handler when its workers start: one that exits 0 ("done") without
+    # waiting for them
+    with unittest.mock.patch.object(DataProcessor, "_signal_handler", lambda processor, signum, frame: stop(signum, frame)):
+        try:
+            yield
+        finally:
+            for number, handler in before.items():
+                signal.signal(number, handler)
+
+
 def main(argv: list[str]) -> None:
     options = build_parser().parse_args(argv)
     resolution = resolution_value(options.resolution)
@@ -57,8 +102,9 @@ def main(argv: list[str]) -> None:
     check_at_least("--workers", options.workers, 1)
     source = open_source(options.source, options.labels, options.torchvision_root)
     print(f"prepare: {len(source.names)} images from {options.source} -> {options.out} ({resolution} px, {options.transform}, {options.workers} workers)")
-    manifest = prepare_dataset(
-        source, options.source, options.out, resolution, options.channels, options.transform, options.labels, options.workers
-    )
+    with workers_stopped_on_signal(options.out):
+        manifest = prepare_dataset(
+            source, options.source, options.out, resolution, options.channels, options.transform, options.labels, options.workers
+        )
     classes = f", {manifest.num_classes} classes" if manifest.num_classes else ", unlabelled"
     print(f"prepared {manifest.count} images ({manifest.skipped} skipped{classes}) in {options.out}")

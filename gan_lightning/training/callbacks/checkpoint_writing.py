@@ -5,7 +5,8 @@
   over the target (a rename within one folder is atomic; Lightning's own save writes the target in
   place). A file holding non-finite weights is never written over a good one.
 - ``LastCheckpoint``: ``last.ckpt`` every ``every_kimg`` thousand images and every ``every_minutes``,
-  whether or not validation ran, at the end of training, and when the process is sent SIGTERM;
+  whether or not validation ran, at the end of training, and when the process is sent SIGTERM or
+  Ctrl-C (SIGINT);
   SLURM's requeue signal is acted on at the next batch end, so hpc_ckpt_N.ckpt is a whole step too.
 - ``newest_resumable``: the newest complete state among ``last*.ckpt`` and the ``hpc_ckpt_N.ckpt``
   that Lightning writes on SLURM's requeue signal.
@@ -114,6 +115,24 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.close(folder)
 
 
+def check_writable_folder(folder: str | Path) -> None:
+    """Writes and removes a file in ``folder``, or in its nearest existing parent when it is not there
+    yet (nothing is left behind): a folder that cannot take checkpoints is found at start, not at
+    the first save after training."""
+    existing = Path(folder).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    probe = existing / f".write_check.{os.getpid()}{PARTIAL_SUFFIX}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UserError(
+            f"checkpoint folder {str(folder)!r} cannot be written ({error.strerror}); allowed: a folder you can write "
+            "(set --trainer.default_root_dir or the checkpoint callbacks' dirpath)"
+        ) from None
+
+
 def is_readable_checkpoint(path: str | Path) -> bool:
     """A complete torch zip file (its central directory, written last, is there and lists data)."""
     try:
@@ -153,7 +172,9 @@ def newest_resumable(checkpoint_dirs: list[str | Path], hpc_dir: str | Path | No
 class LastCheckpoint(ModelCheckpoint):
     """``last.ckpt`` on a schedule of its own, independent of validation: every ``every_kimg``
     thousand training images and every ``every_minutes`` of training (whichever comes first; None
-    turns one off), at the end of training, and on SIGTERM (then the process exits with 143).
+    turns one off), at the end of training, and on SIGTERM (then the process exits with 143) or
+    Ctrl-C (130): both stop at the next batch boundary, where the state is whole; a second Ctrl-C
+    stops at once. The exception that ends training carries the signal as ``stop_signal``.
     Temporary files of saves killed earlier are removed when training starts.
 
     Args:
@@ -173,6 +194,8 @@ class LastCheckpoint(ModelCheckpoint):
         self._requeue_handler: Callable[[int, Any], Any] | None = None
         self._requeue_signal: int = signal.SIGUSR1
         self._requeue_received = False
+        self._interrupted = False  # Ctrl-C pressed
+        self._sigint_before: Any = None
 
     @property
     def state_key(self) -> str:
@@ -180,6 +203,8 @@ class LastCheckpoint(ModelCheckpoint):
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
+        if trainer.is_global_zero and stage == "fit" and self.dirpath and _is_local_file_protocol(self.dirpath):
+            check_writable_folder(self.dirpath)
         if trainer.is_global_zero and stage == "fit":
             freed = sum(remove_stale_partials(folder) for folder in {self.dirpath, trainer.default_root_dir} if folder)
             if freed:
@@ -190,6 +215,29 @@ class LastCheckpoint(ModelCheckpoint):
         self._saved_at_images = self._images_seen(pl_module)
         self._saved_at_time = time.monotonic()
         self._defer_requeue_signal(trainer)
+        self._stop_on_interrupt(trainer)
+
+    def _stop_on_interrupt(self, trainer: Trainer) -> None:
+        """Lightning turns Ctrl-C's KeyboardInterrupt, raised wherever it lands (often between two
+        optimizer steps), into exit 1 without a save. The first Ctrl-C is made a stop request, as
+        SIGTERM's, acted on by Lightning between batches."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self._interrupted = False
+        self._sigint_before = signal.getsignal(signal.SIGINT)
+
+        def interrupt(signum: int, frame: Any) -> None:
+            if self._interrupted:
+                raise KeyboardInterrupt  # the second Ctrl-C: now
+            self._interrupted = True
+            trainer._signal_connector.received_sigterm = True  # Lightning's own stop request (no public setter)
+
+        signal.signal(signal.SIGINT, interrupt)
+
+    def _restore_interrupt(self) -> None:
+        if self._sigint_before is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self._sigint_before)
+            self._sigint_before = None
 
     def _defer_requeue_signal(self, trainer: Trainer) -> None:
         """Lightning saves hpc_ckpt_N.ckpt inside its SLURM requeue-signal handler, i.e. wherever the
@@ -240,15 +288,19 @@ class LastCheckpoint(ModelCheckpoint):
         pass  # nor validation
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._restore_interrupt()
         if self._last_global_step_saved != trainer.global_step:
             self.write_last(trainer, pl_module)
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        # SIGTERM is acted on between batches (Lightning raises it there), so the state is whole.
+        self._restore_interrupt()
+        # SIGTERM and Ctrl-C are acted on between batches (Lightning raises it there), so the state is whole.
         if not isinstance(exception, SIGTERMException):
             return
+        exception.stop_signal = signal.SIGINT if self._interrupted else signal.SIGTERM  # type: ignore[attr-defined]
+        name = "Ctrl-C" if self._interrupted else "SIGTERM"
         if self._last_global_step_saved != trainer.global_step:
             self.write_last(trainer, pl_module)
-            rank_zero_info(f"SIGTERM: saved {self.last_model_path} at step {trainer.global_step}")
+            rank_zero_info(f"{name}: saved {self.last_model_path} at step {trainer.global_step}")
         else:  # the scheduled save of this very batch came first
-            rank_zero_info(f"SIGTERM: {self.last_model_path} already holds step {trainer.global_step}")
+            rank_zero_info(f"{name}: {self.last_model_path} already holds step {trainer.global_step}")

@@ -3,8 +3,10 @@
 Lightning checkpoints the model, optimizers and loop counters, not the global RNGs that draw
 latents, noise, ADA's augmentations and mixing. ``RandomStreams`` saves torch's (CPU and CUDA),
 numpy's and Python's states in each checkpoint and sets them again just before the first batch a
-resumed run trains. Validation and sample grids run on a copy of the streams, so measuring never
-changes what is trained next. (The data order and per-item augmentations are the DataModule's:
+resumed run trains. Validation never changes what is trained next: the streams as the last
+training batch left them are set again when it ends, which also undoes what was drawn while its
+loader was built or its workers started (a resumed run builds them at its first validation, an
+uninterrupted one at the sanity check), and a checkpoint written during validation holds them. (The data order and per-item augmentations are the DataModule's:
 ``gan_lightning.data.resumable``.) Exact on one process; under DDP the streams are not restored.
 """
 
@@ -33,7 +35,10 @@ def collect_random_streams() -> dict[str, Any]:
 def set_random_streams(streams: dict[str, Any]) -> None:
     torch.set_rng_state(streams["torch"])
     if streams["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(streams["cuda"])
+        # the GPUs present now, which may be fewer or more than when it was saved (another node):
+        # each one that was there gets its stream back, a new one keeps its own seeding
+        for device, state in enumerate(streams["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(state, device)
     kind, keys, position, has_gauss, cached = streams["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))
     version, python_state, gauss = streams["python"]
@@ -42,14 +47,16 @@ def set_random_streams(streams: dict[str, Any]) -> None:
 
 class RandomStreams(Callback):
     """Checkpoints the global RNG states and restores them at the first batch after a resume; runs
-    validation on saved-and-restored streams."""
+    validation on the streams of the last training batch's end, set again when it ends."""
 
     def __init__(self) -> None:
         self._to_restore: dict[str, Any] | None = None
+        self._after_batch: dict[str, Any] | None = None  # as the last training batch left them
         self._before_validation: dict[str, Any] | None = None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"streams": collect_random_streams()}
+        # during validation (SIGTERM there, a best-FID save): the streams training continues from
+        return {"streams": self._before_validation or collect_random_streams()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._to_restore = state_dict.get("streams")
@@ -61,9 +68,16 @@ class RandomStreams(Callback):
             set_random_streams(self._to_restore)
         self._to_restore = None
 
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int) -> None:
+        # Lightning builds the validation loader and its iterator (a draw for the workers' base seed)
+        # before any validation hook runs, so the streams are taken here, the last hook before that.
+        self._after_batch = collect_random_streams()
+
     def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.state.fn == "fit":
-            self._before_validation = collect_random_streams()
+            # the sanity check, or a validation a resumed run finishes first, follows no batch of this process
+            after_batch = self._after_batch if not trainer.sanity_checking else None
+            self._before_validation = after_batch or collect_random_streams()
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self._before_validation is not None:
