@@ -28,7 +28,6 @@ path is an argument. Results: benchmarks/results/compare_nvlabs_speed.json (or -
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import statistics
 import sys
@@ -36,9 +35,9 @@ import time
 from pathlib import Path
 
 import harness
-import numpy as np
 import torch
 from harness import RESULTS
+from nvlabs_loop import NVlabsLoop, NVlabsLoopSettings
 
 R1_INTERVAL, PL_INTERVAL, ADA_INTERVAL = 16, 4, 4
 P = 0.2
@@ -48,65 +47,6 @@ def kind(step: int) -> str:
     if step % R1_INTERVAL == 0:
         return "r1_pl"
     return "pl" if step % PL_INTERVAL == 0 else "plain"
-
-
-def import_nvlabs(clone: Path):
-    harness.use_nvlabs(clone)
-    from torch_utils import misc, training_stats  # type: ignore[import-not-found]
-    from training import augment, loss, networks  # type: ignore[import-not-found]
-
-    return misc, training_stats, augment, loss, networks
-
-
-class NVlabsLoop:
-    """The per-batch body of NVlabs' training_loop (their phases, in their order), one process, batch_gpu = batch."""
-
-    def __init__(self, clone: Path, resolution: int, channel_base: int, batch_size: int) -> None:
-        self.misc, self.training_stats, augment, loss, networks = import_nvlabs(clone)
-        torch.manual_seed(0)
-        synthesis = dict(channel_base=channel_base, channel_max=512, num_fp16_res=0, conv_clamp=None)
-        G = networks.Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=resolution, img_channels=3, mapping_kwargs=dict(num_layers=8), synthesis_kwargs=synthesis)
-        D = networks.Discriminator(c_dim=0, img_resolution=resolution, img_channels=3, channel_base=channel_base, channel_max=512, num_fp16_res=0, conv_clamp=None, epilogue_kwargs=dict(mbstd_group_size=4))
-        self.G, self.D = G.train().requires_grad_(False), D.train().requires_grad_(False)
-        self.G_ema = copy.deepcopy(G).eval()
-        self.augment_pipe = augment.AugmentPipe(**harness.NVLABS_BGC).train().requires_grad_(False)
-        self.augment_pipe.p.copy_(torch.as_tensor(P))
-        self.ada_stats = self.training_stats.Collector(regex="Loss/signs/real")
-        self.loss = loss.StyleGAN2Loss(torch.device("cpu"), G.mapping, G.synthesis, D, augment_pipe=self.augment_pipe, r1_gamma=10.0)
-        self.phases = []
-        for name, module, interval in (("G", G, PL_INTERVAL), ("D", D, R1_INTERVAL)):
-            ratio = interval / (interval + 1)
-            opt = torch.optim.Adam(module.parameters(), lr=0.002 * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
-            self.phases += [(name + "main", module, opt, 1), (name + "reg", module, opt, interval)]
-        self.batch_size = batch_size
-        self.cur_nimg = 0
-
-    def step(self, real: torch.Tensor, batch_idx: int) -> None:
-        c = torch.zeros(real.shape[0], 0)
-        all_gen_z = torch.randn([len(self.phases) * self.batch_size, self.G.z_dim]).split(self.batch_size)
-        for (name, module, opt, interval), gen_z in zip(self.phases, all_gen_z):
-            if batch_idx % interval != 0:
-                continue
-            opt.zero_grad(set_to_none=True)
-            module.requires_grad_(True)
-            self.loss.accumulate_gradients(phase=name, real_img=real, real_c=c, gen_z=gen_z, gen_c=c, sync=True, gain=interval)
-            module.requires_grad_(False)
-            for param in module.parameters():
-                if param.grad is not None:
-                    self.misc.nan_to_num(param.grad, nan=0, posinf=1e5, neginf=-1e5, out=param.grad)
-            opt.step()
-        ema_nimg = min(10_000, self.cur_nimg * 0.05)
-        ema_beta = 0.5 ** (self.batch_size / max(ema_nimg, 1e-8))
-        with torch.no_grad():
-            for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
-                p_ema.copy_(p.lerp(p_ema, ema_beta))
-            for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
-                b_ema.copy_(b)
-        self.cur_nimg += self.batch_size
-        if batch_idx % ADA_INTERVAL == 0:
-            self.ada_stats.update()
-            adjust = np.sign(self.ada_stats["Loss/signs/real"] - 0.6) * (self.batch_size * ADA_INTERVAL) / (500 * 1000)
-            self.augment_pipe.p.copy_((self.augment_pipe.p + adjust).max(torch.zeros([])))
 
 
 def profiled(fn, label: str, rows: int = 25) -> None:
@@ -134,7 +74,9 @@ def run(args) -> dict:
     from gan_lightning.training.models.stylegan import StyleGAN
     from gan_lightning.core.nets.stylegan2 import DiscriminatorConfig, GeneratorConfig
 
-    theirs = NVlabsLoop(args.clone, args.resolution, args.channel_base, args.batch_size)
+    harness.use_nvlabs(args.clone)
+    theirs = NVlabsLoop(NVlabsLoopSettings(args.resolution, channel_base=args.channel_base, augment_p=P, pl_interval=PL_INTERVAL,
+                                           r1_interval=R1_INTERVAL, ada_interval=ADA_INTERVAL))
     torch.manual_seed(0)
     ours = StyleGAN(
         resolution=args.resolution, channels=3, augment_p=P, fid_features="shapes", ema_rampup=0.05, compile=args.compile, winograd=args.winograd,

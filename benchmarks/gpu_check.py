@@ -38,7 +38,6 @@ and saying why; the test suite runs it (tests/test_gpu_check.py).
 import argparse
 import ast
 import contextlib
-import copy
 import dataclasses
 import gc
 import logging
@@ -56,9 +55,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import harness
-import numpy as np
 import torch
 from harness import REPO, RESULTS
+from nvlabs_loop import NVlabsLoop, NVlabsLoopSettings
 from lightning.pytorch import Callback, Trainer, seed_everything
 from lightning.pytorch.plugins.precision import MixedPrecision
 from torch import nn
@@ -433,67 +432,18 @@ def compile_part(scale: Scale, device: torch.device, budget: Budget, out: Path) 
 # NVlabs
 
 
-class NVlabsLoop:
-    """The per-batch body of NVlabs' training_loop.py on ``device``: phases Gmain, Greg, Dmain, Dreg
-    with their StyleGAN2Loss, nan_to_num of the gradients, Adam with the lazy-regularization ratio,
-    the G_ema lerp with ramp-up and the ADA p update, at ``scale``'s auto settings."""
+def nvlabs_loop(scale: Scale, fp16_layers: bool, device: torch.device) -> NVlabsLoop:
+    """Their loop at ``scale``'s auto settings."""
+    settings = NVlabsLoopSettings(
+        scale.resolution, z_dim=scale.z_dim, mapping_layers=scale.mapping_layers, channel_base=scale.channel_base, channel_max=scale.channel_max,
+        mbstd_group_size=scale.mbstd_group_size, fp16_layers=fp16_layers, lr=scale.lr, r1_gamma=scale.r1_gamma, pl_interval=scale.pl_interval,
+        r1_interval=scale.r1_interval, ema_kimg=scale.ema_kimg, augment_p=AUGMENT_P,
+    )  # fmt: skip
+    return NVlabsLoop(settings, device, count_cleaned=True)
 
-    def __init__(self, scale: Scale, fp16_layers: bool, device: torch.device) -> None:
-        from torch_utils import misc, training_stats  # type: ignore[import-not-found]
-        from training import augment, loss, networks  # type: ignore[import-not-found]
 
-        self.misc, self.scale, self.device = misc, scale, device
-        torch.manual_seed(0)
-        fp16 = dict(num_fp16_res=4, conv_clamp=256) if fp16_layers else dict(num_fp16_res=0, conv_clamp=None)
-        widths = dict(channel_base=scale.channel_base, channel_max=scale.channel_max)
-        G = networks.Generator(z_dim=scale.z_dim, c_dim=0, w_dim=scale.z_dim, img_resolution=scale.resolution, img_channels=3,
-                               mapping_kwargs=dict(num_layers=scale.mapping_layers), synthesis_kwargs=dict(**widths, **fp16))  # fmt: skip
-        D = networks.Discriminator(c_dim=0, img_resolution=scale.resolution, img_channels=3, **widths, **fp16, epilogue_kwargs=dict(mbstd_group_size=scale.mbstd_group_size))
-        self.G, self.D = G.train().requires_grad_(False).to(device), D.train().requires_grad_(False).to(device)
-        self.G_ema = copy.deepcopy(self.G).eval()
-        self.augment_pipe = augment.AugmentPipe(**harness.NVLABS_BGC).train().requires_grad_(False).to(device)
-        self.augment_pipe.p.copy_(torch.as_tensor(AUGMENT_P))
-        self.training_stats = training_stats
-        self.ada_stats = training_stats.Collector(regex="Loss/signs/real")
-        self.loss = loss.StyleGAN2Loss(device, self.G.mapping, self.G.synthesis, self.D, augment_pipe=self.augment_pipe, r1_gamma=scale.r1_gamma)
-        self.phases = []
-        for name, module, interval in (("G", self.G, scale.pl_interval), ("D", self.D, scale.r1_interval)):
-            ratio = interval / (interval + 1)
-            opt = torch.optim.Adam(module.parameters(), lr=scale.lr * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
-            self.phases += [(name + "main", module, opt, 1), (name + "reg", module, opt, interval)]
-        self.cur_nimg = 0
-        self.cleaned: list[torch.Tensor] = []  # per optimizer step: whether nan_to_num had non-finite values to clean
-
-    def step(self, real: torch.Tensor, batch_idx: int) -> None:
-        batch = real.shape[0]
-        c = torch.zeros(batch, 0, device=self.device)
-        all_gen_z = torch.randn([len(self.phases) * batch, self.G.z_dim], device=self.device).split(batch)
-        for (name, module, opt, interval), gen_z in zip(self.phases, all_gen_z):
-            if batch_idx % interval != 0:
-                continue
-            opt.zero_grad(set_to_none=True)
-            module.requires_grad_(True)
-            self.loss.accumulate_gradients(phase=name, real_img=real, real_c=c, gen_z=gen_z, gen_c=c, sync=True, gain=interval)
-            module.requires_grad_(False)
-            grads = [p.grad for p in module.parameters() if p.grad is not None]
-            self.cleaned.append(~torch.stack([g.isfinite().all() for g in grads]).all())
-            for grad in grads:
-                self.misc.nan_to_num(grad, nan=0, posinf=1e5, neginf=-1e5, out=grad)
-            opt.step()
-        ema_beta = 0.5 ** (batch / max(min(self.scale.ema_kimg * 1000, self.cur_nimg * 0.05), 1e-8))
-        with torch.no_grad():
-            for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
-                p_ema.copy_(p.lerp(p_ema, ema_beta))
-            for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
-                b_ema.copy_(b)
-        self.cur_nimg += batch
-        if (batch_idx + 1) % 4 == 0:  # their ada_interval
-            self.ada_stats.update()
-            adjust = np.sign(self.ada_stats["Loss/signs/real"] - 0.6) * (batch * 4) / (500 * 1000)
-            self.augment_pipe.p.copy_((self.augment_pipe.p + adjust).max(torch.zeros([], device=self.device)))
-
-    def finite(self) -> bool:
-        return all_finite([*self.G.parameters(), *self.D.parameters(), *self.G_ema.parameters()])
+def nvlabs_finite(loop: NVlabsLoop) -> bool:
+    return all_finite([*loop.G.parameters(), *loop.D.parameters(), *loop.G_ema.parameters()])
 
 
 def use_nvlabs_ops(ops: str) -> dict:
@@ -526,14 +476,14 @@ def nvlabs_row(ops: str, fp16_layers: bool, scale: Scale, device: torch.device, 
         with budget.alarm():
             use_nvlabs_ops(ops)
             reset_peak(device)
-            loop = NVlabsLoop(scale, fp16_layers, device)
+            loop = nvlabs_loop(scale, fp16_layers, device)
             data = loader(scale, scale.batches)
             last_end = time.perf_counter()
             for batch_idx, (real, _) in enumerate(data):
                 timer.on_train_batch_start(None, loop, None, batch_idx)
                 loop.step(real.to(device, non_blocking=True), batch_idx)
                 timer.on_train_batch_end(None, loop, None, None, batch_idx)
-                finite.append(loop.finite())
+                finite.append(nvlabs_finite(loop))
                 now = time.perf_counter()
                 if budget.left() < now - last_end and batch_idx + 1 < scale.batches:
                     raise OutOfBudget(f"stopped after {batch_idx + 1} batches: the next would not fit its {budget.seconds:.0f} s")
