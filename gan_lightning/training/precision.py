@@ -74,6 +74,9 @@ def set_tf32(enabled: bool) -> None:
     """TF32 for cuBLAS matmuls and cuDNN convolutions through PyTorch's per-backend ``fp32_precision``
     only: mixing it with the legacy ``allow_tf32`` flags (as ``torch.set_float32_matmul_precision``
     plus ``allow_tf32`` did) makes ``torch.get_float32_matmul_precision()`` raise."""
+    if not hasattr(torch.backends.cudnn, "conv"):  # torch before the per-backend API: the legacy flags are all there is
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+        return
     mode = "tf32" if enabled else "ieee"
     torch.backends.cuda.matmul.fp32_precision = mode
     torch.backends.cudnn.conv.fp32_precision = mode
