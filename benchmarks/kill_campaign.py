@@ -13,7 +13,7 @@ moments (SIGKILL, SIGTERM, Ctrl-C in turn, ``--exact-kills`` times) and restarte
 uninterrupted run's, bit for bit. ``validation``: the bundled data, validation every 2 batches
 (the sanity check and a validation worker on), so kills land before, during and after validations;
 ``prepared``: a prepared dataset (litdata, 2 persistent workers) with epochs cut short by
-``limit_train_batches``.
+``limit_train_batches``; and ``validation`` killed deterministically just after each epoch-end save.
 
     python benchmarks/kill_campaign.py [--rounds 12] [--exact-kills 4] [--out benchmarks/results/kill_campaign.json]
 """
@@ -128,6 +128,26 @@ def exact_resume(name: str, tail: list[str], folder: Path, env: dict[str, str], 
     }
 
 
+def epoch_end_kills(tail: list[str], folder: Path, env: dict[str, str], batches_per_epoch: int, epochs: int) -> dict:
+    """The ``validation`` scenario SIGKILLed at the first batch of each epoch but the first and the
+    last (just after the scheduled save at the previous epoch's end), resumed each time: the kill
+    moment random kills reach only by chance."""
+    tail = [*tail, "--trainer.max_epochs", str(epochs)]
+    env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))}  # the tests' KillAtBatch
+    uninterrupted, interrupted = folder / "epoch_end_uninterrupted", folder / "epoch_end_interrupted"
+    subprocess.run(exact_command(uninterrupted, tail), cwd=folder, env=env, check=True, capture_output=True, timeout=600)
+    steps = []
+    for at_batch in [*range(batches_per_epoch, batches_per_epoch * (epochs - 1) + 1, batches_per_epoch), None]:
+        kill = ["--trainer.callbacks+=tests.helpers.reliability.KillAtBatch", "--trainer.callbacks.at_batch", str(at_batch)]
+        run = subprocess.run(exact_command(interrupted, [*tail, *(kill if at_batch else [])]), cwd=folder, env=env, check=False, capture_output=True, timeout=600)
+        steps.append(torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")["global_step"])
+    reference = torch.load(uninterrupted / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    resumed = torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    return {"kills": len(steps) - 1, "global_step_after_each_start": steps, "finished": run.returncode == 0,
+            "global_step": [resumed["global_step"], reference["global_step"]],
+            "tensors_differing_from_uninterrupted": len(same_training_state(resumed, reference))}  # fmt: skip
+
+
 def readable(path: Path) -> bool:
     try:
         torch.load(path, weights_only=True, map_location="cpu")
@@ -181,8 +201,10 @@ def main() -> None:
         left = partial_bytes(root)
         exact = {}
         if args.exact_kills > 0:
-            for name, tail in exact_scenarios(Path(folder), env).items():
+            scenarios = exact_scenarios(Path(folder), env)
+            for name, tail in scenarios.items():
                 exact[name] = exact_resume(name, tail, Path(folder), env, args.exact_kills, rng)
+            exact["validation_killed_after_epoch_end_saves"] = epoch_end_kills(scenarios["validation"], Path(folder), env, 8, 3)
     steps = [r["global_step"] for r in rounds if r["global_step"] is not None]
     summary = {
         "command": "python benchmarks/kill_campaign.py " + " ".join(sys.argv[1:]),
@@ -200,7 +222,7 @@ def main() -> None:
         "exact_resume": {name: {k: v for k, v in result.items() if k != "rounds"} for name, result in exact.items()},
         "every_resumed_run_equals_uninterrupted": all(r["finished"] and r["tensors_differing_from_uninterrupted"] == 0 for r in exact.values()),
         "rounds": rounds,
-        "exact_resume_rounds": {name: result["rounds"] for name, result in exact.items()},
+        "exact_resume_rounds": {name: result["rounds"] for name, result in exact.items() if "rounds" in result},
     }
     harness.write_json(args.out, summary)
     print({k: v for k, v in summary.items() if not k.endswith("rounds")})

@@ -191,3 +191,37 @@ def test_sigtermed_around_a_validation_then_resumed_trains_as_if_never_stopped(
     trained next."""
     uninterrupted, resumed = sigterm_resumed(tmp_path_factory.getbasetemp() / "around_validation", schedule, at_batch, in_validation)
     assert_same_training_state(load(resumed), load(uninterrupted))
+
+
+def test_killed_twice_after_epoch_end_saves_then_resumed_trains_as_if_never_killed(tmp_path: Path) -> None:
+    """The scheduled last.ckpt falls on each epoch's last batch; the run is killed just after it
+    (the next epoch's first batch), resumed, killed the same way an epoch later and resumed again:
+    no epoch is trained twice."""
+    from lightning.pytorch import Trainer, seed_everything
+
+    from gan_lightning.data import ShapesDataModule
+    from gan_lightning.training.callbacks.checkpoint_writing import LastCheckpoint
+    from gan_lightning.training.models import VanillaGAN
+
+    def fit(folder: Path, *extra: Callback, ckpt_path: Path | None = None) -> Path:
+        seed_everything(3)
+        model = VanillaGAN(resolution=32, channels=3, generator=dict(z_dim=8, width=8), discriminator=dict(width=8), ema_decay=0.9,
+                           fid_features="shapes")  # fmt: skip
+        data = ShapesDataModule(resolution=32, num_train=32, num_val=16, batch_size=8, num_workers=0)  # 4 batches an epoch
+        last = LastCheckpoint(dirpath=str(folder), every_kimg=0.016, every_minutes=None)  # every 2 batches
+        trainer = Trainer(max_epochs=3, limit_val_batches=0, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                          accelerator="cpu", default_root_dir=folder, plugins=shipped("plugins"),
+                          callbacks=[*shipped("callbacks"), last, *extra])  # fmt: skip
+        try:
+            trainer.fit(model, data, ckpt_path=ckpt_path)
+        except RuntimeError as error:
+            assert str(error) == "crash"
+        return folder / "last.ckpt"
+
+    uninterrupted = fit(tmp_path / "uninterrupted")
+    stopped = fit(tmp_path / "stopped", CrashAtBatch(4))
+    assert load(stopped)["global_step"] == 2 * 4  # the first epoch, saved at its end
+    fit(tmp_path / "stopped", CrashAtBatch(8), ckpt_path=stopped)
+    assert load(stopped)["global_step"] == 2 * 8
+    resumed = fit(tmp_path / "stopped", ckpt_path=stopped)
+    assert_same_training_state(load(resumed), load(uninterrupted))

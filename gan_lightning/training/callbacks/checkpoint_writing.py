@@ -194,6 +194,7 @@ class LastCheckpoint(ModelCheckpoint):
         self._requeue_handler: Callable[[int, Any], Any] | None = None
         self._requeue_signal: int = signal.SIGUSR1
         self._requeue_received = False
+        self._due_at_epoch_end = False
         self._interrupted = False  # Ctrl-C pressed
         self._sigint_before: Any = None
 
@@ -275,14 +276,26 @@ class LastCheckpoint(ModelCheckpoint):
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int) -> None:
         # every rank decides alike (rank 0's clock and signals), since saving is collective under DDP
         due, requeue = trainer.strategy.broadcast((self._due(pl_module), self._requeue_received))
-        if due:
+        if due and self._last_batch_of_epoch(trainer):
+            self._due_at_epoch_end = True
+        elif due:
             self.write_last(trainer, pl_module)
         if requeue and self._requeue_handler is not None:
             self._requeue_received = False
             self._requeue_handler(self._requeue_signal, None)  # writes hpc_ckpt_N.ckpt, then requeues
 
+    @staticmethod
+    def _last_batch_of_epoch(trainer: Trainer) -> bool:
+        progress = trainer.fit_loop.epoch_loop.batch_progress
+        return progress.is_last_batch or progress.current.ready >= trainer.num_training_batches
+
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        pass  # the schedule above decides, not epochs
+        # A save due at an epoch's last batch waits until here: Lightning resumes a state saved at
+        # the last batch's end with its epoch counters one short, so a second resume from a later
+        # save of that run would train an epoch more.
+        if self._due_at_epoch_end:
+            self._due_at_epoch_end = False
+            self.write_last(trainer, pl_module)
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         pass  # nor validation
