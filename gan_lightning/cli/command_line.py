@@ -5,7 +5,6 @@ stand for (includes, earlier layouts' names) is ``config_files``."""
 from __future__ import annotations
 
 
-
 def given_options(command_line: list[str], section: str) -> list[str]:
     """Options of ``section`` (model or data) set on the command line, as init_args keys:
     `--model.init_args.lr 0.1`, `--model.lr=0.1` and `--model.init_args.generator.z_dim 8` give lr, lr
