@@ -159,7 +159,7 @@ def stylize_panel(studio: Studio) -> None:
             alpha = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="strength (alpha)", elem_id="stylize_alpha")
             keep_color = gr.Checkbox(False, label="preserve the photo's colours")
             style_size = gr.Number(512, precision=0, minimum=0, label="style image short side (stroke scale)", visible=studio.style_image)
-            tile_size = gr.Number(DEFAULT_TILE_SIZE, precision=0, minimum=MIN_TILE_SIZE, label="tile size (larger photos are tiled)")
+            tile_size = gr.Number(DEFAULT_TILE_SIZE, precision=0, minimum=MIN_TILE_SIZE, label="tile size (larger photos are tiled)", elem_id="stylize_tile_size")
             button = gr.Button("Stylize", variant="primary", elem_id="stylize_button")
         with gr.Column():
             image = gr.Image(label="result (full size)", type="filepath", elem_id="stylize_image")
