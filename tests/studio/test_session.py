@@ -128,3 +128,20 @@ def test_every_output_is_inside_the_studio_folder(tmp_path, photos):
     for result in results:
         for file in result.files:
             assert file.is_file() and file.resolve().is_relative_to((tmp_path / "studio").resolve())
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--ckpt", str(MODELS["stylegan"]), "--port", "70000"], "--port 70000 is invalid; allowed: 1 to 65535"),
+        (["--ckpt", "missing.ckpt"], "missing.ckpt"),
+        (["--ckpt", str(MODELS["stylegan"]), "--device", "tpu"], "unknown device 'tpu'"),
+    ],
+)
+def test_the_studio_command_stops_on_bad_options_with_one_line(arguments, message, capsys):
+    from gan_lightning.cli.main import main
+
+    with pytest.raises(SystemExit) as exit_status:
+        main(["studio", *arguments])
+    error = capsys.readouterr().err
+    assert exit_status.value.code == 2 and message in error and error.count("\n") == 1

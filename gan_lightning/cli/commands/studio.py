@@ -49,15 +49,15 @@ def serve(ckpt: str, host: str, port: int, device: str, block: bool = True) -> R
     """Serves the studio on ``host:port``; with ``block`` False, returns while it keeps serving."""
     if not 1 <= port <= 65535:
         raise UserError(f"--port {port} is invalid; allowed: 1 to 65535")
+    from gan_lightning.cli.studio.session import MAX_UPLOAD_BYTES, Studio
+
     workdir = Path(tempfile.mkdtemp(prefix="gan_lightning_studio_"))
+    studio = Studio(ckpt, device, workdir / "results")  # a bad checkpoint fails before the seconds Gradio takes to load
     offline_gradio(workdir)
     try:
         from gan_lightning.cli.studio.page import THEME, build_page
     except ImportError as error:
         raise UserError(f"the studio needs Gradio ({error}); install it with: pip install \"gan_lightning[studio]\"") from None
-    from gan_lightning.cli.studio.session import MAX_UPLOAD_BYTES, Studio
-
-    studio = Studio(ckpt, device, workdir / "results")
     page = build_page(studio)
     print(f"studio: {studio.algorithm} model {ckpt}, panels {', '.join(studio.panels)}; outputs in {workdir}")
     try:
