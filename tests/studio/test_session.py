@@ -3,8 +3,6 @@ exactly what its "copy as command" line makes with the CLI, and turns bad input 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch

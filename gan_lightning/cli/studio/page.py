@@ -10,7 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from gan_lightning.cli.studio.session import MAX_IMAGES, MAX_PROJECT_STEPS, MAX_SEED, MAX_UPLOAD_BYTES, Result, Studio
+from gan_lightning.cli.studio.session import MAX_IMAGES, MAX_PROJECT_STEPS, MAX_UPLOAD_BYTES, Result, Studio
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.images import IMAGE_EXTENSIONS
 from gan_lightning.common.tiling import DEFAULT_TILE_SIZE, MIN_TILE_SIZE
@@ -30,6 +30,8 @@ def one_line(action: Callable[..., Result], outputs: Callable[[Result], tuple]) 
             return outputs(action(*inputs))
         except UserError as error:
             raise gr.Error(str(error), print_exception=False) from None
+        except Exception as error:  # noqa: BLE001 (a fault of ours or of the machine, such as running out of memory: its first line, the traceback in the server's log)
+            raise gr.Error(f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}") from error
 
     run.__name__ = action.__name__
     return run
@@ -39,7 +41,7 @@ def command_box(elem_id: str) -> gr.Textbox:
     return gr.Textbox(label="copy as command", interactive=False, buttons=["copy"], elem_id=elem_id)
 
 
-def whole(value: float | int | None) -> int | None:
+def whole(value: float | None) -> int | None:
     """Gradio numbers arrive as floats; the actions take whole numbers."""
     return None if value is None else int(value)
 

@@ -19,9 +19,9 @@ from gan_lightning.checkpoints.registry import STYLE_IMAGE_ALGORITHMS
 from gan_lightning.cli.arguments import resolve_device
 from gan_lightning.cli.commands.generate import generate_images, takes_sampling_options
 from gan_lightning.cli.commands.project import invert, multiscale_mse
+from gan_lightning.cli.commands.interpolate import walk_latents
 from gan_lightning.cli.commands.style_mix import style_mix_grid
 from gan_lightning.cli.commands.stylize import check_stylize_options, read_photo, write_stylized
-from gan_lightning.cli.commands.interpolate import walk_latents
 from gan_lightning.cli.style_image import image_network
 from gan_lightning.cli.stylegan_arguments import class_input, parse_int_list, synthesize
 from gan_lightning.common.errors import UserError
@@ -92,7 +92,7 @@ def check_upload(path: str | Path | None, what: str) -> Path:
     try:
         with Image.open(file) as image:  # reads the header only
             width, height = image.size
-    except Exception:  # any reason PIL cannot read it
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):  # PIL's ways of saying it cannot read it
         raise UserError(f"{what} {file.name!r} is not a readable image; allowed: {', '.join(IMAGE_EXTENSIONS)}") from None
     if width * height > MAX_PIXELS:
         raise UserError(f"{what} {file.name!r} is {width}x{height} pixels; allowed: up to {MAX_PIXELS} pixels")
