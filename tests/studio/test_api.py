@@ -43,7 +43,7 @@ def test_stylegan_endpoints_match_the_cli(servers, photos, tmp_path):
     run_command_line(command, tmp_path / "walk")
     assert torch.equal(frames(video["video"] if isinstance(video, dict) else video), frames(tmp_path / "walk" / "walk.mp4"))
 
-    image, latent, command = api.predict(gradio_client.handle_file(str(photos["photo"])), 2, "w+", 0, api_name="/project")
+    image, latent, command = api.predict(gradio_client.handle_file(str(photos["photo"])), 2, "w+", 0, None, 4, api_name="/project")
     run_command_line(command, tmp_path / "cli")  # writes cli/project/
     assert np.array_equal(pixels(image), pixels(tmp_path / "cli" / "project" / "target_projection.png"))
     assert torch.equal(torch.load(latent, weights_only=True)["ws"], torch.load(tmp_path / "cli" / "project" / "target_ws.pt", weights_only=True)["ws"])
@@ -68,10 +68,10 @@ def test_bad_calls_come_back_as_one_line_and_the_server_keeps_serving(servers, t
     text = tmp_path / "notes.txt"
     text.write_text("not an image")
     with pytest.raises(gradio_client.exceptions.AppError, match=r"^photo 'notes.txt' is not an image; allowed: "):
-        api.predict(gradio_client.handle_file(str(text)), 2, "w+", 0, api_name="/project")
+        api.predict(gradio_client.handle_file(str(text)), 2, "w+", 0, None, 4, api_name="/project")
     large = tmp_path / "large.png"
     large.write_bytes(bytes(21 * 1024 * 1024))  # over the upload limit: refused before the action runs
     with pytest.raises(Exception, match="(?i)size|large|limit"):
-        api.predict(gradio_client.handle_file(str(large)), 2, "w+", 0, api_name="/project")
+        api.predict(gradio_client.handle_file(str(large)), 2, "w+", 0, None, 4, api_name="/project")
     image, _ = api.predict(0, 1, 1.0, "const", 0, api_name="/generate")
     assert image

@@ -143,3 +143,14 @@ def test_the_studio_command_stops_on_bad_options_with_one_line(arguments, messag
         main(["studio", *arguments])
     error = capsys.readouterr().err
     assert exit_status.value.code == 2 and message in error and error.count("\n") == 1
+
+
+def test_projection_then_mixing_with_a_style_photo_makes_what_its_command_line_makes(stylegan, photos, tmp_path):
+    seen = []
+    result = stylegan.project(photos["photo"], steps=2, style=photos["style"], coarse_layers=3, on_step=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert "--coarse-layers 3" in result.command
+    run_command_line(result.command, tmp_path)
+    assert np.array_equal(pixels(result.files[0]), pixels(tmp_path / "project" / "stylized.png"))
+    assert not np.array_equal(pixels(result.files[0]), pixels(result.files[1]))  # the mix is not the photo's reconstruction
+    assert "coarse layers 8 is out of range; allowed: 1 to 7" in one_line_error(stylegan.project, photos["photo"], 2, style=photos["style"], coarse_layers=8)

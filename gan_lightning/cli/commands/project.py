@@ -151,6 +151,17 @@ def invert(
     return ws, image, losses
 
 
+def mix_projections(generator: Generator, content_ws: Tensor, content_image: Tensor, style_ws: Tensor, style_image: Tensor, cut: int, out: Path) -> Path:
+    """Layers 0 .. cut-1 from the content's latent, the rest from the style's, written as
+    ``out/stylized.png`` (returned) and ``out/overview.png`` (content, style, stylized)."""
+    mixed = torch.cat([content_ws[:, :cut], style_ws[:, cut:]], dim=1)
+    with torch.no_grad():
+        stylized = generator.synthesis(mixed, noise_mode="const")
+    save_images(stylized.cpu(), out, ["stylized"])
+    save_image_grid(torch.cat([content_image, style_image, stylized]).cpu(), out / "overview.png", nrow=3)
+    return out / "stylized.png"
+
+
 def main(argv: list[str]) -> None:
     run(parse_command_line(argv, "project", __doc__, add_arguments))
 
@@ -183,9 +194,5 @@ def run(args: argparse.Namespace) -> None:
     check_range("--coarse-layers", cut, 1, generator.num_ws - 1)  # the bounds of this generator's W+
     content_ws, content_image = invert_named(args.content, "content")
     style_ws, style_image = invert_named(args.style, "style")
-    mixed = torch.cat([content_ws[:, :cut], style_ws[:, cut:]], dim=1)
-    with torch.no_grad():
-        stylized = generator.synthesis(mixed, noise_mode="const")
-    save_images(stylized.cpu(), args.out, ["stylized"])
-    save_image_grid(torch.cat([content_image, style_image, stylized]).cpu(), args.out / "overview.png", nrow=3)
+    mix_projections(generator, content_ws, content_image, style_ws, style_image, cut, args.out)
     print(f"wrote {args.out}/stylized.png: layers 0-{cut - 1} from the content, {cut}-{generator.num_ws - 1} from the style")

@@ -131,26 +131,29 @@ def walk_panel(studio: Studio) -> None:
 
 
 def project_panel(studio: Studio) -> None:
+    num_ws = int(studio.generator.num_ws)
     with gr.Row():
         with gr.Column():
             photo = upload("photo to invert", "project_photo")
-            steps = gr.Number(300, precision=0, label=f"optimisation steps (up to {MAX_PROJECT_STEPS})")
+            steps = gr.Number(300, precision=0, label=f"optimisation steps (up to {MAX_PROJECT_STEPS})", elem_id="project_steps")
             space = gr.Radio(["w+", "w"], value="w+", label="latent space")
             seed = gr.Number(0, precision=0, label="seed of the latent noise")
+            style = upload("then mix it: a style photo whose fine layers replace the photo's (optional)", "project_style")
+            coarse = gr.Slider(1, max(1, num_ws - 1), value=max(1, num_ws // 2), step=1, label="layers kept from the photo (with a style photo)")
             button = gr.Button("Project", variant="primary", elem_id="project_button")
         with gr.Column():
-            image = gr.Image(label="reconstruction", type="filepath", format="png", elem_id="project_image")
+            image = gr.Image(label="reconstruction (or the mix)", type="filepath", format="png", elem_id="project_image")
             latent = gr.File(label="latent (W+ rows, for interpolate --latents)")
             command = command_box("project_command")
 
-    def project(photo: str | None, steps: float, space: str, seed: float, progress: gr.Progress = gr.Progress()) -> tuple:
+    def project(photo: str | None, steps: float, space: str, seed: float, style: str | None, coarse: float, progress: gr.Progress = gr.Progress()) -> tuple:
         def on_step(done: int, total: int) -> None:
             progress((done, total), desc="projecting")
 
         action = one_line(lambda *a: studio.project(*a, on_step=on_step), lambda r: (str(r.files[0]), str(r.files[2]), r.command))
-        return action(photo, whole(steps), space, whole(seed))
+        return action(photo, whole(steps), space, whole(seed), style, whole(coarse))
 
-    button.click(project, [photo, steps, space, seed], [image, latent, command], api_name="project")
+    button.click(project, [photo, steps, space, seed, style, coarse], [image, latent, command], api_name="project")
 
 
 def stylize_panel(studio: Studio) -> None:

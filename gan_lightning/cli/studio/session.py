@@ -18,7 +18,7 @@ from gan_lightning.checkpoints.reading import generator_from_checkpoint, load_ch
 from gan_lightning.checkpoints.registry import STYLE_IMAGE_ALGORITHMS
 from gan_lightning.cli.arguments import resolve_device
 from gan_lightning.cli.commands.generate import generate_images, takes_sampling_options
-from gan_lightning.cli.commands.project import invert, multiscale_mse
+from gan_lightning.cli.commands.project import invert, mix_projections, multiscale_mse
 from gan_lightning.cli.commands.interpolate import walk_latents
 from gan_lightning.cli.commands.style_mix import style_mix_grid
 from gan_lightning.cli.commands.stylize import check_stylize_options, read_photo, write_stylized
@@ -205,19 +205,38 @@ class Studio:
         )  # fmt: skip
         return Result((path,), line)
 
-    def project(self, target: str | Path | None, steps: int = 300, space: str = "w+", seed: int = 0, on_step: Progress | None = None) -> Result:
-        """The photo's latent and its reconstruction: `project --target PHOTO --out project/`."""
+    def project(
+        self, target: str | Path | None, steps: int = 300, space: str = "w+", seed: int = 0,
+        style: str | Path | None = None, coarse_layers: int | None = None, on_step: Progress | None = None,
+    ) -> Result:  # fmt: skip
+        """The photo's latent and its reconstruction: `project --target PHOTO --out project/`. With a
+        ``style`` photo too, both are projected and mixed, layers 0 .. coarse_layers-1 from the first:
+        `project --content PHOTO --style STYLE --coarse-layers K`."""
         self._needs("project")
         photo = check_upload(target, "photo")
+        style_photo = check_upload(style, "style photo") if style is not None and str(style) != "" else None
         check_count(steps, "steps", MAX_PROJECT_STEPS)
         check_seeds([seed], "seed")
         if space not in ("w", "w+"):
             raise UserError(f"space {space!r} is unknown; allowed: w, w+")
+        num_ws = self.generator.num_ws
+        cut = coarse_layers if coarse_layers is not None else num_ws // 2
+        if style_photo is not None and not 1 <= cut <= num_ws - 1:
+            raise UserError(f"coarse layers {cut} is out of range; allowed: 1 to {num_ws - 1}")
         folder = self._folder("project")
-        invert(self.generator, photo, folder, "target", space, steps, 0.1, multiscale_mse, 2000, seed, on_step)
-        files = tuple(folder / name for name in ("target_projection.png", "target_target.png", "target_ws.pt"))
-        line = command_line("project", *self._model_options(), "--target", photo, "--steps", steps, "--space", space, "--seed", seed, "--out", "project/")
-        return Result(files, line)
+        options = ["--steps", steps, "--space", space, "--seed", seed, "--out", "project/"]
+        if style_photo is None:
+            invert(self.generator, photo, folder, "target", space, steps, 0.1, multiscale_mse, 2000, seed, on_step)
+            files = tuple(folder / name for name in ("target_projection.png", "target_target.png", "target_ws.pt"))
+            return Result(files, command_line("project", *self._model_options(), "--target", photo, *options))
+        # One progress bar over both projections.
+        first = (lambda done, total: on_step(done, 2 * total)) if on_step else None
+        second = (lambda done, total: on_step(total + done, 2 * total)) if on_step else None
+        content_ws, content_image, _ = invert(self.generator, photo, folder, "content", space, steps, 0.1, multiscale_mse, 2000, seed, first)
+        style_ws, style_image, _ = invert(self.generator, style_photo, folder, "style", space, steps, 0.1, multiscale_mse, 2000, seed, second)
+        stylized = mix_projections(self.generator, content_ws, content_image, style_ws, style_image, cut, folder)
+        line = command_line("project", *self._model_options(), "--content", photo, "--style", style_photo, "--coarse-layers", cut, *options)
+        return Result((stylized, folder / "content_projection.png", folder / "content_ws.pt"), line)
 
     def stylize(
         self, photo: str | Path | None, style: str | Path | None = None, alpha: float = 1.0, preserve_color: bool = False,
