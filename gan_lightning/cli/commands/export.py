@@ -2,6 +2,7 @@
 torch.export program, for use without the training stack.
 
     export --ckpt last.ckpt --format safetensors --out my_model/            # folder: weights, config, card
+    export --ckpt last.ckpt --format safetensors --space --out my_space/    # + app.py: runs as a Hugging Face Space
     export --ckpt last.ckpt --format onnx --out generator.onnx              # StyleGAN: + generator.mapping/.synthesis.onnx
     export --ckpt last.ckpt --format torch-export --out generator.pt2       # torch.export.load(path).module()
 
@@ -30,6 +31,7 @@ from gan_lightning.core.nets.resnet import GENERATOR_STRIDE
 from gan_lightning.checkpoints.registry import LATENT_ALGORITHMS, STYLE_IMAGE_ALGORITHMS
 from gan_lightning.common.sampling import latents_for_seeds, seed_range
 from gan_lightning.common.tiling import DEFAULT_TILE_SIZE, apply_tiled
+from gan_lightning.cli.studio.space import SPACE_FILES, space_card, write_space
 
 FORMATS: dict[str, str] = {"safetensors": "/", "onnx": ".onnx", "torch-export": ".pt2"}  # format -> what --out ends with
 SAMPLE_SEEDS = 16
@@ -41,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", required=True, choices=tuple(FORMATS), help="safetensors (model folder), onnx or torch-export (.pt2)")
     parser.add_argument("--out", required=True, help="folder for safetensors, FILE.onnx for onnx, FILE.pt2 for torch-export")
     parser.add_argument("--sample-input", type=Path, default=None, help="StyleTransfer: image stylized for the model card's sample")
+    parser.add_argument("--space", action="store_true", help="safetensors: also write app.py and requirements.txt, so the folder runs the studio as a Hugging Face Space")
     parser.add_argument("--push-to-hub", metavar="OWNER/NAME", default=None, help="safetensors: also upload the folder to this Hugging Face Hub repository")
     parser.add_argument("--private", action="store_true", help="with --push-to-hub: create the repository private")
     add_overwrite_argument(parser)
@@ -55,9 +58,11 @@ def _check_out(args: argparse.Namespace) -> Path:
             raise UserError(f"--out {args.out!r} is a folder that is not empty; give a new or empty folder, or pass --overwrite (nothing was written)")
         source = Path(args.ckpt).expanduser()
         inputs = [source / CONFIG_NAME, source / WEIGHTS_NAME] if source.is_dir() else [source]
-        check_output_folder(out, [WEIGHTS_NAME, CONFIG_NAME, CARD_NAME, SAMPLE_NAME], True, inputs)
+        check_output_folder(out, [WEIGHTS_NAME, CONFIG_NAME, CARD_NAME, SAMPLE_NAME, *(SPACE_FILES if args.space else ())], True, inputs)
     elif out.suffix.lower() != FORMATS[args.format]:
         raise UserError(f"--out {args.out!r}: --format {args.format} writes a {FORMATS[args.format]} file")
+    if args.space and args.format != "safetensors":
+        raise UserError(f"--space makes a model folder a Space: use it with --format safetensors, not {args.format}")
     if args.push_to_hub and args.format != "safetensors":
         raise UserError("--push-to-hub publishes a model folder: use it with --format safetensors")
     return out
@@ -85,7 +90,11 @@ def export_folder(args: argparse.Namespace, checkpoint: dict, generator: nn.Modu
         write_model_folder(folder, algorithm, hparams, generator.state_dict(), metrics, source, use_ema=not args.no_ema)
         if images is not None:
             save_image_grid(images, folder / SAMPLE_NAME, nrow=2 if algorithm == "StyleTransfer" else None)
-        (folder / CARD_NAME).write_text(model_card(algorithm, json_values(hparams), metrics, source, images is not None))
+        card = model_card(algorithm, json_values(hparams), metrics, source, images is not None)
+        if args.space:
+            write_space(folder)
+            card = space_card(card)
+        (folder / CARD_NAME).write_text(card)
     print(f"wrote model folder {out} ({', '.join(sorted(p.name for p in out.iterdir()))})")
     if args.push_to_hub:
         from gan_lightning.checkpoints.export.hub import push_folder

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 
 import torch
 
@@ -28,13 +29,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_stylegan_arguments(parser)
 
 
-def generator_kwargs(algorithm: str, truncation: float, noise_mode: str) -> dict:
-    """Extra call arguments the generator of this algorithm takes."""
-    if algorithm == "StyleGAN":
+def generator_kwargs(generator: torch.nn.Module, algorithm: str, truncation: float, noise_mode: str) -> dict:
+    """Extra call arguments this generator takes: truncation and noise mode where its forward has them."""
+    if takes_sampling_options(generator):
         return {"truncation_psi": truncation, "noise_mode": noise_mode}
     if truncation != 1.0:
         raise UserError(f"--truncation applies to StyleGAN checkpoints; this one is {algorithm}")
     return {}
+
+
+def takes_sampling_options(generator: torch.nn.Module) -> bool:
+    """Whether the generator samples with a truncation psi and a noise mode (StyleGAN's family)."""
+    parameters = inspect.signature(generator.forward).parameters
+    return "truncation_psi" in parameters and "noise_mode" in parameters
+
+
+def generate_images(generator: torch.nn.Module, algorithm: str, seeds: list[int], truncation: float, noise_mode: str, class_index: int | None) -> torch.Tensor:
+    """(len(seeds), C, H, W) on the CPU: the image of each seed, of class ``class_index`` for a
+    class-conditional generator; what `generate` writes and the studio shows."""
+    kwargs = generator_kwargs(generator, algorithm, truncation, noise_mode)
+    device = next(generator.parameters()).device
+    c = class_input(generator, class_index, len(seeds), device)  # None: unconditional
+    z = latents_for_seeds(seeds, generator.z_dim, device)
+    with torch.no_grad():
+        if c is None:
+            return torch.cat([generator(chunk, **kwargs).cpu() for chunk in z.split(CHUNK)])
+        return torch.cat([generator(zs, cs, **kwargs).cpu() for zs, cs in zip(z.split(CHUNK), c.split(CHUNK))])
 
 
 def main(argv: list[str]) -> None:
@@ -46,16 +66,11 @@ def run(args: argparse.Namespace) -> None:
     if not args.out.endswith(("/", "\\")) and not args.out.lower().endswith(".png"):
         raise UserError(f"--out {args.out!r}: give a .png file for a grid, or a folder ending in / for one image per seed")
     generator, checkpoint, device = load_command_generator(args, "generate", LATENT_ALGORITHMS)
-    kwargs = generator_kwargs(checkpoint["algorithm"], args.truncation, args.noise_mode)
-    c = class_input(generator, args.class_index, args.num, device)  # None: unconditional
+    generator_kwargs(generator, checkpoint["algorithm"], args.truncation, args.noise_mode)  # bad options fail before any file is written
+    class_input(generator, args.class_index, 1, device)
     seeds = seed_range(args.seed, args.num)
     check_output(args.out, [f"{name}.png" for name in seed_names(seeds)], args.overwrite, [args.ckpt])
-    z = latents_for_seeds(seeds, generator.z_dim, device)
-    with torch.no_grad():
-        if c is None:
-            images = torch.cat([generator(chunk, **kwargs).cpu() for chunk in z.split(CHUNK)])
-        else:
-            images = torch.cat([generator(zs, cs, **kwargs).cpu() for zs, cs in zip(z.split(CHUNK), c.split(CHUNK))])
+    images = generate_images(generator, checkpoint["algorithm"], seeds, args.truncation, args.noise_mode, args.class_index)
     if args.out.endswith(("/", "\\")):
         paths = save_images(images, args.out, seed_names(seeds))
         print(f"wrote {len(paths)} images to {args.out}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -84,8 +85,10 @@ def project(
     distance=multiscale_mse,
     w_avg_samples: int = 2000,
     seed: int = 0,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> tuple[Tensor, list[float]]:
-    """ws (1, num_ws, w_dim) whose image matches ``target`` (1, C, H, W) in [-1, 1]; and the loss per step."""
+    """ws (1, num_ws, w_dim) whose image matches ``target`` (1, C, H, W) in [-1, 1]; and the loss per
+    step. ``on_step(done, steps)`` is called after each step (a progress display)."""
     device = generator.mapping.w_avg.device
     rng = torch.Generator(device="cpu").manual_seed(seed)
     with torch.no_grad():
@@ -113,12 +116,50 @@ def project(
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
+        if on_step is not None:
+            on_step(step + 1, steps)
     return w.detach().expand(-1, generator.num_ws, -1).clone(), losses
 
 
 def load_target(path: Path, generator: Generator, device: torch.device) -> Tensor:
     image = load_image(path, generator.channels)
     return square_crop(image, generator.resolution)[None].to(device)
+
+
+def invert(
+    generator: Generator,
+    path: Path,
+    out: Path,
+    name: str,
+    space: str,
+    steps: int,
+    lr: float,
+    distance: Callable[[Tensor, Tensor], Tensor],
+    w_avg_samples: int,
+    seed: int,
+    on_step: Callable[[int, int], None] | None = None,
+) -> tuple[Tensor, Tensor, list[float]]:
+    """Projects the image at ``path`` and writes ``out/<name>_ws.pt``, ``<name>_target.png`` and
+    ``<name>_projection.png``: what `project` and the studio write; (ws, its image, losses)."""
+    target = load_target(path, generator, generator.mapping.w_avg.device)
+    ws, losses = project(generator, target, space, steps, lr, distance, w_avg_samples, seed, on_step)
+    with torch.no_grad():
+        image = generator.synthesis(ws, noise_mode="const")
+    with written_file(out / f"{name}_ws.pt") as temporary:
+        torch.save({"ws": ws[0].cpu(), "space": space, "source": str(path)}, temporary)
+    save_images(torch.cat([target, image]).cpu(), out, [f"{name}_target", f"{name}_projection"])
+    return ws, image, losses
+
+
+def mix_projections(generator: Generator, content_ws: Tensor, content_image: Tensor, style_ws: Tensor, style_image: Tensor, cut: int, out: Path) -> Path:
+    """Layers 0 .. cut-1 from the content's latent, the rest from the style's, written as
+    ``out/stylized.png`` (returned) and ``out/overview.png`` (content, style, stylized)."""
+    mixed = torch.cat([content_ws[:, :cut], style_ws[:, cut:]], dim=1)
+    with torch.no_grad():
+        stylized = generator.synthesis(mixed, noise_mode="const")
+    save_images(stylized.cpu(), out, ["stylized"])
+    save_image_grid(torch.cat([content_image, style_image, stylized]).cpu(), out / "overview.png", nrow=3)
+    return out / "stylized.png"
 
 
 def main(argv: list[str]) -> None:
@@ -140,28 +181,18 @@ def run(args: argparse.Namespace) -> None:
     check_output_folder(args.out, names + (["stylized.png", "overview.png"] if style_mode else []), args.overwrite, inputs)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    def invert(path: Path, name: str) -> tuple[Tensor, Tensor]:
-        target = load_target(path, generator, device)
-        ws, losses = project(generator, target, args.space, args.steps, args.lr, distance, args.w_avg_samples, args.seed)
-        with torch.no_grad():
-            image = generator.synthesis(ws, noise_mode="const")
-        with written_file(args.out / f"{name}_ws.pt") as temporary:
-            torch.save({"ws": ws[0].cpu(), "space": args.space, "source": str(path)}, temporary)
-        save_images(torch.cat([target, image]).cpu(), args.out, [f"{name}_target", f"{name}_projection"])
+    def invert_named(path: Path, name: str) -> tuple[Tensor, Tensor]:
+        ws, image, losses = invert(generator, path, args.out, name, args.space, args.steps, args.lr, distance, args.w_avg_samples, args.seed)
         print(f"{name}: distance {losses[0]:.4f} -> {losses[-1]:.4f} after {args.steps} steps")
         return ws, image
 
     if not style_mode:
-        invert(args.target, "target")
+        invert_named(args.target, "target")
         print(f"wrote {args.out}/target_ws.pt (W+ rows, {args.space} search) and target_projection.png")
         return
     cut = args.coarse_layers if args.coarse_layers is not None else generator.num_ws // 2
     check_range("--coarse-layers", cut, 1, generator.num_ws - 1)  # the bounds of this generator's W+
-    content_ws, content_image = invert(args.content, "content")
-    style_ws, style_image = invert(args.style, "style")
-    mixed = torch.cat([content_ws[:, :cut], style_ws[:, cut:]], dim=1)
-    with torch.no_grad():
-        stylized = generator.synthesis(mixed, noise_mode="const")
-    save_images(stylized.cpu(), args.out, ["stylized"])
-    save_image_grid(torch.cat([content_image, style_image, stylized]).cpu(), args.out / "overview.png", nrow=3)
+    content_ws, content_image = invert_named(args.content, "content")
+    style_ws, style_image = invert_named(args.style, "style")
+    mix_projections(generator, content_ws, content_image, style_ws, style_image, cut, args.out)
     print(f"wrote {args.out}/stylized.png: layers 0-{cut - 1} from the content, {cut}-{generator.num_ws - 1} from the style")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 from kornia.color import rgb_to_ycbcr, ycbcr_to_rgb
-from torch import Tensor
+from torch import Tensor, nn
 
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.images import IMAGE_EXTENSIONS, from_unit, load_image, pil_to_tensor, save_image_file, to_unit
@@ -77,24 +77,43 @@ def collect_inputs(path: Path, out: Path | None = None) -> tuple[list[Path], Pat
     raise UserError(f"--input {str(path)!r} does not exist")
 
 
-def stylize_batch(network, original: Tensor, args: argparse.Namespace, multiple: int, alpha: float) -> Tensor:
-    """(1, C, H, W) in [-1, 1] -> the stylized image, after --tile-size and --preserve-color, blended
-    with the original by ``alpha`` (what image_network leaves of --alpha for the pixels)."""
-    result = apply_tiled(network, original, args.tile_size, args.tile_overlap, multiple=multiple)
-    if args.preserve_color:
+def stylize_batch(
+    network: nn.Module, original: Tensor, tile_size: int, tile_overlap: int | None, keep_color: bool, multiple: int, alpha: float
+) -> Tensor:
+    """(1, C, H, W) in [-1, 1] -> the stylized image, tiled above ``tile_size`` (--tile-size), with the
+    original's colours when ``keep_color`` (--preserve-color), blended with the original by ``alpha``
+    (what image_network leaves of --alpha for the pixels)."""
+    result = apply_tiled(network, original, tile_size, tile_overlap, multiple=multiple)
+    if keep_color:
         result = preserve_color(result, original)
     return blend(result, original, alpha)
+
+
+def read_photo(path: Path, channels: int) -> Tensor:
+    """(1, C, H, W) in [-1, 1]: an image to stylize, as `stylize` and the studio read it."""
+    return pil_to_tensor(load_image(path, channels))[None]
+
+
+def write_stylized(
+    network: nn.Module, original: Tensor, out: Path, tile_size: int, tile_overlap: int | None, keep_color: bool, multiple: int, alpha: float
+) -> Path:
+    """``stylize_batch`` of ``original`` written to ``out`` in the format its extension names."""
+    return save_image_file(stylize_batch(network, original, tile_size, tile_overlap, keep_color, multiple, alpha)[0], out)
 
 
 def main(argv: list[str]) -> None:
     run(parse_command_line(argv, "stylize", __doc__, add_arguments))
 
 
+def check_stylize_options(alpha: float, tile_size: int) -> None:
+    if not 0.0 <= alpha <= 1.0:
+        raise UserError(f"--alpha {alpha} is invalid; allowed: 0 to 1")
+    if tile_size < MIN_TILE_SIZE:
+        raise UserError(f"--tile-size {tile_size} is too small; allowed: >= {MIN_TILE_SIZE}")
+
+
 def run(args: argparse.Namespace) -> None:
-    if not 0.0 <= args.alpha <= 1.0:
-        raise UserError(f"--alpha {args.alpha} is invalid; allowed: 0 to 1")
-    if args.tile_size < MIN_TILE_SIZE:
-        raise UserError(f"--tile-size {args.tile_size} is too small; allowed: >= {MIN_TILE_SIZE}")
+    check_stylize_options(args.alpha, args.tile_size)
     source = Path(args.input).expanduser()
     out_dir = Path(args.out).expanduser()
     algorithms = ("StyleTransfer", "ArbitraryStyleTransfer")
@@ -102,7 +121,7 @@ def run(args: argparse.Namespace) -> None:
         out = check_output_folder(out_dir, [f"{source.stem}.mp4"], args.overwrite, [source, args.ckpt]) / f"{source.stem}.mp4"
         generator, checkpoint, device = load_command_generator(args, "stylize", algorithms)
         network, multiple, alpha = image_network(generator, checkpoint["algorithm"], args.style, args.style_size, args.alpha, device)
-        stylize_frame = lambda frame: stylize_batch(network, frame, args, multiple, alpha)  # noqa: E731
+        stylize_frame = lambda frame: stylize_batch(network, frame, args.tile_size, args.tile_overlap, args.preserve_color, multiple, alpha)  # noqa: E731
         frames = stylize_video(source, out, int(checkpoint["hyper_parameters"]["channels"]), stylize_frame)
         mark_output_folder(out_dir)  # after reading the video: a file that is not one leaves no folder behind
         print(f"stylized {frames} frame(s) into {out}")
@@ -116,10 +135,10 @@ def run(args: argparse.Namespace) -> None:
     written = 0
     for path in files:
         try:
-            original = pil_to_tensor(load_image(path, channels))[None]
+            original = read_photo(path, channels)
         except UserError as error:
             warnings.warn(f"skipping {error}", stacklevel=2)
             continue
-        save_image_file(stylize_batch(network, original, args, multiple, alpha)[0], out_dir / path.relative_to(base))
+        write_stylized(network, original, out_dir / path.relative_to(base), args.tile_size, args.tile_overlap, args.preserve_color, multiple, alpha)
         written += 1
     print(f"stylized {written} image(s) into {out_dir}")

@@ -1,0 +1,90 @@
+"""What the studio's tests share: the tiny checkpoints of each algorithm, photos to upload, running a
+"copy as command" line with the CLI, and studio servers (one per model, for the whole session)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gan_lightning.cli.main import main
+from gan_lightning.common.video import read_frames
+from tests.conftest import ASSETS
+
+MODELS: dict[str, Path] = {
+    "stylegan": ASSETS / "main_stylegan.ckpt",
+    "vanilla_gan": ASSETS / "main_vanilla_gan.ckpt",
+    "style_transfer": ASSETS / "main_style_transfer.ckpt",
+    "arbitrary_style": ASSETS / "main_arbitrary_style.ckpt",
+}
+
+
+def write_photo(path: Path, size: tuple[int, int] = (40, 36), seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory) -> dict[str, Path]:
+    """A small photo, a style image, and a photo larger than the smallest tile (stylized in tiles)."""
+    root = tmp_path_factory.mktemp("photos")
+    return {
+        "photo": write_photo(root / "photo.png"),
+        "style": write_photo(root / "style.png", (48, 48), seed=1),
+        "large": write_photo(root / "large.png", (100, 72), seed=2),
+    }
+
+
+def run_command_line(line: str, cwd: Path) -> None:
+    """Runs a studio's "copy as command" line with the CLI, in ``cwd`` (where its --out lands)."""
+    words = shlex.split(line)
+    assert words[:3] == ["python", "-m", "gan_lightning"], line
+    cwd.mkdir(parents=True, exist_ok=True)
+    before = os.getcwd()
+    os.chdir(cwd)
+    try:
+        main(words[3:])
+    finally:
+        os.chdir(before)
+
+
+def pixels(path: str | os.PathLike) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def frames(path: str | os.PathLike) -> torch.Tensor:
+    return torch.stack(list(read_frames(path)))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def servers():
+    """name -> a running studio (``Running``: studio, page, url), started on first use and closed at the end:
+    one server per model for the whole session (starting Gradio costs seconds)."""
+    pytest.importorskip("gradio")
+    from gan_lightning.cli.commands.studio import serve
+
+    running: dict[str, tuple] = {}
+
+    def server(name: str) -> tuple:
+        if name not in running:
+            running[name] = serve(str(MODELS[name]), "127.0.0.1", free_port(), "cpu", block=False)
+        return running[name]
+
+    yield server
+    for studio in running.values():
+        studio.page.close()

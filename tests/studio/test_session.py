@@ -1,0 +1,156 @@
+"""The studio's actions (without a web server): each shows only where the model supports it, makes
+exactly what its "copy as command" line makes with the CLI, and turns bad input into one line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gan_lightning.cli.studio.session import MAX_PIXELS, MAX_SEED, Studio
+from gan_lightning.common.errors import UserError
+from tests.conftest import ASSETS
+from tests.studio.conftest import MODELS, frames, pixels, run_command_line
+
+
+@pytest.mark.parametrize(
+    "model, panels",
+    [
+        (MODELS["stylegan"], ("generate", "style_mix", "walk", "project")),
+        (ASSETS / "main_stylegan_folder", ("generate", "style_mix", "walk", "project")),
+        (MODELS["vanilla_gan"], ("generate",)),
+        (MODELS["style_transfer"], ("stylize",)),
+        (MODELS["arbitrary_style"], ("stylize",)),
+    ],
+    ids=["stylegan", "stylegan_folder", "vanilla_gan", "style_transfer", "arbitrary_style"],
+)
+def test_each_model_shows_the_panels_it_supports(model, panels, tmp_path):
+    assert Studio(str(model), "cpu", tmp_path).panels == panels
+
+
+@pytest.fixture(scope="module")
+def stylegan(tmp_path_factory) -> Studio:
+    return Studio(str(MODELS["stylegan"]), "cpu", tmp_path_factory.mktemp("studio"))
+
+
+def test_generate_makes_what_its_command_line_makes(stylegan, tmp_path):
+    result = stylegan.generate(3, 4, 0.7, "const")
+    assert "--seed 3 --num 4 --truncation 0.7 --noise-mode const" in result.command
+    run_command_line(result.command, tmp_path)
+    assert np.array_equal(pixels(result.files[0]), pixels(tmp_path / "generate.png"))
+    assert not np.array_equal(pixels(result.files[0]), pixels(stylegan.generate(3, 4, 0.5, "const").files[0]))
+
+
+def test_style_mixing_makes_what_its_command_line_makes(stylegan, tmp_path):
+    result = stylegan.style_mix("1,2", "3-5", 2, 0.9, "const")
+    assert "--rows 1,2 --cols 3-5 --styles 0-1" in result.command
+    run_command_line(result.command, tmp_path)
+    assert np.array_equal(pixels(result.files[0]), pixels(tmp_path / "style_mix.png"))
+    assert not np.array_equal(pixels(result.files[0]), pixels(stylegan.style_mix("1,2", "3-5", 6, 0.9, "const").files[0]))
+
+
+def test_a_walk_makes_the_frames_of_its_command_line(stylegan, tmp_path):
+    result = stylegan.walk("1,4", steps=3, fps=8.0, space="z", loop=True, truncation=0.8)
+    run_command_line(result.command, tmp_path)
+    ours, theirs = frames(result.files[0]), frames(tmp_path / "walk.mp4")
+    assert len(ours) == 6 and torch.equal(ours, theirs)
+
+
+def test_projection_writes_the_latent_and_reconstruction_of_its_command_line(stylegan, photos, tmp_path):
+    seen = []
+    result = stylegan.project(photos["photo"], steps=3, on_step=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    run_command_line(result.command, tmp_path)
+    assert np.array_equal(pixels(result.files[0]), pixels(tmp_path / "project" / "target_projection.png"))
+    ours, theirs = (torch.load(p, weights_only=True)["ws"] for p in (result.files[2], tmp_path / "project" / "target_ws.pt"))
+    assert torch.equal(ours, theirs)
+
+
+def test_vanilla_gan_generates_without_truncation(tmp_path):
+    studio = Studio(str(MODELS["vanilla_gan"]), "cpu", tmp_path / "studio")
+    result = studio.generate(5, 2)
+    assert "--truncation" not in result.command
+    run_command_line(result.command, tmp_path / "cli")
+    assert np.array_equal(pixels(result.files[0]), pixels(tmp_path / "cli" / "generate.png"))
+    with pytest.raises(UserError, match="--truncation applies to StyleGAN"):
+        studio.generate(5, 2, truncation=0.5)
+
+
+@pytest.mark.parametrize("model", ["style_transfer", "arbitrary_style"])
+def test_stylize_tiles_a_large_photo_as_its_command_line_does(model, photos, tmp_path):
+    studio = Studio(str(MODELS[model]), "cpu", tmp_path / "studio")
+    style = photos["style"] if model == "arbitrary_style" else None
+    result = studio.stylize(photos["large"], style, alpha=0.6, preserve_color=True, style_size=32, tile_size=32)
+    assert "--tile-size 32" in result.command and "--preserve-color" in result.command
+    run_command_line(result.command, tmp_path / "cli")
+    ours = pixels(result.files[0])
+    assert ours.shape == (72, 100, 3)  # full size
+    assert np.array_equal(ours, pixels(tmp_path / "cli" / "stylize" / "large.png"))
+    whole = pixels(studio.stylize(photos["large"], style, alpha=0.6, preserve_color=True, style_size=32).files[0])
+    assert not np.array_equal(ours, whole)  # 32 px tiles are blended, not one pass
+
+
+def one_line_error(action, *args, **kwargs) -> str:
+    with pytest.raises(UserError) as error:
+        action(*args, **kwargs)
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
+def test_bad_input_gives_one_line_naming_the_value(stylegan, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    fake = tmp_path / "fake.png"
+    fake.write_text("not an image either")
+    huge = tmp_path / "huge.png"
+    Image.new("L", (4097, 4096)).save(huge)
+    assert "'notes.txt' is not an image" in one_line_error(stylegan.project, text, 2)
+    assert "'fake.png' is not a readable image" in one_line_error(stylegan.project, fake, 2)
+    assert f"4097x4096 pixels; allowed: up to {MAX_PIXELS}" in one_line_error(stylegan.project, huge, 2)
+    assert "upload an image first" in one_line_error(stylegan.project, None, 2)
+    assert f"seed {MAX_SEED + 1} is out of range" in one_line_error(stylegan.generate, MAX_SEED + 1)
+    assert "seed -1 is out of range" in one_line_error(stylegan.generate, -1)
+    assert f"seed {MAX_SEED + 1} is out of range" in one_line_error(stylegan.style_mix, "1", f"2,{MAX_SEED + 1}", 2)
+    assert "crossover layer 9 is out of range; allowed: 1 to 8" in one_line_error(stylegan.style_mix, "1", "2", 9)
+    assert "number of images 65 is out of range" in one_line_error(stylegan.generate, 0, 65)
+    assert "has no stylize" in one_line_error(stylegan.stylize, text)
+    vanilla = Studio(str(MODELS["vanilla_gan"]), "cpu", tmp_path / "vanilla")
+    assert "VanillaGAN model has no style mix; it supports: generate" in one_line_error(vanilla.style_mix, "1", "2", 1)
+
+
+def test_every_output_is_inside_the_studio_folder(tmp_path, photos):
+    studio = Studio(str(MODELS["stylegan"]), "cpu", tmp_path / "studio")
+    results = [studio.generate(0), studio.style_mix("1", "2", 1), studio.walk("1,2", 2), studio.project(photos["photo"], 1)]
+    for result in results:
+        for file in result.files:
+            assert file.is_file() and file.resolve().is_relative_to((tmp_path / "studio").resolve())
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--ckpt", str(MODELS["stylegan"]), "--port", "70000"], "--port 70000 is invalid; allowed: 1 to 65535"),
+        (["--ckpt", "missing.ckpt"], "missing.ckpt"),
+        (["--ckpt", str(MODELS["stylegan"]), "--device", "tpu"], "unknown device 'tpu'"),
+    ],
+)
+def test_the_studio_command_stops_on_bad_options_with_one_line(arguments, message, capsys):
+    from gan_lightning.cli.main import main
+
+    with pytest.raises(SystemExit) as exit_status:
+        main(["studio", *arguments])
+    error = capsys.readouterr().err
+    assert exit_status.value.code == 2 and message in error and error.count("\n") == 1
+
+
+def test_projection_then_mixing_with_a_style_photo_makes_what_its_command_line_makes(stylegan, photos, tmp_path):
+    seen = []
+    result = stylegan.project(photos["photo"], steps=2, style=photos["style"], coarse_layers=3, on_step=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert "--coarse-layers 3" in result.command
+    run_command_line(result.command, tmp_path)
+    assert np.array_equal(pixels(result.files[0]), pixels(tmp_path / "project" / "stylized.png"))
+    assert not np.array_equal(pixels(result.files[0]), pixels(result.files[1]))  # the mix is not the photo's reconstruction
+    assert "coarse layers 8 is out of range; allowed: 1 to 7" in one_line_error(stylegan.project, photos["photo"], 2, style=photos["style"], coarse_layers=8)
