@@ -148,6 +148,36 @@ def test_disk_full_during_export_leaves_no_model_folder(tmp_path: Path, monkeypa
     assert list(tmp_path.iterdir()) == []  # no empty folder, no temporary one
 
 
+def test_disk_full_during_an_onnx_export_leaves_none_of_its_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """StyleGAN's export writes three ONNX files; the disk fills on the second: all or none."""
+    import gan_lightning.cli.commands.export as export
+
+    write_onnx = export.write_onnx
+
+    def full_at_the_mapping(graph, path: Path, metadata: dict) -> float:
+        if graph.name == "mapping":
+            disk_full_after(b"\x08\x09")(path)
+        return write_onnx(graph, path, metadata)
+
+    monkeypatch.setattr(export, "write_onnx", full_at_the_mapping)
+    error = one_line_error(capsys, "export", "--ckpt", STYLEGAN, "--format", "onnx", "--out", tmp_path / "g.onnx")
+    assert "No space left on device" in error and str(tmp_path / "g.mapping.onnx") in error
+    assert list(tmp_path.iterdir()) == []  # not the whole generator's file without its mapping and synthesis
+
+
+@pytest.mark.parametrize("file_format", ["onnx", "pt2"])
+def test_an_export_that_does_not_match_pytorch_leaves_no_file(file_format: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import gan_lightning.checkpoints.export.runtimes as runtimes
+
+    monkeypatch.setattr(runtimes, "TOLERANCE", -1.0)  # any difference, even 0, is too large
+    out = tmp_path / f"g.{file_format}"
+    error = one_line_error(capsys, "export", "--ckpt", ASSETS / "v0_vanilla_gan.ckpt", "--format",
+                           "onnx" if file_format == "onnx" else "torch-export", "--out", out)  # fmt: skip
+    assert "the generator graph" in error and "differs from PyTorch" in error and "allowed: at most -1" in error, error
+    assert "partial" not in error  # the temporary file, gone by then, is not what the user asked for
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_export_over_an_existing_model_folder_keeps_the_users_other_files(tmp_path: Path) -> None:
     folder = tmp_path / "model"
     run_cli("export", "--ckpt", ASSETS / "v0_vanilla_gan.ckpt", "--format", "safetensors", "--out", folder)
