@@ -96,14 +96,22 @@ def test_a_tool_never_replaces_an_earlier_result_without_overwrite(command: str,
     assert contents(out) == {existing: b"earlier result"}
 
 
-@pytest.mark.parametrize("command", ["generate", "convert"])
+HARD_LINKED = {  # command -> (the input's name, the output's name, the arguments besides --out)
+    "generate": ("in.ckpt", "hard.png", ["generate", "--ckpt", "{source}", "--device", "cpu", "--num", "2"]),
+    "convert": ("in.pt", "hard.ckpt", ["convert", "{source}", "--from", "rosinality"]),
+    "style-mix": ("in.ckpt", "hard.png", ["style-mix", "--ckpt", "{source}", "--device", "cpu", "--rows", "1", "--cols", "2"]),
+    "interpolate": ("in.ckpt", "hard.gif", ["interpolate", "--ckpt", "{source}", "--device", "cpu", "--seeds", "1,2", "--steps", "1"]),
+    "export": ("in.ckpt", "hard.onnx", ["export", "--ckpt", "{source}", "--format", "onnx"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", list(HARD_LINKED))
 def test_wrote_over_a_hard_link_to_the_input(command: str, tmp_path: Path, capsys) -> None:
-    source = tmp_path / ("in.ckpt" if command == "generate" else "in.pt")
+    source_name, out_name, args = HARD_LINKED[command]
+    source, out = tmp_path / source_name, tmp_path / out_name
     source.write_bytes(STYLEGAN.read_bytes())
-    out = tmp_path / ("hard.png" if command == "generate" else "hard.ckpt")
     os.link(source, out)  # another name of the same file: no path comparison sees it
-    args = ["generate", "--ckpt", source, "--device", "cpu", "--num", "2"] if command == "generate" else ["convert", source, "--from", "rosinality"]
-    error = one_line_error(capsys, *args, "--out", out, "--overwrite")
+    error = one_line_error(capsys, *(str(a).replace("{source}", str(source)) for a in args), "--out", out, "--overwrite")
     assert "is the input" in error
     assert source.read_bytes() == STYLEGAN.read_bytes()
 
