@@ -147,6 +147,31 @@ def test_disk_full_during_generate_leaves_no_truncated_image(out: str, tmp_path:
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []  # neither a truncated PNG nor a temporary file
 
 
+DISK_FULL = {  # command -> (the arguments besides --out, --out under the output folder)
+    "style-mix": (["style-mix", "--ckpt", STYLEGAN, "--device", "cpu", "--rows", "1", "--cols", "2"], "mix.png"),
+    "interpolate": (["interpolate", "--ckpt", STYLEGAN, "--device", "cpu", "--seeds", "1,2", "--steps", "1"], "walk.gif"),
+    "stylize": (["stylize", "--ckpt", STYLE_TRANSFER, "--device", "cpu", "--input", "{photos}"], ""),
+    "project": (["project", "--ckpt", STYLEGAN, "--device", "cpu", "--target", "{photos}/img000.png", "--steps", "1",
+                 "--w-avg-samples", "2"], ""),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", list(DISK_FULL))
+def test_disk_full_during_a_tool_leaves_no_truncated_file(command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import torch
+
+    import gan_lightning.common.images as images
+
+    write_rgb_images(tmp_path / "photos", 1, size=(32, 32))
+    monkeypatch.setattr(images, "save_image", disk_full_after(b"\x89PNG\r\n"))
+    monkeypatch.setattr(images.Image.Image, "save", lambda self, *args, **kwargs: disk_full_after(b"GIF89a")(*args))
+    monkeypatch.setattr(torch, "save", lambda obj, target, *args, **kwargs: disk_full_after(b"PK\x03\x04")(target))
+    args, name = DISK_FULL[command]
+    error = one_line_error(capsys, *(str(a).replace("{photos}", str(tmp_path / "photos")) for a in args), "--out", tmp_path / "out" / name)
+    assert "No space left on device" in error and str(tmp_path / "out") in error, error
+    assert stylized(tmp_path / "out") == []  # neither a truncated output nor a temporary file
+
+
 def test_disk_full_during_export_leaves_no_model_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     import gan_lightning.checkpoints.export.model_folder as model_folder
 
