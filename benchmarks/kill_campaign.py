@@ -13,7 +13,9 @@ moments (SIGKILL, SIGTERM, Ctrl-C in turn, ``--exact-kills`` times) and restarte
 uninterrupted run's, bit for bit. ``validation``: the bundled data, validation every 2 batches
 (the sanity check and a validation worker on), so kills land before, during and after validations;
 ``prepared``: a prepared dataset (litdata, 2 persistent workers) with epochs cut short by
-``limit_train_batches``; and ``validation`` killed deterministically just after each epoch-end save.
+``limit_train_batches``. Then both killed at chosen batches: ``validation`` by SIGKILL just after each
+epoch-end save; ``prepared`` by SIGKILL just after the save at the end of an epoch cut short, then
+SIGTERM and Ctrl-C mid-epoch (the moments of the run in which a prepared-data resume was not exact).
 
     python benchmarks/kill_campaign.py [--rounds 12] [--exact-kills 4] [--out benchmarks/results/kill_campaign.json]
 """
@@ -128,24 +130,32 @@ def exact_resume(name: str, tail: list[str], folder: Path, env: dict[str, str], 
     }
 
 
-def epoch_end_kills(tail: list[str], folder: Path, env: dict[str, str], batches_per_epoch: int, epochs: int) -> dict:
-    """The ``validation`` scenario SIGKILLed at the first batch of each epoch but the first and the
-    last (just after the scheduled save at the previous epoch's end), resumed each time: the kill
-    moment random kills reach only by chance."""
-    tail = [*tail, "--trainer.max_epochs", str(epochs)]
+def planned_kills(tail: list[str], folder: Path, env: dict[str, str], plan: list[tuple[str, int]], name: str) -> dict:
+    """A scenario killed at chosen batches (counted over the whole run), resumed after each kill and
+    run to its end: ``plan`` is (SIGKILL, SIGTERM or SIGINT, batch) pairs. SIGKILL at an epoch's first
+    batch lands just after the scheduled save at the previous epoch's end, a moment random kills
+    reach only by chance."""
     env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))}  # the tests' KillAtBatch
-    uninterrupted, interrupted = folder / "epoch_end_uninterrupted", folder / "epoch_end_interrupted"
-    subprocess.run(exact_command(uninterrupted, tail), cwd=folder, env=env, check=True, capture_output=True, timeout=600)
-    steps = []
-    for at_batch in [*range(batches_per_epoch, batches_per_epoch * (epochs - 1) + 1, batches_per_epoch), None]:
-        kill = ["--trainer.callbacks+=tests.helpers.reliability.KillAtBatch", "--trainer.callbacks.at_batch", str(at_batch)]
-        run = subprocess.run(exact_command(interrupted, [*tail, *(kill if at_batch else [])]), cwd=folder, env=env, check=False, capture_output=True, timeout=600)
-        steps.append(torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")["global_step"])
+    uninterrupted, interrupted = folder / f"{name}_uninterrupted", folder / f"{name}_interrupted"
+    subprocess.run(exact_command(uninterrupted, tail), cwd=folder, env=env, check=True, capture_output=True, timeout=900)
+    rounds = []
+    for signal_name, at_batch in [*plan, (None, None)]:
+        if signal_name == "SIGKILL":
+            kill = ["--trainer.callbacks+=tests.helpers.reliability.KillAtBatch", "--trainer.callbacks.at_batch", str(at_batch)]
+        elif signal_name is not None:
+            kill = ["--trainer.callbacks+=tests.helpers.reliability.SignalAtBatch", "--trainer.callbacks.at_batch", str(at_batch),
+                    "--trainer.callbacks.signal_name", signal_name]  # fmt: skip
+        else:
+            kill = []
+        run = subprocess.run(exact_command(interrupted, [*tail, *kill]), cwd=folder, env=env, check=False, capture_output=True, timeout=900)
+        step = torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")["global_step"]
+        rounds.append({"signal": signal_name, "at_batch": at_batch, "exit_status": run.returncode, "global_step": step})
+        print(name, json.dumps(rounds[-1]))
     reference = torch.load(uninterrupted / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
     resumed = torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
-    return {"kills": len(steps) - 1, "global_step_after_each_start": steps, "finished": run.returncode == 0,
+    return {"kills": sum(r["signal"] is not None and r["exit_status"] != 0 for r in rounds), "finished": run.returncode == 0,
             "global_step": [resumed["global_step"], reference["global_step"]],
-            "tensors_differing_from_uninterrupted": len(same_training_state(resumed, reference))}  # fmt: skip
+            "tensors_differing_from_uninterrupted": len(same_training_state(resumed, reference)), "rounds": rounds}  # fmt: skip
 
 
 def readable(path: Path) -> bool:
@@ -204,7 +214,14 @@ def main() -> None:
             scenarios = exact_scenarios(Path(folder), env)
             for name, tail in scenarios.items():
                 exact[name] = exact_resume(name, tail, Path(folder), env, args.exact_kills, rng)
-            exact["validation_killed_after_epoch_end_saves"] = epoch_end_kills(scenarios["validation"], Path(folder), env, 8, 3)
+            # 8 batches an epoch: SIGKILL just after the epoch-end saves of the first two epochs
+            exact["validation_killed_after_epoch_end_saves"] = planned_kills(
+                [*scenarios["validation"], "--trainer.max_epochs", "3"], Path(folder), env, [("SIGKILL", 8), ("SIGKILL", 16)],
+                "validation_epoch_ends")  # fmt: skip
+            # 5 batches an epoch (cut short): SIGKILL just after the save at the end of epoch 3, then
+            # SIGTERM and Ctrl-C mid-epoch (saved after batches 52 and 88)
+            exact["prepared_killed_after_an_epoch_end_save"] = planned_kills(
+                scenarios["prepared"], Path(folder), env, [("SIGKILL", 20), ("SIGTERM", 51), ("SIGINT", 87)], "prepared_planned")
     steps = [r["global_step"] for r in rounds if r["global_step"] is not None]
     summary = {
         "command": "python benchmarks/kill_campaign.py " + " ".join(sys.argv[1:]),

@@ -213,6 +213,10 @@ class StreamingDataModule(ImageDataModule):
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.persistent_workers and self.num_workers > 0,
             drop_last=True,  # every step's batch the same size: BatchNorm and minibatch-stddev need it
+            # Worker seeds from here, not from the global RNG the latents come from: each epoch after
+            # one cut short (or without persistent workers) builds a new iterator, and that draw falls
+            # after an epoch-end checkpoint, where a resumed run cannot replay it.
+            generator=torch.Generator().manual_seed(self.train_set.seed),
         )
         if self._ended_epoch_at_load is not None:
             self._train_loader.start_after_epoch(self._ended_epoch_at_load)

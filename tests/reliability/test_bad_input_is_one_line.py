@@ -229,6 +229,30 @@ def test_model_folder_names_a_class_that_is_not_ours(tmp_path: Path, capsys) -> 
     assert "'subprocess.Popen'" in error and "allowed:" in error
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("format_version", "1", "format_version must be a whole number from 0 to 1, got '1'"),
+        ("format_version", None, "format_version must be a whole number from 0 to 1, got None"),
+        ("format_version", 0.5, "format_version must be a whole number from 0 to 1, got 0.5"),
+        ("format_version", float("nan"), "format_version must be a whole number from 0 to 1, got nan"),
+        ("metrics", "fid 12", "metrics must be a mapping of metric names to numbers, got 'fid 12'"),
+        ("metrics", [["fid", 12]], "metrics must be a mapping of metric names to numbers, got [['fid', 12]]"),
+        ("metrics", {"val/fid (best)": "low"}, "metrics 'val/fid (best)' must be a number, got 'low'"),
+    ],
+)
+@pytest.mark.parametrize("command", ["generate", "export"])
+def test_model_folder_config_holds_a_bad_value(command: str, field: str, value, words: str, tmp_path: Path, capsys) -> None:
+    folder = model_folder(tmp_path, lambda hparams: None)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, field: value}))
+    out = ["--out", tmp_path / "grid.png", "--num", "2", "--device", "cpu"] if command == "generate" else [
+        "--out", tmp_path / "again", "--format", "safetensors"]  # fmt: skip
+    error = one_line_error(capsys, command, "--ckpt", folder, *out)
+    assert words in error and str(folder / "config.json") in error, error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
 @pytest.mark.parametrize("count", ["0", "1"])
 def test_evaluate_with_num_gen_too_small(count: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)

@@ -225,3 +225,43 @@ def test_killed_twice_after_epoch_end_saves_then_resumed_trains_as_if_never_kill
     assert load(stopped)["global_step"] == 2 * 8
     resumed = fit(tmp_path / "stopped", ckpt_path=stopped)
     assert_same_training_state(load(resumed), load(uninterrupted))
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_prepared_data_killed_after_a_cut_short_epoch_end_save_then_resumed_trains_as_if_never_killed(
+    num_workers: int, tmp_path: Path
+) -> None:
+    """A prepared dataset, epochs cut short by limit_train_batches, the scheduled last.ckpt on an
+    epoch's last batch and the run killed just after it: the next epoch builds a new loader iterator,
+    which must not draw from the streams the latents come from (the resumed run restores them after
+    building its own)."""
+    from lightning.pytorch import Trainer, seed_everything
+
+    from gan_lightning.data import StreamingDataModule
+    from gan_lightning.training.callbacks.checkpoint_writing import LastCheckpoint
+    from gan_lightning.training.models import VanillaGAN
+    from tests.conftest import run_cli
+
+    write_rgb_images(tmp_path / "images", 24, size=(32, 32))
+    run_cli("prepare", "--source", tmp_path / "images", "--out", tmp_path / "prepared", "--resolution", "32", "--workers", "1")
+
+    def fit(folder: Path, *extra: Callback, ckpt_path: Path | None = None) -> Path:
+        seed_everything(3)
+        model = VanillaGAN(resolution=32, channels=3, generator=dict(z_dim=8, width=8), discriminator=dict(width=8), ema_decay=0.9,
+                           fid_features="shapes")  # fmt: skip
+        data = StreamingDataModule(input_dir=str(tmp_path / "prepared"), batch_size=4, num_workers=num_workers)
+        last = LastCheckpoint(dirpath=str(folder), every_kimg=0.008, every_minutes=None)  # every 2 batches: each epoch's end
+        trainer = Trainer(max_epochs=3, limit_train_batches=2, limit_val_batches=0, logger=False, enable_progress_bar=False,
+                          enable_model_summary=False, accelerator="cpu", default_root_dir=folder, plugins=shipped("plugins"),
+                          callbacks=[*shipped("callbacks"), last, *extra])  # fmt: skip
+        try:
+            trainer.fit(model, data, ckpt_path=ckpt_path)
+        except RuntimeError as error:
+            assert str(error) == "crash"
+        return folder / "last.ckpt"
+
+    uninterrupted = fit(tmp_path / "uninterrupted")
+    stopped = fit(tmp_path / "stopped", CrashAtBatch(2))
+    assert load(stopped)["global_step"] == 2 * 2  # the first epoch (2 of its 6 batches), saved at its end
+    resumed = fit(tmp_path / "stopped", ckpt_path=stopped)
+    assert_same_training_state(load(resumed), load(uninterrupted))

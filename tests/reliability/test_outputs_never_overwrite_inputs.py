@@ -96,14 +96,22 @@ def test_a_tool_never_replaces_an_earlier_result_without_overwrite(command: str,
     assert contents(out) == {existing: b"earlier result"}
 
 
-@pytest.mark.parametrize("command", ["generate", "convert"])
+HARD_LINKED = {  # command -> (the input's name, the output's name, the arguments besides --out)
+    "generate": ("in.ckpt", "hard.png", ["generate", "--ckpt", "{source}", "--device", "cpu", "--num", "2"]),
+    "convert": ("in.pt", "hard.ckpt", ["convert", "{source}", "--from", "rosinality"]),
+    "style-mix": ("in.ckpt", "hard.png", ["style-mix", "--ckpt", "{source}", "--device", "cpu", "--rows", "1", "--cols", "2"]),
+    "interpolate": ("in.ckpt", "hard.gif", ["interpolate", "--ckpt", "{source}", "--device", "cpu", "--seeds", "1,2", "--steps", "1"]),
+    "export": ("in.ckpt", "hard.onnx", ["export", "--ckpt", "{source}", "--format", "onnx"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", list(HARD_LINKED))
 def test_wrote_over_a_hard_link_to_the_input(command: str, tmp_path: Path, capsys) -> None:
-    source = tmp_path / ("in.ckpt" if command == "generate" else "in.pt")
+    source_name, out_name, args = HARD_LINKED[command]
+    source, out = tmp_path / source_name, tmp_path / out_name
     source.write_bytes(STYLEGAN.read_bytes())
-    out = tmp_path / ("hard.png" if command == "generate" else "hard.ckpt")
     os.link(source, out)  # another name of the same file: no path comparison sees it
-    args = ["generate", "--ckpt", source, "--device", "cpu", "--num", "2"] if command == "generate" else ["convert", source, "--from", "rosinality"]
-    error = one_line_error(capsys, *args, "--out", out, "--overwrite")
+    error = one_line_error(capsys, *(str(a).replace("{source}", str(source)) for a in args), "--out", out, "--overwrite")
     assert "is the input" in error
     assert source.read_bytes() == STYLEGAN.read_bytes()
 
@@ -139,6 +147,31 @@ def test_disk_full_during_generate_leaves_no_truncated_image(out: str, tmp_path:
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []  # neither a truncated PNG nor a temporary file
 
 
+DISK_FULL = {  # command -> (the arguments besides --out, --out under the output folder)
+    "style-mix": (["style-mix", "--ckpt", STYLEGAN, "--device", "cpu", "--rows", "1", "--cols", "2"], "mix.png"),
+    "interpolate": (["interpolate", "--ckpt", STYLEGAN, "--device", "cpu", "--seeds", "1,2", "--steps", "1"], "walk.gif"),
+    "stylize": (["stylize", "--ckpt", STYLE_TRANSFER, "--device", "cpu", "--input", "{photos}"], ""),
+    "project": (["project", "--ckpt", STYLEGAN, "--device", "cpu", "--target", "{photos}/img000.png", "--steps", "1",
+                 "--w-avg-samples", "2"], ""),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", list(DISK_FULL))
+def test_disk_full_during_a_tool_leaves_no_truncated_file(command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import torch
+
+    import gan_lightning.common.images as images
+
+    write_rgb_images(tmp_path / "photos", 1, size=(32, 32))
+    monkeypatch.setattr(images, "save_image", disk_full_after(b"\x89PNG\r\n"))
+    monkeypatch.setattr(images.Image.Image, "save", lambda self, *args, **kwargs: disk_full_after(b"GIF89a")(*args))
+    monkeypatch.setattr(torch, "save", lambda obj, target, *args, **kwargs: disk_full_after(b"PK\x03\x04")(target))
+    args, name = DISK_FULL[command]
+    error = one_line_error(capsys, *(str(a).replace("{photos}", str(tmp_path / "photos")) for a in args), "--out", tmp_path / "out" / name)
+    assert "No space left on device" in error and str(tmp_path / "out") in error, error
+    assert stylized(tmp_path / "out") == []  # neither a truncated output nor a temporary file
+
+
 def test_disk_full_during_export_leaves_no_model_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     import gan_lightning.checkpoints.export.model_folder as model_folder
 
@@ -146,6 +179,36 @@ def test_disk_full_during_export_leaves_no_model_folder(tmp_path: Path, monkeypa
     error = one_line_error(capsys, "export", "--ckpt", ASSETS / "v0_vanilla_gan.ckpt", "--format", "safetensors", "--out", tmp_path / "model")
     assert "No space left on device" in error and str(tmp_path / "model") in error
     assert list(tmp_path.iterdir()) == []  # no empty folder, no temporary one
+
+
+def test_disk_full_during_an_onnx_export_leaves_none_of_its_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """StyleGAN's export writes three ONNX files; the disk fills on the second: all or none."""
+    import gan_lightning.cli.commands.export as export
+
+    write_onnx = export.write_onnx
+
+    def full_at_the_mapping(graph, path: Path, metadata: dict) -> float:
+        if graph.name == "mapping":
+            disk_full_after(b"\x08\x09")(path)
+        return write_onnx(graph, path, metadata)
+
+    monkeypatch.setattr(export, "write_onnx", full_at_the_mapping)
+    error = one_line_error(capsys, "export", "--ckpt", STYLEGAN, "--format", "onnx", "--out", tmp_path / "g.onnx")
+    assert "No space left on device" in error and str(tmp_path / "g.mapping.onnx") in error
+    assert list(tmp_path.iterdir()) == []  # not the whole generator's file without its mapping and synthesis
+
+
+@pytest.mark.parametrize("file_format", ["onnx", "pt2"])
+def test_an_export_that_does_not_match_pytorch_leaves_no_file(file_format: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import gan_lightning.checkpoints.export.runtimes as runtimes
+
+    monkeypatch.setattr(runtimes, "TOLERANCE", -1.0)  # any difference, even 0, is too large
+    out = tmp_path / f"g.{file_format}"
+    error = one_line_error(capsys, "export", "--ckpt", ASSETS / "v0_vanilla_gan.ckpt", "--format",
+                           "onnx" if file_format == "onnx" else "torch-export", "--out", out)  # fmt: skip
+    assert "the generator graph" in error and "differs from PyTorch" in error and "allowed: at most -1" in error, error
+    assert "partial" not in error  # the temporary file, gone by then, is not what the user asked for
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_export_over_an_existing_model_folder_keeps_the_users_other_files(tmp_path: Path) -> None:

@@ -70,6 +70,10 @@ def write_model_folder(
     (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)  # bool is an int; true is no version or score
+
+
 def read_model_folder(folder: str | os.PathLike) -> dict:
     """A model folder as a checkpoint dict (``algorithm``, ``hyper_parameters``, ``state_dict`` with
     ``generator.`` keys, ``path``). Errors name the folder and what is missing or wrong."""
@@ -84,14 +88,21 @@ def read_model_folder(folder: str | os.PathLike) -> dict:
     if not isinstance(config, dict) or config.get("algorithm") not in GENERATORS:
         found = config.get("algorithm") if isinstance(config, dict) else None
         raise UserError(f"{str(config_path)!r} has algorithm {found!r}; expected one of {', '.join(GENERATORS)}")
-    if int(config.get("format_version", 0)) > FORMAT_VERSION:
-        raise UserError(
-            f"{str(folder)!r} has format_version {config['format_version']}; this gan_lightning reads up to {FORMAT_VERSION} (upgrade it)"
-        )
+    version = config.get("format_version", 0)
+    if not _is_number(version) or not float(version).is_integer() or version < 0:
+        raise UserError(f"{str(config_path)!r}: format_version must be a whole number from 0 to {FORMAT_VERSION}, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise UserError(f"{str(folder)!r} has format_version {version}; this gan_lightning reads up to {FORMAT_VERSION} (upgrade it)")
     hparams = config.get("hyper_parameters", {})
     if not isinstance(hparams, dict):
         raise UserError(f"{str(config_path)!r}: hyper_parameters must be a mapping of option names to values, got {hparams!r}")
     check_checkpoint_class_paths(hparams, str(config_path))
+    metrics = config.get("metrics", {})
+    if not isinstance(metrics, dict):
+        raise UserError(f"{str(config_path)!r}: metrics must be a mapping of metric names to numbers, got {metrics!r}")
+    for name, value in metrics.items():
+        if not _is_number(value):
+            raise UserError(f"{str(config_path)!r}: metrics {name!r} must be a number, got {value!r}")
     try:
         weights = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as error:
@@ -100,6 +111,6 @@ def read_model_folder(folder: str | os.PathLike) -> dict:
         "algorithm": config["algorithm"],
         "hyper_parameters": dict(hparams),
         "state_dict": {f"generator.{name}": tensor for name, tensor in weights.items()},
-        "metrics": dict(config.get("metrics", {})),
+        "metrics": dict(metrics),
         "path": str(folder),
     }

@@ -5,7 +5,8 @@
   classes of ours needed).
 
 Every file written is run on inputs of another batch size (and image size) than the traced ones and
-must match the PyTorch generator to ``TOLERANCE``; otherwise the export stops with the difference.
+must match the PyTorch generator to ``TOLERANCE``; otherwise the export stops with the difference
+in one line and leaves no file.
 """
 
 from __future__ import annotations
@@ -50,13 +51,16 @@ def _exported_program(graph: Graph) -> torch.export.ExportedProgram:
         ) from None
 
 
-def _max_difference(expected: torch.Tensor, actual, what: str) -> float:
+def _max_difference(expected: torch.Tensor, actual, graph: Graph, runtime: str) -> float:
+    # Named by graph, not by file: the file is a temporary one, removed when this check fails.
+    what = f"the {graph.name} graph run in {runtime}"
+    instead = "nothing was written; the model folder (--format safetensors) holds every generator"
     actual = torch.as_tensor(actual)
     if actual.shape != expected.shape:
-        raise RuntimeError(f"{what}: output shape {tuple(actual.shape)} != PyTorch's {tuple(expected.shape)}")
+        raise UserError(f"{what} gives shape {tuple(actual.shape)} where PyTorch gives {tuple(expected.shape)}; {instead}")
     difference = (actual.float() - expected.float()).abs().max().item()
     if not difference <= TOLERANCE:
-        raise RuntimeError(f"{what}: output differs from PyTorch by {difference:.2e} (> {TOLERANCE})")
+        raise UserError(f"{what} differs from PyTorch by {difference:.2e} (allowed: at most {TOLERANCE}); {instead}")
     return difference
 
 
@@ -84,7 +88,7 @@ def write_onnx(graph: Graph, path: Path, metadata: dict[str, str]) -> float:
     with torch.no_grad():
         expected = graph.module(*inputs)
     (actual,) = session.run(None, {name: tensor.numpy() for name, tensor in zip(graph.input_names, inputs)})
-    return _max_difference(expected, actual, str(path))
+    return _max_difference(expected, actual, graph, "ONNX Runtime")
 
 
 def write_program(graph: Graph, path: Path) -> float:
@@ -98,4 +102,4 @@ def write_program(graph: Graph, path: Path) -> float:
     with torch.no_grad():
         expected = graph.module(*inputs)
         actual = loaded(*inputs)
-    return _max_difference(expected, actual, str(path))
+    return _max_difference(expected, actual, graph, "torch.export")

@@ -13,6 +13,7 @@ PyTorch generator (max abs difference printed) before the command succeeds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 import torch
@@ -132,8 +133,11 @@ def run(args: argparse.Namespace) -> None:
         graphs = graphs[:1]  # Python callers that want StyleGAN's halves have the model folder
     for graph in graphs:
         check_output_file(graph_path(out, graph), args.overwrite, [args.ckpt])
-    for graph in graphs:
-        path = graph_path(out, graph)
-        with written_file(path) as temporary:
-            difference = write_onnx(graph, temporary, metadata) if args.format == "onnx" else write_program(graph, temporary)
-        print(f"wrote {path} ({graph.name}: {', '.join(graph.input_names)} -> {graph.output_name}; max abs difference to PyTorch {difference:.1e})")
+    written = []
+    with contextlib.ExitStack() as renamed_at_the_end:  # all files or none: a failure removes every temporary one
+        for graph in graphs:
+            temporary = renamed_at_the_end.enter_context(written_file(graph_path(out, graph)))
+            written.append((graph, write_onnx(graph, temporary, metadata) if args.format == "onnx" else write_program(graph, temporary)))
+    for graph, difference in written:
+        print(f"wrote {graph_path(out, graph)} ({graph.name}: {', '.join(graph.input_names)} -> {graph.output_name}; "
+              f"max abs difference to PyTorch {difference:.1e})")  # fmt: skip
