@@ -289,7 +289,7 @@ def _upsample_line(x: Tensor, dim: int) -> Tensor:
     pad = [FILTER_MARGIN, FILTER_MARGIN + blocks * BLOCK - length]  # zeros outside, as the transposed convolution has
     x = F.pad(x, pad if dim == -1 else [0, 0, *pad])
     y = _filter_blocks(x, _upsample_block_on(x.dtype, x.device), dim, BLOCK)
-    return y.narrow(dim, 0, 2 * length)
+    return _first(y, dim, 2 * length)
 
 
 def _downsample_line(x: Tensor, dim: int) -> Tensor:
@@ -297,9 +297,16 @@ def _downsample_line(x: Tensor, dim: int) -> Tensor:
     out = (length - len(SYM6)) // 2 + 1
     blocks = -(-out // BLOCK)
     pad = [0, 2 * BLOCK * blocks + len(SYM6) - 2 - length]  # only read by outputs that are dropped
-    x = F.pad(x, pad if dim == -1 else [0, 0, *pad])
+    if pad[1]:  # a pad of nothing would still copy
+        x = F.pad(x, pad if dim == -1 else [0, 0, *pad])
     y = _filter_blocks(x, _downsample_block_on(x.dtype, x.device), dim, 2 * BLOCK)
-    return y.narrow(dim, 0, out)
+    return _first(y, dim, out)
+
+
+def _first(y: Tensor, dim: int, length: int) -> Tensor:
+    """The first ``length`` samples along ``dim``; ``y`` itself when that is all of it (the gradient of a
+    narrowing fills a zero tensor of the full size)."""
+    return y if y.shape[dim] == length else y.narrow(dim, 0, length)
 
 
 def upsample2x(x: Tensor) -> Tensor:
@@ -313,7 +320,7 @@ def downsample2x(x: Tensor, border: int) -> Tensor:
     correlation (the adjoint of ``upsample2x``'s convolution, so the pair reconstructs an image), keep
     every second pixel. Block matrix products with the values of ``_downsample2x_reference``."""
     x = _crop_for_downsample(x, border)
-    return _downsample_line(_downsample_line(x, -1), -2)
+    return _downsample_line(_downsample_line(x, -2), -1)  # vertically first: the horizontal pass, slower per sample, gets half the rows
 
 
 def _crop_for_downsample(x: Tensor, border: int) -> Tensor:
