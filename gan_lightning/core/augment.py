@@ -260,53 +260,71 @@ def _band(tap: Tensor, f: Tensor, dtype: torch.dtype, device: torch.device) -> T
     return torch.where(inside, f[tap.clamp(0, len(f) - 1)], 0.0).to(dtype=dtype, device=device)
 
 
-@functools.lru_cache(maxsize=None)
-def _upsample_block_on(dtype: torch.dtype, device: torch.device) -> Tensor:
-    """(2 BLOCK, BLOCK + 2 FILTER_MARGIN): the 2x outputs of a block from its inputs and the
-    FILTER_MARGIN either side that the taps reach. Output k reads window input i with tap
-    k + taps - 1 - 2 i: the transposed convolution of ``_upsample2x_reference`` restricted to the block
-    (its crop of taps // 2 - 1 outputs included)."""
-    f = _wavelet_filter_on(torch.float64, torch.device("cpu")) * 2
-    k = torch.arange(2 * BLOCK)[:, None]
-    i = torch.arange(BLOCK + 2 * FILTER_MARGIN)[None, :]
-    return _band(k + len(SYM6) - 1 - 2 * i, f, dtype, device)
+# Both filters are one kind of banded map along a line, with its transpose of the other kind:
+# "up" (y[k] = sum_i g[k + offset - 2 i] x[i], zero insertion and convolution) and "down"
+# (y[j] = sum_i g[i - 2 j - offset] x[i], correlation kept at stride 2), g the sym6 low-pass times a
+# gain. The transpose of up with offset d is down with offset -d and the same gain, and the reverse,
+# so each one's gradient is the other, run as block products too (autograd's gradient of the block
+# products would add the overlapping windows back one by one).
 
 
 @functools.lru_cache(maxsize=None)
-def _downsample_block_on(dtype: torch.dtype, device: torch.device) -> Tensor:
-    """(BLOCK, 2 BLOCK + taps - 2): a block of outputs of the sym6 correlation kept at stride 2, output
-    j reading window input i with tap i - 2 j: the strided convolution of ``_downsample2x_reference``
-    restricted to the block."""
-    f = _wavelet_filter_on(torch.float64, torch.device("cpu"))
-    j = torch.arange(BLOCK)[:, None]
-    i = torch.arange(2 * BLOCK + len(SYM6) - 2)[None, :]
-    return _band(i - 2 * j, f, dtype, device)
+def _block_matrix(up: bool, offset: int, gain: float, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, int, int]:
+    """(matrix (outputs per block, window), the window's start relative to the block's first input,
+    the step between windows) of the banded map."""
+    f = _wavelet_filter_on(torch.float64, torch.device("cpu")) * gain
+    taps = len(SYM6)
+    if up:  # outputs 2 B b + k read inputs B b + start + i
+        start = -((taps - 1 - offset) // 2)
+        window = (2 * BLOCK - 1 + offset) // 2 - start + 1
+        k, i = torch.arange(2 * BLOCK)[:, None], torch.arange(window)[None, :]
+        return _band(k + offset - 2 * start - 2 * i, f, dtype, device), start, BLOCK
+    j, i = torch.arange(BLOCK)[:, None], torch.arange(2 * BLOCK + taps - 2)[None, :]  # outputs B b + j read inputs 2 B b + offset + i
+    return _band(i - 2 * j, f, dtype, device), offset, 2 * BLOCK
+
+
+def _banded(x: Tensor, dim: int, up: bool, offset: int, gain: float, length: int) -> Tensor:
+    """The first ``length`` outputs of the banded map along ``dim`` (-1 or -2), zeros outside ``x``."""
+    matrix, start, step = _block_matrix(up, offset, gain, x.dtype, x.device)
+    blocks = -(-length // matrix.shape[0])
+    needed = (blocks - 1) * step + matrix.shape[1]  # inputs from ``start`` on that the blocks read
+    x = _fit(x, dim, -start, needed + start - x.shape[dim])
+    y = _filter_blocks(x, matrix, dim, step)
+    return y if y.shape[dim] == length else y.narrow(dim, 0, length)
+
+
+def _fit(x: Tensor, dim: int, before: int, after: int) -> Tensor:
+    """``x`` with ``before`` / ``after`` zeros added along ``dim``, or samples dropped where negative."""
+    if before < 0 or after < 0:
+        x = x.narrow(dim, max(0, -before), x.shape[dim] - max(0, -before) - max(0, -after))
+    pad = [max(0, before), max(0, after)]
+    if not any(pad):  # a pad of nothing would still copy
+        return x
+    return F.pad(x, pad if dim == -1 else [0, 0, *pad])
+
+
+class _Banded(torch.autograd.Function):
+    """``_banded`` with the transposed map as its gradient (so also for second gradients)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, dim: int, up: bool, offset: int, gain: float, length: int) -> Tensor:
+        ctx.args = (dim, up, offset, gain, x.shape[dim])
+        return _banded(x, dim, up, offset, gain, length)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        dim, up, offset, gain, length = ctx.args
+        return _Banded.apply(grad, dim, not up, -offset, gain, length), None, None, None, None, None
 
 
 def _upsample_line(x: Tensor, dim: int) -> Tensor:
-    length = x.shape[dim]
-    blocks = -(-length // BLOCK)
-    pad = [FILTER_MARGIN, FILTER_MARGIN + blocks * BLOCK - length]  # zeros outside, as the transposed convolution has
-    x = F.pad(x, pad if dim == -1 else [0, 0, *pad])
-    y = _filter_blocks(x, _upsample_block_on(x.dtype, x.device), dim, BLOCK)
-    return _first(y, dim, 2 * length)
+    # the transposed convolution of ``_upsample2x_reference``, its crop of taps // 2 - 1 outputs included
+    return _Banded.apply(x, dim, True, len(SYM6) // 2 - 1, 2.0, 2 * x.shape[dim])
 
 
 def _downsample_line(x: Tensor, dim: int) -> Tensor:
-    length = x.shape[dim]
-    out = (length - len(SYM6)) // 2 + 1
-    blocks = -(-out // BLOCK)
-    pad = [0, 2 * BLOCK * blocks + len(SYM6) - 2 - length]  # only read by outputs that are dropped
-    if pad[1]:  # a pad of nothing would still copy
-        x = F.pad(x, pad if dim == -1 else [0, 0, *pad])
-    y = _filter_blocks(x, _downsample_block_on(x.dtype, x.device), dim, 2 * BLOCK)
-    return _first(y, dim, out)
-
-
-def _first(y: Tensor, dim: int, length: int) -> Tensor:
-    """The first ``length`` samples along ``dim``; ``y`` itself when that is all of it (the gradient of a
-    narrowing fills a zero tensor of the full size)."""
-    return y if y.shape[dim] == length else y.narrow(dim, 0, length)
+    # the strided convolution of ``_downsample2x_reference``: the outputs whose taps all fall inside
+    return _Banded.apply(x, dim, False, 0, 1.0, (x.shape[dim] - len(SYM6)) // 2 + 1)
 
 
 def upsample2x(x: Tensor) -> Tensor:
