@@ -322,9 +322,11 @@ def _upsample_line(x: Tensor, dim: int) -> Tensor:
     return _Banded.apply(x, dim, True, len(SYM6) // 2 - 1, 2.0, 2 * x.shape[dim])
 
 
-def _downsample_line(x: Tensor, dim: int) -> Tensor:
-    # the strided convolution of ``_downsample2x_reference``: the outputs whose taps all fall inside
-    return _Banded.apply(x, dim, False, 0, 1.0, (x.shape[dim] - len(SYM6)) // 2 + 1)
+def _downsample_line(x: Tensor, dim: int, before: int, after: int) -> Tensor:
+    # the strided convolution of ``_downsample2x_reference`` on x without ``before`` and ``after``
+    # samples (read past, not cut off: cutting would cost a copy, and a zero fill in the gradient):
+    # the outputs whose taps all fall inside
+    return _Banded.apply(x, dim, False, before, 1.0, (x.shape[dim] - before - after - len(SYM6)) // 2 + 1)
 
 
 def upsample2x(x: Tensor) -> Tensor:
@@ -337,14 +339,15 @@ def downsample2x(x: Tensor, border: int) -> Tensor:
     """Drop ``border`` pixels per side (less what the filter reaches), low-pass with sym6 as a
     correlation (the adjoint of ``upsample2x``'s convolution, so the pair reconstructs an image), keep
     every second pixel. Block matrix products with the values of ``_downsample2x_reference``."""
-    x = _crop_for_downsample(x, border)
-    return _downsample_line(_downsample_line(x, -2), -1)  # vertically first: the horizontal pass, slower per sample, gets half the rows
+    before, after = _crop_for_downsample(border)
+    # vertically first: the horizontal pass, slower per sample, gets half the rows
+    return _downsample_line(_downsample_line(x, -2, before, after), -1, before, after)
 
 
-def _crop_for_downsample(x: Tensor, border: int) -> Tensor:
+def _crop_for_downsample(border: int) -> tuple[int, int]:
+    """Samples dropped before and after along each axis: ``border`` less what the filter reaches."""
     taps = len(SYM6)
-    before, after = border - (taps - 1) // 2, border - (taps - 2) // 2
-    return x[:, :, before : x.shape[2] - after, before : x.shape[3] - after]
+    return border - (taps - 1) // 2, border - (taps - 2) // 2
 
 
 def _upsample2x_reference(x: Tensor) -> Tensor:
@@ -364,7 +367,8 @@ def _upsample2x_channel(x: Tensor) -> Tensor:
 
 def _downsample2x_reference(x: Tensor, border: int) -> Tensor:
     """``downsample2x`` as strided convolutions (NVlabs' form), slower on CPU; tests check both agree."""
-    return _per_channel(_downsample2x_channel)(_crop_for_downsample(x, border))
+    before, after = _crop_for_downsample(border)
+    return _per_channel(_downsample2x_channel)(x[:, :, before : x.shape[2] - after, before : x.shape[3] - after])
 
 
 def _downsample2x_channel(x: Tensor) -> Tensor:
