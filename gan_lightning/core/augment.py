@@ -396,10 +396,9 @@ def apply_geometric(images: Tensor, g_inv: Tensor) -> Tensor:
     batch's padded extent, and placed into the reference's zero upsampled canvas, so that reflected
     values, the zeros beyond the extent and the sampling coordinates are the reference's (grid_sample
     rounds its coordinates by the input's size: sampling the window itself would round them
-    otherwise, ~1e-5 in values). An image whose matrix is the identity is returned as it is: the
-    reference's pad, 2x up, sample, 2x down reconstructs it (the orthonormal wavelet pair inverts
-    exactly), so skipping it changes its values by the reference's float32 rounding only (which grows
-    with the padded size: measured up to 8.7e-5 at 256 px).
+    otherwise, ~1e-5 in values). Images whose matrix is the identity are resampled too: the result is
+    the image only up to the reference's float32 rounding (up to 1e-5 at 32 px, 8.7e-5 at 256 px),
+    and returning the image instead would move our values that far from NVlabs'.
     """
     n, c, h, w = images.shape
     dev = images.device
@@ -409,21 +408,16 @@ def apply_geometric(images: Tensor, g_inv: Tensor) -> Tensor:
     points = (g_inv @ sampled.t())[:, :2, :] + corners[2, :2, None]  # (N, xy, 4): +(cx, cy) from centred
     lo = torch.maximum(points.amin(dim=2).floor() - WINDOW_REACH, -margin[:2])
     hi = torch.minimum(points.amax(dim=2).ceil() + WINDOW_REACH + 1, margin[2:] + cap[:2] + 1)
-    hi = torch.maximum(hi, lo + 1)
-    identity = (g_inv == torch.eye(3, dtype=g_inv.dtype, device=dev)).flatten(1).all(dim=1)
-    size = hi - lo
-    order = torch.where(identity, torch.inf, size[:, 0] * size[:, 1]).argsort(stable=True)  # the identities last
+    size = torch.maximum(hi, lo + 1) - lo
+    order = (size[:, 0] * size[:, 1]).argsort(stable=True)
     # Padding takes Python ints: the one read back per call (as the reference reads its margin).
-    plan = [int(v) for v in torch.cat([margin, identity.sum()[None].to(lo.dtype), lo[order].flatten(), size[order].flatten()]).tolist()]
-    (mx0, my0, mx1, my1), moved = plan[:4], n - plan[4]
-    if moved == 0:
-        return images
-    windows = [(*plan[5 + 2 * i : 7 + 2 * i], *plan[5 + 2 * n + 2 * i : 7 + 2 * n + 2 * i]) for i in range(moved)]  # x0, y0, width, height
+    plan = [int(v) for v in torch.cat([margin, lo[order].flatten(), size[order].flatten()]).tolist()]
+    mx0, my0, mx1, my1 = plan[:4]
+    windows = [(*plan[4 + 2 * i : 6 + 2 * i], *plan[4 + 2 * n + 2 * i : 6 + 2 * n + 2 * i]) for i in range(n)]  # x0, y0, width, height
 
-    transformed, still = images.index_select(0, order).split([moved, n - moved])
-    parts = transformed.unbind(0)
+    parts = images.index_select(0, order).unbind(0)
     ups, placements = [], []
-    for start in range(0, moved, GROUP):
+    for start in range(0, n, GROUP):
         group = windows[start : start + GROUP]
         width, height = max(x[2] for x in group), max(x[3] for x in group)
         crops = [_window(part, *window, height, width) for part, window in zip(parts[start:], group)]
@@ -431,10 +425,10 @@ def apply_geometric(images: Tensor, g_inv: Tensor) -> Tensor:
         # each window's own 2x pixels (the filter spreads it into the zeros that pad it to the group's
         # size, where the reference has other pixels or none), at its place on the 2x extent
         placements += [(len(ups) - 1, k, 2 * (y0 + my0), 2 * (x0 + mx0), 2 * wy, 2 * wx) for k, (x0, y0, wx, wy) in enumerate(group)]
-    canvas = _Paste.apply((moved, c, 2 * (h + my0 + my1), 2 * (w + mx0 + mx1)), placements, *ups)
-    g_inv = _translate(g_inv.new_full((moved,), (mx0 - mx1) / 2), g_inv.new_full((moved,), (my0 - my1) / 2)) @ g_inv[order[:moved]]
+    canvas = _Paste.apply((n, c, 2 * (h + my0 + my1), 2 * (w + mx0 + mx1)), placements, *ups)
+    g_inv = _translate(g_inv.new_full((n,), (mx0 - mx1) / 2), g_inv.new_full((n,), (my0 - my1) / 2)) @ g_inv[order]
     resampled = downsample2x(_grid_sample_2x(canvas, g_inv, h, w), border=2 * FILTER_MARGIN)
-    return torch.cat([resampled, still]).index_select(0, order.argsort())
+    return resampled.index_select(0, order.argsort())
 
 
 # (group, index in the group, row, column, height, width): where an upsampled window goes on the canvas.
