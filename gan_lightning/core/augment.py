@@ -13,7 +13,8 @@ that, fed the same random draws, both give the same images (benchmarks/results/c
    the batch by the margin the transformed corners need, upsample 2x with the orthogonal ``sym6``
    wavelet low-pass filter, sample bilinearly, low-pass and downsample 2x with the same filter. The
    wavelet filter keeps the resampling from adding or removing detail, so the generator cannot learn
-   the augmentation (the paper's "non-leaking" condition).
+   the augmentation (the paper's "non-leaking" condition). Each image is padded and upsampled only
+   in the window its samples read, with the whole-batch computation's values (``apply_geometric``).
 3. Colour: brightness, contrast, luma flip, hue rotation and saturation, composed in this order into
    one affine colour map per image (luma flip only for 1-channel images: the mean of the RGB map).
 
