@@ -88,7 +88,7 @@ def main() -> None:
 
         pipes["nvlabs"] = nv_augment.AugmentPipe(**harness.NVLABS_BGC).train().requires_grad_(False).to(args.device)
     results = {
-        "command": "OMP_NUM_THREADS=%s python %s" % (torch.get_num_threads(), harness.command_line()),
+        "command": f"OMP_NUM_THREADS={torch.get_num_threads()} python {harness.command_line()}",
         "resolution": args.resolution, "batch": args.batch, "device": harness.device_name(torch.device(args.device)),
         "load_average_before": harness.load_average(), "by_p": {},
     }  # fmt: skip

@@ -509,7 +509,7 @@ def _grid_sample_2x(up: Tensor, g_inv: Tensor, height: int, width: int) -> Tenso
 
 def _apply_geometric_reference(images: Tensor, g_inv: Tensor) -> Tensor:
     """``apply_geometric`` as NVlabs runs it, the whole batch padded and resampled; tests check both agree."""
-    n, c, h, w = images.shape
+    n, _, h, w = images.shape
     dev = images.device
     corners, offset, cap, *_ = _geometry_constants(h, w, g_inv.dtype, dev)
     mx0, my0, mx1, my1 = (int(v) for v in _batch_margin(g_inv, corners, offset, cap).tolist())
