@@ -1,20 +1,25 @@
-"""Time the ADA pipeline: forward + backward (as in G's loss) of ``AdaptiveAugment`` at probability p,
-today's against the one in another git revision of this repository (before NVlabs' algorithm: sampling
-at the image's own resolution), and optionally NVlabs' AugmentPipe (their PyTorch reference ops).
+"""Time the ADA pipeline: forward + backward (as in G's loss) of ``AdaptiveAugment`` at each probability
+p, today's against the one in another git revision of this repository, and optionally NVlabs'
+AugmentPipe (their PyTorch reference ops).
 
-    python benchmarks/augment_throughput.py --resolution 256 --batch 32 --baseline-rev 50d9518 \
-        [--nvlabs ~/src/stylegan2-ada-pytorch] [--device cuda] [--out benchmarks/results/augment_throughput.json] [--profile]
+    OMP_NUM_THREADS=1 python benchmarks/augment_throughput.py --resolution 256 --batch 32 --p 0.2 0.6 \
+        --baseline-rev REV [--nvlabs ~/src/stylegan2-ada-pytorch] [--device cuda] [--out FILE.json] [--profile]
 
-Prints milliseconds per batch (median of --repeats after --warmup runs) for each pipeline.
+The pipelines take turns: each repeat draws one seed and runs every pipeline once with it (the same
+transforms, so the same padding), in an order that alternates between repeats, so that a machine's
+changing load falls on all of them alike. Prints, per p, the median milliseconds per batch of each
+pipeline and the median over repeats of each one's time divided by ours.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import harness
@@ -36,45 +41,66 @@ def module_at_revision(rev: str):
     return module
 
 
-def time_ms(pipe, images: torch.Tensor, warmup: int, repeats: int) -> float:
-    x = images.clone().requires_grad_(True)
+def forward_backward_seconds(pipe, images: torch.Tensor, seed: int) -> float:
+    x = images.clone().requires_grad_(True)  # a fresh gradient each call, as for a new batch
+    torch.manual_seed(seed)
+    harness.synchronize(images.device)
+    start = time.perf_counter()
+    pipe(x).square().mean().backward()
+    harness.synchronize(images.device)
+    return time.perf_counter() - start
 
-    def forward_backward() -> None:
-        x.grad = None  # a fresh gradient each call, as for a new batch
-        pipe(x).square().mean().backward()
 
-    return harness.median_seconds(forward_backward, warmup, repeats, sync=images.device if images.is_cuda else None) * 1000
+def interleaved(pipes: dict, images: torch.Tensor, warmup: int, repeats: int) -> dict[str, list[float]]:
+    """Seconds of each pipeline per repeat, the pipelines taking turns with one seed per repeat."""
+    names = list(pipes)
+    for seed in range(warmup):
+        for name in names:
+            forward_backward_seconds(pipes[name], images, seed)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for repeat in range(repeats):
+        for name in names if repeat % 2 == 0 else names[::-1]:
+            seconds[name].append(forward_backward_seconds(pipes[name], images, warmup + repeat))
+    return seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--p", type=float, default=0.6)
+    parser.add_argument("--p", type=float, nargs="+", default=[0.6])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--baseline-rev", default=None, help="a git revision whose gan_lightning/core/augment.py to time too")
     parser.add_argument("--nvlabs", type=Path, default=None, help="a stylegan2-ada-pytorch checkout to time their AugmentPipe too")
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--profile", action="store_true", help="also print torch.profiler's table of one forward + backward of ours")
     args = parser.parse_args()
     torch.manual_seed(0)
     images = torch.rand(args.batch, 3, args.resolution, args.resolution, device=args.device) * 2 - 1
-    pipes = {"ours": AdaptiveAugment(p=args.p).to(args.device)}
+    pipes = {"ours": AdaptiveAugment().to(args.device)}
     if args.baseline_rev:
-        pipes[f"ours@{args.baseline_rev}"] = module_at_revision(args.baseline_rev).AdaptiveAugment(p=args.p).to(args.device)
+        pipes[f"ours@{args.baseline_rev}"] = module_at_revision(args.baseline_rev).AdaptiveAugment().to(args.device)
     if args.nvlabs:
         harness.use_nvlabs(args.nvlabs.expanduser().resolve())
         from training import augment as nv_augment  # type: ignore[import-not-found]
 
-        nv = nv_augment.AugmentPipe(**harness.NVLABS_BGC).train().requires_grad_(False).to(args.device)
-        nv.p.fill_(args.p)
-        pipes["nvlabs"] = nv
+        pipes["nvlabs"] = nv_augment.AugmentPipe(**harness.NVLABS_BGC).train().requires_grad_(False).to(args.device)
     results = {
-        "resolution": args.resolution, "batch": args.batch, "p": args.p, "device": args.device, "threads": torch.get_num_threads(),
-        "ms_per_batch_forward_backward": {name: round(time_ms(pipe, images, args.warmup, args.repeats), 2) for name, pipe in pipes.items()},
+        "command": f"OMP_NUM_THREADS={torch.get_num_threads()} python {harness.command_line()}",
+        "resolution": args.resolution, "batch": args.batch, "device": harness.device_name(torch.device(args.device)),
+        "load_average_before": harness.load_average(), "by_p": {},
     }  # fmt: skip
+    for p in args.p:
+        for pipe in pipes.values():
+            pipe.p.fill_(p)
+        seconds = interleaved(pipes, images, args.warmup, args.repeats)
+        results["by_p"][f"{p:g}"] = {
+            "ms_per_batch_forward_backward": {name: round(statistics.median(s) * 1000, 1) for name, s in seconds.items()},
+            "time_over_ours": {name: round(statistics.median(a / b for a, b in zip(s, seconds["ours"])), 2) for name, s in seconds.items() if name != "ours"},
+        }
+    results["load_average_after"] = harness.load_average()
     harness.print_json(results, args.out)
     if args.profile:
         x = images.clone().requires_grad_(True)

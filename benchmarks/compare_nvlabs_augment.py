@@ -9,7 +9,8 @@ it is bundled here; their CUDA plugins are stubbed, so their reference PyTorch o
 
 - same draws: both pipelines from the same torch seed at p = 0.25, 0.6, 1 and 1.4 (NVlabs' p may
   exceed 1), RGB and greyscale, square and non-square: max |ours - theirs| of the augmented
-  images and of the gradient of a random projection of them with respect to the input images;
+  images and of the gradient of a random projection of them with respect to the input images, and
+  of the images no geometric transform moved (we return them as they are, NVlabs resamples them);
 - fixed parameters: each transform alone, and all at once, at NVlabs' ``debug_percentile`` q (every
   parameter at the q-quantile of its distribution) against ours given the same values through
   ``AugmentParams``;
@@ -89,7 +90,12 @@ def main() -> None:
                 (y * projection).sum().backward()
                 outputs.append(y.detach())
                 grads.append(x.grad)
-            results["same_draws"][f"{c}x{h}x{w}_p{p:g}"] = {"images": max_diff(*outputs), "input_grad": max_diff(*grads)}
+            torch.manual_seed(args.seed + 2)  # the same draws again, to tell which images were not moved
+            still = (ours.sampling_matrix(ours.sample_params(args.batch, p, c), h, w) == torch.eye(3)).flatten(1).all(dim=1)
+            record = {"images": max_diff(*outputs), "input_grad": max_diff(*grads), "unmoved_images": int(still.sum())}
+            if still.any():  # we return these as they are, NVlabs resamples them (an identity up to rounding)
+                record["images_of_unmoved"] = max_diff(outputs[0][still], outputs[1][still])
+            results["same_draws"][f"{c}x{h}x{w}_p{p:g}"] = record
 
     images = torch.rand(args.batch, 3, 32, 32, generator=torch.Generator().manual_seed(args.seed)) * 2 - 1
     for c in (3, 1):
@@ -108,7 +114,7 @@ def main() -> None:
     results["p0_nvlabs_resampling_vs_identity"] = max_diff(pipe(images), images)
     results["p0_ours_is_input"] = ours.AdaptiveAugment(p=0.0)(images) is images
 
-    results["max_same_draws"] = max(max(v.values()) for v in results["same_draws"].values())
+    results["max_same_draws"] = max(max(v["images"], v["input_grad"]) for v in results["same_draws"].values())
     results["max_fixed_parameters"] = max(results["fixed_parameters"].values())
     harness.print_json(results, args.out)
 

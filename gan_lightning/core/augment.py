@@ -13,7 +13,8 @@ that, fed the same random draws, both give the same images (benchmarks/results/c
    the batch by the margin the transformed corners need, upsample 2x with the orthogonal ``sym6``
    wavelet low-pass filter, sample bilinearly, low-pass and downsample 2x with the same filter. The
    wavelet filter keeps the resampling from adding or removing detail, so the generator cannot learn
-   the augmentation (the paper's "non-leaking" condition).
+   the augmentation (the paper's "non-leaking" condition). Each image is padded and upsampled only
+   in the window its samples read, with the whole-batch computation's values (``apply_geometric``).
 3. Colour: brightness, contrast, luma flip, hue rotation and saturation, composed in this order into
    one affine colour map per image (luma flip only for 1-channel images: the mean of the RGB map).
 
@@ -202,14 +203,18 @@ def _wavelet_filter(x: Tensor) -> Tensor:
 
 
 @functools.lru_cache(maxsize=None)
-def _geometry_constants(height: int, width: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """(image corners, margin offset, margin cap, centred coordinates to the 2x grid, its inverse)."""
+def _geometry_constants(height: int, width: int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """(image corners, margin offset, margin cap, centred coordinates to the 2x grid, its inverse, the
+    corners of the sampled region: the centres of the first and last pixels of the 2x output grid,
+    which covers the image and FILTER_MARGIN per side)."""
     cx, cy = (width - 1) / 2, (height - 1) / 2
-    corners = torch.tensor([[-cx, -cy, 1.0], [cx, -cy, 1.0], [cx, cy, 1.0], [-cx, cy, 1.0]], device=device)
-    offset = torch.tensor([2 * FILTER_MARGIN - cx, 2 * FILTER_MARGIN - cy] * 2, device=device)
-    cap = torch.tensor([width - 1, height - 1] * 2, dtype=torch.float32, device=device)
-    to_up = torch.tensor([[2.0, 0, -0.5], [0, 2.0, -0.5], [0, 0, 1]], device=device)
-    return corners, offset, cap, to_up, torch.linalg.inv(to_up)
+    corners = torch.tensor([[-cx, -cy, 1.0], [cx, -cy, 1.0], [cx, cy, 1.0], [-cx, cy, 1.0]], dtype=dtype, device=device)
+    offset = torch.tensor([2 * FILTER_MARGIN - cx, 2 * FILTER_MARGIN - cy] * 2, dtype=dtype, device=device)
+    cap = torch.tensor([width - 1, height - 1] * 2, dtype=dtype, device=device)
+    to_up = torch.tensor([[2.0, 0, -0.5], [0, 2.0, -0.5], [0, 0, 1]], dtype=dtype, device=device)
+    x0, y0, x1, y1 = -cx - FILTER_MARGIN, -cy - FILTER_MARGIN, cx + FILTER_MARGIN + 0.5, cy + FILTER_MARGIN + 0.5
+    sampled = torch.tensor([[x0, y0, 1.0], [x1, y0, 1.0], [x1, y1, 1.0], [x0, y1, 1.0]], dtype=dtype, device=device)
+    return corners, offset, cap, to_up, torch.linalg.inv(to_up), sampled
 
 
 @functools.lru_cache(maxsize=None)
@@ -256,46 +261,73 @@ def _band(tap: Tensor, f: Tensor, dtype: torch.dtype, device: torch.device) -> T
     return torch.where(inside, f[tap.clamp(0, len(f) - 1)], 0.0).to(dtype=dtype, device=device)
 
 
-@functools.lru_cache(maxsize=None)
-def _upsample_block_on(dtype: torch.dtype, device: torch.device) -> Tensor:
-    """(2 BLOCK, BLOCK + 2 FILTER_MARGIN): the 2x outputs of a block from its inputs and the
-    FILTER_MARGIN either side that the taps reach. Output k reads window input i with tap
-    k + taps - 1 - 2 i: the transposed convolution of ``_upsample2x_reference`` restricted to the block
-    (its crop of taps // 2 - 1 outputs included)."""
-    f = _wavelet_filter_on(torch.float64, torch.device("cpu")) * 2
-    k = torch.arange(2 * BLOCK)[:, None]
-    i = torch.arange(BLOCK + 2 * FILTER_MARGIN)[None, :]
-    return _band(k + len(SYM6) - 1 - 2 * i, f, dtype, device)
+# Both filters are one kind of banded map along a line, with its transpose of the other kind:
+# "up" (y[k] = sum_i g[k + offset - 2 i] x[i], zero insertion and convolution) and "down"
+# (y[j] = sum_i g[i - 2 j - offset] x[i], correlation kept at stride 2), g the sym6 low-pass times a
+# gain. The transpose of up with offset d is down with offset -d and the same gain, and the reverse,
+# so each one's gradient is the other, run as block products too (autograd's gradient of the block
+# products would add the overlapping windows back one by one).
 
 
 @functools.lru_cache(maxsize=None)
-def _downsample_block_on(dtype: torch.dtype, device: torch.device) -> Tensor:
-    """(BLOCK, 2 BLOCK + taps - 2): a block of outputs of the sym6 correlation kept at stride 2, output
-    j reading window input i with tap i - 2 j: the strided convolution of ``_downsample2x_reference``
-    restricted to the block."""
-    f = _wavelet_filter_on(torch.float64, torch.device("cpu"))
-    j = torch.arange(BLOCK)[:, None]
-    i = torch.arange(2 * BLOCK + len(SYM6) - 2)[None, :]
-    return _band(i - 2 * j, f, dtype, device)
+def _block_matrix(up: bool, offset: int, gain: float, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, int, int]:
+    """(matrix (outputs per block, window), the window's start relative to the block's first input,
+    the step between windows) of the banded map."""
+    f = _wavelet_filter_on(torch.float64, torch.device("cpu")) * gain
+    taps = len(SYM6)
+    if up:  # outputs 2 B b + k read inputs B b + start + i
+        start = -((taps - 1 - offset) // 2)
+        window = (2 * BLOCK - 1 + offset) // 2 - start + 1
+        k, i = torch.arange(2 * BLOCK)[:, None], torch.arange(window)[None, :]
+        return _band(k + offset - 2 * start - 2 * i, f, dtype, device), start, BLOCK
+    j, i = torch.arange(BLOCK)[:, None], torch.arange(2 * BLOCK + taps - 2)[None, :]  # outputs B b + j read inputs 2 B b + offset + i
+    return _band(i - 2 * j, f, dtype, device), offset, 2 * BLOCK
+
+
+def _banded(x: Tensor, dim: int, up: bool, offset: int, gain: float, length: int) -> Tensor:
+    """The first ``length`` outputs of the banded map along ``dim`` (-1 or -2), zeros outside ``x``."""
+    matrix, start, step = _block_matrix(up, offset, gain, x.dtype, x.device)
+    blocks = -(-length // matrix.shape[0])
+    needed = (blocks - 1) * step + matrix.shape[1]  # inputs from ``start`` on that the blocks read
+    x = _fit(x, dim, -start, needed + start - x.shape[dim])
+    y = _filter_blocks(x, matrix, dim, step)
+    return y if y.shape[dim] == length else y.narrow(dim, 0, length)
+
+
+def _fit(x: Tensor, dim: int, before: int, after: int) -> Tensor:
+    """``x`` with ``before`` / ``after`` zeros added along ``dim``, or samples dropped where negative."""
+    if before < 0 or after < 0:
+        x = x.narrow(dim, max(0, -before), x.shape[dim] - max(0, -before) - max(0, -after))
+    pad = [max(0, before), max(0, after)]
+    if not any(pad):  # a pad of nothing would still copy
+        return x
+    return F.pad(x, pad if dim == -1 else [0, 0, *pad])
+
+
+class _Banded(torch.autograd.Function):
+    """``_banded`` with the transposed map as its gradient (so also for second gradients)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, dim: int, up: bool, offset: int, gain: float, length: int) -> Tensor:
+        ctx.args = (dim, up, offset, gain, x.shape[dim])
+        return _banded(x, dim, up, offset, gain, length)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        dim, up, offset, gain, length = ctx.args
+        return _Banded.apply(grad, dim, not up, -offset, gain, length), None, None, None, None, None
 
 
 def _upsample_line(x: Tensor, dim: int) -> Tensor:
-    length = x.shape[dim]
-    blocks = -(-length // BLOCK)
-    pad = [FILTER_MARGIN, FILTER_MARGIN + blocks * BLOCK - length]  # zeros outside, as the transposed convolution has
-    x = F.pad(x, pad if dim == -1 else [0, 0, *pad])
-    y = _filter_blocks(x, _upsample_block_on(x.dtype, x.device), dim, BLOCK)
-    return y.narrow(dim, 0, 2 * length)
+    # the transposed convolution of ``_upsample2x_reference``, its crop of taps // 2 - 1 outputs included
+    return _Banded.apply(x, dim, True, len(SYM6) // 2 - 1, 2.0, 2 * x.shape[dim])
 
 
-def _downsample_line(x: Tensor, dim: int) -> Tensor:
-    length = x.shape[dim]
-    out = (length - len(SYM6)) // 2 + 1
-    blocks = -(-out // BLOCK)
-    pad = [0, 2 * BLOCK * blocks + len(SYM6) - 2 - length]  # only read by outputs that are dropped
-    x = F.pad(x, pad if dim == -1 else [0, 0, *pad])
-    y = _filter_blocks(x, _downsample_block_on(x.dtype, x.device), dim, 2 * BLOCK)
-    return y.narrow(dim, 0, out)
+def _downsample_line(x: Tensor, dim: int, before: int, after: int) -> Tensor:
+    # the strided convolution of ``_downsample2x_reference`` on x without ``before`` and ``after``
+    # samples (read past, not cut off: cutting would cost a copy, and a zero fill in the gradient):
+    # the outputs whose taps all fall inside
+    return _Banded.apply(x, dim, False, before, 1.0, (x.shape[dim] - before - after - len(SYM6)) // 2 + 1)
 
 
 def upsample2x(x: Tensor) -> Tensor:
@@ -308,14 +340,15 @@ def downsample2x(x: Tensor, border: int) -> Tensor:
     """Drop ``border`` pixels per side (less what the filter reaches), low-pass with sym6 as a
     correlation (the adjoint of ``upsample2x``'s convolution, so the pair reconstructs an image), keep
     every second pixel. Block matrix products with the values of ``_downsample2x_reference``."""
-    x = _crop_for_downsample(x, border)
-    return _downsample_line(_downsample_line(x, -1), -2)
+    before, after = _crop_for_downsample(border)
+    # vertically first: the horizontal pass, slower per sample, gets half the rows
+    return _downsample_line(_downsample_line(x, -2, before, after), -1, before, after)
 
 
-def _crop_for_downsample(x: Tensor, border: int) -> Tensor:
+def _crop_for_downsample(border: int) -> tuple[int, int]:
+    """Samples dropped before and after along each axis: ``border`` less what the filter reaches."""
     taps = len(SYM6)
-    before, after = border - (taps - 1) // 2, border - (taps - 2) // 2
-    return x[:, :, before : x.shape[2] - after, before : x.shape[3] - after]
+    return border - (taps - 1) // 2, border - (taps - 2) // 2
 
 
 def _upsample2x_reference(x: Tensor) -> Tensor:
@@ -335,7 +368,8 @@ def _upsample2x_channel(x: Tensor) -> Tensor:
 
 def _downsample2x_reference(x: Tensor, border: int) -> Tensor:
     """``downsample2x`` as strided convolutions (NVlabs' form), slower on CPU; tests check both agree."""
-    return _per_channel(_downsample2x_channel)(_crop_for_downsample(x, border))
+    before, after = _crop_for_downsample(border)
+    return _per_channel(_downsample2x_channel)(x[:, :, before : x.shape[2] - after, before : x.shape[3] - after])
 
 
 def _downsample2x_channel(x: Tensor) -> Tensor:
@@ -345,32 +379,143 @@ def _downsample2x_channel(x: Tensor) -> Tensor:
     return F.conv2d(x, f.view(1, 1, taps, 1), stride=(2, 1))
 
 
+# Images upsampled together: each one's window is zero-padded to the largest of its group's (windows
+# are sorted by area, so that wastes little) and a group is one batch of work, as a GPU wants it.
+GROUP = 4
+# Input pixels a window keeps beyond its sampled points: the 2x filter reaches 2.75 pixels and
+# bilinear sampling half a pixel; the rest is slack.
+WINDOW_REACH = FILTER_MARGIN + 1
+
+
 def apply_geometric(images: Tensor, g_inv: Tensor) -> Tensor:
-    """Resample ``images`` (N, C, H, W) with the per-image pixel-space sampling matrices ``g_inv``."""
+    """Resample ``images`` (N, C, H, W) with the per-image pixel-space sampling matrices ``g_inv``.
+
+    The values of ``_apply_geometric_reference`` (NVlabs' algorithm) for less work. The reference pads
+    the whole batch by the margin its farthest transformed corner needs and upsamples all of it, but
+    an image's bilinear samples, and the filter taps behind them, read only a window around its own
+    transformed region. Here each image is padded and upsampled in that window alone, cut from the
+    batch's padded extent, and placed into the reference's zero upsampled canvas, so that reflected
+    values, the zeros beyond the extent and the sampling coordinates are the reference's (grid_sample
+    rounds its coordinates by the input's size: sampling the window itself would round them
+    otherwise, ~1e-5 in values). Images whose matrix is the identity are resampled too: the result is
+    the image only up to the reference's float32 rounding (up to 1e-5 at 32 px, 8.7e-5 at 256 px),
+    and returning the image instead would move our values that far from NVlabs'.
+    """
     n, c, h, w = images.shape
     dev = images.device
-    corners, offset, cap, to_up, from_up = _geometry_constants(h, w, dev)
-    # Reflection padding: as much as the batch's transformed corners need, plus the filter's border
-    # (a reflection cannot exceed the image: at most side - 1).
+    corners, offset, cap, _, _, sampled = _geometry_constants(h, w, g_inv.dtype, dev)
+    margin = _batch_margin(g_inv, corners, offset, cap)  # x0, y0, x1, y1
+    # Each image's window [lo, hi) in image pixel indices (x, y), within the extent [-margin, size + margin).
+    points = (g_inv @ sampled.t())[:, :2, :] + corners[2, :2, None]  # (N, xy, 4): +(cx, cy) from centred
+    lo = torch.maximum(points.amin(dim=2).floor() - WINDOW_REACH, -margin[:2])
+    hi = torch.minimum(points.amax(dim=2).ceil() + WINDOW_REACH + 1, margin[2:] + cap[:2] + 1)
+    size = torch.maximum(hi, lo + 1) - lo
+    order = (size[:, 0] * size[:, 1]).argsort(stable=True)
+    # Padding takes Python ints: the one read back per call (as the reference reads its margin).
+    plan = [int(v) for v in torch.cat([margin, lo[order].flatten(), size[order].flatten()]).tolist()]
+    mx0, my0, mx1, my1 = plan[:4]
+    windows = [(*plan[4 + 2 * i : 6 + 2 * i], *plan[4 + 2 * n + 2 * i : 6 + 2 * n + 2 * i]) for i in range(n)]  # x0, y0, width, height
+
+    parts = images.index_select(0, order).unbind(0)
+    ups, placements = [], []
+    for start in range(0, n, GROUP):
+        group = windows[start : start + GROUP]
+        width, height = max(x[2] for x in group), max(x[3] for x in group)
+        crops = [_window(part, *window, height, width) for part, window in zip(parts[start:], group)]
+        ups.append(upsample2x(torch.stack(crops)))
+        # each window's own 2x pixels (the filter spreads it into the zeros that pad it to the group's
+        # size, where the reference has other pixels or none), at its place on the 2x extent
+        placements += [(len(ups) - 1, k, 2 * (y0 + my0), 2 * (x0 + mx0), 2 * wy, 2 * wx) for k, (x0, y0, wx, wy) in enumerate(group)]
+    canvas = _Paste.apply((n, c, 2 * (h + my0 + my1), 2 * (w + mx0 + mx1)), placements, *ups)
+    g_inv = _translate(g_inv.new_full((n,), (mx0 - mx1) / 2), g_inv.new_full((n,), (my0 - my1) / 2)) @ g_inv[order]
+    resampled = downsample2x(_grid_sample_2x(canvas, g_inv, h, w), border=2 * FILTER_MARGIN)
+    return resampled.index_select(0, order.argsort())
+
+
+# (group, index in the group, row, column, height, width): where an upsampled window goes on the canvas.
+Placement = tuple[int, int, int, int, int, int]
+
+
+class _Paste(torch.autograd.Function):
+    """Zero canvases of ``shape`` with each window's top-left (height, width) pixels placed at (row,
+    column): the canvas is written once (padding each window to the canvas and stacking would write it
+    twice). Its adjoint, and so its backward, is ``_Cut``."""
+
+    @staticmethod
+    def forward(ctx, shape: tuple[int, ...], placements: list[Placement], *ups: Tensor) -> Tensor:
+        ctx.placements, ctx.shapes = placements, [up.shape for up in ups]
+        canvas = ups[0].new_zeros(shape)
+        for i, (group, k, row, col, height, width) in enumerate(placements):
+            canvas[i, :, row : row + height, col : col + width] = ups[group][k, :, :height, :width]
+        return canvas
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return None, None, *_Cut.apply(grad, ctx.placements, ctx.shapes)
+
+
+class _Cut(torch.autograd.Function):
+    """The windows ``_Paste`` placed, cut out of canvases (zeros elsewhere in each group's tensor)."""
+
+    @staticmethod
+    def forward(ctx, canvas: Tensor, placements: list[Placement], shapes: list[torch.Size]) -> tuple[Tensor, ...]:
+        ctx.placements, ctx.shape = placements, canvas.shape
+        ups = [canvas.new_zeros(shape) for shape in shapes]
+        for i, (group, k, row, col, height, width) in enumerate(placements):
+            ups[group][k, :, :height, :width] = canvas[i, :, row : row + height, col : col + width]
+        return tuple(ups)
+
+    @staticmethod
+    def backward(ctx, *grads: Tensor):
+        return _Paste.apply(ctx.shape, ctx.placements, *grads), None, None
+
+
+def _batch_margin(g_inv: Tensor, corners: Tensor, offset: Tensor, cap: Tensor) -> Tensor:
+    """NVlabs' reflection padding of the batch (x0, y0, x1, y1), whole pixels: as much as the batch's
+    transformed corners need plus the filter's border (a reflection cannot exceed the image: at most
+    side - 1)."""
     reach = (g_inv @ corners.t())[:, :2, :].permute(1, 0, 2).flatten(1)  # (xy, N * 4)
-    margin = torch.cat([-reach, reach]).amax(dim=1)  # x0, y0, x1, y1
-    margin = torch.minimum((margin + offset).clamp(min=0), cap.to(margin.dtype))
-    mx0, my0, mx1, my1 = (int(v) for v in margin.ceil().tolist())
-    images = F.pad(images, [mx0, mx1, my0, my1], mode="reflect")
-    g_inv = _translate(torch.full((n,), (mx0 - mx1) / 2, device=dev), torch.full((n,), (my0 - my1) / 2, device=dev)) @ g_inv
+    margin = torch.cat([-reach, reach]).amax(dim=1)
+    return torch.minimum((margin + offset).clamp(min=0), cap).ceil()
 
+
+def _window(image: Tensor, x0: int, y0: int, width: int, height: int, out_height: int, out_width: int) -> Tensor:
+    """Columns [x0, x0 + width) and rows [y0, y0 + height) of the reflection-padded ``image`` (C, H, W),
+    zeros appended to (out_height, out_width)."""
+    h, w = image.shape[-2:]
+    left, top = max(0, -x0), max(0, -y0)
+    right, bottom = max(0, x0 + width - w), max(0, y0 + height - h)
+    if left or right or top or bottom:
+        image = F.pad(image, [left, right, top, bottom], mode="reflect")
+    window = image[:, y0 + top : y0 + top + height, x0 + left : x0 + left + width]
+    return F.pad(window, [0, out_width - width, 0, out_height - height])
+
+
+def _grid_sample_2x(up: Tensor, g_inv: Tensor, height: int, width: int) -> Tensor:
+    """Bilinear samples of ``up`` (an upsampled input) on the 2x grid of the output image and
+    FILTER_MARGIN per side; ``g_inv`` maps output pixels to input pixels before upsampling, centred."""
+    *_, to_up, from_up, _ = _geometry_constants(height, width, g_inv.dtype, up.device)
     # The same map on the 2x grid, whose centred coordinates are 2x - 0.5 (the filter delays by half a pixel).
-    images = upsample2x(images)
     g_inv = to_up @ g_inv @ from_up
-
-    # Sample the image and a border of FILTER_MARGIN per side at 2x; grid_sample reads [-1, 1] coordinates:
-    # rows scaled from the input's pixels, columns from the output's (diagonal maps, as Python numbers).
-    out_h, out_w = (h + 2 * FILTER_MARGIN) * 2, (w + 2 * FILTER_MARGIN) * 2
-    rows = torch.stack([g_inv[:, 0] * (2.0 / images.shape[3]), g_inv[:, 1] * (2.0 / images.shape[2])], 1)
+    # grid_sample reads [-1, 1] coordinates: rows scaled from the input's pixels, columns from the
+    # output's (diagonal maps, as Python numbers). It rounds them by the input's size, so the same
+    # samples of a smaller input would differ by ~1e-5.
+    out_h, out_w = (height + 2 * FILTER_MARGIN) * 2, (width + 2 * FILTER_MARGIN) * 2
+    rows = torch.stack([g_inv[:, 0] * (2.0 / up.shape[3]), g_inv[:, 1] * (2.0 / up.shape[2])], 1)
     theta = torch.stack([rows[..., 0] * (out_w / 2.0), rows[..., 1] * (out_h / 2.0), rows[..., 2]], -1)
-    grid = F.affine_grid(theta, [n, c, out_h, out_w], align_corners=False)
-    images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return downsample2x(images, border=2 * FILTER_MARGIN)
+    grid = F.affine_grid(theta, [up.shape[0], up.shape[1], out_h, out_w], align_corners=False)
+    return F.grid_sample(up, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _apply_geometric_reference(images: Tensor, g_inv: Tensor) -> Tensor:
+    """``apply_geometric`` as NVlabs runs it, the whole batch padded and resampled; tests check both agree."""
+    n, _, h, w = images.shape
+    dev = images.device
+    corners, offset, cap, *_ = _geometry_constants(h, w, g_inv.dtype, dev)
+    mx0, my0, mx1, my1 = (int(v) for v in _batch_margin(g_inv, corners, offset, cap).tolist())
+    images = F.pad(images, [mx0, mx1, my0, my1], mode="reflect")
+    g_inv = _translate(g_inv.new_full((n,), (mx0 - mx1) / 2), g_inv.new_full((n,), (my0 - my1) / 2)) @ g_inv
+    return downsample2x(_grid_sample_2x(upsample2x(images), g_inv, h, w), border=2 * FILTER_MARGIN)
 
 
 # --- colour transforms -----------------------------------------------------------------------------
