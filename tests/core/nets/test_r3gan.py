@@ -20,8 +20,9 @@ from gan_lightning.core.nets.r3gan import (
 )
 
 # Networks of brownvc/R3GAN's train.py presets (per stage from 4x4 up) and their parameter counts,
-# counted from their code (training/networks.py, c_dim as given, ConditionEmbeddingDimension = z_dim
-# for G and the 4x4 width for D) by benchmarks/compare_r3gan_step.py --counts.
+# counted from their code (training/networks.py; conditional: ConditionEmbeddingDimension z_dim for G,
+# the 4x4 width for D, as their train.py) by `python benchmarks/compare_r3gan_step.py CLONE --counts`
+# (benchmarks/results/compare_r3gan_counts.json).
 OFFICIAL = {
     # preset: (widths, cardinalities, c_dim, G parameters, D parameters)
     "CIFAR10": ((768,) * 4, (96,) * 4, 0, 20_732_160, 20_683_776),
