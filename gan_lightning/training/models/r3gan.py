@@ -136,7 +136,7 @@ class R3GAN(GANModule):
             report = init_from_checkpoint(
                 self.hparams.init_from, self.hparams.resolution, self.hparams.channels, dict(self.hparams),
                 {"generator": self.generator, "generator_ema": getattr(self, "generator_ema", None), "discriminator": self.discriminator},
-                None,
+                None, "R3GAN",
             )  # fmt: skip
             rank_zero_info("init_from: " + "; ".join(report))
 
