@@ -11,7 +11,7 @@ import yaml
 from gan_lightning.core.nets.r3gan import R3GANDiscriminator, R3GANDiscriminatorConfig, R3GANGenerator, R3GANGeneratorConfig
 from gan_lightning.training.models.r3gan import with_classes
 from tests.conftest import REPO, run_cli
-from tests.core.nets.test_r3gan import OFFICIAL as PARAMETER_COUNTS
+from tests.core.nets.test_r3gan_networks import OFFICIAL as PARAMETER_COUNTS
 
 # Their train.py per preset: gamma, EMA half-life (kimg) and augmentation ramps, the ramps' length
 # (decay_nimg / 1000), FP16Stages (bfloat16 there); their README's command: --batch, --gpus, --cond.
