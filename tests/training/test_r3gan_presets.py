@@ -8,7 +8,12 @@ import pytest
 import torch
 import yaml
 
-from gan_lightning.core.nets.r3gan import R3GANDiscriminator, R3GANDiscriminatorConfig, R3GANGenerator, R3GANGeneratorConfig
+from gan_lightning.core.nets.r3gan import (
+    R3GANDiscriminator,
+    R3GANDiscriminatorConfig,
+    R3GANGenerator,
+    R3GANGeneratorConfig,
+)
 from gan_lightning.training.models.r3gan import with_classes
 from tests.conftest import REPO, run_cli
 from tests.core.nets.test_r3gan_networks import OFFICIAL as PARAMETER_COUNTS
@@ -46,7 +51,7 @@ def test_preset_has_the_values_of_their_train_py(name: str, capsys: pytest.Captu
     theirs, config = THEIRS[name], resolved(name, capsys)
     model, data = config["model"]["init_args"], config["data"]["init_args"]
     assert config["model"]["class_path"] == "gan_lightning.training.models.R3GAN"
-    ramp = lambda start, end: {"start": float(start), "end": float(end)}  # noqa: E731
+    ramp = lambda start, end: {"start": float(start), "end": float(end)}
     assert model["lr"] == ramp(2e-4, 5e-5) and model["beta2"] == ramp(0.9, 0.99)
     assert model["gamma"] == ramp(*theirs["gamma"])
     assert model["ema_kimg"] == ramp(0, theirs["ema"]) and model["augment_p"] == ramp(0, theirs["aug"])

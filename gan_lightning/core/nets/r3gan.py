@@ -20,8 +20,8 @@ Settings list one value per stage from 4x4 up, for both networks.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +29,12 @@ from torch import Tensor, nn
 
 from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
-from gan_lightning.core.nets.layers import LRELU_SLOPE, downsample2d, fir_filter, upsample2d
+from gan_lightning.core.nets.layers import (
+    LRELU_SLOPE,
+    downsample2d,
+    fir_filter,
+    upsample2d,
+)
 
 # Gain of a leaky ReLU of slope 0.2 (He et al. 2015): keeps the second moment of its output.
 LRELU_GAIN = math.sqrt(2 / (1 + LRELU_SLOPE**2))

@@ -20,20 +20,42 @@ from torch import Tensor
 
 from gan_lightning.common.checks import check_positive
 from gan_lightning.common.errors import UserError
-from gan_lightning.common.sampling import check_class, class_vectors, latents_for_seeds, seed_names, seed_range
-from gan_lightning.common.torch_utils import eval_mode, frozen, grad_norm, host_scalar, update_ema
+from gan_lightning.common.sampling import (
+    check_class,
+    class_vectors,
+    latents_for_seeds,
+    seed_names,
+    seed_range,
+)
+from gan_lightning.common.torch_utils import (
+    eval_mode,
+    frozen,
+    grad_norm,
+    host_scalar,
+    update_ema,
+)
 from gan_lightning.core.augment import AdaptiveAugment
-from gan_lightning.core.losses import d_relativistic_loss, g_relativistic_loss, r1_penalty, r2_penalty
-from gan_lightning.core.nets.r3gan import R3GANDiscriminator, R3GANDiscriminatorConfig, R3GANGeneratorConfig, check_resolution
+from gan_lightning.core.losses import (
+    d_relativistic_loss,
+    g_relativistic_loss,
+    r1_penalty,
+    r2_penalty,
+)
+from gan_lightning.core.nets.r3gan import (
+    R3GANDiscriminator,
+    R3GANDiscriminatorConfig,
+    R3GANGeneratorConfig,
+    check_resolution,
+)
 from gan_lightning.core.nets.settings import as_config
 from gan_lightning.data.labels import drawn_labels, item_labels
 from gan_lightning.evaluation.suite import ImagesOf, seeded_images
 from gan_lightning.training.fine_tuning import init_from_checkpoint
 from gan_lightning.training.models.base import GANModule
+from gan_lightning.training.models.stylegan import MAX_GRID_CLASSES
 from gan_lightning.training.schedules import Ramp
 
 Logs = dict[str, Tensor | float]
-MAX_GRID_CLASSES = 32  # sample grids show the first classes only
 
 
 def with_classes(num_classes: int, generator: R3GANGeneratorConfig, discriminator: R3GANDiscriminatorConfig) -> tuple[R3GANGeneratorConfig, R3GANDiscriminatorConfig]:
