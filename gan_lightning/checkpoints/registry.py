@@ -16,6 +16,7 @@ from gan_lightning.checkpoints.migration import migrate_class_path
 from gan_lightning.common.errors import UserError
 from gan_lightning.core.nets.adain import AdaINStylizer
 from gan_lightning.core.nets.dcgan import DCGANGenerator, DCGANGeneratorConfig
+from gan_lightning.core.nets.r3gan import R3GANGenerator, R3GANGeneratorConfig
 from gan_lightning.core.nets.resnet import ResnetGenerator
 from gan_lightning.core.nets.stylegan2 import Generator, GeneratorConfig, as_config
 
@@ -39,6 +40,10 @@ def _stylegan2(hp: Hparams) -> nn.Module:
     return Generator(_whole(hp, "resolution"), _whole(hp, "channels"), as_config(GeneratorConfig, hp["generator"]))
 
 
+def _r3gan(hp: Hparams) -> nn.Module:
+    return R3GANGenerator(as_config(R3GANGeneratorConfig, hp["generator"]), _whole(hp, "channels"))
+
+
 def _cut_resnet(hp: Hparams) -> nn.Module:
     channels = _whole(hp, "channels")
     size = hp["generator"]
@@ -55,11 +60,12 @@ def _adain(hp: Hparams) -> nn.Module:
 GENERATORS: dict[str, Callable[[Hparams], nn.Module]] = {
     "VanillaGAN": _dcgan,
     "StyleGAN": _stylegan2,
+    "R3GAN": _r3gan,
     "StyleTransfer": _cut_resnet,
     "ArbitraryStyleTransfer": _adain,
 }
 # Generators that map a latent z to an image (the others translate images).
-LATENT_ALGORITHMS: tuple[str, ...] = ("VanillaGAN", "StyleGAN")
+LATENT_ALGORITHMS: tuple[str, ...] = ("VanillaGAN", "StyleGAN", "R3GAN")
 # Translators that take a style image at inference besides the content image.
 STYLE_IMAGE_ALGORITHMS: tuple[str, ...] = ("ArbitraryStyleTransfer",)
 
@@ -70,6 +76,7 @@ LIGHTNING_MODULES_PACKAGE = "gan_lightning.training.models"
 LIGHTNING_MODULE_FILES: dict[str, str] = {  # algorithm (GENERATORS) -> its module in that package
     "VanillaGAN": "vanilla_gan",
     "StyleGAN": "stylegan",
+    "R3GAN": "r3gan",
     "StyleTransfer": "style_transfer",
     "ArbitraryStyleTransfer": "arbitrary_style",
 }

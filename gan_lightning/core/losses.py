@@ -13,8 +13,13 @@ from torch import Tensor
 
 from gan_lightning.common.errors import UserError
 
+# Losses of each logit on its own: every algorithm with a discriminator (style transfer's too).
 AdversarialLoss = Literal["non_saturating", "hinge", "least_squares", "wgan_gp"]
 ADVERSARIAL_LOSSES: tuple[str, ...] = get_args(AdversarialLoss)
+# Those and the relativistic pairing of a real with a fake, whose generator step needs D(real) too:
+# the G/D algorithms (VanillaGAN, StyleGAN, R3GAN).
+GANLoss = Literal["non_saturating", "hinge", "least_squares", "wgan_gp", "relativistic"]
+GAN_LOSSES: tuple[str, ...] = get_args(GANLoss)
 
 
 # --- adversarial losses (discriminator side) -----------------------------------------------------
@@ -40,27 +45,39 @@ def d_wasserstein_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     return fake_logits.mean() - real_logits.mean()
 
 
+def d_relativistic_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    # Jolicoeur-Martineau 2019, RpGAN (Huang et al. 2024, eq. 2): E[softplus(-(D(x) - D(G(z))))], pairs by index
+    return F.softplus(-(real_logits - fake_logits)).mean()
+
+
 # --- adversarial losses (generator side) ---------------------------------------------------------
 
 
-def g_nonsaturating_loss(fake_logits: Tensor) -> Tensor:
+def g_nonsaturating_loss(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
     # Goodfellow et al. 2014, non-saturating: E[softplus(-D(G(z)))] = -E[log sigmoid(D(G(z)))]
     return F.softplus(-fake_logits).mean()
 
 
-def g_hinge_loss(fake_logits: Tensor) -> Tensor:
+def g_hinge_loss(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
     # Lim & Ye 2017 / Miyato et al. 2018: -E[D(G(z))]
     return -fake_logits.mean()
 
 
-def g_least_squares_loss(fake_logits: Tensor) -> Tensor:
+def g_least_squares_loss(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
     # Mao et al. 2017 (c=1): 1/2 E[(D(G(z)) - 1)^2]
     return 0.5 * (fake_logits - 1.0).square().mean()
 
 
-def g_wasserstein_loss(fake_logits: Tensor) -> Tensor:
+def g_wasserstein_loss(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
     # Arjovsky et al. 2017: -E[D(G(z))]
     return -fake_logits.mean()
+
+
+def g_relativistic_loss(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    # RpGAN, the generator's side (the pair swapped): E[softplus(-(D(G(z)) - D(x)))]
+    if real_logits is None:
+        raise ValueError("the relativistic generator loss needs the real logits")
+    return F.softplus(-(fake_logits - real_logits)).mean()
 
 
 # name -> (discriminator loss, generator loss)
@@ -69,22 +86,29 @@ _ADVERSARIAL = {
     "hinge": (d_hinge_loss, g_hinge_loss),
     "least_squares": (d_least_squares_loss, g_least_squares_loss),
     "wgan_gp": (d_wasserstein_loss, g_wasserstein_loss),
+    "relativistic": (d_relativistic_loss, g_relativistic_loss),
 }
-assert tuple(_ADVERSARIAL) == ADVERSARIAL_LOSSES
+assert tuple(_ADVERSARIAL) == GAN_LOSSES and GAN_LOSSES[: len(ADVERSARIAL_LOSSES)] == ADVERSARIAL_LOSSES
 
 
-def check_adversarial_loss(name: str) -> str:
-    if name not in _ADVERSARIAL:
-        raise UserError(f"unknown adversarial loss {name!r}; allowed: {', '.join(ADVERSARIAL_LOSSES)}")
+def check_adversarial_loss(name: str, allowed: tuple[str, ...] = ADVERSARIAL_LOSSES) -> str:
+    if name not in allowed:
+        raise UserError(f"unknown adversarial loss {name!r}; allowed: {', '.join(allowed)}")
     return name
 
 
 def discriminator_loss(name: str, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-    return _ADVERSARIAL[check_adversarial_loss(name)][0](real_logits, fake_logits)
+    return _ADVERSARIAL[check_adversarial_loss(name, GAN_LOSSES)][0](real_logits, fake_logits)
 
 
-def generator_loss(name: str, fake_logits: Tensor) -> Tensor:
-    return _ADVERSARIAL[check_adversarial_loss(name)][1](fake_logits)
+def needs_real_logits(name: str) -> bool:
+    """Whether the generator's loss ``name`` compares with D(real) (the generator step then runs D on reals)."""
+    return check_adversarial_loss(name, GAN_LOSSES) == "relativistic"
+
+
+def generator_loss(name: str, fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    """``real_logits``: D on a real batch paired with the fakes, needed by the relativistic loss only."""
+    return _ADVERSARIAL[check_adversarial_loss(name, GAN_LOSSES)][1](fake_logits, real_logits)
 
 
 # --- gradient penalties --------------------------------------------------------------------------
@@ -103,10 +127,26 @@ def input_gradients(outputs: Tensor, inputs: Tensor) -> Tensor:
     return grads
 
 
+def zero_centred_penalty(logits: Tensor, images: Tensor) -> Tensor:
+    """Per sample ||grad_x D(x)||^2 (N,), in float32."""
+    grads = input_gradients(logits, images)
+    return grads.float().square().sum(dim=list(range(1, grads.ndim)))
+
+
 def r1_penalty(real_logits: Tensor, real_images: Tensor) -> Tensor:
     # Mescheder et al. 2018, R1: E[ ||grad_x D(x)||^2 ] on real data (multiply by gamma/2 outside)
-    grads = input_gradients(real_logits, real_images)
-    return grads.float().square().sum(dim=list(range(1, grads.ndim))).mean()
+    return zero_centred_penalty(real_logits, real_images).mean()
+
+
+def r2_penalty(fake_logits: Tensor, fake_images: Tensor) -> Tensor:
+    # Roth et al. 2017 / Huang et al. 2024, R2: E[ ||grad_x D(x)||^2 ] on generated data (times gamma/2 outside)
+    return zero_centred_penalty(fake_logits, fake_images).mean()
+
+
+def check_penalty_weights(lambda_r1: float, lambda_r2: float) -> None:
+    for name, value in (("lambda_r1", lambda_r1), ("lambda_r2", lambda_r2)):
+        if not value >= 0:
+            raise UserError(f"{name}={value} is invalid; allowed: >= 0 (0 switches the penalty off)")
 
 
 def wgan_gradient_penalty(interpolate_logits: Tensor, interpolates: Tensor) -> Tensor:

@@ -60,13 +60,15 @@ def init_from_checkpoint(
     hparams: dict[str, Any],
     networks: dict[str, nn.Module | None],
     augment_p: Tensor | None,
+    algorithm: str = "StyleGAN",
 ) -> list[str]:
     """Copies the checkpoint's ``generator``, ``generator_ema`` and ``discriminator`` weights into
     ``networks`` (same keys; None = the run has no such network) and, when ``augment_p`` is given,
-    its ADA p into it. Returns one line per network about where its weights came from."""
+    its ADA p into it; the checkpoint must be of ``algorithm``. Returns one line per network about
+    where its weights came from."""
     checkpoint = load_checkpoint(path)
-    if checkpoint["algorithm"] != "StyleGAN":
-        raise UserError(f"init_from {path!r} is a {checkpoint['algorithm']} checkpoint; StyleGAN needs a StyleGAN one")
+    if checkpoint["algorithm"] != algorithm:
+        raise UserError(f"init_from {path!r} is a {checkpoint['algorithm']} checkpoint; {algorithm} needs a {algorithm} one")
     hp = checkpoint["hyper_parameters"]
     if (hp.get("resolution"), hp.get("channels")) != (resolution, channels):
         raise UserError(

@@ -20,6 +20,11 @@ SNAPSHOTS = ASSETS / "print_config"
 CHANGED_SINCE: dict[tuple[str, str], object] = {
     ("trainer", "benchmark"): True,  # cudnn.benchmark on, as NVlabs sets it (fastest convolution algorithms)
 }
+# Model options added since, with the defaults that keep the older presets' behaviour.
+ADDED_SINCE: dict[str, dict[str, object]] = {
+    "VanillaGAN": {"lambda_r1": 0.0, "lambda_r2": 0.0},  # R1 / R2 of the R3GAN objective
+    "StyleGAN": {"gan_loss": "non_saturating", "lambda_r1": 0.0, "lambda_r2": 0.0},
+}
 PRESETS = sorted(path.stem for path in (REPO / "configs").glob("*.yaml"))
 
 
@@ -34,7 +39,8 @@ def migrated_snapshot(name: str) -> dict:
     """The snapshot as today's code names it: class paths moved, renamed model options migrated."""
     snapshot = yaml.safe_load(migrate_class_paths_in((SNAPSHOTS / f"{name}.yaml").read_text()))
     model = snapshot["model"]
-    model["init_args"] = migrate_hparams(model["class_path"].rsplit(".", 1)[-1], model["init_args"])
+    algorithm = model["class_path"].rsplit(".", 1)[-1]
+    model["init_args"] = {**ADDED_SINCE.get(algorithm, {}), **migrate_hparams(algorithm, model["init_args"])}
     for (section, key), value in CHANGED_SINCE.items():
         snapshot[section][key] = value
     return snapshot

@@ -88,3 +88,65 @@ def test_path_length_penalty_gradient_flows_through_the_running_mean_update() ->
     c = lengths / s.detach()
     expected = 2 * ((lengths - new_mean) * (c - d * c.mean())).mean()
     assert grad.item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_relativistic_losses_pair_each_real_with_its_fake() -> None:
+    real = torch.tensor([2.0, 0.0, -1.0])
+    fake = torch.tensor([-1.0, 1.0, -1.0])
+    sp = lambda v: math.log1p(math.exp(v))  # softplus
+    # D: softplus(-(D(x_i) - D(G(z_i)))): differences 3, -1, 0
+    assert losses.d_relativistic_loss(real, fake).item() == pytest.approx((sp(-3) + sp(1) + sp(0)) / 3)
+    assert losses.discriminator_loss("relativistic", real, fake).item() == pytest.approx((sp(-3) + sp(1) + sp(0)) / 3)
+    # G, the pair swapped: softplus(-(D(G(z_i)) - D(x_i))): differences -3, 1, 0
+    assert losses.generator_loss("relativistic", fake, real).item() == pytest.approx((sp(3) + sp(-1) + sp(0)) / 3)
+    # only the difference counts: shifting both logits changes nothing (unlike the logistic loss)
+    assert losses.d_relativistic_loss(real + 5, fake + 5).item() == pytest.approx(losses.d_relativistic_loss(real, fake).item())
+    with pytest.raises(ValueError, match="needs the real logits"):
+        losses.generator_loss("relativistic", fake)
+
+
+def test_relativistic_is_for_the_gan_algorithms_only() -> None:
+    # the per-logit losses (style transfer's choice) do not include it; the G/D algorithms' do
+    with pytest.raises(ValueError, match="unknown adversarial loss 'relativistic'; allowed: non_saturating, hinge, least_squares, wgan_gp$"):
+        losses.check_adversarial_loss("relativistic")
+    assert losses.check_adversarial_loss("relativistic", losses.GAN_LOSSES) == "relativistic"
+    assert losses.needs_real_logits("relativistic") and not losses.needs_real_logits("non_saturating")
+    with pytest.raises(ValueError, match=r"lambda_r2=-1.0 is invalid; allowed: >= 0"):
+        losses.check_penalty_weights(1.0, -1.0)
+
+
+class TinyDiscriminator(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.head = torch.nn.Linear(4 * 4 * 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.nn.functional.leaky_relu(self.conv(x), 0.2).flatten(1)).squeeze(1)
+
+
+@pytest.mark.parametrize("penalty", [losses.r1_penalty, losses.r2_penalty])
+def test_r1_and_r2_are_the_mean_squared_input_gradient_norm_of_each_sample(penalty) -> None:
+    torch.manual_seed(0)
+    d = TinyDiscriminator().double()
+    x = torch.randn(5, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    # each sample's gradient on its own (torch.autograd per sample, no batch sum)
+    expected = sum(torch.autograd.grad(d(x[i : i + 1]).sum(), x)[0][i].square().sum() for i in range(5)) / 5
+    assert penalty(d(x), x).item() == pytest.approx(expected.item(), rel=1e-6)  # the penalty is summed in float32
+
+
+def test_gradient_of_a_zero_centred_penalty_with_respect_to_the_weights_is_the_double_backward() -> None:
+    # the penalty trains D: its weight gradient (through create_graph) against finite differences
+    torch.manual_seed(0)
+    d = TinyDiscriminator().double()
+    x = torch.randn(3, 3, 4, 4, dtype=torch.float64)
+    weight, bias = d.head.weight.detach().clone(), d.head.bias.detach().clone()
+
+    def penalty_of(head_weight: torch.Tensor, conv_weight: torch.Tensor) -> torch.Tensor:
+        inputs = x.clone().requires_grad_(True)
+        hidden = torch.nn.functional.leaky_relu(torch.nn.functional.conv2d(inputs, conv_weight, d.conv.bias, padding=1), 0.2)
+        return losses.r1_penalty(hidden.flatten(1) @ head_weight.T + bias, inputs)
+
+    inputs = (weight.requires_grad_(True), d.conv.weight.detach().clone().requires_grad_(True))
+    # tolerances for the penalty's float32 sum: finite differences of 1e-4 see its rounding (~1e-8) as ~1e-4
+    assert torch.autograd.gradcheck(penalty_of, inputs, eps=1e-4, atol=1e-3, rtol=1e-3)

@@ -13,6 +13,7 @@ from gan_lightning.checkpoints.export.model_folder import SAMPLE_NAME
 WHAT: dict[str, str] = {
     "VanillaGAN": "a DCGAN-family generator (Radford et al. 2016): latent z -> image",
     "StyleGAN": "a StyleGAN2 generator (Karras et al. 2020): latent z -> w -> image",
+    "R3GAN": "an R3GAN generator (Huang et al. 2024): latent z -> image",
     "StyleTransfer": "a CUT-family style-transfer generator (Park et al. 2020): photo -> stylized photo of the same size",
     "ArbitraryStyleTransfer": "an AdaIN arbitrary-style network (Huang & Belongie 2017): photo + any style image -> stylized photo",
 }

@@ -22,7 +22,16 @@ from gan_lightning.core.augment import AdaptiveAugment
 from gan_lightning.common.checks import check_at_least, check_positive, check_range
 from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation.suite import ImagesOf, seeded_images
-from gan_lightning.core.losses import d_logistic_loss, g_nonsaturating_loss, path_length_penalty, r1_penalty
+from gan_lightning.core.losses import (
+    GANLoss,
+    check_penalty_weights,
+    discriminator_loss,
+    generator_loss,
+    needs_real_logits,
+    path_length_penalty,
+    r1_penalty,
+    r2_penalty,
+)
 from gan_lightning.training.models.base import GANModule
 from gan_lightning.training.fine_tuning import freeze_discriminator_layers, init_from_checkpoint, trainable
 from gan_lightning.core.nets.layers import MinibatchStdDev, NoiseMode, check_noise_mode, winograd_convolutions
@@ -33,6 +42,8 @@ from gan_lightning.common.torch_utils import eval_mode, frozen, grad_norm, host_
 
 
 Logs = dict[str, Tensor | float]  # what a batch logs: each phase adds its values
+# wgan_gp's critic needs its own gradient penalty, which is VanillaGAN's
+STYLEGAN_LOSSES = ("non_saturating", "hinge", "least_squares", "relativistic")
 MAX_GRID_CLASSES = 32  # sample grids show the first classes only: a row per class of ImageNet would be 1000 rows
 
 
@@ -48,8 +59,13 @@ class StyleGAN(GANModule):
         discriminator: the discriminator's network settings (``DiscriminatorConfig``: channel widths,
             minibatch std group size, fp16 ...).
         lr / betas: Adam settings before the lazy-regularization correction.
-        r1_gamma: R1 weight gamma (0 disables R1).
+        gan_loss: non_saturating (StyleGAN2's), hinge, least_squares or relativistic (RpGAN: D(real)
+            against D(fake) in both phases; the generator phase then also runs D on the reals).
+        r1_gamma: lazy R1 weight gamma (0 disables lazy R1).
         r1_interval: lazy R1 every N batches.
+        lambda_r1 / lambda_r2: gamma of the zero-centred penalties on real (R1) and generated (R2) images
+            in every Dmain, not lazy: gamma / 2 * E[||grad_x D(x)||^2], the gradient taken with respect
+            to the un-augmented image (0: off). With relativistic and r1_gamma 0, R3GAN's objective.
         pl_weight: path length regularization weight (0 disables it).
         pl_interval / pl_decay / pl_batch_shrink: its interval, running-mean decay, batch divisor.
         style_mixing_prob: probability of mixing two latents in a batch.
@@ -88,8 +104,11 @@ class StyleGAN(GANModule):
         discriminator: DiscriminatorConfig = DiscriminatorConfig(),
         lr: float = 0.002,
         betas: tuple[float, float] = (0.0, 0.99),
+        gan_loss: GANLoss = "non_saturating",
         r1_gamma: float = 10.0,
         r1_interval: int = 16,
+        lambda_r1: float = 0.0,
+        lambda_r2: float = 0.0,
         pl_weight: float = 2.0,
         pl_interval: int = 4,
         pl_decay: float = 0.01,
@@ -123,6 +142,11 @@ class StyleGAN(GANModule):
         for name, value in (("r1_interval", r1_interval), ("pl_interval", pl_interval), ("ada_interval", ada_interval), ("pl_batch_shrink", pl_batch_shrink)):
             check_at_least(name, value, 1)
         check_range("style_mixing_prob", style_mixing_prob, 0, 1)
+        if gan_loss not in STYLEGAN_LOSSES:
+            raise UserError(f"StyleGAN: gan_loss {gan_loss!r} is invalid; allowed: {', '.join(STYLEGAN_LOSSES)} (wgan_gp's penalty is VanillaGAN's)")
+        check_penalty_weights(lambda_r1, lambda_r2)
+        if lambda_r1 > 0 and r1_gamma > 0:
+            raise UserError(f"lambda_r1={lambda_r1} and r1_gamma={r1_gamma} both weigh R1; allowed: one of them > 0 (r1_gamma 0 for R1 at every step)")
         check_range("ada_target", ada_target, 0, 1, low_open=True, high_open=True)
         check_positive("ema_kimg", ema_kimg, optional=True)  # null: no EMA
         # save_hyperparameters reads these arguments: plain dicts keep hparams.yaml and checkpoints plain data.
@@ -236,7 +260,7 @@ class StyleGAN(GANModule):
         z_gmain, z_greg, z_dmain, _ = self.random_latents(4 * num).split(num)
 
         with frozen(self.discriminator):  # the generator phases compute no D weight gradients
-            g_loss = self.generator_main(z_gmain, real_c, logs, log_now)
+            g_loss = self.generator_main(z_gmain, real, real_c, logs, log_now)
             if hp.pl_weight > 0 and step % hp.pl_interval == 0:
                 self.generator_regularization(z_greg, real_c, logs)
         d_loss, real_logits, fake_logits = self.discriminator_main(real, real_c, z_dmain, logs, log_now)
@@ -262,12 +286,16 @@ class StyleGAN(GANModule):
         self.log_dict(logs)
         self.log_progress({"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "p": augment_p}, log_now)
 
-    def generator_main(self, z: Tensor, real_c: Tensor | None, logs: Logs, log_now: bool) -> Tensor:
-        """Gmain: the generated images should fool the (augmented, frozen) discriminator; its loss."""
+    def generator_main(self, z: Tensor, real: Tensor, real_c: Tensor | None, logs: Logs, log_now: bool) -> Tensor:
+        """Gmain: the generated images should fool the (augmented, frozen) discriminator, compared with
+        the augmented reals for the relativistic loss; its loss."""
         opt_g, _ = self.optimizers()
+        gan_loss = self.hparams.get("gan_loss", "non_saturating")  # absent from older checkpoints' hparams
         fake_c = self.generated_labels(real_c, z.shape[0])
         fake = self.generator.synthesis(self.mapped_latents(z, fake_c))
-        loss = g_nonsaturating_loss(self.discriminator(self.augment(fake), fake_c))
+        fake_logits = self.discriminator(self.augment(fake), fake_c)
+        real_logits = self.discriminator(self.augment(real.detach()), real_c) if needs_real_logits(gan_loss) else None
+        loss = generator_loss(gan_loss, fake_logits, real_logits)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         if log_now:
@@ -298,15 +326,28 @@ class StyleGAN(GANModule):
         logs["train/pl_mean"] = self.pl_mean.clone()
 
     def discriminator_main(self, real: Tensor, real_c: Tensor | None, z: Tensor, logs: Logs, log_now: bool) -> tuple[Tensor, Tensor, Tensor]:
-        """Dmain: the logistic loss pushes generated images down and real ones up, both through the same
-        augmentation; the loss and the real and fake logits."""
+        """Dmain: the loss pushes generated images down and real ones up, both through the same
+        augmentation, with the non-lazy R1 and R2 when weighted; the loss and the real and fake logits."""
+        hp = self.hparams
         _, opt_d = self.optimizers()
+        lambda_r1, lambda_r2 = hp.get("lambda_r1", 0.0), hp.get("lambda_r2", 0.0)  # absent from older checkpoints' hparams
         with torch.no_grad():
             fake_c = self.generated_labels(real_c, z.shape[0])
             fake = self.generator.synthesis(self.mapped_latents(z, fake_c))
-        fake_logits = self.discriminator(self.augment(fake), fake_c)
-        real_logits = self.discriminator(self.augment(real), real_c)
-        loss = d_logistic_loss(real_logits, fake_logits)
+        fake_input = fake.requires_grad_(lambda_r2 > 0)
+        real_input = real.detach().requires_grad_(lambda_r1 > 0)
+        with self.eager(lambda_r1 > 0 or lambda_r2 > 0):  # double backward
+            fake_logits = self.discriminator(self.augment(fake_input), fake_c)
+            real_logits = self.discriminator(self.augment(real_input), real_c)
+            loss = discriminator_loss(hp.get("gan_loss", "non_saturating"), real_logits, fake_logits)
+            if lambda_r1 > 0:
+                r1 = r1_penalty(real_logits, real_input)
+                loss = loss + lambda_r1 / 2 * r1
+                logs["train/r1_penalty"] = r1.detach()
+            if lambda_r2 > 0:
+                r2 = r2_penalty(fake_logits, fake_input)
+                loss = loss + lambda_r2 / 2 * r2
+                logs["train/r2_penalty"] = r2.detach()
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         if log_now:

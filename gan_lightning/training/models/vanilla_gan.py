@@ -13,7 +13,18 @@ from torch import Tensor
 
 from gan_lightning.common.checks import check_positive, check_range
 from gan_lightning.common.errors import UserError
-from gan_lightning.core.losses import AdversarialLoss, check_adversarial_loss, discriminator_loss, generator_loss, wgan_gradient_penalty
+from gan_lightning.core.losses import (
+    GAN_LOSSES,
+    GANLoss,
+    check_adversarial_loss,
+    check_penalty_weights,
+    discriminator_loss,
+    generator_loss,
+    needs_real_logits,
+    r1_penalty,
+    r2_penalty,
+    wgan_gradient_penalty,
+)
 from gan_lightning.training.models.base import GANModule
 from gan_lightning.core.nets.dcgan import DCGANDiscriminator, DCGANDiscriminatorConfig, DCGANGeneratorConfig, check_resolution
 from gan_lightning.core.nets.settings import as_config
@@ -30,8 +41,12 @@ class VanillaGAN(GANModule):
         generator: the generator's settings (``DCGANGeneratorConfig``: z_dim, width); on the command
             line ``--model.init_args.generator.z_dim``.
         discriminator: the discriminator's settings (``DCGANDiscriminatorConfig``: width, norm).
-        gan_loss: non_saturating, hinge, least_squares or wgan_gp.
+        gan_loss: non_saturating, hinge, least_squares, wgan_gp or relativistic (RpGAN: D(real) against
+            D(fake) of the same batch, in both steps).
         gp_weight: lambda of the WGAN-GP gradient penalty.
+        lambda_r1 / lambda_r2: gamma of the zero-centred gradient penalties on real (R1) and generated
+            (R2) images, each added as gamma / 2 * E[||grad_x D(x)||^2] at every discriminator step
+            (0: off); with relativistic, the R3GAN objective. Per-sample penalties: not with batch norm.
         generator_lr / discriminator_lr: Adam learning rates.
         betas: Adam betas of both optimizers.
         ema_decay: keep an exponential moving average of the generator with this decay (e.g. 0.999,
@@ -46,8 +61,10 @@ class VanillaGAN(GANModule):
         channels: int = 3,
         generator: DCGANGeneratorConfig = DCGANGeneratorConfig(),
         discriminator: DCGANDiscriminatorConfig = DCGANDiscriminatorConfig(),
-        gan_loss: AdversarialLoss = "non_saturating",
+        gan_loss: GANLoss = "non_saturating",
         gp_weight: float = 10.0,
+        lambda_r1: float = 0.0,
+        lambda_r2: float = 0.0,
         generator_lr: float = 2e-4,
         discriminator_lr: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
@@ -57,12 +74,15 @@ class VanillaGAN(GANModule):
     ) -> None:
         super().__init__(resolution=resolution, channels=channels, **kwargs)
         check_resolution(resolution)
-        check_adversarial_loss(gan_loss)
+        check_adversarial_loss(gan_loss, GAN_LOSSES)
+        check_penalty_weights(lambda_r1, lambda_r2)
         generator_config, discriminator_config = as_config(DCGANGeneratorConfig, generator), as_config(DCGANDiscriminatorConfig, discriminator)
         check_positive("generator_lr", generator_lr)
         check_positive("discriminator_lr", discriminator_lr)
         if gan_loss == "wgan_gp" and discriminator_config.norm == "batch":
             raise UserError("gan_loss wgan_gp needs discriminator.norm 'layer' or 'none' (its penalty is per sample)")
+        if (lambda_r1 > 0 or lambda_r2 > 0) and discriminator_config.norm == "batch":
+            raise UserError("lambda_r1 / lambda_r2 > 0 need discriminator.norm 'layer' or 'none' (their penalties are per sample)")
         check_range("ema_decay", ema_decay, 0, 1, low_open=True, high_open=True, optional=True)
         self.save_hyperparameters()
         # Dicts of their fields in the hyper-parameters, as checkpoints hold them.
@@ -89,11 +109,26 @@ class VanillaGAN(GANModule):
         log_now = self.logging_step(batch_idx)
 
         # Discriminator step: real images up, generated images down.
+        hp = self.hparams
+        lambda_r1, lambda_r2 = hp.get("lambda_r1", 0.0), hp.get("lambda_r2", 0.0)  # absent from older checkpoints' hparams
         with torch.no_grad():
             fake = self.generator(self.random_latents(num))
-        real_logits = self.discriminator(real)
-        fake_logits = self.discriminator(fake)
-        d_loss = discriminator_loss(self.hparams.gan_loss, real_logits, fake_logits)
+        real_input = real.detach().requires_grad_(lambda_r1 > 0)
+        fake_input = fake.requires_grad_(lambda_r2 > 0)
+        with self.eager(lambda_r1 > 0 or lambda_r2 > 0):  # double backward
+            real_logits = self.discriminator(real_input)
+            fake_logits = self.discriminator(fake_input)
+            d_loss = discriminator_loss(hp.gan_loss, real_logits, fake_logits)
+            if lambda_r1 > 0:
+                penalty = r1_penalty(real_logits, real_input)
+                d_loss = d_loss + lambda_r1 / 2 * penalty
+                if log_now:
+                    self.log("train/r1_penalty", penalty.detach())
+            if lambda_r2 > 0:
+                penalty = r2_penalty(fake_logits, fake_input)
+                d_loss = d_loss + lambda_r2 / 2 * penalty
+                if log_now:
+                    self.log("train/r2_penalty", penalty.detach())
         if self.hparams.gan_loss == "wgan_gp":
             alpha = torch.rand(num, 1, 1, 1, device=self.device)
             interpolates = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
@@ -107,10 +142,13 @@ class VanillaGAN(GANModule):
         d_grad_norm = grad_norm(self.discriminator.parameters(), self.loss_scale()) if log_now else None
         opt_d.step()
 
-        # Generator step: fool the discriminator, whose weights get no gradients.
+        # Generator step: fool the discriminator, whose weights get no gradients; the relativistic
+        # loss compares with the same real batch.
         with frozen(self.discriminator):
             fake = self.generator(self.random_latents(num))
-            g_loss = generator_loss(self.hparams.gan_loss, self.discriminator(fake))
+            fake_logits_g = self.discriminator(fake)
+            real_logits_g = self.discriminator(real) if needs_real_logits(hp.gan_loss) else None
+            g_loss = generator_loss(hp.gan_loss, fake_logits_g, real_logits_g)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(g_loss)
         g_grad_norm = grad_norm(self.generator.parameters(), self.loss_scale()) if log_now else None
