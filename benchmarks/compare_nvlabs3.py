@@ -1,11 +1,22 @@
 """Check our StyleGAN3 against NVlabs' stylegan3 code itself, and write the small snapshot pickles
 the tests read.
 
+    python benchmarks/compare_nvlabs3.py ~/src/stylegan3 --out benchmarks/results/compare_nvlabs3.json
     python benchmarks/compare_nvlabs3.py ~/src/stylegan3 --fixtures tests/assets
 
 Imports ``training/networks_stylegan3.py``, ``networks_stylegan2.py`` and ``augment.py`` from the
 given checkout at run time (nothing of it is bundled here); their CUDA plugin loader is stubbed, so
 their pure-PyTorch reference ops run on the CPU (``filtered_lrelu`` falls back to ``impl='ref'``).
+
+The comparison builds, for configs T and R at each ``--resolutions`` value, their G (train.py's
+G_kwargs: mapping 2, 14 layers, fp16 on the 4 highest rates, clamp 256, magnitude EMA beta for batch
+32; R with conv kernel 1, radial filters and doubled channels) and their StyleGAN2 D, moves every
+parameter and buffer but the designed filters off its initial value (G_ema differs from G), writes
+a snapshot pickle the way their training loop does to a temporary folder outside the project,
+reads it back with our restricted unpickler and converter, and records the max absolute difference
+of G_ema and G images for the same z (psi 1 and 0.7, and with a rotation + translation set in the
+input's ``transform`` as their gen_images.py does) and of D logits. Their fp16 layers run in fp32
+(``force_fp32``), as ours do on the CPU.
 
 ``--fixtures DIR`` writes, for configs T and R, a 16 px snapshot pickle with tiny channel counts the
 way their training loop does (``pickle.dump`` of deep copies of G, D, G_ema and the augment pipe
@@ -19,8 +30,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 import pickle
 import sys
+import tempfile
 import types
 from pathlib import Path
 
@@ -28,7 +41,7 @@ import harness
 import torch
 
 CONFIGS = ("t", "r")
-FIXTURE_RESOLUTION = 16
+FIXTURE_RESOLUTION = 32
 
 
 def import_nvlabs3(clone: Path):
@@ -117,14 +130,95 @@ def write_fixtures(clone: Path, folder: Path) -> None:
     torch.save(outputs, folder / "nvlabs3_outputs.pt")
 
 
+def user_transform(angle: float, tx: float, ty: float) -> torch.Tensor:
+    """The input ``transform`` for an output rotated by ``angle`` and translated by (tx, ty): the
+    inverse map of the sample coordinates, as their gen_images.py sets it."""
+    c, s = math.cos(angle), math.sin(angle)
+    m = torch.tensor([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]]) @ torch.tensor([[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]])
+    return torch.linalg.inv(m)
+
+
+def compare(clone: Path, config: str, resolution: int, args) -> dict:
+    from gan_lightning.checkpoints.formats.nvlabs import discriminator_from_nvlabs, load_nvlabs_pickle
+    from gan_lightning.checkpoints.formats.nvlabs_stylegan3 import stylegan3_generator_from_nvlabs
+
+    dnnlib, sg3, sg2, _ = import_nvlabs3(clone)
+    E = dnnlib.EasyDict
+    torch.manual_seed(args.seed)
+    noise = torch.Generator().manual_seed(args.seed + 1)
+    G = sg3.Generator(**generator_kwargs(config, resolution=resolution, z_dim=args.z_dim, channel_base=args.channel_base, channel_max=args.channel_max, num_layers=14, batch=32))
+    D = sg2.Discriminator(
+        c_dim=0, img_resolution=resolution, img_channels=3, channel_base=args.channel_base, channel_max=args.channel_max, num_fp16_res=4,
+        conv_clamp=256, block_kwargs=E(freeze_layers=0), mapping_kwargs=E(), epilogue_kwargs=E(mbstd_group_size=4),
+    )  # fmt: skip
+    for module in (G, D):
+        module.train().requires_grad_(False)
+    perturb(G, 0.2, noise)
+    perturb(D, 0.2, noise)
+    G_ema = copy.deepcopy(G).eval()
+    perturb(G_ema, 0.05, noise)
+    snapshot = dict(training_set_kwargs=E(resolution=resolution))
+    for name, module in (("G", G), ("D", D), ("G_ema", G_ema)):
+        snapshot[name] = copy.deepcopy(module).eval().requires_grad_(False).cpu()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "network-snapshot-000000.pkl"
+        with path.open("wb") as file:
+            pickle.dump(snapshot, file)
+        read = load_nvlabs_pickle(path)
+    ours = {name: stylegan3_generator_from_nvlabs(read[name]) for name in ("G", "G_ema")}
+    d = discriminator_from_nvlabs(read["D"])
+    z = torch.randn(args.batch, args.z_dim, generator=noise)
+    c = torch.zeros(args.batch, 0)
+    record: dict = {"config": config, "resolution": resolution, "generator": dataclass_dict(ours["G_ema"].config)}
+    with torch.no_grad():
+        for name in ("G_ema", "G"):
+            theirs = snapshot[name]
+            for psi in (1.0, 0.7):
+                reference = theirs(z, c, truncation_psi=psi, noise_mode="const", force_fp32=True)
+                record[f"{name}_image_max_abs_diff_psi{psi:g}"] = (ours[name](z, truncation_psi=psi) - reference).abs().max().item()
+            record[f"{name}_image_abs_max"] = reference.abs().max().item()
+        transform = user_transform(0.3, 0.125, -0.25)
+        snapshot["G_ema"].synthesis.input.transform.copy_(transform)
+        ours["G_ema"].synthesis.input.transform.copy_(transform)
+        reference = snapshot["G_ema"](z, c, noise_mode="const", force_fp32=True)
+        record["G_ema_transformed_image_max_abs_diff"] = (ours["G_ema"](z) - reference).abs().max().item()
+        images = torch.cat([reference, torch.randn(args.batch, 3, resolution, resolution, generator=noise)])
+        logits = snapshot["D"](images, torch.zeros(len(images), 0), force_fp32=True)
+        record["D_logits_max_abs_diff"] = (d(images) - logits).abs().max().item()
+        record["D_logits_abs_max"] = logits.abs().max().item()
+    return record
+
+
+def dataclass_dict(config) -> dict:
+    import dataclasses
+
+    return dataclasses.asdict(config)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("clone", type=Path, help="a checkout of NVlabs/stylegan3 outside this repository")
-    parser.add_argument("--fixtures", type=Path, help="write the test snapshot pickles and their outputs into this folder")
+    parser.add_argument("--fixtures", type=Path, help="only write the test snapshot pickles and their outputs into this folder")
+    parser.add_argument("--resolutions", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS))
+    parser.add_argument("--channel-base", type=int, default=32768, help="config T's; R doubles it, as their train.py does")
+    parser.add_argument("--channel-max", type=int, default=512)
+    parser.add_argument("--z-dim", type=int, default=512)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tolerance", type=float, default=1e-4)
+    parser.add_argument("--out", type=Path, help="optional JSON file for the figures")
     args = parser.parse_args()
+    clone = args.clone.expanduser().resolve()
     if args.fixtures:
         args.fixtures.mkdir(parents=True, exist_ok=True)
-        write_fixtures(args.clone.resolve(), args.fixtures)
+        write_fixtures(clone, args.fixtures)
+        return
+    records = [compare(clone, config, resolution, args) for config in args.configs for resolution in args.resolutions]
+    worst = max(v for r in records for k, v in r.items() if "max_abs_diff" in k)
+    harness.print_json({"machine": harness.cpu_name(), "command": harness.command_line(), "tolerance": args.tolerance, "worst_max_abs_diff": worst, "runs": records}, args.out)
+    if worst > args.tolerance:
+        raise SystemExit(f"FAIL: max abs difference {worst:.3g} is more than {args.tolerance:g}")
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ import torch
 from torch import Tensor, nn
 
 from gan_lightning.common.errors import UserError
+from gan_lightning.checkpoints.formats.nvlabs_stylegan3 import UnsupportedStyleGAN3, is_stylegan3, stylegan3_generator_from_nvlabs
 from gan_lightning.checkpoints.formats.safe_pickle import PersistentObject, RefusedGlobal, safe_load
+from gan_lightning.core.nets import stylegan3
 from gan_lightning.core.nets.layers import DEFAULT_FIR, fir_filter
 from gan_lightning.core.nets.stylegan2 import DISCRIMINATOR_ARCHITECTURES, Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 
@@ -115,7 +117,7 @@ def generator_config_from_nvlabs(obj: PersistentObject) -> tuple[int, int, Gener
         synthesis.class_name != "SynthesisNetwork" or "input" in synthesis.modules
     ):
         raise UnsupportedNetwork(
-            "StyleGAN3 generator (SynthesisInput, SynthesisLayer with filtered lrelu) is not supported; only StyleGAN2 networks"
+            "the generator's synthesis is neither StyleGAN2's nor stylegan3's (a SynthesisNetwork starting with a SynthesisInput)"
         )
     own = {"z_dim": None, "c_dim": 0, "w_dim": None, "img_resolution": None, "img_channels": None, "mapping_kwargs": {}}
     init = obj.init_kwargs
@@ -282,8 +284,11 @@ def _load(network: nn.Module, ours: dict[str, Tensor], where: str) -> None:
     network.load_state_dict(ours)
 
 
-def generator_from_nvlabs(obj: PersistentObject) -> Generator:
-    """Our Generator holding the weights and buffers (w_avg, noise_const) of an NVlabs Generator, in eval mode."""
+def generator_from_nvlabs(obj: PersistentObject) -> Generator | stylegan3.Generator:
+    """Our Generator holding the weights and buffers (w_avg, noise_const) of an NVlabs Generator, in
+    eval mode; a stylegan3 one becomes our StyleGAN3 generator (``nvlabs_stylegan3``)."""
+    if is_stylegan3(obj):
+        return stylegan3_generator_from_nvlabs(obj)
     resolution, channels, config = generator_config_from_nvlabs(obj)
     generator = Generator(resolution, channels, config)
     _load(generator, _renamed(obj.tensors(), _GENERATOR_NAMES), "Generator")
@@ -329,9 +334,9 @@ def convert_nvlabs(snapshot: dict[str, Any]) -> dict:
         generator = generator_from_nvlabs(snapshot["G"]) if snapshot.get("G") is not None else generator_ema
         discriminator = discriminator_from_nvlabs(snapshot["D"]) if snapshot.get("D") is not None else None
         augment_p = augment_p_from_nvlabs(snapshot["augment_pipe"]) if snapshot.get("augment_pipe") is not None else None
-    except (UnsupportedNetwork, UserError) as err:
+    except (UnsupportedNetwork, UnsupportedStyleGAN3, UserError) as err:
         raise UserError(f"cannot convert the NVlabs pickle: {err}") from None
-    if generator.config != generator_ema.config:
+    if type(generator) is not type(generator_ema) or generator.config != generator_ema.config:
         raise UserError("cannot convert the NVlabs pickle: G and G_ema have different architectures")
     if discriminator is not None and (discriminator.resolution, discriminator.channels) != (generator.resolution, generator.channels):
         raise UserError(
@@ -343,7 +348,8 @@ def convert_nvlabs(snapshot: dict[str, Any]) -> dict:
     hyper_parameters: dict[str, Any] = {
         "resolution": generator_ema.resolution,
         "channels": generator_ema.channels,
-        "generator": dataclasses.asdict(generator_ema.config),
+        # the registry builds a StyleGAN3 generator where "stylegan3" is given
+        ("stylegan3" if isinstance(generator_ema, stylegan3.Generator) else "generator"): dataclasses.asdict(generator_ema.config),
     }
     if discriminator is not None:
         state_dict.update({f"discriminator.{k}": v for k, v in discriminator.state_dict().items()})

@@ -56,8 +56,9 @@ def run(args: argparse.Namespace) -> None:
     with written_file(args.out) as temporary:
         torch.save(converted, temporary)
     hp = converted["hyper_parameters"]
-    g = hp["generator"]
+    g = hp.get("stylegan3") or hp["generator"]
+    kind = "StyleGAN2" if "generator" in hp else f"StyleGAN3 config {'R' if g['use_radial_filters'] else 'T'}"
     print(
-        f"wrote {args.out}: StyleGAN2 {hp['resolution']}px, z_dim {g['z_dim']}, "
+        f"wrote {args.out}: {kind} {hp['resolution']}px, z_dim {g['z_dim']}, "
         f"{g['mapping_layers']} mapping layers, channel_base {g['channel_base']}, channel_max {g['channel_max']}"
     )
