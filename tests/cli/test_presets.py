@@ -20,6 +20,10 @@ SNAPSHOTS = ASSETS / "print_config"
 CHANGED_SINCE: dict[tuple[str, str], object] = {
     ("trainer", "benchmark"): True,  # cudnn.benchmark on, as NVlabs sets it (fastest convolution algorithms)
 }
+# Options added to a model since its snapshots were written, with the defaults those presets get.
+ADDED_SINCE: dict[str, dict[str, object]] = {
+    "StyleGAN": {"stylegan3": None, "d_lr": None, "blur_init_sigma": 0.0, "blur_fade_kimg": 200.0},
+}
 PRESETS = sorted(path.stem for path in (REPO / "configs").glob("*.yaml"))
 
 
@@ -34,7 +38,10 @@ def migrated_snapshot(name: str) -> dict:
     """The snapshot as today's code names it: class paths moved, renamed model options migrated."""
     snapshot = yaml.safe_load(migrate_class_paths_in((SNAPSHOTS / f"{name}.yaml").read_text()))
     model = snapshot["model"]
-    model["init_args"] = migrate_hparams(model["class_path"].rsplit(".", 1)[-1], model["init_args"])
+    algorithm = model["class_path"].rsplit(".", 1)[-1]
+    model["init_args"] = migrate_hparams(algorithm, model["init_args"])
+    for option, default in ADDED_SINCE.get(algorithm, {}).items():
+        model["init_args"].setdefault(option, default)
     for (section, key), value in CHANGED_SINCE.items():
         snapshot[section][key] = value
     return snapshot
