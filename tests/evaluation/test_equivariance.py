@@ -3,6 +3,7 @@ on a fixed small StyleGAN3 generator (the T snapshot written by NVlabs' code, co
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from gan_lightning.checkpoints.formats.nvlabs import convert_nvlabs, load_nvlabs_pickle
+from gan_lightning.cli.main import main
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.sampling import latents_for_seeds
 from gan_lightning.core.nets.stylegan2 import Generator, GeneratorConfig
@@ -70,3 +72,12 @@ def test_a_generator_without_an_input_transform_is_named() -> None:
     g = Generator(32, 3, GeneratorConfig(z_dim=8, w_dim=8, mapping_layers=1, channel_base=128, channel_max=8))
     with pytest.raises(UserError, match="StyleGAN3"):
         eqt_int(g, [0, 1], batch_size=2)
+
+
+def test_evaluate_reports_eqt50k_int_of_a_stylegan3_checkpoint(generator: StyleGAN3Generator, tmp_path: Path, capsys) -> None:
+    main(["convert", "--from", "nvlabs", str(ASSETS / "nvlabs_stylegan3_t32.pkl"), "--out", str(tmp_path / "t.ckpt")])
+    capsys.readouterr()
+    main(["evaluate", "--ckpt", str(tmp_path / "t.ckpt"), "--metrics", "eqt50k_int", "--num-gen", "8", "--batch-size", "4"])
+    record = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert record["metric"] == "eqt50k_int" and record["settings"]["detector"] is None
+    assert math.isclose(record["results"]["eqt50k_int"], eqt_int(generator, range(8), batch_size=4), rel_tol=1e-4)
