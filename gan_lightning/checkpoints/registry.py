@@ -18,6 +18,8 @@ from gan_lightning.core.nets.adain import AdaINStylizer
 from gan_lightning.core.nets.dcgan import DCGANGenerator, DCGANGeneratorConfig
 from gan_lightning.core.nets.r3gan import R3GANGenerator, R3GANGeneratorConfig
 from gan_lightning.core.nets.resnet import ResnetGenerator
+from gan_lightning.core.nets import stylegan3
+from gan_lightning.core.nets.settings import StyleGAN3Config
 from gan_lightning.core.nets.stylegan2 import Generator, GeneratorConfig, as_config
 
 Hparams = Mapping[str, Any]
@@ -36,7 +38,10 @@ def _dcgan(hp: Hparams) -> nn.Module:
     return DCGANGenerator(resolution=_whole(hp, "resolution"), z_dim=size.z_dim, width=size.width, channels=_whole(hp, "channels"))
 
 
-def _stylegan2(hp: Hparams) -> nn.Module:
+def _stylegan(hp: Hparams) -> nn.Module:
+    # a StyleGAN checkpoint holds a StyleGAN3 generator where its ``stylegan3`` settings are given
+    if hp.get("stylegan3") is not None:
+        return stylegan3.Generator(_whole(hp, "resolution"), _whole(hp, "channels"), as_config(StyleGAN3Config, hp["stylegan3"]))
     return Generator(_whole(hp, "resolution"), _whole(hp, "channels"), as_config(GeneratorConfig, hp["generator"]))
 
 
@@ -59,7 +64,7 @@ def _adain(hp: Hparams) -> nn.Module:
 # The names are the LightningModule class names, which checkpoints store under "algorithm".
 GENERATORS: dict[str, Callable[[Hparams], nn.Module]] = {
     "VanillaGAN": _dcgan,
-    "StyleGAN": _stylegan2,
+    "StyleGAN": _stylegan,
     "R3GAN": _r3gan,
     "StyleTransfer": _cut_resnet,
     "ArbitraryStyleTransfer": _adain,

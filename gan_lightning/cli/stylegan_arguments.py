@@ -10,6 +10,7 @@ from torch import Tensor
 
 from gan_lightning.common.errors import UserError
 from gan_lightning.core.nets.layers import NOISE_MODES
+from gan_lightning.core.nets import stylegan3
 from gan_lightning.core.nets.stylegan2 import Generator
 from gan_lightning.common.sampling import check_class, class_vectors, latents_for_seeds
 from gan_lightning.cli.arguments import add_checkpoint_arguments, load_command_generator
@@ -51,7 +52,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_stylegan(args: argparse.Namespace, command: str = "this command") -> tuple[Generator, torch.device]:
     generator, _, device = load_command_generator(args, command, ("StyleGAN",))
-    assert isinstance(generator, Generator)
+    assert isinstance(generator, (Generator, stylegan3.Generator))  # both: mapping + synthesis(ws)
     return generator, device
 
 

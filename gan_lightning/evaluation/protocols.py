@@ -21,13 +21,13 @@ class MetricProtocol:
         name: NVlabs' metric name.
         num_gen: generated images (PPL: image pairs).
         max_real: real images read at most (None: the whole set; 0: none).
-        detector: the network role (``detectors.build_detector``).
+        detector: the network role (``detectors.build_detector``); None: the metric needs none.
     """
 
     name: str
     num_gen: int
     max_real: int | None
-    detector: Role
+    detector: Role | None
 
 
 PROTOCOLS: dict[str, MetricProtocol] = {
@@ -38,6 +38,7 @@ PROTOCOLS: dict[str, MetricProtocol] = {
         MetricProtocol("pr50k3_full", num_gen=50_000, max_real=200_000, detector="vgg16"),
         MetricProtocol("ppl2_wend", num_gen=50_000, max_real=0, detector="lpips"),
         MetricProtocol("is50k", num_gen=50_000, max_real=0, detector="inception"),
+        MetricProtocol("eqt50k_int", num_gen=50_000, max_real=0, detector=None),  # StyleGAN3 only
     )
 }
 
@@ -48,7 +49,7 @@ IS_NUM_SPLITS = 10
 PPL_EPSILON = 1e-4  # ppl2_wend: W space, end-point sampling (t = 0), no crop, at most 256 px
 PPL_MAX_RESOLUTION = 256
 # Metrics of latent generators only: a translation model has no samples of its own (PPL also needs W).
-LATENT_ONLY = ("ppl2_wend", "is50k")
+LATENT_ONLY = ("ppl2_wend", "is50k", "eqt50k_int")
 
 
 def parse_metrics(text: str) -> list[MetricProtocol]:

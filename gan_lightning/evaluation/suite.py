@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_lightning.common.errors import UserError
-from gan_lightning.evaluation import formulas
+from gan_lightning.evaluation import equivariance, formulas
 from gan_lightning.evaluation.detectors import Role, detector_for
 from gan_lightning.evaluation.extraction import FeatureCache, Gather, Shard, extract_features, single_process_gather
 from gan_lightning.evaluation.protocols import PPL_EPSILON, MetricProtocol
@@ -148,6 +148,8 @@ class MetricSuite:
         name, role, num_gen = protocol.name, protocol.detector, self.generated_count(protocol)
         if name == "ppl2_wend":
             return {name: formulas.path_length(self.path_length_distances(num_gen))}
+        if name == "eqt50k_int":  # every process computes all of it: one draw of translations
+            return {name: equivariance.eqt_int(self.ppl_generator, range(num_gen), self.batch_size)}
         if name == "is50k":
             logits = self.fake_features(role, num_gen).get("logits")
             if logits is None:
@@ -173,10 +175,10 @@ class MetricSuite:
         settings = {
             "num_gen": num_gen,
             "num_real": 0 if protocol.max_real == 0 or self.real is None else self.real_count(protocol),
-            "detector": self.detector(protocol.detector).name,
+            "detector": None if protocol.detector is None else self.detector(protocol.detector).name,
             "truncation_psi": 1.0,
-            "noise_mode": "const, redrawn per pair" if protocol.name == "ppl2_wend" else "random",
-            "paper_protocol": num_gen == protocol.num_gen and self.detector_kind == "inception",
+            "noise_mode": {"ppl2_wend": "const, redrawn per pair", "eqt50k_int": "none (StyleGAN3 has no noise inputs)"}.get(protocol.name, "random"),
+            "paper_protocol": num_gen == protocol.num_gen and (protocol.detector is None or self.detector_kind == "inception"),
             "num_processes": self.shard.world_size,
         }
         return {"results": results, "metric": protocol.name, "total_time": time.time() - start, "settings": settings}

@@ -18,6 +18,10 @@ CONFIGS_ON_USER_DATA = {  # config -> data overrides: a tiny image folder instea
                        "--data.init_args.resolution", "32"],
     "stylegan_auto": ["--data.init_args.root", "{folder}", "--data.init_args.resolution", "32",
                       "--model.init_args.generator.channel_max", "32", "--model.init_args.discriminator.channel_max", "32"],
+    **{name: ["--data.init_args.root", "{folder}", "--data.init_args.resolution", "32", "--model.init_args.stylegan3.z_dim", "16",
+              "--model.init_args.stylegan3.w_dim", "16", "--model.init_args.stylegan3.num_layers", "4",
+              "--model.init_args.stylegan3.channel_max", "16", "--model.init_args.discriminator.channel_max", "32"]
+       for name in ("stylegan3_t", "stylegan3_r")},
 }  # fmt: skip
 # NVlabs presets that differ from stylegan_256 in values only (same model, data and code paths): a fit
 # of each would cost a minute of CPU; tests/training/test_nvlabs_presets.py parses them and checks every value.

@@ -20,10 +20,13 @@ SNAPSHOTS = ASSETS / "print_config"
 CHANGED_SINCE: dict[tuple[str, str], object] = {
     ("trainer", "benchmark"): True,  # cudnn.benchmark on, as NVlabs sets it (fastest convolution algorithms)
 }
-# Model options added since, with the defaults that keep the older presets' behaviour.
+# Model options added since the snapshots were written, with the defaults that keep the older presets' behaviour.
 ADDED_SINCE: dict[str, dict[str, object]] = {
     "VanillaGAN": {"lambda_r1": 0.0, "lambda_r2": 0.0},  # R1 / R2 of the R3GAN objective
-    "StyleGAN": {"gan_loss": "non_saturating", "lambda_r1": 0.0, "lambda_r2": 0.0},
+    "StyleGAN": {
+        "gan_loss": "non_saturating", "lambda_r1": 0.0, "lambda_r2": 0.0,
+        "stylegan3": None, "d_lr": None, "blur_init_sigma": 0.0, "blur_fade_kimg": 200.0,
+    },
 }
 PRESETS = sorted(path.stem for path in (REPO / "configs").glob("*.yaml"))
 

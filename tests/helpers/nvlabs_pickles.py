@@ -177,3 +177,35 @@ def write_snapshot(path: Path, networks: dict[str, Any], resolution: int) -> Pat
             else:
                 sys.modules[name] = module
     return path
+
+
+def with_embedded_source(asset: Path, module_src: str, path: Path) -> Path:
+    """A copy of a snapshot pickle written by NVlabs' own code (a test asset), each network's embedded
+    source replaced by ``module_src``; everything else (numpy arrays and scalars included) pickled
+    again as their persistence module does. The asset is ours and trusted, so it is read with
+    pickle's full loader here, with the stand-in modules answering NVlabs' names."""
+    stand_ins = _stand_in_modules()
+
+    class Reader(pickle.Unpickler):
+        def find_class(self, module: str, name: str):
+            if module in stand_ins:
+                return _replace_source if name == "_reconstruct_persistent_obj" else getattr(stand_ins[module], name)
+            return super().find_class(module, name)
+
+    def _replace_source(meta):
+        return Persistent(meta["class_name"], meta["state"], module_src)
+
+    with asset.open("rb") as file:
+        snapshot = Reader(file).load()
+    saved = {name: sys.modules.get(name) for name in stand_ins}
+    sys.modules.update(stand_ins)
+    try:
+        with path.open("wb") as file:
+            pickle.dump(snapshot, file)
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+    return path

@@ -25,6 +25,7 @@ from torch.export import Dim
 
 from gan_lightning.common.errors import UserError
 from gan_lightning.core.nets.resnet import GENERATOR_STRIDE
+from gan_lightning.core.nets import stylegan3
 from gan_lightning.core.nets.stylegan2 import Generator
 from gan_lightning.checkpoints.registry import STYLE_IMAGE_ALGORITHMS
 
@@ -109,7 +110,7 @@ def _check_exportable(generator: nn.Module, algorithm: str) -> None:
             "use the model folder (--format safetensors) instead"
         )
     if algorithm == "StyleGAN":
-        assert isinstance(generator, Generator)
+        assert isinstance(generator, (Generator, stylegan3.Generator))
         if generator.c_dim > 0:
             raise UserError(
                 f"this StyleGAN is class-conditional (c_dim={generator.c_dim}); export supports unconditional "

@@ -1,5 +1,6 @@
 """NVlabs network pickles (stylegan2-ada-pytorch snapshots and released ``.pkl`` files, stylegan3's
-StyleGAN2 networks) as our StyleGAN checkpoints.
+StyleGAN2 and StyleGAN3 networks) as our StyleGAN checkpoints; a stylegan3 generator (config T or
+R) is read by ``nvlabs_stylegan3``, the rest here.
 
 Reading: ``formats.safe_pickle`` (no code from the file runs; NVlabs' own loader executes the
 source embedded in the file). A snapshot is a dict with ``G``, ``D``, ``G_ema`` (persistent network
@@ -7,8 +8,8 @@ objects), ``augment_pipe`` and ``training_set_kwargs``; each network object carr
 ``init_kwargs`` (the architecture) and its parameters and buffers.
 
 Architecture: their ``init_kwargs`` become ``GeneratorConfig`` / ``DiscriminatorConfig``; what we
-do not build is refused with the class and option named: StyleGAN3 synthesis (``SynthesisInput``,
-filtered-lrelu ``SynthesisLayer``), a generator architecture other than ``skip``, a discriminator
+do not build is refused with the class and option named: a synthesis network that is neither
+StyleGAN2's nor stylegan3's, a generator architecture other than ``skip``, a discriminator
 architecture other than ``resnet`` or ``orig``, other resampling filters or activations, mapping-network
 feature sizes other than ``w_dim``. Both implement the same parameterisation (equalized lr, weights
 stored divided by the lr multiplier), so each tensor is copied unchanged; only the names differ:
@@ -42,7 +43,9 @@ import torch
 from torch import Tensor, nn
 
 from gan_lightning.common.errors import UserError
+from gan_lightning.checkpoints.formats.nvlabs_stylegan3 import UnsupportedStyleGAN3, is_stylegan3, stylegan3_generator_from_nvlabs
 from gan_lightning.checkpoints.formats.safe_pickle import PersistentObject, RefusedGlobal, safe_load
+from gan_lightning.core.nets import stylegan3
 from gan_lightning.core.nets.layers import DEFAULT_FIR, fir_filter
 from gan_lightning.core.nets.stylegan2 import DISCRIMINATOR_ARCHITECTURES, Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 
@@ -115,7 +118,7 @@ def generator_config_from_nvlabs(obj: PersistentObject) -> tuple[int, int, Gener
         synthesis.class_name != "SynthesisNetwork" or "input" in synthesis.modules
     ):
         raise UnsupportedNetwork(
-            "StyleGAN3 generator (SynthesisInput, SynthesisLayer with filtered lrelu) is not supported; only StyleGAN2 networks"
+            "the generator's synthesis is neither StyleGAN2's nor stylegan3's (a SynthesisNetwork starting with a SynthesisInput)"
         )
     own = {"z_dim": None, "c_dim": 0, "w_dim": None, "img_resolution": None, "img_channels": None, "mapping_kwargs": {}}
     init = obj.init_kwargs
@@ -282,8 +285,11 @@ def _load(network: nn.Module, ours: dict[str, Tensor], where: str) -> None:
     network.load_state_dict(ours)
 
 
-def generator_from_nvlabs(obj: PersistentObject) -> Generator:
-    """Our Generator holding the weights and buffers (w_avg, noise_const) of an NVlabs Generator, in eval mode."""
+def generator_from_nvlabs(obj: PersistentObject) -> Generator | stylegan3.Generator:
+    """Our Generator holding the weights and buffers (w_avg, noise_const) of an NVlabs Generator, in
+    eval mode; a stylegan3 one becomes our StyleGAN3 generator (``nvlabs_stylegan3``)."""
+    if is_stylegan3(obj):
+        return stylegan3_generator_from_nvlabs(obj)
     resolution, channels, config = generator_config_from_nvlabs(obj)
     generator = Generator(resolution, channels, config)
     _load(generator, _renamed(obj.tensors(), _GENERATOR_NAMES), "Generator")
@@ -329,9 +335,9 @@ def convert_nvlabs(snapshot: dict[str, Any]) -> dict:
         generator = generator_from_nvlabs(snapshot["G"]) if snapshot.get("G") is not None else generator_ema
         discriminator = discriminator_from_nvlabs(snapshot["D"]) if snapshot.get("D") is not None else None
         augment_p = augment_p_from_nvlabs(snapshot["augment_pipe"]) if snapshot.get("augment_pipe") is not None else None
-    except (UnsupportedNetwork, UserError) as err:
+    except (UnsupportedNetwork, UnsupportedStyleGAN3, UserError) as err:
         raise UserError(f"cannot convert the NVlabs pickle: {err}") from None
-    if generator.config != generator_ema.config:
+    if type(generator) is not type(generator_ema) or generator.config != generator_ema.config:
         raise UserError("cannot convert the NVlabs pickle: G and G_ema have different architectures")
     if discriminator is not None and (discriminator.resolution, discriminator.channels) != (generator.resolution, generator.channels):
         raise UserError(
@@ -343,7 +349,8 @@ def convert_nvlabs(snapshot: dict[str, Any]) -> dict:
     hyper_parameters: dict[str, Any] = {
         "resolution": generator_ema.resolution,
         "channels": generator_ema.channels,
-        "generator": dataclasses.asdict(generator_ema.config),
+        # the registry builds a StyleGAN3 generator where "stylegan3" is given
+        ("stylegan3" if isinstance(generator_ema, stylegan3.Generator) else "generator"): dataclasses.asdict(generator_ema.config),
     }
     if discriminator is not None:
         state_dict.update({f"discriminator.{k}": v for k, v in discriminator.state_dict().items()})

@@ -8,8 +8,12 @@ untrusted place can therefore run anything. Here the call is answered by ``Persi
 record of those fields: the source is kept as text and never compiled.
 
 Every other global a pickle names must be in ``ALLOWED``: tensor and parameter rebuilding (storages
-are read by ``torch.load(weights_only=True)``), ``OrderedDict``/``set``, numpy number scalars, and
-``dnnlib.util.EasyDict`` (read as a plain dict). Anything else is refused with one line naming it.
+are read by ``torch.load(weights_only=True)``), ``OrderedDict``/``set``, ``dnnlib.util.EasyDict``
+(read as a plain dict), and numpy number scalars and arrays (stylegan3 keeps layer sizes and
+sampling rates as numpy values): ``numpy.dtype``, ``multiarray.scalar``, ``multiarray._reconstruct``
+and ``ndarray``, each answered by our own function or class that accepts number dtypes and raw bytes
+of the right length only (``NumpyDtype``, ``NumpyArray``). Anything else is refused with one line
+naming it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import pickle
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable
 
+import numpy
 import torch
 
 PERSISTENT_RECONSTRUCT = ("torch_utils.persistence", "_reconstruct_persistent_obj")
@@ -79,30 +84,87 @@ def _load_storage_from_bytes(data: bytes) -> Any:
 
 
 _NUMPY_NUMBER_KINDS = "biuf"
+_BYTE_ORDERS = ("<", ">", "=", "|")
 
 
-def _numpy_dtype(name: str, align: bool = False, copy: bool = True) -> Any:
-    import numpy
+class NumpyDtype:
+    """``numpy.dtype(name)`` as a pickle rebuilds it, for number types only. The pickle's state for
+    it goes to ``__setstate__`` below, which accepts only a byte order (numpy's own would also take
+    fields, sub-arrays and flags from the file)."""
 
-    dtype = numpy.dtype(name)
-    if dtype.kind not in _NUMPY_NUMBER_KINDS:
-        raise RefusedGlobal(f"numpy dtype {name!r} is not a number type; refused")
-    return dtype
+    __slots__ = ("dtype",)
+
+    def __init__(self, name: Any, align: Any = False, copy: Any = True) -> None:
+        dtype = numpy.dtype(name) if isinstance(name, str) else None
+        if dtype is None or dtype.kind not in _NUMPY_NUMBER_KINDS:
+            raise RefusedGlobal(f"numpy dtype {name!r} is not a number type; refused")
+        self.dtype = dtype
+
+    def __setstate__(self, state: Any) -> None:
+        if not (isinstance(state, tuple) and len(state) == 8 and state[0] == 3 and state[1] in _BYTE_ORDERS
+                and state[2:5] == (None, None, None) and state[5:] == (-1, -1, 0)):  # fmt: skip
+            raise RefusedGlobal(f"numpy dtype state {state!r} is not a plain number type's; refused")
+        if state[1] in "<>":
+            self.dtype = self.dtype.newbyteorder(state[1])
 
 
-def _numpy_scalar(dtype: Any, data: bytes = b"") -> int | float | bool:
-    import numpy
+def _dtype_of(value: Any, what: str) -> Any:
+    if not isinstance(value, NumpyDtype):
+        raise RefusedGlobal(f"{what} has dtype {value!r}, not a number type; refused")
+    return value.dtype
 
-    if not isinstance(dtype, numpy.dtype) or dtype.kind not in _NUMPY_NUMBER_KINDS or not isinstance(data, bytes):
-        raise RefusedGlobal(f"numpy scalar of dtype {dtype!r} is not a number; refused")
+
+def _numpy_scalar(dtype: Any, data: Any = b"") -> int | float | bool:
+    dtype = _dtype_of(dtype, "numpy scalar")
+    if not isinstance(data, bytes) or len(data) != dtype.itemsize:
+        raise RefusedGlobal(f"numpy scalar of dtype {dtype} has {len(data) if isinstance(data, bytes) else type(data).__name__} bytes of data; refused")
     return numpy.frombuffer(data, dtype=dtype)[0].item()
+
+
+class _Name:
+    """A global that is only ever an argument (``numpy.ndarray`` for ``_reconstruct``): not callable,
+    no attributes to set."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        object.__setattr__(self, "name", name)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError(f"{self.name} is read-only")
+
+
+NDARRAY = _Name("numpy.ndarray")
+
+
+class NumpyArray(numpy.ndarray):
+    """A numpy array read from a pickle: ``numpy.core.multiarray._reconstruct`` makes an empty one and
+    ``__setstate__`` fills it from the pickle's raw bytes, after checking that the dtype is a number
+    type (``NumpyDtype``) and that the bytes are exactly shape x item size. Use it as any ndarray."""
+
+    def __setstate__(self, state: Any) -> None:
+        if not (isinstance(state, tuple) and len(state) == 5 and state[0] == 1):
+            raise RefusedGlobal("numpy array state is not (1, shape, dtype, fortran, bytes); refused")
+        _, shape, dtype, is_fortran, data = state
+        dtype = _dtype_of(dtype, "numpy array")
+        if not (isinstance(shape, tuple) and all(type(n) is int and n >= 0 for n in shape)):
+            raise RefusedGlobal(f"numpy array shape {shape!r} is not a tuple of sizes; refused")
+        if not isinstance(is_fortran, bool) or not isinstance(data, bytes) or len(data) != int(numpy.prod(shape)) * dtype.itemsize:
+            raise RefusedGlobal(f"numpy array of shape {shape} and dtype {dtype} does not hold exactly its bytes; refused")
+        super().__setstate__((1, shape, dtype, is_fortran, data))
+
+
+def _numpy_reconstruct(subtype: Any, shape: Any, code: Any) -> NumpyArray:
+    if subtype is not NDARRAY or shape != (0,) or code != b"b":
+        raise RefusedGlobal(f"numpy _reconstruct of {subtype!r} is not a plain ndarray; refused")
+    return NumpyArray((0,), dtype=numpy.uint8)
 
 
 def _torch_size(*args: Any) -> torch.Size:
     return torch.Size(*args)
 
 
-ALLOWED: dict[tuple[str, str], Callable[..., Any] | type] = {
+ALLOWED: dict[tuple[str, str], Callable[..., Any] | type | _Name] = {
     PERSISTENT_RECONSTRUCT: _reconstruct_persistent_obj,
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("builtins", "set"): set,
@@ -113,10 +175,15 @@ ALLOWED: dict[tuple[str, str], Callable[..., Any] | type] = {
     ("torch.storage", "_load_from_bytes"): _load_storage_from_bytes,
     ("torch", "Size"): _torch_size,
     ("dnnlib.util", "EasyDict"): dict,  # theirs only adds attribute access
-    ("numpy", "dtype"): _numpy_dtype,
-    ("numpy.core.multiarray", "scalar"): _numpy_scalar,
-    ("numpy._core.multiarray", "scalar"): _numpy_scalar,
+    ("numpy", "dtype"): NumpyDtype,
+    ("numpy", "ndarray"): NDARRAY,
+    # numpy 2 pickles name numpy._core, numpy 1 numpy.core
+    **{(f"numpy.{core}.multiarray", "scalar"): _numpy_scalar for core in ("core", "_core")},
+    **{(f"numpy.{core}.multiarray", "_reconstruct"): _numpy_reconstruct for core in ("core", "_core")},
 }
+
+
+_BUILT_IN_TYPES = (collections.OrderedDict, set, frozenset, dict)
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -127,8 +194,8 @@ class RestrictedUnpickler(pickle.Unpickler):
             allowed = ALLOWED[(module, name)]
         except KeyError:
             raise RefusedGlobal(f"the pickle needs {module}.{name}, which could run code; refused") from None
-        if isinstance(allowed, type):
-            return allowed  # built-in types only: their attributes cannot be set
+        if isinstance(allowed, _Name) or allowed in _BUILT_IN_TYPES:
+            return allowed  # their attributes cannot be set
         # A fresh function per lookup: a BUILD opcode aimed at it can only change this copy.
         return lambda *args, **kwargs: allowed(*args, **kwargs)
 

@@ -1,4 +1,5 @@
-"""`convert --from rosinality|nvlabs FILE --out PATH`: turn a published StyleGAN2 checkpoint into ours.
+"""`convert --from rosinality|nvlabs FILE --out PATH`: turn a published StyleGAN2 or (NVlabs) StyleGAN3
+checkpoint into ours.
 
 rosinality ``.pt`` files give an inference checkpoint; NVlabs ``.pkl`` files (read without running
 their embedded code) give a full one, with the discriminator and ADA p as well, that ``fit`` can
@@ -56,8 +57,9 @@ def run(args: argparse.Namespace) -> None:
     with written_file(args.out) as temporary:
         torch.save(converted, temporary)
     hp = converted["hyper_parameters"]
-    g = hp["generator"]
+    g = hp.get("stylegan3") or hp["generator"]
+    kind = "StyleGAN2" if "generator" in hp else f"StyleGAN3 config {'R' if g['use_radial_filters'] else 'T'}"
     print(
-        f"wrote {args.out}: StyleGAN2 {hp['resolution']}px, z_dim {g['z_dim']}, "
+        f"wrote {args.out}: {kind} {hp['resolution']}px, z_dim {g['z_dim']}, "
         f"{g['mapping_layers']} mapping layers, channel_base {g['channel_base']}, channel_max {g['channel_max']}"
     )

@@ -47,7 +47,7 @@ def build_parser():
     parser = LightningArgumentParser(prog="python -m gan_lightning evaluate", description=__doc__, exit_on_error=False)
     parser.add_argument("--config", action=ActionConfigFile, help="a fit preset or a run's config.yaml: its data is used")
     parser.add_argument("--ckpt", required=True, help="checkpoint from `fit` or `convert`")
-    parser.add_argument("--metrics", default="fid50k_full", help="comma-separated: fid50k_full,kid50k_full,pr50k3_full,ppl2_wend,is50k")
+    parser.add_argument("--metrics", default="fid50k_full", help="comma-separated: fid50k_full,kid50k_full,pr50k3_full,ppl2_wend,is50k,eqt50k_int")
     parser.add_argument("--out", type=Optional[str], default=None, help="append the JSON lines to this file")
     parser.add_argument("--devices", "--num-gpus", type=int, default=1, help="processes (GPUs) to split the work over")
     parser.add_argument("--accelerator", default="auto", help="auto, cpu or gpu")
@@ -78,8 +78,8 @@ def generated_classes(generator, metric_set, datamodule, protocols, num_gen: int
     c_dim = int(getattr(generator, "c_dim", 0))
     if c_dim == 0:
         return None
-    if any(p.name == "ppl2_wend" for p in protocols):
-        raise UserError(f"ppl2_wend of a class-conditional model ({c_dim} classes) is not implemented; allowed here: the other metrics")
+    if any(p.name in ("ppl2_wend", "eqt50k_int") for p in protocols):
+        raise UserError(f"ppl2_wend and eqt50k_int of a class-conditional model ({c_dim} classes) is not implemented; allowed here: the other metrics")
     count = max([num_gen or 0, *(p.num_gen for p in protocols)])
     if metric_set is None:
         return drawn_labels(list(range(c_dim)), count)

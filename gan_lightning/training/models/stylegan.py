@@ -34,7 +34,8 @@ from gan_lightning.core.losses import (
 )
 from gan_lightning.training.models.base import GANModule
 from gan_lightning.training.fine_tuning import freeze_discriminator_layers, init_from_checkpoint, trainable
-from gan_lightning.core.nets.layers import MinibatchStdDev, NoiseMode, check_noise_mode, winograd_convolutions
+from gan_lightning.core.nets.layers import MinibatchStdDev, NoiseMode, check_noise_mode, upfirdn2d, winograd_convolutions
+from gan_lightning.core.nets.settings import StyleGAN3Config
 from gan_lightning.core.nets.stylegan2 import Discriminator, DiscriminatorConfig, GeneratorConfig, as_config, check_resolution, with_classes
 from gan_lightning.data.labels import drawn_labels, item_labels
 from gan_lightning.common.sampling import check_class, class_vectors, latents_for_seeds, seed_names, seed_range
@@ -87,6 +88,14 @@ class StyleGAN(GANModule):
         num_classes: classes of the data's labels (linked from the DataModule); > 0 makes the
             generator and discriminator class-conditional (their ``c_dim``), 0 takes the networks'
             own ``c_dim`` (0 unless a converted conditional checkpoint says otherwise).
+        stylegan3: the StyleGAN3 generator's settings (``StyleGAN3Config``: configs T and R) to train
+            it in place of StyleGAN2's (``generator`` is then unused); null = StyleGAN2. As NVlabs'
+            stylegan3 training loop: w_avg and the magnitude EMAs move in the Dmain phase only, and
+            the generator has no lazy regularization phase (its Adam settings are not rescaled).
+        d_lr: the discriminator's learning rate; null = ``lr`` (NVlabs' StyleGAN3 presets: lr 0.0025, d_lr 0.002).
+        blur_init_sigma / blur_fade_kimg: blur the images D sees (real and generated) by a Gaussian
+            of this sigma in pixels, fading linearly to none over the first blur_fade_kimg thousand
+            images (NVlabs' config R: 10 and 200 x batch / 32); 0 = no blur.
         winograd: CPU training only: the 3x3 convolutions of 32 px and larger feature maps run as
             Winograd F(4x4, 3x3) (``nets.layers.winograd_conv3x3``): fewer multiplications, other
             rounding (relative ~1e-5), so off by default; no effect on a GPU or outside training.
@@ -130,12 +139,21 @@ class StyleGAN(GANModule):
         freeze_d: int = 0,
         num_classes: int = 0,
         winograd: bool = False,
+        stylegan3: StyleGAN3Config | None = None,
+        d_lr: float | None = None,
+        blur_init_sigma: float = 0.0,
+        blur_fade_kimg: float = 200.0,
         **kwargs,
     ) -> None:
         generator_config = as_config(GeneratorConfig, generator)  # a dict when loaded from a checkpoint
         discriminator_config = as_config(DiscriminatorConfig, discriminator)
+        stylegan3_config = None if stylegan3 is None else as_config(StyleGAN3Config, stylegan3)
+        if stylegan3_config is not None:  # its c_dim is the one the labels decide, as StyleGAN2's is
+            generator_config = dataclasses.replace(generator_config, c_dim=stylegan3_config.c_dim)
         generator_config, discriminator_config = with_classes(num_classes, generator_config, discriminator_config)
         num_classes = generator_config.c_dim
+        if stylegan3_config is not None:
+            stylegan3_config = dataclasses.replace(stylegan3_config, c_dim=num_classes)
         super().__init__(resolution=resolution, channels=channels, num_classes=num_classes, **kwargs)
         check_resolution(resolution)
         check_positive("lr", lr)
@@ -149,19 +167,23 @@ class StyleGAN(GANModule):
             raise UserError(f"lambda_r1={lambda_r1} and r1_gamma={r1_gamma} both weigh R1; allowed: one of them > 0 (r1_gamma 0 for R1 at every step)")
         check_range("ada_target", ada_target, 0, 1, low_open=True, high_open=True)
         check_positive("ema_kimg", ema_kimg, optional=True)  # null: no EMA
+        check_positive("d_lr", d_lr, optional=True)  # null: lr
+        check_at_least("blur_init_sigma", blur_init_sigma, 0)
+        check_positive("blur_fade_kimg", blur_fade_kimg)
         # save_hyperparameters reads these arguments: plain dicts keep hparams.yaml and checkpoints plain data.
         generator, discriminator = dataclasses.asdict(generator_config), dataclasses.asdict(discriminator_config)
+        stylegan3 = None if stylegan3_config is None else dataclasses.asdict(stylegan3_config)
         self.save_hyperparameters()
         # LightningCLI hands save_hyperparameters the parsed config, whose c_dim is the networks' own:
         # record the c_dim the labels gave, so checkpoints rebuild the networks built here.
-        self.hparams.update(generator=generator, discriminator=discriminator, num_classes=num_classes)
+        self.hparams.update(generator=generator, discriminator=discriminator, num_classes=num_classes, stylegan3=stylegan3)
         self.generator = self.build_generator()
         self.discriminator = Discriminator(resolution, channels, discriminator_config)
         freeze_discriminator_layers(self.discriminator, freeze_d)
         if ema_kimg is not None:
             self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
         self.augment = AdaptiveAugment(p=augment_p, geometric=augment_geometric, color=augment_color)
-        self.register_buffer("fixed_z", latents_for_seeds(seed_range(0, num_fixed_samples), generator_config.z_dim))
+        self.register_buffer("fixed_z", latents_for_seeds(seed_range(0, num_fixed_samples), self.generator.z_dim))
         self.register_buffer("pl_mean", torch.zeros(()))  # running mean path length a (checkpointed)
         self.register_buffer("batches_done", torch.zeros((), dtype=torch.int64))  # drives the lazy intervals
         # sum of sign(D(real)) and count since the last ADA update: checkpointed, so a resume between
@@ -177,11 +199,18 @@ class StyleGAN(GANModule):
         # NVlabs keeps the lazy phases, and so the scaling, when a weight is 0 (their cifar preset).
         hp = self.hparams
         optimizers = []
-        for module, interval in ((self.generator, hp.pl_interval), (self.discriminator, hp.r1_interval)):
-            ratio = interval / (interval + 1)
+        d_lr = hp.get("d_lr") or hp.lr
+        # NVlabs' StyleGAN3 loop has no lazy G phase: its G settings are not rescaled
+        g_interval = None if self.is_stylegan3 else hp.pl_interval
+        for module, interval, lr in ((self.generator, g_interval, hp.lr), (self.discriminator, hp.r1_interval, d_lr)):
+            ratio = 1.0 if interval is None else interval / (interval + 1)
             betas = (hp.betas[0] ** ratio, hp.betas[1] ** ratio)
-            optimizers.append(torch.optim.Adam(trainable(module.parameters()), lr=hp.lr * ratio, betas=betas, eps=1e-8))
+            optimizers.append(torch.optim.Adam(trainable(module.parameters()), lr=lr * ratio, betas=betas, eps=1e-8))
         return tuple(optimizers)
+
+    @property
+    def is_stylegan3(self) -> bool:
+        return self.hparams.get("stylegan3") is not None
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
@@ -227,12 +256,27 @@ class StyleGAN(GANModule):
             return None
         return real_c[torch.randint(real_c.shape[0], (num,), device=self.device)]
 
-    def mapped_latents(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+    def synthesized(self, ws: Tensor, update_emas: bool = False) -> Tensor:
+        """G's images for ws; ``update_emas`` moves StyleGAN3's magnitude EMAs (Dmain, as NVlabs)."""
+        return self.generator.synthesis(ws, update_emas=update_emas) if self.is_stylegan3 else self.generator.synthesis(ws)
+
+    def discriminator_input(self, images: Tensor) -> Tensor:
+        """What D sees: the images blurred (``blur_init_sigma``, fading out), then augmented."""
+        sigma = self.hparams.get("blur_init_sigma", 0.0)
+        if sigma > 0:
+            sigma *= max(1 - host_scalar(self.images_seen) / (self.hparams.blur_fade_kimg * 1000), 0)
+        if sigma > 0:
+            radius = int(3 * sigma)
+            taps = torch.exp2(-(torch.arange(-radius, radius + 1, device=images.device, dtype=torch.float32) / sigma).square())
+            images = upfirdn2d(images, taps / taps.sum(), padding=radius)
+        return self.augment(images)
+
+    def mapped_latents(self, z: Tensor, c: Tensor | None = None, update_w_avg: bool = True) -> Tensor:
         """ws for the latents z (and labels c); with probability style_mixing_prob the rows from a
         random cutoff on come from a second z with the same c (style mixing regularization). The draws
         (cutoff, coin, second z) are made in NVlabs' order, every time, so a seeded step consumes the
         random stream as theirs does."""
-        ws = self.generator.mapping(z, c)
+        ws = self.generator.mapping(z, c, update_w_avg=update_w_avg)
         if self.hparams.style_mixing_prob > 0:
             cutoff = int(torch.randint(1, ws.shape[1], ()))
             if not torch.rand(()).item() < self.hparams.style_mixing_prob:
@@ -292,9 +336,9 @@ class StyleGAN(GANModule):
         opt_g, _ = self.optimizers()
         gan_loss = self.hparams.get("gan_loss", "non_saturating")  # absent from older checkpoints' hparams
         fake_c = self.generated_labels(real_c, z.shape[0])
-        fake = self.generator.synthesis(self.mapped_latents(z, fake_c))
-        fake_logits = self.discriminator(self.augment(fake), fake_c)
-        real_logits = self.discriminator(self.augment(real.detach()), real_c) if needs_real_logits(gan_loss) else None
+        fake = self.synthesized(self.mapped_latents(z, fake_c, update_w_avg=not self.is_stylegan3))
+        fake_logits = self.discriminator(self.discriminator_input(fake), fake_c)
+        real_logits = self.discriminator(self.discriminator_input(real.detach()), real_c) if needs_real_logits(gan_loss) else None
         loss = generator_loss(gan_loss, fake_logits, real_logits)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss)
@@ -333,12 +377,12 @@ class StyleGAN(GANModule):
         lambda_r1, lambda_r2 = hp.get("lambda_r1", 0.0), hp.get("lambda_r2", 0.0)  # absent from older checkpoints' hparams
         with torch.no_grad():
             fake_c = self.generated_labels(real_c, z.shape[0])
-            fake = self.generator.synthesis(self.mapped_latents(z, fake_c))
+            fake = self.synthesized(self.mapped_latents(z, fake_c), update_emas=True)
         fake_input = fake.requires_grad_(lambda_r2 > 0)
         real_input = real.detach().requires_grad_(lambda_r1 > 0)
         with self.eager(lambda_r1 > 0 or lambda_r2 > 0):  # double backward
-            fake_logits = self.discriminator(self.augment(fake_input), fake_c)
-            real_logits = self.discriminator(self.augment(real_input), real_c)
+            fake_logits = self.discriminator(self.discriminator_input(fake_input), fake_c)
+            real_logits = self.discriminator(self.discriminator_input(real_input), real_c)
             loss = discriminator_loss(hp.get("gan_loss", "non_saturating"), real_logits, fake_logits)
             if lambda_r1 > 0:
                 r1 = r1_penalty(real_logits, real_input)
@@ -363,7 +407,7 @@ class StyleGAN(GANModule):
         _, opt_d = self.optimizers()
         real_input = real.detach().requires_grad_(True)
         with self.eager():  # double backward
-            logits = self.discriminator(self.augment(real_input), real_c)
+            logits = self.discriminator(self.discriminator_input(real_input), real_c)
             penalty = r1_penalty(logits, real_input)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(penalty * (hp.r1_gamma / 2) * hp.r1_interval + logits.sum() * 0)  # + 0 * logits: as Greg
