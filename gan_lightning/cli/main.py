@@ -28,6 +28,7 @@ COMMAND_MODULES: dict[str, str] = {
     "export": "export",
     "evaluate": "evaluate",  # the metric suite; uses Lightning to build the data as `fit` does
     "prepare": "prepare",  # writes a prepared (litdata) dataset for training at scale
+    "presets": "presets",
 }
 LIGHTNING_COMMANDS: tuple[str, ...] = ("fit", "validate", "test", "predict")
 COMMANDS: tuple[str, ...] = (*LIGHTNING_COMMANDS, *COMMAND_MODULES)
