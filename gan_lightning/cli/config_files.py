@@ -111,9 +111,9 @@ def config_values(value: str, algorithm: str | None = None) -> tuple[list[str], 
     """The ``--config`` values that one ``--config VALUE`` stands for, and the model class it leaves
     chosen (for the options after it): included files expanded, earlier layouts' names migrated.
     A file that needs none of this is passed on as it is."""
-    if not _is_file(value) and not _looks_like_a_name(value):
-        return [migrate_class_paths_in(value)], algorithm
     if not _is_file(value):
+        if not _looks_like_a_name(value):
+            return [migrate_class_paths_in(value)], algorithm
         value = str(preset_path(value))
     expanded = []
     for path, includes in included_configs(Path(value)):
