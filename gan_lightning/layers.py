@@ -28,5 +28,8 @@ NO_TRAINING_STACK: tuple[str, ...] = ("common", "core", "checkpoints", "evaluati
 TRAINING_STACK: tuple[str, ...] = ("lightning", "pytorch_lightning", "jsonargparse", "wandb", "litdata")
 # torchmetrics is a training/evaluation dependency: the plain-torch layers do without it.
 TORCHMETRICS_LAYERS: tuple[str, ...] = ("evaluation", "training", "cli")
+# Folders of data, not code, beside the layers: the presets (the repository's configs/, linked here so
+# that a wheel carries them). They hold no module, so they import nothing and belong to no layer.
+DATA_FOLDERS: tuple[str, ...] = ("configs",)
 # The modules allowed beside the layer folders at the package root.
 ROOT_MODULES: tuple[str, ...] = ("__init__", "__main__", "layers")

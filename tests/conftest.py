@@ -24,6 +24,14 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 # Remembered image checks go to a folder of this test session, not the user's ~/.cache.
 os.environ.setdefault("GAN_LIGHTNING_CACHE", tempfile.mkdtemp(prefix="gan_lightning_cache_"))
+# pytest-xdist workers share the cores: PyTorch's default of one thread per core in each worker (and
+# in the processes tests start) oversubscribes them, and small tensor work slows down many times over.
+XDIST_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if XDIST_WORKERS > 1:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    WORKER_THREADS = max(1, cores // XDIST_WORKERS)
+    torch.set_num_threads(WORKER_THREADS)
+    os.environ.setdefault("OMP_NUM_THREADS", str(WORKER_THREADS))
 
 
 def write_rgb_images(folder: Path, count: int, size: tuple[int, int] = (40, 48), suffix: str = ".png", seed: int = 0) -> list[Path]:

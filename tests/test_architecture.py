@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gan_lightning.layers import FORBIDDEN, LAYERS, NO_TRAINING_STACK, ROOT_MODULES, TORCHMETRICS_LAYERS, TRAINING_STACK
+from gan_lightning.layers import DATA_FOLDERS, FORBIDDEN, LAYERS, NO_TRAINING_STACK, ROOT_MODULES, TORCHMETRICS_LAYERS, TRAINING_STACK
 from tests.conftest import ASSETS, REPO
 
 PACKAGE = REPO / "gan_lightning"
@@ -73,8 +73,10 @@ def test_the_package_root_imports_nothing() -> None:
 
 
 def test_the_top_level_folders_are_the_layers() -> None:
-    folders = sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists())
-    assert folders == sorted(ORDER)
+    folders = sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__")
+    assert folders == sorted([*ORDER, *DATA_FOLDERS])
+    assert all((PACKAGE / folder / "__init__.py").exists() for folder in ORDER)
+    assert not [path for folder in DATA_FOLDERS for path in (PACKAGE / folder).rglob("*.py")], "a data folder holds no code"
     root_modules = sorted(p.stem for p in PACKAGE.glob("*.py"))
     assert root_modules == sorted(ROOT_MODULES) and len(root_modules) <= 3
 

@@ -1,6 +1,9 @@
 """What the ``--config`` files and ``--model`` options of a fit/validate/test/predict command line
 stand for, before LightningCLI parses them.
 
+- A ``--config`` value that names no file is a preset: ``stylegan``, ``stylegan_256``, ``fastcut``
+  (an overlay), ``overlays/fastcut`` or the checkout's path ``configs/stylegan.yaml`` all name a file
+  in the package's configs/ folder, so an installed wheel runs them from any folder.
 - Presets compose: a config file may start from others with a top-level ``config:`` key (one path
   or a list, relative to the file), applied in order before the file's own values, exactly as if
   each had been given with its own ``--config`` first. jsonargparse reads a nested ``config:``
@@ -22,6 +25,10 @@ import yaml
 from gan_lightning.checkpoints.migration import migrate_class_path, migrate_hparams, renamed_option
 from gan_lightning.common.errors import UserError
 
+# The presets ship inside the package (in a checkout, the repository's configs/ is this same folder).
+PRESETS = Path(__file__).resolve().parents[1] / "configs"
+SHARED_CONFIG = PRESETS / "base" / "trainer.yaml"  # Trainer, loggers and checkpointing of every run
+CHECKOUT_PREFIX = "configs/"  # the presets' paths in a checkout, as the docs write them
 INCLUDE_KEY = "config"
 CLASS_PATH = re.compile(r"\bgan_lightning(?:\.\w+)+")
 MODEL_OPTION = re.compile(r"--model\.(?:init_args\.)?(\w+)")
@@ -37,6 +44,29 @@ def _is_file(value: str) -> bool:
         return Path(value).is_file()
     except OSError:  # YAML text given as the value (jsonargparse accepts it): too long for a path
         return False
+
+
+def preset_files() -> dict[str, Path]:
+    """Each preset and overlay by name (its file's stem), in listing order; the shared base is not one."""
+    files = sorted(PRESETS.glob("*.yaml")) + sorted(path for path in PRESETS.glob("*/*.yaml") if path.parent.name != "base")
+    return {path.stem: path for path in files}
+
+
+def _looks_like_a_name(value: str) -> bool:
+    # YAML text (jsonargparse accepts it as a --config value) has a key, hence a colon or a brace.
+    return bool(value) and not any(mark in value for mark in ":{\n")
+
+
+def preset_path(value: str) -> Path:
+    """The packaged file a ``--config`` value that is not a file names (see the module docstring)."""
+    relative = value.removeprefix(CHECKOUT_PREFIX).removesuffix(".yaml")
+    presets = preset_files()
+    if relative in presets:
+        return presets[relative]
+    path = PRESETS / f"{relative}.yaml"
+    if path.is_file() and path.parent.parent == PRESETS:
+        return path
+    raise UserError(f"--config {value!r}: no such file or preset; allowed: a YAML file or a preset name ({', '.join(presets)}; gan-lightning presets)")
 
 
 def included_configs(path: Path, including: tuple[Path, ...] = ()) -> list[tuple[Path, bool]]:
@@ -82,7 +112,9 @@ def config_values(value: str, algorithm: str | None = None) -> tuple[list[str], 
     chosen (for the options after it): included files expanded, earlier layouts' names migrated.
     A file that needs none of this is passed on as it is."""
     if not _is_file(value):
-        return [migrate_class_paths_in(value)], algorithm
+        if not _looks_like_a_name(value):
+            return [migrate_class_paths_in(value)], algorithm
+        value = str(preset_path(value))
     expanded = []
     for path, includes in included_configs(Path(value)):
         text = path.read_text()

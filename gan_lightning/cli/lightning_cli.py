@@ -1,6 +1,7 @@
 """fit / validate / test / predict through LightningCLI. One ``--config`` YAML picks the model and
 data by ``class_path``; every option is a typed ``__init__`` argument (``--print_config`` lists
-them). configs/base/trainer.yaml (Trainer, loggers, checkpointing) is applied before ``--config``.
+them). The packaged configs/base/trainer.yaml (Trainer, loggers, checkpointing) is applied before
+``--config``, in a checkout and an installed wheel alike.
 
 Imported only when one of these commands runs: the inference commands never load Lightning."""
 
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 from lightning.fabric.utilities.exceptions import MisconfigurationException
@@ -22,7 +22,7 @@ from gan_lightning.checkpoints.migration import migrate_class_path, migrate_hpar
 from gan_lightning.checkpoints.reading import check_training_checkpoint, read_checkpoint
 from gan_lightning.checkpoints.registry import check_checkpoint_class_paths
 from gan_lightning.cli.command_line import given_model_options
-from gan_lightning.cli.config_files import migrate_command_line
+from gan_lightning.cli.config_files import SHARED_CONFIG, migrate_command_line
 from gan_lightning.cli.resume_options import merged_model_options
 from gan_lightning.cli.run_config import apply_nvlabs_auto, resolve_last_ckpt_path, with_run_root
 from gan_lightning.cli.wandb_offline import wandb_offline_unless_logged_in
@@ -30,8 +30,6 @@ from gan_lightning.common.errors import UserError
 from gan_lightning.training.distributed import default_strategy
 from gan_lightning.training.models.base import GANModule
 
-# Trainer, loggers and checkpointing shared by every run (a repository checkout's configs/).
-SHARED_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "base" / "trainer.yaml"
 LIGHTNING_CKPT_NAMES: tuple[str, ...] = ("last", "best", "hpc")  # --ckpt_path values Lightning resolves itself
 # A run stopped by a signal exits with 128 + its number (143, 130), as a shell reports a process the
 # signal ended: schedulers see "killed", not "done".

@@ -29,6 +29,7 @@ COMMAND_MODULES: dict[str, str] = {
     "evaluate": "evaluate",  # the metric suite; uses Lightning to build the data as `fit` does
     "prepare": "prepare",  # writes a prepared (litdata) dataset for training at scale
     "studio": "studio",  # the web page (Gradio) over one model
+    "presets": "presets",  # lists the presets shipped in the package
 }
 LIGHTNING_COMMANDS: tuple[str, ...] = ("fit", "validate", "test", "predict")
 COMMANDS: tuple[str, ...] = (*LIGHTNING_COMMANDS, *COMMAND_MODULES)

@@ -12,12 +12,16 @@ import yaml
 from gan_lightning.cli.config_files import included_configs
 from tests.conftest import CONFIGS, REPO, fast_trainer_args, run_cli, run_cli_subprocess
 
+# A narrow network (channel_max 32) where the preset's widths cost most of a minute of CPU: the run
+# still composes the preset, builds its blocks at its resolution and takes a step; its widths and
+# other values are checked by tests/training/test_nvlabs_presets.py.
+NARROW = ["--model.init_args.generator.channel_max", "32", "--model.init_args.discriminator.channel_max", "32"]
 CONFIGS_ON_USER_DATA = {  # config -> data overrides: a tiny image folder instead of the user's folder or CIFAR-10
-    "stylegan_256": ["--data.init_args.root", "{folder}"],
+    "stylegan_256": ["--data.init_args.root", "{folder}", *NARROW],
     "stylegan_cifar": ["--data", "gan_lightning.data.ImageFolderDataModule", "--data.init_args.root", "{folder}",
                        "--data.init_args.resolution", "32"],
     "stylegan_auto": ["--data.init_args.root", "{folder}", "--data.init_args.resolution", "32",
-                      "--model.init_args.generator.channel_max", "32", "--model.init_args.discriminator.channel_max", "32"],
+                      *NARROW],
     **{name: ["--data.init_args.root", "{folder}", "--data.init_args.resolution", "32", "--model.init_args.stylegan3.z_dim", "16",
               "--model.init_args.stylegan3.w_dim", "16", "--model.init_args.stylegan3.num_layers", "4",
               "--model.init_args.stylegan3.channel_max", "16", "--model.init_args.discriminator.channel_max", "32"]

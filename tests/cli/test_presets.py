@@ -57,3 +57,45 @@ def test_every_preset_has_a_snapshot() -> None:
 def test_preset_resolves_to_the_values_it_had(name: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)  # the snapshots were printed from the repository root
     assert printed_config(Path("configs") / f"{name}.yaml", capsys) == migrated_snapshot(name)
+
+
+def test_a_preset_is_named_by_its_name_or_its_path_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed package has no configs/ beside the user's folder: `--config stylegan_256`, the
+    checkout's path `configs/stylegan_256.yaml` and the file itself give the same values; overlays too."""
+    from gan_lightning.cli.config_files import config_values
+
+    def values(value: str) -> list:  # each --config value a file or YAML text: compare what they hold
+        found, _ = config_values(value)
+        return [yaml.safe_load(Path(item).read_text() if Path(item).is_file() else item) for item in found]
+
+    monkeypatch.chdir(tmp_path)
+    assert not Path("configs").exists()
+    for name, file in (("stylegan_256", REPO / "configs" / "stylegan_256.yaml"), ("fastcut", REPO / "configs" / "overlays" / "fastcut.yaml")):
+        assert values(str(file)) == values(name) == values(f"configs/{file.relative_to(REPO / 'configs')}")
+    assert values("overlays/fastcut") == values("fastcut") and values("fastcut")[0]["model"]["init_args"]["lambda_nce"] == 10.0
+    assert values("stylegan_256")[-1]["trainer"]["default_root_dir"] == "runs/stylegan_256"
+
+
+def test_an_unknown_preset_is_one_line_naming_the_presets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("fit", "--config", "stylegam", "--print_config")
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and "\n" not in err
+    assert "'stylegam'" in err and "stylegan_256" in err and "vanilla_gan" in err
+
+
+def test_presets_lists_every_preset_and_overlay_on_one_line(capsys: pytest.CaptureFixture) -> None:
+    run_cli("presets")
+    lines = capsys.readouterr().out.splitlines()
+    files = sorted(REPO.glob("configs/*.yaml")) + sorted(REPO.glob("configs/overlays/*.yaml"))
+    assert [line.split()[0] for line in lines] == [path.stem for path in files]
+    assert all(len(line.split()) > 2 for line in lines)  # each says what it is
+    fastcut = next(line for line in lines if line.startswith("fastcut "))
+    assert "overlay" in fastcut and "FastCUT" in fastcut
+
+
+def test_preset_names_are_unique_across_folders() -> None:
+    """A name finds one file: a preset and an overlay may not share a stem."""
+    stems = [path.stem for path in REPO.glob("configs/**/*.yaml") if path.parent.name != "base"]
+    assert len(stems) == len(set(stems))
