@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import style_pairs  # noqa: E402
+import style_pairs
 
 
 def test_held_out_pairs_share_neither_photo_nor_style_with_tuned_ones():

@@ -85,17 +85,17 @@ def optimise_image(
         solver: torch.optim.Optimizer = torch.optim.LBFGS([image], lr=lr or 1.0, max_iter=1, history_size=50)
     else:
         solver = torch.optim.Adam([image], lr=lr or 0.02)
+    terms: list[Tensor] = []  # the last evaluation's (style, content) losses, for progress
+
+    def closure() -> Tensor:
+        solver.zero_grad()
+        style_loss, content_loss = gatys_losses(network, image, content_features, style_grams, content_index)
+        loss = style_weight * style_loss + content_weight * content_loss
+        loss.backward()
+        terms[:] = [style_loss.detach(), content_loss.detach()]
+        return loss
+
     for step in range(1, steps + 1):
-        terms: list[Tensor] = []
-
-        def closure() -> Tensor:
-            solver.zero_grad()
-            style_loss, content_loss = gatys_losses(network, image, content_features, style_grams, content_index)
-            loss = style_weight * style_loss + content_weight * content_loss
-            loss.backward()
-            terms[:] = [style_loss.detach(), content_loss.detach()]
-            return loss
-
         solver.step(closure)
         with torch.no_grad():
             image.clamp_(-1, 1)  # pixels stay images; the paper's L-BFGS runs on an unbounded image

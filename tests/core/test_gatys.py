@@ -38,10 +38,10 @@ def test_bad_settings_are_one_line_each():
     photo, style = photo_and_style()
     network = FeatureNetwork("random_wide", width=8)
     for settings, words in (
-        (dict(optimizer="sgd"), "allowed: lbfgs, adam"),
-        (dict(content_layer="relu5_1"), "allowed: relu1_1, relu2_1, relu3_1, relu4_1"),
-        (dict(steps=0), "steps"),
-        (dict(style_weight=-1.0), "style weight -1.0 is invalid"),
+        ({"optimizer": "sgd"}, "allowed: lbfgs, adam"),
+        ({"content_layer": "relu5_1"}, "allowed: relu1_1, relu2_1, relu3_1, relu4_1"),
+        ({"steps": 0}, "steps"),
+        ({"style_weight": -1.0}, "style weight -1.0 is invalid"),
     ):
         with pytest.raises(UserError, match=words) as error:
             optimise_image(photo, style, network, **settings)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -70,7 +70,7 @@ def resolve_feature_network(name: str, weights_path: str | None) -> str:
     return _say_auto_choice("vgg19" if weights_path is not None or cached_vgg_weights("vgg19") else "random_wide", weights_path)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _say_auto_choice(choice: str, weights_path: str | None) -> str:
     # Once per process and choice: configs build their feature network more than once.
     if choice == "vgg19":
