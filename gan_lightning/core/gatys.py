@@ -86,6 +86,7 @@ def optimise_image(
     else:
         solver = torch.optim.Adam([image], lr=lr or 0.02)
     terms: list[Tensor] = []  # the last evaluation's (style, content) losses, for progress
+    best: list[Tensor] = [torch.tensor(float("inf")), image.detach().clone()]  # lowest loss seen, its image
 
     def closure() -> Tensor:
         solver.zero_grad()
@@ -93,12 +94,19 @@ def optimise_image(
         loss = style_weight * style_loss + content_weight * content_loss
         loss.backward()
         terms[:] = [style_loss.detach(), content_loss.detach()]
+        if loss.detach() < best[0]:
+            best[:] = [loss.detach(), image.detach().clone()]
         return loss
 
     for step in range(1, steps + 1):
         solver.step(closure)
-        with torch.no_grad():
-            image.clamp_(-1, 1)  # pixels stay images; the paper's L-BFGS runs on an unbounded image
+        if optimizer == "adam":
+            with torch.no_grad():
+                image.clamp_(-1, 1)
         if progress is not None:
             progress(step, steps, float(terms[0]), float(terms[1]))
-    return image.detach()
+    # L-BFGS runs unclamped: clamping between its steps breaks its curvature estimate (it then
+    # diverged on pairs of the style benchmark); without a line search a late step can still
+    # overshoot, so the image of the lowest loss is the result.
+    image = best[1]
+    return image.clamp(-1, 1)
