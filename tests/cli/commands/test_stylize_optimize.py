@@ -60,3 +60,33 @@ def test_optimize_without_a_style_and_generator_without_a_checkpoint_say_what_to
     error = one_line_error(capsys, "stylize", "--input", photos, "--out", tmp_path / "out")
     assert "--ckpt is required with --method generator" in error
     assert not (tmp_path / "out").exists()
+
+
+def test_optimize_and_the_presets_use_vgg19_when_its_weights_are_given(tmp_path, pair, capsys, monkeypatch):
+    import torch
+
+    from gan_lightning.core.nets import perceptual
+    from gan_lightning.training.models.style_transfer import StyleTransfer
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("tried to download")
+
+    monkeypatch.setattr("torch.hub._hub_dir", str(tmp_path / "hub"))
+    monkeypatch.setattr("torch.hub.download_url_to_file", no_download)
+    perceptual._say_auto_choice.cache_clear()
+    weights = tmp_path / "vgg19.pth"  # an un-initialised torchvision vgg19 cut at relu4_1: shapes only
+    torch.save({f"features.{k}": v for k, v in perceptual.FeatureNetwork("vgg19", load_weights=False).layers.state_dict().items()}, weights)
+    photos, style = pair
+    run_cli("stylize", "--method", "optimize", "--style", style, "--input", photos / "img000.png", "--out", tmp_path / "out",
+            "--size", "32", "--device", "cpu", "--steps", "2", "--features", "auto", "--weights-path", weights)  # fmt: skip
+    assert Image.open(tmp_path / "out" / "img000.png").size == (32, 21)
+    captured = capsys.readouterr()
+    assert "'auto': vgg19 (weights from" in captured.err and "vgg19 features" in captured.out
+    # A preset with perceptual.network auto: the model records the network auto picked.
+    model = StyleTransfer(resolution=32, generator={"width": 8, "blocks": 1}, style_network={"width": 8}, num_patches=16,
+                          lambda_style=1.0, perceptual={"network": "auto", "weights_path": str(weights)})  # fmt: skip
+    assert model.hparams.perceptual["network"] == "vgg19" and model.perceptual.network.name == "vgg19"
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    style_term, content_term = model.perceptual(images, images.flip(0), images.roll(3, -1))
+    assert torch.isfinite(style_term) and torch.isfinite(content_term) and style_term > 0
+    perceptual._say_auto_choice.cache_clear()
