@@ -24,8 +24,10 @@ def parse_command_line(
     return parser.parse_args(argv)
 
 
-def add_checkpoint_arguments(parser: argparse.ArgumentParser, what: str = "checkpoint from `fit` or `convert`", ema: bool = True) -> None:
-    parser.add_argument("--ckpt", required=True, help=f"{what}, or a model folder from `export`")
+def add_checkpoint_arguments(
+    parser: argparse.ArgumentParser, what: str = "checkpoint from `fit` or `convert`", ema: bool = True, required: bool = True
+) -> None:
+    parser.add_argument("--ckpt", required=required, help=f"{what}, or a model folder from `export`")
     if ema:
         parser.add_argument("--no-ema", action="store_true", help="use the trained generator instead of its EMA copy")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")

@@ -44,3 +44,13 @@ def blurred_grey_correlation(images: torch.Tensor, content: torch.Tensor, sigma:
     a, b = grey(images), grey(content)
     a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
     return float(((a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp(min=1e-8)).mean())
+
+
+def colour_distance(images: torch.Tensor, reference: torch.Tensor, quantiles: int = 64) -> float:
+    """Mean over R, G, B of the 1-D Wasserstein distance between the pixel values of ``images`` (all
+    pixels pooled) and of ``reference``, in [0, 1] units: 0 for the same palette in any arrangement,
+    whatever the sizes of the two."""
+    levels = torch.linspace(0, 1, quantiles, device=images.device)
+    a = torch.quantile(((images.float() + 1) / 2).transpose(0, 1).flatten(1), levels, dim=1)
+    b = torch.quantile(((reference.float() + 1) / 2).transpose(0, 1).flatten(1), levels, dim=1)
+    return float((a - b).abs().mean())

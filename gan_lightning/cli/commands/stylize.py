@@ -5,6 +5,8 @@ side, the image is processed in overlapping tiles blended with linear ramps, whi
 (a 4K photo works on CPU or a small GPU). Output files keep the input file names (and sub-folders).
 A video file (.mp4, .mov, ...) is stylized frame by frame into OUT/<name>.mp4 at its frame rate and size.
 Arbitrary-style (AdaIN) checkpoints take the style image at inference: ``--style PAINTING``.
+``--method optimize --style PAINTING`` needs no checkpoint: each photo's pixels are optimised towards
+the style (Gatys et al. 2016; ``cli/stylize_optimize.py``), slower but on any pair.
 """
 
 from __future__ import annotations
@@ -21,23 +23,29 @@ from gan_lightning.common.errors import UserError
 from gan_lightning.common.images import IMAGE_EXTENSIONS, from_unit, load_image, pil_to_tensor, save_image_file, to_unit
 from gan_lightning.common.outputs import add_overwrite_argument, check_output_folder, inside_output_folder, mark_output_folder
 from gan_lightning.common.tiling import DEFAULT_TILE_SIZE, MIN_TILE_SIZE, apply_tiled
-from gan_lightning.cli.arguments import add_checkpoint_arguments, load_command_generator, parse_command_line
-from gan_lightning.cli.style_image import image_network
+from gan_lightning.cli.arguments import add_checkpoint_arguments, load_command_generator, parse_command_line, resolve_device
+from gan_lightning.cli.style_image import image_network, load_style_image
+from gan_lightning.cli.stylize_optimize import Optimiser, add_optimize_arguments, check_optimize_arguments, resize_longest
 from gan_lightning.cli.stylize_video import stylize_video
 from gan_lightning.common.video import VIDEO_EXTENSIONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_checkpoint_arguments(parser, "StyleTransfer or ArbitraryStyleTransfer checkpoint from `fit`", ema=False)
+    add_checkpoint_arguments(parser, "StyleTransfer or ArbitraryStyleTransfer checkpoint from `fit` (not with --method optimize)", ema=False, required=False)
+    parser.add_argument("--method", choices=METHODS, default="generator", help="generator: apply the checkpoint's trained generator (default); optimize: optimise each photo towards --style, no checkpoint")
     parser.add_argument("--input", required=True, help="an image file, a folder of images (searched recursively), or a video file")
     parser.add_argument("--out", required=True, help="output folder; files keep their names")
     add_overwrite_argument(parser)
-    parser.add_argument("--style", default=None, help="style image, any one (arbitrary-style checkpoints only)")
+    parser.add_argument("--style", default=None, help="style image, any one (arbitrary-style checkpoints and --method optimize)")
     parser.add_argument("--style-size", type=int, default=512, help="short side the --style image is resized to, 0 = as it is; sets the stroke scale (default 512)")
     parser.add_argument("--alpha", type=float, default=1.0, help="blend with the original: 1 = fully stylized (default), 0 = original")
     parser.add_argument("--preserve-color", action="store_true", help="keep the content's colours (take only luminance from the output)")
     parser.add_argument("--tile-size", type=int, default=DEFAULT_TILE_SIZE, help=f"largest side processed at once; larger images are tiled (default {DEFAULT_TILE_SIZE})")
     parser.add_argument("--tile-overlap", type=int, default=None, help="overlap between tiles in pixels (default: tile size / 8)")
+    add_optimize_arguments(parser)
+
+
+METHODS = ("generator", "optimize")
 
 
 def blend(stylized: Tensor, original: Tensor, alpha: float) -> Tensor:
@@ -116,6 +124,11 @@ def run(args: argparse.Namespace) -> None:
     check_stylize_options(args.alpha, args.tile_size)
     source = Path(args.input).expanduser()
     out_dir = Path(args.out).expanduser()
+    if args.method == "optimize":
+        run_optimize(args, source, out_dir)
+        return
+    if args.ckpt is None:
+        raise UserError("--ckpt is required with --method generator; without a checkpoint use --method optimize --style IMAGE")
     algorithms = ("StyleTransfer", "ArbitraryStyleTransfer")
     if source.is_file() and source.suffix.lower() in VIDEO_EXTENSIONS:
         out = check_output_folder(out_dir, [f"{source.stem}.mp4"], args.overwrite, [source, args.ckpt]) / f"{source.stem}.mp4"
@@ -142,3 +155,28 @@ def run(args: argparse.Namespace) -> None:
         write_stylized(network, original, out_dir / path.relative_to(base), args.tile_size, args.tile_overlap, args.preserve_color, multiple, alpha)
         written += 1
     print(f"stylized {written} image(s) into {out_dir}")
+
+
+def run_optimize(args: argparse.Namespace, source: Path, out_dir: Path) -> None:
+    """``--method optimize``: each photo optimised towards --style (no checkpoint)."""
+    check_optimize_arguments(args)
+    if source.is_file() and source.suffix.lower() in VIDEO_EXTENSIONS:
+        raise UserError(f"--input {str(source)!r} is a video; --method optimize stylizes images (a trained checkpoint stylizes videos)")
+    files, base = collect_inputs(source, out_dir)
+    device = resolve_device(args.device)
+    optimise = Optimiser(args, load_style_image(args.style, args.style_size, device), device)
+    check_output_folder(out_dir, [path.relative_to(base) for path in files], args.overwrite, [*files, args.style])
+    mark_output_folder(out_dir)
+    written = 0
+    for path in files:
+        try:
+            original = pil_to_tensor(load_image(path, 3))[None]
+        except UserError as error:
+            warnings.warn(f"skipping {error}", stacklevel=2)
+            continue
+        result = optimise(original, str(path.relative_to(base)))
+        if args.preserve_color:
+            result = preserve_color(result, resize_longest(original, args.size))
+        save_image_file(blend(result, resize_longest(original, args.size), args.alpha)[0], out_dir / path.relative_to(base))
+        written += 1
+    print(f"stylized {written} image(s) into {out_dir} by optimisation ({args.steps} steps, {optimise.network.name} features)")

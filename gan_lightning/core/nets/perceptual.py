@@ -14,12 +14,18 @@ papers read style from (relu1_1, relu2_1, relu3_1, relu4_1), on images in [-1, 1
   8w channels). In ``benchmarks/style_texture_probe.py`` (Gatys optimisation on the shipped photo
   and ``grass_ink``) it carries the style's strokes visibly better than ``random``
   (``benchmarks/results/style_texture_probe.md``); the fast neural and single-image presets use it.
+- ``auto``: vgg19 where its ImageNet weights are at hand (a ``weights_path``, or torchvision's
+  download already in its cache), else random_wide; one stderr line says which. It never downloads,
+  so a run offline and a run online with nothing cached build the same network.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Literal, get_args
 
 import torch
@@ -28,7 +34,7 @@ from torch import Tensor, nn
 from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
 
-FeatureNetworkName = Literal["random", "random_wide", "vgg19", "vgg16"]
+FeatureNetworkName = Literal["random", "random_wide", "vgg19", "vgg16", "auto"]
 FEATURE_NETWORKS: tuple[str, ...] = get_args(FeatureNetworkName)
 LAYER_NAMES: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 # Index of each relu_k_1 in torchvision's ``vgg*.features``; the cut ends after relu4_1.
@@ -43,6 +49,36 @@ def check_feature_network(name: str) -> str:
     if name not in FEATURE_NETWORKS:
         raise UserError(f"unknown feature network {name!r}; allowed: {', '.join(FEATURE_NETWORKS)}")
     return name
+
+
+def cached_vgg_weights(name: str) -> Path | None:
+    """torchvision's cached download of ``name``'s ImageNet weights, None if not downloaded yet."""
+    from torch.hub import get_dir
+    from torchvision.models import VGG16_Weights, VGG19_Weights
+
+    url = {"vgg19": VGG19_Weights, "vgg16": VGG16_Weights}[name].IMAGENET1K_V1.url
+    path = Path(get_dir()) / "checkpoints" / os.path.basename(url)
+    return path if path.is_file() else None
+
+
+def resolve_feature_network(name: str, weights_path: str | None) -> str:
+    """``name`` itself, or for "auto" the network it picks now: "vgg19" with weights at hand, else
+    "random_wide" (the papers' features where possible, the offline ones otherwise)."""
+    check_feature_network(name)
+    if name != "auto":
+        return name
+    return _say_auto_choice("vgg19" if weights_path is not None or cached_vgg_weights("vgg19") else "random_wide", weights_path)
+
+
+@cache
+def _say_auto_choice(choice: str, weights_path: str | None) -> str:
+    # Once per process and choice: configs build their feature network more than once.
+    if choice == "vgg19":
+        where = f"weights from {weights_path}" if weights_path else "torchvision's cached ImageNet weights"
+    else:
+        where = "no vgg19 weights given or in torchvision's cache; torchvision.models.vgg19(weights='DEFAULT') downloads them once"
+    print(f"perceptual features 'auto': {choice} ({where})", file=sys.stderr)
+    return choice
 
 
 def _vgg_layers(name: str, weights_path: str | None, load_weights: bool) -> nn.Sequential:
@@ -132,7 +168,8 @@ class FeatureNetwork(nn.Module):
     """Frozen features at relu1_1 .. relu4_1 of images in [-1, 1]: a list of four (N, C_k, H/2^k, W/2^k).
 
     Args:
-        name: "random" or "random_wide" (fixed random filters, offline), "vgg19" or "vgg16" (torchvision ImageNet weights).
+        name: "random" or "random_wide" (fixed random filters, offline), "vgg19" or "vgg16" (torchvision ImageNet
+            weights), "auto" (vgg19 where its weights are given or cached, else random_wide).
         weights_path: a local torchvision VGG state dict (offline clusters); None: torchvision's download.
         load_weights: False builds the VGG shape only (its weights then come from a checkpoint).
         width: channels of the first scale of "random" (doubled at each scale); "random_wide" has 2x, 4x, 8x, 8x.
@@ -148,7 +185,7 @@ class FeatureNetwork(nn.Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        self.name = check_feature_network(name)
+        self.name = name = resolve_feature_network(name, weights_path)
         check_at_least("feature network width", width, 1)
         if name in ("random", "random_wide"):
             build = _random_layers if name == "random" else _random_wide_layers
@@ -195,7 +232,9 @@ class PerceptualConfig:
     encoder, under the same names in every algorithm (``--model.init_args.perceptual.network vgg19``).
 
     Args:
-        network: "random" / "random_wide" (fixed random filters, offline), "vgg19" or "vgg16" (torchvision's ImageNet weights).
+        network: "random" / "random_wide" (fixed random filters, offline), "vgg19" or "vgg16" (torchvision's ImageNet
+            weights), "auto": vgg19 where its weights are given or cached, else random_wide. The choice is made when
+            the config is built and kept in its place, so a checkpoint names the network it was trained with.
         width: first-scale channels of the random networks (see ``FeatureNetwork``).
         weights_path: a local torchvision VGG state dict (offline clusters); None: torchvision's download.
     """
@@ -203,6 +242,9 @@ class PerceptualConfig:
     network: FeatureNetworkName = "random"
     width: int = 32
     weights_path: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "network", resolve_feature_network(self.network, self.weights_path))
 
     def build(self, load_weights: bool = True) -> FeatureNetwork:
         return FeatureNetwork(self.network, self.weights_path, load_weights, width=self.width)

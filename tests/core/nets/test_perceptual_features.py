@@ -74,3 +74,58 @@ def test_offline_without_cached_vgg_weights_says_what_to_do(monkeypatch):
     with pytest.raises(UserError, match="features 'random'") as error:
         FeatureNetwork("vgg19")
     assert "\n" not in str(error.value)
+
+
+def _small_vgg19_state(path):
+    # An un-initialised torchvision vgg19 cut at relu4_1, under torchvision's key names (no download).
+    torch.manual_seed(0)
+    reference = FeatureNetwork("vgg19", load_weights=False)
+    torch.save({f"features.{k}": v for k, v in reference.layers.state_dict().items()}, path)
+    return reference
+
+
+@pytest.fixture
+def no_vgg_download(monkeypatch, tmp_path):
+    from gan_lightning.core.nets import perceptual
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("tried to download")
+
+    monkeypatch.setattr("torch.hub._hub_dir", str(tmp_path / "hub"))  # an empty torchvision cache
+    monkeypatch.setattr("torch.hub.download_url_to_file", no_download)  # what torchvision calls unless cached
+    perceptual._say_auto_choice.cache_clear()
+    yield tmp_path / "hub"
+    perceptual._say_auto_choice.cache_clear()
+
+
+def test_auto_features_are_random_wide_when_no_vgg_weights_are_at_hand_and_say_so(no_vgg_download, capsys):
+    from gan_lightning.core.nets.perceptual import PerceptualConfig
+
+    network = FeatureNetwork("auto", width=8)
+    assert network.name == "random_wide" and network.channels == (16, 32, 64, 64)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'auto': random_wide" in err
+    # The config keeps what auto picked: a checkpoint's hyper-parameters name a concrete network.
+    assert PerceptualConfig("auto").network == "random_wide"
+
+
+def test_auto_features_are_vgg19_from_a_given_or_cached_weights_file(no_vgg_download, tmp_path, capsys):
+    from torchvision.models import VGG19_Weights
+
+    from gan_lightning.core.nets.perceptual import PerceptualConfig
+
+    given = tmp_path / "vgg19.pth"
+    reference = _small_vgg19_state(given)
+    images = torch.rand(1, 3, 32, 32) * 2 - 1
+    network = PerceptualConfig("auto", weights_path=str(given)).build()
+    assert network.name == "vgg19"
+    assert all(torch.equal(a, b) for a, b in zip(network(images), reference(images)))
+    assert "'auto': vgg19 (weights from" in capsys.readouterr().err
+
+    cached = no_vgg_download / "checkpoints" / VGG19_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[1]
+    cached.parent.mkdir(parents=True)
+    given.rename(cached)
+    network = FeatureNetwork("auto")  # read by torchvision's own loader from its cache
+    assert network.name == "vgg19" and [f.shape[1] for f in network(images)] == [64, 128, 256, 512]
+    assert all(torch.equal(a, b) for a, b in zip(network(images), reference(images)))
+    assert "'auto': vgg19 (torchvision's cached ImageNet weights)" in capsys.readouterr().err

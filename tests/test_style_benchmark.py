@@ -1,0 +1,29 @@
+"""The style benchmark's summary: by mode and split, bounds counted per pair, each training's CPU
+time counted once however many pairs it served (the benchmark itself takes hours: not run here)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import style_benchmark
+
+
+def row(mode, split, gram_ratio, structure, trained_as, train_cpu_s):
+    return {"mode": mode, "split": split, "gram_ratio": gram_ratio, "structure": structure, "colour": 0.1, "colour_photo": 0.2,
+            "trained_as": trained_as, "train_cpu_s": train_cpu_s, "apply_cpu_s": 3.0}  # fmt: skip
+
+
+def test_summary_counts_bounds_per_pair_and_each_training_once():
+    rows = [
+        row("fast_neural", "tuned", 0.3, 0.9, "fast_neural:cells", 100.0),
+        row("fast_neural", "tuned", 0.6, 0.9, "fast_neural:cells", 100.0),  # the same model, another photo
+        row("fast_neural", "tuned", 0.2, 0.3, "fast_neural:grass_ink", 50.0),  # texture, but structure lost
+        row("fast_neural", "held_out", 0.4, 0.8, "fast_neural:mosaic", 70.0),
+    ]
+    summary = {(s["mode"], s["split"]): s for s in style_benchmark.summarise(rows)}
+    tuned, held_out = summary["fast_neural", "tuned"], summary["fast_neural", "held_out"]
+    assert (tuned["pairs"], tuned["meets_bounds"], tuned["train_cpu_s"]) == (3, 1, 150.0)
+    assert tuned["gram_ratio"] == 0.3 and tuned["identity_l1"] is None
+    assert (held_out["pairs"], held_out["meets_bounds"], held_out["train_cpu_s"]) == (1, 1, 70.0)
