@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from kornia.color import rgb_to_ycbcr, ycbcr_to_rgb
 from torch import Tensor
+from torchvision.transforms.v2 import functional as TF
 
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.images import IMAGE_EXTENSIONS, from_unit, load_image, pil_to_tensor, save_image_file, to_unit
@@ -36,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style-size", type=int, default=512, help="short side the --style image is resized to, 0 = as it is; sets the stroke scale (default 512)")
     parser.add_argument("--alpha", type=float, default=1.0, help="blend with the original: 1 = fully stylized (default), 0 = original")
     parser.add_argument("--preserve-color", action="store_true", help="keep the content's colours (take only luminance from the output)")
+    parser.add_argument("--photo-size", type=int, default=None, help="short side photos are stylized at, then resized back; default: the scale training saw (recorded in the checkpoint), 0 = as they are")
     parser.add_argument("--tile-size", type=int, default=DEFAULT_TILE_SIZE, help=f"largest side processed at once; larger images are tiled (default {DEFAULT_TILE_SIZE})")
     parser.add_argument("--tile-overlap", type=int, default=None, help="overlap between tiles in pixels (default: tile size / 8)")
 
@@ -77,10 +79,34 @@ def collect_inputs(path: Path, out: Path | None = None) -> tuple[list[Path], Pat
     raise UserError(f"--input {str(path)!r} does not exist")
 
 
+def photo_size(args: argparse.Namespace, hyper_parameters: dict) -> int:
+    """The short side to stylize at (0: as they are): --photo-size, else the checkpoint's training scale,
+    announced in one line, since a model trained on photos of one scale draws blobs at another."""
+    if args.photo_size is not None:
+        if args.photo_size < 0:
+            raise UserError(f"--photo-size {args.photo_size} is invalid; allowed: 0 (as they are) or a short side in pixels")
+        return args.photo_size
+    size = hyper_parameters.get("stylize_size")
+    if size:
+        print(f"stylize: photos are resized to a short side of {size} px (the scale of training), stylized, and resized back to their size; --photo-size 0 keeps them as they are")
+    return int(size or 0)
+
+
+def at_short_side(image: Tensor, size: int) -> Tensor:
+    """(1, C, H, W) resized (antialiased) so its short side is ``size``; unchanged when it already is or ``size`` is 0."""
+    if size == 0 or min(image.shape[-2:]) == size:
+        return image
+    return TF.resize(image, size, antialias=True)
+
+
 def stylize_batch(network, original: Tensor, args: argparse.Namespace, multiple: int, alpha: float) -> Tensor:
-    """(1, C, H, W) in [-1, 1] -> the stylized image, after --tile-size and --preserve-color, blended
-    with the original by ``alpha`` (what image_network leaves of --alpha for the pixels)."""
-    result = apply_tiled(network, original, args.tile_size, args.tile_overlap, multiple=multiple)
+    """(1, C, H, W) in [-1, 1] -> the stylized image, at --photo-size (``args.photo_size``, resolved
+    by ``photo_size``) and back, after --tile-size and --preserve-color, blended with the original by
+    ``alpha`` (what image_network leaves of --alpha for the pixels)."""
+    scaled = at_short_side(original, getattr(args, "photo_size", None) or 0)
+    result = apply_tiled(network, scaled, args.tile_size, args.tile_overlap, multiple=multiple)
+    if result.shape[-2:] != original.shape[-2:]:
+        result = TF.resize(result, list(original.shape[-2:]), antialias=True).clamp(-1, 1)
     if args.preserve_color:
         result = preserve_color(result, original)
     return blend(result, original, alpha)
@@ -102,6 +128,7 @@ def run(args: argparse.Namespace) -> None:
         out = check_output_folder(out_dir, [f"{source.stem}.mp4"], args.overwrite, [source, args.ckpt]) / f"{source.stem}.mp4"
         generator, checkpoint, device = load_command_generator(args, "stylize", algorithms)
         network, multiple, alpha = image_network(generator, checkpoint["algorithm"], args.style, args.style_size, args.alpha, device)
+        args.photo_size = photo_size(args, checkpoint["hyper_parameters"])
         stylize_frame = lambda frame: stylize_batch(network, frame, args, multiple, alpha)  # noqa: E731
         frames = stylize_video(source, out, int(checkpoint["hyper_parameters"]["channels"]), stylize_frame)
         mark_output_folder(out_dir)  # after reading the video: a file that is not one leaves no folder behind
@@ -111,6 +138,7 @@ def run(args: argparse.Namespace) -> None:
     generator, checkpoint, device = load_command_generator(args, "stylize", algorithms)
     network, multiple, alpha = image_network(generator, checkpoint["algorithm"], args.style, args.style_size, args.alpha, device)
     channels = int(checkpoint["hyper_parameters"]["channels"])
+    args.photo_size = photo_size(args, checkpoint["hyper_parameters"])
     check_output_folder(out_dir, [path.relative_to(base) for path in files], args.overwrite, [*files, args.ckpt])
     mark_output_folder(out_dir)
     written = 0
