@@ -17,10 +17,11 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 
 from gan_lightning.evaluation.texture import edge_correlation
 
-# Bounds from the runs of benchmarks/results/style_collapse.md: collapsed runs measured identity L1
-# of 0.18 or more and edge correlations of 0.31 or less, runs that kept their pictures 0.14 or less
-# and 0.45 or more.
-IDENTITY_L1_BOUND = 0.16
+# Bounds from the runs of benchmarks/results/style_collapse.md: collapsed runs kept edge correlations
+# of 0.31 or less, runs that kept their pictures 0.50 or more. Identity L1 overlaps more (a short run
+# reproduces the style image blurred: 0.11 to 0.17 where the pictures were kept, 0.18 to 0.30 where
+# they collapsed), so its bound only catches the clearer cases.
+IDENTITY_L1_BOUND = 0.2
 STRUCTURE_BOUND = 0.4
 
 

@@ -341,11 +341,9 @@ class StyleTransfer(GANModule):
     def collapse_remedy(self) -> str:
         """The option that undid the collapses measured in benchmarks/results/style_collapse.md."""
         hp = self.hparams
-        if self.perceptual is None:
-            return "no remedy measured for training without perceptual terms (docs/style_transfer.md, 'When training collapses')"
-        if hp.style_statistics == "gram" and hp.perceptual_normalisation != "photo_relative":
-            return "the style term outweighs the photo's structure; set --model.init_args.perceptual_normalisation photo_relative"
-        return f"the style term outweighs the photo's structure; lower --model.init_args.lambda_style (now {hp.lambda_style}) or raise --model.init_args.lambda_content (now {hp.lambda_content})"
+        if self.perceptual is None or hp.lambda_style == 0:
+            return "no remedy measured for training without the perceptual style term (docs/style_transfer.md, 'When training collapses')"
+        return f"the style term outweighs the photo's structure: lower --model.init_args.lambda_style (now {hp.lambda_style}; the single-image preset's is 1)"
 
     @torch.no_grad()
     def fixed_samples(self) -> dict[str, Tensor]:
