@@ -68,8 +68,8 @@ def test_the_message_is_one_line_naming_values_bounds_and_remedy():
 class FakeModule:
     """The two methods the detector reads, and the log calls it makes."""
 
-    def __init__(self, measures):
-        self.measures, self.logged = measures, {}
+    def __init__(self, measures, bounds_apply=True):
+        self.measures, self.logged, self.collapse_bounds_apply = measures, {}, bounds_apply
 
     def collapse_measures(self):
         return self.measures
@@ -101,3 +101,18 @@ def test_the_detector_is_silent_on_a_healthy_run_and_before_the_first_validation
     detector.on_validation_epoch_end(FakeTrainer(), FakeModule(None))
     detector.on_validation_epoch_end(FakeTrainer(), FakeModule(CollapseMeasures(0.05, 0.8)))
     assert capsys.readouterr().err == ""
+
+
+def test_where_the_bounds_were_not_measured_it_logs_and_says_nothing(capsys):
+    module = FakeModule(CollapseMeasures(None, 0.1), bounds_apply=False)
+    StyleCollapseDetector().on_validation_epoch_end(FakeTrainer(), module)
+    assert module.logged == {"val/structure": 0.1} and capsys.readouterr().err == ""
+
+
+def test_the_bounds_apply_to_the_single_image_preset_and_not_to_cut_or_fast_neural_style():
+    from gan_lightning.training.models.style_transfer import StyleTransfer
+
+    tiny = dict(resolution=32, generator=dict(width=8, blocks=1), style_network=dict(width=8), num_patches=16, perceptual=dict(width=8))
+    assert StyleTransfer(**tiny, lambda_style=1.0, lambda_identity=1.0).collapse_bounds_apply
+    assert not StyleTransfer(**tiny).collapse_bounds_apply  # CUT
+    assert not StyleTransfer(**tiny, lambda_gan=0.0, lambda_nce=0.0, nce_identity=False, lambda_style=1.0).collapse_bounds_apply  # fast neural

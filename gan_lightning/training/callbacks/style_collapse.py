@@ -53,7 +53,8 @@ def collapse_message(measures: CollapseMeasures, step: int, remedy: str, identit
 class StyleCollapseDetector(Callback):
     """At each validation end, logs ``val/identity_l1`` and ``val/structure`` of a style-transfer model
     on its fixed validation crops, and prints one stderr line the first time they fall past their
-    bounds. The model provides ``collapse_measures()`` (None before its first validation batch) and
+    bounds. The model provides ``collapse_measures()`` (None before its first validation batch),
+    ``collapse_bounds_apply`` (False: log only, the bounds were not measured on such training) and
     ``collapse_remedy()`` (the option to change)."""
 
     def __init__(self, identity_bound: float = IDENTITY_L1_BOUND, structure_bound: float = STRUCTURE_BOUND) -> None:
@@ -70,6 +71,8 @@ class StyleCollapseDetector(Callback):
         pl_module.log("val/structure", measures.structure)
         if measures.identity_l1 is not None:
             pl_module.log("val/identity_l1", measures.identity_l1)
+        if not getattr(pl_module, "collapse_bounds_apply", True):
+            return
         if not self.reported and measures.collapsed(self.identity_bound, self.structure_bound) and trainer.is_global_zero:
             self.reported = True
             message = collapse_message(measures, trainer.global_step, pl_module.collapse_remedy(), self.identity_bound, self.structure_bound)  # type: ignore[operator]

@@ -338,12 +338,17 @@ class StyleTransfer(GANModule):
         with eval_mode(self.generator) as generator:
             return measure_collapse(generator, content, style, identity=hp.lambda_identity > 0 or (hp.nce_identity and hp.lambda_nce > 0))
 
+    @property
+    def collapse_bounds_apply(self) -> bool:
+        """Whether the detector's bounds were measured on this kind of training (a perceptual style
+        term beside an identity term: the single-image preset). CUT's and fast neural style's outputs
+        may redraw outlines on purpose, so there the measures are logged and nothing is said."""
+        hp = self.hparams
+        return self.perceptual is not None and hp.lambda_style > 0 and (hp.lambda_identity > 0 or (hp.nce_identity and hp.lambda_nce > 0))
+
     def collapse_remedy(self) -> str:
         """The option that undid the collapses measured in benchmarks/results/style_collapse.md."""
-        hp = self.hparams
-        if self.perceptual is None or hp.lambda_style == 0:
-            return "no remedy measured for training without the perceptual style term (docs/style_transfer.md, 'When training collapses')"
-        return f"the style term outweighs the photo's structure: lower --model.init_args.lambda_style (now {hp.lambda_style}; the single-image preset's is 1)"
+        return f"the style term outweighs the photo's structure: lower --model.init_args.lambda_style (now {self.hparams.lambda_style}; the single-image preset's is 1)"
 
     @torch.no_grad()
     def fixed_samples(self) -> dict[str, Tensor]:
