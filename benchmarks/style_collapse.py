@@ -9,10 +9,12 @@ The preset is configs/style_transfer_single.yaml (its model options over configs
 whole photo and the whole style image at the training scale (short side ``load_size``):
 - ``structure``: correlation of the output's blurred luminance with the photo's (1: kept, ~0: lost);
 - ``identity_l1``: mean |G(style) - style| in [-1, 1] units;
+- ``edges``: correlation of the output's luminance edge magnitudes with the photo's (the collapse
+  detector's structure measure; soft blobs score low where ``structure`` does not);
 - ``gram_ratio``: Gram distance to the style of the output over the photo's, in an independent network
-  (below 1: the texture moved toward the style);
-- ``identity_gram_ratio``: the same for G(style) over the style's own resized copy... (0 for a perfect copy,
-  so it is reported as the distance itself, ``identity_gram``).
+  (below 1: the texture moved toward the style); ``identity_gram``: G(style)'s Gram distance to the style.
+``--flattening`` only prints the preset's per-layer style term for photo crops and for the same crops
+flattened to their mean colour (no training).
 Writes benchmarks/results/style_collapse_NAME.json and .png (photo | output | style | identity).
 """
 
@@ -119,7 +121,6 @@ def main() -> None:
     parser.add_argument("--model", nargs="*", default=[], help="KEY=VALUE model overrides")
     parser.add_argument("--data", nargs="*", default=[], help="KEY=VALUE data overrides")
     args = parser.parse_args()
-    torch.set_num_threads(int(torch.get_num_threads()))
     model_args, data_args = preset(args.config)
     model_args.pop("fid_features", None)
     files = Path(args.photo).is_file()

@@ -333,18 +333,22 @@ class StyleTransfer(GANModule):
         crops; identity only where an identity term trains G(style) towards the style image."""
         if self._logged is None:
             return None
-        hp = self.hparams
         content, style = (t.to(self.device) for t in self._logged)
         with eval_mode(self.generator) as generator:
-            return measure_collapse(generator, content, style, identity=hp.lambda_identity > 0 or (hp.nce_identity and hp.lambda_nce > 0))
+            return measure_collapse(generator, content, style, identity=self.trains_identity)
+
+    @property
+    def trains_identity(self) -> bool:
+        """Whether a term pulls G(style image) towards the style image (identity L1 or PatchNCE)."""
+        hp = self.hparams
+        return hp.lambda_identity > 0 or (hp.nce_identity and hp.lambda_nce > 0)
 
     @property
     def collapse_bounds_apply(self) -> bool:
         """Whether the detector's bounds were measured on this kind of training (a perceptual style
         term beside an identity term: the single-image preset). CUT's and fast neural style's outputs
         may redraw outlines on purpose, so there the measures are logged and nothing is said."""
-        hp = self.hparams
-        return self.perceptual is not None and hp.lambda_style > 0 and (hp.lambda_identity > 0 or (hp.nce_identity and hp.lambda_nce > 0))
+        return self.perceptual is not None and self.hparams.lambda_style > 0 and self.trains_identity
 
     def collapse_remedy(self) -> str:
         """The option that undid the collapses measured in benchmarks/results/style_collapse.md."""
