@@ -30,7 +30,7 @@ class Blobs(nn.Module):
     """What a collapsed generator draws: the input's light and dark areas, soft, in a brownish tint."""
 
     def forward(self, x):
-        return (gaussian_blur2d(x, (31, 31), (8.0, 8.0)) * 0.5 + torch.tensor([0.2, 0.0, -0.2]).view(1, 3, 1, 1)).clamp(-1, 1)
+        return (gaussian_blur2d(x, (63, 63), (16.0, 16.0)) * 0.5 + torch.tensor([0.2, 0.0, -0.2]).view(1, 3, 1, 1)).clamp(-1, 1)
 
 
 class Recolour(nn.Module):
@@ -61,7 +61,7 @@ def test_identity_is_not_judged_where_the_model_trains_no_identity_term():
 def test_the_message_is_one_line_naming_values_bounds_and_remedy():
     message = collapse_message(CollapseMeasures(0.25, 0.2), 120, "try --data.init_args.x 1")
     assert "\n" not in message
-    for part in ("step 120", "0.250", f"{IDENTITY_L1_BOUND}", "0.200", f"{STRUCTURE_BOUND}", "--data.init_args.x 1"):
+    for part in ("after 120 batches", "0.250", f"{IDENTITY_L1_BOUND}", "0.200", f"{STRUCTURE_BOUND}", "--data.init_args.x 1"):
         assert part in message
 
 
@@ -81,10 +81,14 @@ class FakeModule:
         self.logged[name] = value
 
 
+class FakeLoop:
+    total_batch_idx = 6
+
+
 class FakeTrainer:
     sanity_checking = False
     is_global_zero = True
-    global_step = 7
+    fit_loop = FakeLoop()
 
 
 def test_the_detector_logs_each_validation_and_speaks_once(capsys):
@@ -93,7 +97,7 @@ def test_the_detector_logs_each_validation_and_speaks_once(capsys):
     detector.on_validation_epoch_end(FakeTrainer(), module)
     assert module.logged == {"val/structure": 0.1, "val/identity_l1": 0.3}
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and "REMEDY-OPTION" in lines[0] and "step 7" in lines[0]
+    assert len(lines) == 1 and "REMEDY-OPTION" in lines[0] and "after 7 batches" in lines[0]
 
 
 def test_the_detector_is_silent_on_a_healthy_run_and_before_the_first_validation(capsys):
