@@ -20,6 +20,15 @@ SNAPSHOTS = ASSETS / "print_config"
 CHANGED_SINCE: dict[tuple[str, str], object] = {
     ("trainer", "benchmark"): True,  # cudnn.benchmark on, as NVlabs sets it (fastest convolution algorithms)
 }
+# Model and data options added since (by class name), with the value every preset resolves to.
+ADDED_SINCE: dict[str, dict[str, object]] = {
+    "StyleTransfer": {"stylize_size": None},  # recorded from the data at fit; stylize resizes photos to it
+    "SingleImagePairDataModule": {"style_load_size": None},  # None: the content's load_size, as before
+}
+# Per preset, model options changed on purpose since.
+PRESET_CHANGED_SINCE: dict[str, dict[str, object]] = {
+    "style_transfer_single": {"lambda_style": 1.0},  # 10 collapsed the outputs into blobs (benchmarks/results/style_collapse.md)
+}
 PRESETS = sorted(path.stem for path in (REPO / "configs").glob("*.yaml"))
 
 
@@ -34,7 +43,11 @@ def migrated_snapshot(name: str) -> dict:
     """The snapshot as today's code names it: class paths moved, renamed model options migrated."""
     snapshot = yaml.safe_load(migrate_class_paths_in((SNAPSHOTS / f"{name}.yaml").read_text()))
     model = snapshot["model"]
-    model["init_args"] = migrate_hparams(model["class_path"].rsplit(".", 1)[-1], model["init_args"])
+    algorithm = model["class_path"].rsplit(".", 1)[-1]
+    model["init_args"] = {**migrate_hparams(algorithm, model["init_args"]), **ADDED_SINCE.get(algorithm, {}), **PRESET_CHANGED_SINCE.get(name, {})}
+    data = snapshot.get("data")
+    if isinstance(data, dict) and "class_path" in data:
+        data["init_args"] = {**data["init_args"], **ADDED_SINCE.get(data["class_path"].rsplit(".", 1)[-1], {})}
     for (section, key), value in CHANGED_SINCE.items():
         snapshot[section][key] = value
     return snapshot
