@@ -75,7 +75,9 @@ class SingleImagePairDataModule(StyleDataModule):
         example_photo / example_style: without paths, a scikit-image photo and an example style
             (``data/example_photos.py``, e.g. chelsea and grass_ink); both None: the bundled mosaics.
         resolution: side of the training crops.
-        load_size: short side of the images at zoom 1; None: resolution * 286/256.
+        load_size: short side of the content image at zoom 1; None: resolution * 286/256.
+        style_load_size: short side of the style image at zoom 1, which sets the size of its texture
+            elements in a crop (and so in the output); None: ``load_size``.
         min_zoom / max_zoom: range of the random zoom (1 to 3 in SinCUT: crops see finer and coarser detail).
         crops_per_epoch: training items per epoch (the Trainer's epochs are otherwise meaningless here).
         flip: random horizontal flips.
@@ -89,6 +91,7 @@ class SingleImagePairDataModule(StyleDataModule):
         example_style: str | None = None,
         resolution: int = 128,
         load_size: int | None = None,
+        style_load_size: int | None = None,
         min_zoom: float = 1.0,
         max_zoom: float = 3.0,
         crops_per_epoch: int = 1000,
@@ -97,6 +100,7 @@ class SingleImagePairDataModule(StyleDataModule):
     ) -> None:
         super().__init__(resolution=resolution, **kwargs)
         self.load_size = load_size_for(load_size, resolution)
+        self.style_load_size = load_size_for(style_load_size if style_load_size is not None else self.load_size, resolution)
         if not 0 < min_zoom <= max_zoom:
             raise UserError(f"zoom range [{min_zoom}, {max_zoom}] is invalid; allowed: 0 < min_zoom <= max_zoom")
         check_at_least("crops_per_epoch", crops_per_epoch, 1)
@@ -135,10 +139,10 @@ class SingleImagePairDataModule(StyleDataModule):
             content, style = (to_mode(image, self.channels) for image in bundled_image_pair())
         else:
             content, style = load_image(self.content, self.channels), load_image(self.style, self.channels)
-        crops = lambda image, n, lo, hi, flip: ZoomedCrops(image, n, self.resolution, self.load_size, lo, hi, flip)  # noqa: E731
+        crops = lambda image, n, lo, hi, flip, size=self.load_size: ZoomedCrops(image, n, self.resolution, size, lo, hi, flip)  # noqa: E731
         self.train_set = UnpairedDataset(
             crops(content, self.crops_per_epoch, self.min_zoom, self.max_zoom, self.flip),
-            crops(style, self.crops_per_epoch, self.min_zoom, self.max_zoom, self.flip),
+            crops(style, self.crops_per_epoch, self.min_zoom, self.max_zoom, self.flip, self.style_load_size),
             random_style=False,
         )
         # Validation: a fixed handful of crops at zoom 1 (seeded so every run sees the same ones).
@@ -146,7 +150,7 @@ class SingleImagePairDataModule(StyleDataModule):
         torch.manual_seed(0)
         num_val = max(self.batch_size, 4)
         val_content = [crops(content, 1, 1.0, 1.0, False)[0] for _ in range(num_val)]
-        val_style = [crops(style, 1, 1.0, 1.0, False)[0] for _ in range(num_val)]
+        val_style = [crops(style, 1, 1.0, 1.0, False, self.style_load_size)[0] for _ in range(num_val)]
         torch.random.set_rng_state(generator_state)
         self.val_set = UnpairedDataset(ItemList(val_content), ItemList(val_style), random_style=False)
         if self.content is None:

@@ -1,11 +1,11 @@
 """Measures of a stylization, on images in [-1, 1]: how close its texture statistics are to the
 style's (Gram matrices in an independent random network, seeded differently from any training
-features) and how much of the content's structure it keeps (SSIM of blurred greys)."""
+features) and how much of the content's structure it keeps (blurred greys, outlines)."""
 
 from __future__ import annotations
 
 import torch
-from kornia.filters import gaussian_blur2d
+from kornia.filters import gaussian_blur2d, sobel
 from kornia.metrics import ssim
 
 from gan_lightning.core.losses import gram_matrix
@@ -54,3 +54,14 @@ def colour_distance(images: torch.Tensor, reference: torch.Tensor, quantiles: in
     a = torch.quantile(((images.float() + 1) / 2).transpose(0, 1).flatten(1), levels, dim=1)
     b = torch.quantile(((reference.float() + 1) / 2).transpose(0, 1).flatten(1), levels, dim=1)
     return float((a - b).abs().mean())
+
+
+def edge_correlation(images: torch.Tensor, content: torch.Tensor) -> float:
+    """Mean over images of the Pearson correlation between the luminances' Sobel magnitudes: 1 when
+    the outlines stay where the content has them; low for soft blobs that keep only the light and
+    dark areas (which ``blurred_grey_correlation`` still scores high)."""
+    weights = torch.tensor([0.299, 0.587, 0.114], device=images.device).view(1, 3, 1, 1)
+    edges = lambda t: sobel((t.float() * weights).sum(1, keepdim=True)).flatten(1)  # noqa: E731
+    a, b = edges(images), edges(content)
+    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+    return float(((a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp(min=1e-8)).mean())

@@ -20,13 +20,20 @@ SNAPSHOTS = ASSETS / "print_config"
 CHANGED_SINCE: dict[tuple[str, str], object] = {
     ("trainer", "benchmark"): True,  # cudnn.benchmark on, as NVlabs sets it (fastest convolution algorithms)
 }
-# Model options added since the snapshots were written, with the defaults that keep the older presets' behaviour.
+# Model and data options added since the snapshots were written (by class name), with the value
+# every preset resolves to: the defaults that keep the older presets' behaviour.
 ADDED_SINCE: dict[str, dict[str, object]] = {
     "VanillaGAN": {"lambda_r1": 0.0, "lambda_r2": 0.0},  # R1 / R2 of the R3GAN objective
     "StyleGAN": {
         "gan_loss": "non_saturating", "lambda_r1": 0.0, "lambda_r2": 0.0,
         "stylegan3": None, "d_lr": None, "blur_init_sigma": 0.0, "blur_fade_kimg": 200.0,
     },
+    "StyleTransfer": {"stylize_size": None},  # recorded from the data at fit; stylize resizes photos to it
+    "SingleImagePairDataModule": {"style_load_size": None},  # None: the content's load_size, as before
+}
+# Per preset, model options changed on purpose since.
+PRESET_CHANGED_SINCE: dict[str, dict[str, object]] = {
+    "style_transfer_single": {"lambda_style": 1.0},  # 10 collapsed the outputs into blobs (benchmarks/results/style_collapse.md)
 }
 PRESETS = sorted(path.stem for path in (REPO / "configs").glob("*.yaml"))
 
@@ -43,7 +50,10 @@ def migrated_snapshot(name: str) -> dict:
     snapshot = yaml.safe_load(migrate_class_paths_in((SNAPSHOTS / f"{name}.yaml").read_text()))
     model = snapshot["model"]
     algorithm = model["class_path"].rsplit(".", 1)[-1]
-    model["init_args"] = {**ADDED_SINCE.get(algorithm, {}), **migrate_hparams(algorithm, model["init_args"])}
+    model["init_args"] = {**ADDED_SINCE.get(algorithm, {}), **migrate_hparams(algorithm, model["init_args"]), **PRESET_CHANGED_SINCE.get(name, {})}
+    data = snapshot.get("data")
+    if isinstance(data, dict) and "class_path" in data:
+        data["init_args"] = {**ADDED_SINCE.get(data["class_path"].rsplit(".", 1)[-1], {}), **data["init_args"]}
     for (section, key), value in CHANGED_SINCE.items():
         snapshot[section][key] = value
     return snapshot

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from kornia.color import rgb_to_ycbcr, ycbcr_to_rgb
 from torch import Tensor, nn
+from torchvision.transforms.v2 import functional as TF
 
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.images import IMAGE_EXTENSIONS, from_unit, load_image, pil_to_tensor, save_image_file, to_unit
@@ -40,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style-size", type=int, default=512, help="short side the --style image is resized to, 0 = as it is; sets the stroke scale (default 512)")
     parser.add_argument("--alpha", type=float, default=1.0, help="blend with the original: 1 = fully stylized (default), 0 = original")
     parser.add_argument("--preserve-color", action="store_true", help="keep the content's colours (take only luminance from the output)")
+    parser.add_argument("--photo-size", type=int, default=None, help="short side photos are stylized at, then resized back; default: the scale training saw (recorded in the checkpoint), 0 = as they are")
     parser.add_argument("--tile-size", type=int, default=DEFAULT_TILE_SIZE, help=f"largest side processed at once; larger images are tiled (default {DEFAULT_TILE_SIZE})")
     parser.add_argument("--tile-overlap", type=int, default=None, help="overlap between tiles in pixels (default: tile size / 8)")
     add_optimize_arguments(parser)
@@ -85,13 +87,38 @@ def collect_inputs(path: Path, out: Path | None = None) -> tuple[list[Path], Pat
     raise UserError(f"--input {str(path)!r} does not exist")
 
 
+def photo_size(args: argparse.Namespace, hyper_parameters: dict) -> int:
+    """The short side to stylize at (0: as they are): --photo-size, else the checkpoint's training scale,
+    announced in one line, since a model trained on photos of one scale draws blobs at another."""
+    if args.photo_size is not None:
+        if args.photo_size < 0:
+            raise UserError(f"--photo-size {args.photo_size} is invalid; allowed: 0 (as they are) or a short side in pixels")
+        return args.photo_size
+    size = hyper_parameters.get("stylize_size")
+    if size:
+        print(f"stylize: photos are resized to a short side of {size} px (the scale of training), stylized, and resized back to their size; --photo-size 0 keeps them as they are")
+    return int(size or 0)
+
+
+def at_short_side(image: Tensor, size: int) -> Tensor:
+    """(1, C, H, W) resized (antialiased) so its short side is ``size``; unchanged when it already is or ``size`` is 0."""
+    if size == 0 or min(image.shape[-2:]) == size:
+        return image
+    return TF.resize(image, size, antialias=True)
+
+
 def stylize_batch(
-    network: nn.Module, original: Tensor, tile_size: int, tile_overlap: int | None, keep_color: bool, multiple: int, alpha: float
-) -> Tensor:
-    """(1, C, H, W) in [-1, 1] -> the stylized image, tiled above ``tile_size`` (--tile-size), with the
+    network: nn.Module, original: Tensor, tile_size: int, tile_overlap: int | None, keep_color: bool, multiple: int, alpha: float,
+    photo_size: int = 0,
+) -> Tensor:  # fmt: skip
+    """(1, C, H, W) in [-1, 1] -> the stylized image, at a short side of ``photo_size`` (--photo-size as
+    resolved by ``photo_size``; 0: as it is) and back, tiled above ``tile_size`` (--tile-size), with the
     original's colours when ``keep_color`` (--preserve-color), blended with the original by ``alpha``
     (what image_network leaves of --alpha for the pixels)."""
-    result = apply_tiled(network, original, tile_size, tile_overlap, multiple=multiple)
+    scaled = at_short_side(original, photo_size)
+    result = apply_tiled(network, scaled, tile_size, tile_overlap, multiple=multiple)
+    if result.shape[-2:] != original.shape[-2:]:
+        result = TF.resize(result, list(original.shape[-2:]), antialias=True).clamp(-1, 1)
     if keep_color:
         result = preserve_color(result, original)
     return blend(result, original, alpha)
@@ -103,10 +130,11 @@ def read_photo(path: Path, channels: int) -> Tensor:
 
 
 def write_stylized(
-    network: nn.Module, original: Tensor, out: Path, tile_size: int, tile_overlap: int | None, keep_color: bool, multiple: int, alpha: float
-) -> Path:
+    network: nn.Module, original: Tensor, out: Path, tile_size: int, tile_overlap: int | None, keep_color: bool, multiple: int, alpha: float,
+    photo_size: int = 0,
+) -> Path:  # fmt: skip
     """``stylize_batch`` of ``original`` written to ``out`` in the format its extension names."""
-    return save_image_file(stylize_batch(network, original, tile_size, tile_overlap, keep_color, multiple, alpha)[0], out)
+    return save_image_file(stylize_batch(network, original, tile_size, tile_overlap, keep_color, multiple, alpha, photo_size)[0], out)
 
 
 def main(argv: list[str]) -> None:
@@ -134,7 +162,10 @@ def run(args: argparse.Namespace) -> None:
         out = check_output_folder(out_dir, [f"{source.stem}.mp4"], args.overwrite, [source, args.ckpt]) / f"{source.stem}.mp4"
         generator, checkpoint, device = load_command_generator(args, "stylize", algorithms)
         network, multiple, alpha = image_network(generator, checkpoint["algorithm"], args.style, args.style_size, args.alpha, device)
-        stylize_frame = lambda frame: stylize_batch(network, frame, args.tile_size, args.tile_overlap, args.preserve_color, multiple, alpha)  # noqa: E731
+        args.photo_size = photo_size(args, checkpoint["hyper_parameters"])
+        stylize_frame = lambda frame: stylize_batch(  # noqa: E731
+            network, frame, args.tile_size, args.tile_overlap, args.preserve_color, multiple, alpha, args.photo_size
+        )
         frames = stylize_video(source, out, int(checkpoint["hyper_parameters"]["channels"]), stylize_frame)
         mark_output_folder(out_dir)  # after reading the video: a file that is not one leaves no folder behind
         print(f"stylized {frames} frame(s) into {out}")
@@ -143,6 +174,7 @@ def run(args: argparse.Namespace) -> None:
     generator, checkpoint, device = load_command_generator(args, "stylize", algorithms)
     network, multiple, alpha = image_network(generator, checkpoint["algorithm"], args.style, args.style_size, args.alpha, device)
     channels = int(checkpoint["hyper_parameters"]["channels"])
+    args.photo_size = photo_size(args, checkpoint["hyper_parameters"])
     check_output_folder(out_dir, [path.relative_to(base) for path in files], args.overwrite, [*files, args.ckpt])
     mark_output_folder(out_dir)
     written = 0
@@ -152,7 +184,9 @@ def run(args: argparse.Namespace) -> None:
         except UserError as error:
             warnings.warn(f"skipping {error}", stacklevel=2)
             continue
-        write_stylized(network, original, out_dir / path.relative_to(base), args.tile_size, args.tile_overlap, args.preserve_color, multiple, alpha)
+        write_stylized(
+            network, original, out_dir / path.relative_to(base), args.tile_size, args.tile_overlap, args.preserve_color, multiple, alpha, args.photo_size
+        )
         written += 1
     print(f"stylized {written} image(s) into {out_dir}")
 

@@ -110,6 +110,8 @@ class Studio:
         checkpoint = load_checkpoint(self.ckpt)
         self.algorithm: str = checkpoint["algorithm"]
         self.channels = int(checkpoint["hyper_parameters"]["channels"])
+        # the scale style training saw (0: none recorded); `stylize` resizes photos to it by default
+        self.photo_size = int(checkpoint["hyper_parameters"].get("stylize_size") or 0)
         self.generator = generator_from_checkpoint(checkpoint, self.device)
         self.panels = panels_of(self.generator)
         self.classes = int(getattr(self.generator, "c_dim", 0))
@@ -253,7 +255,7 @@ class Studio:
             self.generator, self.algorithm, None if style_file is None else str(style_file), style_size, alpha, self.device
         )
         original = read_photo(content, self.channels)
-        path = write_stylized(network, original, self._folder("stylize") / content.name, tile_size, None, preserve_color, multiple, pixel_alpha)
+        path = write_stylized(network, original, self._folder("stylize") / content.name, tile_size, None, preserve_color, multiple, pixel_alpha, self.photo_size)
         style_options = ["--style", style_file, "--style-size", style_size] if style_file is not None else []
         line = command_line(
             "stylize", "--ckpt", self.ckpt, "--device", self.device_name, "--input", content, *style_options,

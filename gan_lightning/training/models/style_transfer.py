@@ -27,6 +27,7 @@ from gan_lightning.common.checks import check_at_least, check_positive
 from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation.suite import ImagesOf, dataset_images, translated_images
 from gan_lightning.core.losses import AdversarialLoss, check_adversarial_loss, discriminator_loss, generator_loss, patch_nce_loss, r1_penalty
+from gan_lightning.training.callbacks.style_collapse import CollapseMeasures, StyleCollapseDetector, measure_collapse
 from gan_lightning.training.models.base import GANModule
 from gan_lightning.training.perceptual_terms import PerceptualNormalisation, PerceptualTerms, StyleStatistics
 from gan_lightning.core.nets.perceptual import PerceptualConfig
@@ -86,6 +87,9 @@ class StyleTransfer(GANModule):
         lr_constant_epochs: epochs at the initial learning rate.
         lr_decay_epochs: epochs of linear decay to zero after that.
         num_logged_images: validation images whose input / output / identity triplets are logged.
+        stylize_size: the short side, in pixels, of the photos at the scale training saw them (the
+            data's ``load_size``), recorded at the start of ``fit`` so that ``stylize`` can resize
+            photos to it; None: unknown (checkpoints from before it was recorded).
         **kwargs: max_kimg and the FID options of ``GANModule``.
     """
 
@@ -121,6 +125,7 @@ class StyleTransfer(GANModule):
         lr_constant_epochs: int = 200,
         lr_decay_epochs: int = 200,
         num_logged_images: int = 4,
+        stylize_size: int | None = None,
         **kwargs,
     ) -> None:
         super().__init__(resolution=resolution, channels=channels, **kwargs)
@@ -154,6 +159,17 @@ class StyleTransfer(GANModule):
         self.perceptual: PerceptualTerms | None = None
         if lambda_style > 0 or lambda_content > 0:
             self.perceptual = PerceptualTerms(perceptual_config, style_statistics, content_layer, perceptual_normalisation)
+
+    def configure_callbacks(self) -> list:
+        return [StyleCollapseDetector()]
+
+    def on_fit_start(self) -> None:
+        # The scale of the photos in training, for ``stylize`` to resize to (an attribute of the data
+        # modules of this family; other data leaves it unknown).
+        load_size = getattr(self.trainer.datamodule, "load_size", None)
+        if load_size is not None:
+            self.hparams.stylize_size = int(load_size)
+        super().on_fit_start()
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -311,6 +327,32 @@ class StyleTransfer(GANModule):
                 content, style = torch.cat([self._logged[0], content]), torch.cat([self._logged[1], style])
             self._logged = (content, style)
         super().validation_step(batch, batch_idx)
+
+    def collapse_measures(self) -> CollapseMeasures | None:
+        """Identity L1 and structure (``training/callbacks/style_collapse.py``) on the logged validation
+        crops; identity only where an identity term trains G(style) towards the style image."""
+        if self._logged is None:
+            return None
+        content, style = (t.to(self.device) for t in self._logged)
+        with eval_mode(self.generator) as generator:
+            return measure_collapse(generator, content, style, identity=self.trains_identity)
+
+    @property
+    def trains_identity(self) -> bool:
+        """Whether a term pulls G(style image) towards the style image (identity L1 or PatchNCE)."""
+        hp = self.hparams
+        return hp.lambda_identity > 0 or (hp.nce_identity and hp.lambda_nce > 0)
+
+    @property
+    def collapse_bounds_apply(self) -> bool:
+        """Whether the detector's bounds were measured on this kind of training (a perceptual style
+        term beside an identity term: the single-image preset). CUT's and fast neural style's outputs
+        may redraw outlines on purpose, so there the measures are logged and nothing is said."""
+        return self.perceptual is not None and self.hparams.lambda_style > 0 and self.trains_identity
+
+    def collapse_remedy(self) -> str:
+        """The option that undid the collapses measured in benchmarks/results/style_collapse.md."""
+        return f"the style term outweighs the photo's structure: lower --model.init_args.lambda_style (now {self.hparams.lambda_style}; the single-image preset's is 1)"
 
     @torch.no_grad()
     def fixed_samples(self) -> dict[str, Tensor]:

@@ -1,0 +1,122 @@
+"""The style-collapse detector: what it measures, when it speaks, and that a training run logs it."""
+
+import pytest
+import torch
+from kornia.filters import gaussian_blur2d
+from torch import nn
+
+from gan_lightning.training.callbacks.style_collapse import (
+    IDENTITY_L1_BOUND,
+    STRUCTURE_BOUND,
+    CollapseMeasures,
+    StyleCollapseDetector,
+    collapse_message,
+    measure_collapse,
+)
+
+
+def scene(seed: int) -> torch.Tensor:
+    """Images in [-1, 1] with outlines: random rectangles of random grey levels."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.full((2, 3, 64, 64), -0.5)
+    for image in images:
+        for _ in range(6):
+            y, x = torch.randint(0, 48, (2,), generator=generator).tolist()
+            image[:, y : y + 16, x : x + 16] = float(torch.rand((), generator=generator)) * 2 - 1
+    return images
+
+
+class Blobs(nn.Module):
+    """What a collapsed generator draws: the input's light and dark areas, soft, in a brownish tint."""
+
+    def forward(self, x):
+        return (gaussian_blur2d(x, (63, 63), (16.0, 16.0)) * 0.5 + torch.tensor([0.2, 0.0, -0.2]).view(1, 3, 1, 1)).clamp(-1, 1)
+
+
+class Recolour(nn.Module):
+    """A healthy stylization: outlines kept, colours shifted a little."""
+
+    def forward(self, x):
+        return (x * 0.9 + 0.05).clamp(-1, 1)
+
+
+def test_a_generator_that_keeps_outlines_and_the_style_image_is_not_a_collapse():
+    measures = measure_collapse(Recolour(), scene(0), scene(1), identity=True)
+    assert measures.structure > 0.9 and measures.identity_l1 < 0.1
+    assert not measures.collapsed()
+
+
+def test_soft_blobs_are_a_collapse_on_both_measures():
+    measures = measure_collapse(Blobs(), scene(0), scene(1), identity=True)
+    assert measures.structure < STRUCTURE_BOUND and measures.identity_l1 > IDENTITY_L1_BOUND
+    assert measures.collapsed()
+
+
+def test_identity_is_not_judged_where_the_model_trains_no_identity_term():
+    measures = measure_collapse(Recolour(), scene(0), scene(1), identity=False)
+    assert measures.identity_l1 is None and not measures.collapsed()
+    assert CollapseMeasures(None, STRUCTURE_BOUND - 0.01).collapsed()
+
+
+def test_the_message_is_one_line_naming_values_bounds_and_remedy():
+    message = collapse_message(CollapseMeasures(0.25, 0.2), 120, "try --data.init_args.x 1")
+    assert "\n" not in message
+    for part in ("after 120 batches", "0.250", f"{IDENTITY_L1_BOUND}", "0.200", f"{STRUCTURE_BOUND}", "--data.init_args.x 1"):
+        assert part in message
+
+
+class FakeModule:
+    """The two methods the detector reads, and the log calls it makes."""
+
+    def __init__(self, measures, bounds_apply=True):
+        self.measures, self.logged, self.collapse_bounds_apply = measures, {}, bounds_apply
+
+    def collapse_measures(self):
+        return self.measures
+
+    def collapse_remedy(self):
+        return "REMEDY-OPTION"
+
+    def log(self, name, value):
+        self.logged[name] = value
+
+
+class FakeLoop:
+    total_batch_idx = 6
+
+
+class FakeTrainer:
+    sanity_checking = False
+    is_global_zero = True
+    fit_loop = FakeLoop()
+
+
+def test_the_detector_logs_each_validation_and_speaks_once(capsys):
+    detector, module = StyleCollapseDetector(), FakeModule(CollapseMeasures(0.3, 0.1))
+    detector.on_validation_epoch_end(FakeTrainer(), module)
+    detector.on_validation_epoch_end(FakeTrainer(), module)
+    assert module.logged == {"val/structure": 0.1, "val/identity_l1": 0.3}
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "REMEDY-OPTION" in lines[0] and "after 7 batches" in lines[0]
+
+
+def test_the_detector_is_silent_on_a_healthy_run_and_before_the_first_validation(capsys):
+    detector = StyleCollapseDetector()
+    detector.on_validation_epoch_end(FakeTrainer(), FakeModule(None))
+    detector.on_validation_epoch_end(FakeTrainer(), FakeModule(CollapseMeasures(0.05, 0.8)))
+    assert capsys.readouterr().err == ""
+
+
+def test_where_the_bounds_were_not_measured_it_logs_and_says_nothing(capsys):
+    module = FakeModule(CollapseMeasures(None, 0.1), bounds_apply=False)
+    StyleCollapseDetector().on_validation_epoch_end(FakeTrainer(), module)
+    assert module.logged == {"val/structure": 0.1} and capsys.readouterr().err == ""
+
+
+def test_the_bounds_apply_to_the_single_image_preset_and_not_to_cut_or_fast_neural_style():
+    from gan_lightning.training.models.style_transfer import StyleTransfer
+
+    tiny = dict(resolution=32, generator=dict(width=8, blocks=1), style_network=dict(width=8), num_patches=16, perceptual=dict(width=8))
+    assert StyleTransfer(**tiny, lambda_style=1.0, lambda_identity=1.0).collapse_bounds_apply
+    assert not StyleTransfer(**tiny).collapse_bounds_apply  # CUT
+    assert not StyleTransfer(**tiny, lambda_gan=0.0, lambda_nce=0.0, nce_identity=False, lambda_style=1.0).collapse_bounds_apply  # fast neural

@@ -1,0 +1,52 @@
+"""The collapse of issue 21, reproduced small: the single-image preset on a portrait (astronaut) with a
+stained-tissue micrograph (cells) as the style, seed 0, 64 px crops of the photo at 128 px, 100 steps.
+With the preset's earlier style weight (lambda_style 10) the outputs turn into soft blobs and the
+detector names it; as shipped (1) they keep the portrait's outlines and the style image.
+Minutes on a CPU: slow (python -m pytest -m slow tests/training/test_style_collapse_reproduction.py)."""
+
+import pytest
+import yaml
+from lightning.pytorch import Trainer, seed_everything
+
+from gan_lightning.data.single_image import SingleImagePairDataModule
+from gan_lightning.training.callbacks.style_collapse import STRUCTURE_BOUND
+from gan_lightning.training.models.style_transfer import StyleTransfer
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
+
+
+def preset_model_options() -> dict:
+    """The single-image preset's model options over the CUT preset's (what `fit --config` composes)."""
+    options = {}
+    for name in ("style_transfer.yaml", "style_transfer_single.yaml"):
+        options.update(yaml.safe_load((REPO / "configs" / name).read_text())["model"]["init_args"])
+    options.pop("fid_features")
+    return {**options, "fid_features": "shapes", "fid_num_samples": 4, "lr_constant_epochs": 1, "lr_decay_epochs": 0}
+
+
+def train(tmp_path, **overrides) -> StyleTransfer:
+    seed_everything(0)
+    data = SingleImagePairDataModule(example_photo="astronaut", example_style="cells", resolution=64, load_size=128, max_zoom=1.5, crops_per_epoch=400, batch_size=4, num_workers=0)
+    model = StyleTransfer(resolution=64, **{**preset_model_options(), **overrides})
+    trainer = Trainer(
+        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        max_epochs=1, limit_val_batches=1, num_sanity_val_steps=0, default_root_dir=tmp_path,
+    )
+    trainer.fit(model, data)
+    return model, trainer
+
+
+def test_the_earlier_style_weight_collapses_and_the_detector_names_it(tmp_path, capsys):
+    model, trainer = train(tmp_path, lambda_style=10.0)
+    assert trainer.callback_metrics["val/structure"] < STRUCTURE_BOUND
+    lines = [line for line in capsys.readouterr().err.splitlines() if "collapsed" in line]
+    assert len(lines) == 1 and "lower --model.init_args.lambda_style (now 10.0" in lines[0]
+
+
+def test_the_shipped_preset_keeps_the_portrait_and_the_style_image(tmp_path, capsys):
+    model, trainer = train(tmp_path)
+    assert model.hparams.lambda_style == 1.0
+    measures = model.collapse_measures()
+    assert not measures.collapsed(), measures
+    assert "collapsed" not in capsys.readouterr().err
