@@ -223,10 +223,9 @@ def squared_errors(synthesis: Callable[[Tensor], Tensor], transform: Tensor, ws:
         mask = generated_mask * reference_mask
     else:
         transform.copy_(eye)
-        transform[:2, 2] = -torch.tensor([tx, ty])  # the input maps output point p back to p - t
+        transform[:2, 2] = -torch.tensor([tx, ty]).to(transform)  # the input maps output point p back to p - t
         generated = synthesis(ws)
         reference, mask = (integer_translation if kind == "int" else fractional_translation)(original, tx, ty)
-    transform.copy_(eye)
     return torch.stack([((reference - generated).square() * mask).double().sum(), mask.double().sum()])
 
 
@@ -255,11 +254,15 @@ def equivariance_psnr(
     transform = input_transform(generator, metric)
     groups = math.ceil(num_samples / GROUP_SIZE)
     sums = torch.zeros(2, dtype=torch.float64, device=device)
-    for group in range(shard.rank, groups, shard.world_size):
-        seeds = list(range(group * GROUP_SIZE, min((group + 1) * GROUP_SIZE, num_samples)))
-        z = latents_for_seeds(seeds, generator.z_dim, device)
-        c = None if classes is None else class_vectors([classes[s] for s in seeds], generator.c_dim, device)
-        ws = generator.mapping(z, c)
-        tx, ty, angle = random_transform(kind, group, generator.resolution, translate_max, rotate_max)
-        sums += squared_errors(lambda w: generator.synthesis(w, noise_mode="const"), transform, ws, kind, tx, ty, angle)
+    saved = transform.clone()
+    try:
+        for group in range(shard.rank, groups, shard.world_size):
+            seeds = list(range(group * GROUP_SIZE, min((group + 1) * GROUP_SIZE, num_samples)))
+            z = latents_for_seeds(seeds, generator.z_dim, device)
+            c = None if classes is None else class_vectors([classes[s] for s in seeds], generator.c_dim, device)
+            ws = generator.mapping(z, c)
+            tx, ty, angle = random_transform(kind, group, generator.resolution, translate_max, rotate_max)
+            sums += squared_errors(lambda w: generator.synthesis(w, noise_mode="const"), transform, ws, kind, tx, ty, angle)
+    finally:
+        transform.copy_(saved)  # the generator's own transform (a video's, say) is kept
     return psnr(gather(sums).sum(dim=0).cpu())

@@ -147,7 +147,19 @@ def test_each_metric_equals_a_direct_computation_of_its_definition(generator: st
     ours = equivariance_psnr(generator, metric, num_samples)
     assert 20 < ours < 200
     assert ours == pytest.approx(direct_psnr(generator, metric, num_samples), abs=1e-3)
-    assert torch.equal(generator.synthesis.input.transform, torch.eye(3))  # left as found
+    assert torch.equal(generator.synthesis.input.transform, torch.eye(3))
+
+
+def test_the_generators_own_input_transform_is_measured_from_the_identity_and_kept(generator: stylegan3.Generator) -> None:
+    before = equivariance_psnr(generator, "eqt50k_frac", 4)
+    own = equivariance.rotation(0.4)
+    own[:2, 2] = torch.tensor([0.1, -0.2])
+    generator.synthesis.input.transform.copy_(own)
+    try:
+        assert equivariance_psnr(generator, "eqt50k_frac", 4) == before
+        assert torch.equal(generator.synthesis.input.transform, own)
+    finally:
+        generator.synthesis.input.transform.copy_(torch.eye(3))
 
 
 def test_an_identity_transform_gives_the_psnr_the_definition_says(generator: stylegan3.Generator) -> None:
