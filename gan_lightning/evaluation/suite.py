@@ -184,7 +184,7 @@ class MetricSuite:
         results = self.compute(protocol)
         num_gen = self.generated_count(protocol)
         network = None if protocol.detector is None else self.detector(protocol.detector).name
-        noise = {"ppl2_wend": "const, redrawn per pair", **dict.fromkeys(equivariance.METRICS, "const")}
+        noise = {"ppl2_wend": "const, redrawn per pair", **dict.fromkeys(equivariance.METRICS, "none (StyleGAN3 has no noise inputs)")}
         settings = {
             "num_gen": num_gen,
             "num_real": 0 if protocol.max_real == 0 or self.real is None else self.real_count(protocol),

@@ -1,23 +1,29 @@
 """StyleGAN3's equivariance metrics (eqt50k_int, eqt50k_frac, eqr50k): equal to a direct, loop-by-loop
-computation of their definition on a small generator; an identity transform scores as the definition
-says; a translation-equivariant toy generator scores higher than one with a pattern stuck to the
-pixel grid; generators without a transformable input are refused in one line."""
+computation of their definition on a small generator and on the converted T snapshot written by
+NVlabs' code; an identity transform scores as the definition says; a translation-equivariant toy
+generator scores higher than one with a pattern stuck to the pixel grid; generators without a
+transformable input are refused in one line; `evaluate` reports them."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from torch import Tensor, nn
 
+from gan_lightning.checkpoints.formats.nvlabs import convert_nvlabs, load_nvlabs_pickle
+from gan_lightning.cli.main import main
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.sampling import latents_for_seeds
 from gan_lightning.core.nets import stylegan2, stylegan3
 from gan_lightning.core.nets.settings import StyleGAN3Config
 from gan_lightning.evaluation import equivariance
 from gan_lightning.evaluation.equivariance import GROUP_SIZE, equivariance_psnr, random_transform
+from tests.conftest import ASSETS
 
 TINY = StyleGAN3Config(z_dim=8, w_dim=8, channel_base=64, channel_max=8, num_layers=4, num_fp16_res=0)
 METRICS = ("eqt50k_int", "eqt50k_frac", "eqr50k")
@@ -237,3 +243,79 @@ def test_a_generator_without_a_transformable_input_is_one_clear_error() -> None:
     g = stylegan2.Generator(32, 3)
     with pytest.raises(UserError, match=r"^eqr50k needs a StyleGAN3 generator .*; stylegan2.Generator has no such input$"):
         equivariance_psnr(g, "eqr50k", 4)
+
+
+@pytest.fixture(scope="module")
+def converted_t() -> stylegan3.Generator:
+    checkpoint = convert_nvlabs(load_nvlabs_pickle(ASSETS / "nvlabs_stylegan3_t32.pkl"))
+    hp = checkpoint["hyper_parameters"]
+    g = stylegan3.Generator(hp["resolution"], hp["channels"], hp["stylegan3"])
+    g.load_state_dict({k.removeprefix("generator_ema."): v for k, v in checkpoint["state_dict"].items() if k.startswith("generator_ema.")})
+    return g.eval()
+
+
+@torch.no_grad()
+def test_eqt_int_is_the_psnr_of_translated_input_against_shifted_image(converted_t: stylegan3.Generator) -> None:
+    generator = converted_t
+    seeds = list(range(8))
+    measured = equivariance_psnr(generator, "eqt50k_int", len(seeds))
+    # The definition, directly: per group one translation t in +-1/8 of the side, whole pixels; the
+    # image of the input translated by t against the image moved by t, over the pixels both cover.
+    transform = generator.synthesis.input.transform
+    saved = transform.clone()
+    squared, count = 0.0, 0
+    for start in range(0, len(seeds), GROUP_SIZE):
+        ws = generator.mapping(latents_for_seeds(seeds[start : start + GROUP_SIZE], generator.z_dim), None)
+        tx, ty, _ = random_transform("int", start // GROUP_SIZE, 32, 0.125, math.pi)
+        dx, dy = round(tx * 32), round(ty * 32)
+        transform.copy_(torch.eye(3))
+        image = generator.synthesis(ws)
+        transform.copy_(torch.tensor([[1.0, 0.0, -dx / 32], [0.0, 1.0, -dy / 32], [0.0, 0.0, 1.0]]))
+        moved = generator.synthesis(ws)
+        for y in range(32):
+            for x in range(32):
+                if 0 <= y - dy < 32 and 0 <= x - dx < 32:
+                    squared += float((moved[:, :, y, x] - image[:, :, y - dy, x - dx]).square().sum())
+                    count += moved.shape[0] * moved.shape[1]
+    transform.copy_(saved)
+    assert math.isclose(measured, 10 * math.log10(4 / (squared / count)), rel_tol=1e-6)
+    assert torch.equal(generator.synthesis.input.transform, saved)  # left as it was
+
+
+@torch.no_grad()
+def test_a_translated_input_moves_the_image_the_way_the_shift_does(converted_t: stylegan3.Generator) -> None:
+    generator = converted_t
+    ws = generator.mapping(torch.randn(2, generator.z_dim), None)
+    transform = generator.synthesis.input.transform
+    transform.copy_(torch.eye(3))
+    image = generator.synthesis(ws)
+    transform[0, 2] = -3 / 32  # 3 pixels to the right
+    moved = generator.synthesis(ws)
+    transform.copy_(torch.eye(3))
+    assert (moved[..., 3:] - image[..., :-3]).abs().max() < 1e-3  # equivariant: T keeps whole-pixel shifts
+    assert (moved[..., :-3] - image[..., 3:]).abs().max() > 0.05  # the other way is not the same
+
+
+def test_a_generator_without_an_input_transform_is_named() -> None:
+    g = stylegan2.Generator(32, 3, stylegan2.GeneratorConfig(z_dim=8, w_dim=8, mapping_layers=1, channel_base=128, channel_max=8))
+    with pytest.raises(UserError, match="StyleGAN3"):
+        equivariance_psnr(g, "eqt50k_int", 2)
+
+
+def test_evaluate_reports_eqt50k_int_of_a_stylegan3_checkpoint(converted_t: stylegan3.Generator, tmp_path: Path, capsys) -> None:
+    main(["convert", "--from", "nvlabs", str(ASSETS / "nvlabs_stylegan3_t32.pkl"), "--out", str(tmp_path / "t.ckpt")])
+    capsys.readouterr()
+    main(["evaluate", "--ckpt", str(tmp_path / "t.ckpt"), "--metrics", "eqt50k_int", "--num-gen", "8", "--batch-size", "4"])
+    record = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert record["metric"] == "eqt50k_int" and record["settings"]["detector"] is None
+    assert math.isclose(record["results"]["eqt50k_int"], equivariance_psnr(converted_t, "eqt50k_int", 8), rel_tol=1e-4)
+
+
+def test_a_conditional_generator_is_measured_on_the_classes_given() -> None:
+    torch.manual_seed(0)
+    g = stylegan3.Generator(16, 3, StyleGAN3Config(z_dim=8, w_dim=8, c_dim=3, channel_base=64, channel_max=8, num_layers=4)).eval()
+    with torch.no_grad():
+        g.synthesis.input.affine.weight.normal_(0, 0.3)
+    first, second = (equivariance_psnr(g, "eqt50k_frac", 4, classes=[c] * 4) for c in (0, 2))
+    assert math.isfinite(first) and first != second
+    assert equivariance_psnr(g, "eqt50k_frac", 4, classes=[0] * 4) == first

@@ -1,5 +1,6 @@
 """NVlabs network pickles (stylegan2-ada-pytorch snapshots and released ``.pkl`` files, stylegan3's
-StyleGAN2 networks) as our StyleGAN checkpoints.
+StyleGAN2 and StyleGAN3 networks) as our StyleGAN checkpoints; a stylegan3 generator (config T or
+R) is read by ``nvlabs_stylegan3``, the rest here.
 
 Reading: ``formats.safe_pickle`` (no code from the file runs; NVlabs' own loader executes the
 source embedded in the file). A snapshot is a dict with ``G``, ``D``, ``G_ema`` (persistent network
@@ -7,8 +8,8 @@ objects), ``augment_pipe`` and ``training_set_kwargs``; each network object carr
 ``init_kwargs`` (the architecture) and its parameters and buffers.
 
 Architecture: their ``init_kwargs`` become ``GeneratorConfig`` / ``DiscriminatorConfig``; what we
-do not build is refused with the class and option named: StyleGAN3 synthesis (``SynthesisInput``,
-filtered-lrelu ``SynthesisLayer``), a generator architecture other than ``skip``, a discriminator
+do not build is refused with the class and option named: a synthesis network that is neither
+StyleGAN2's nor stylegan3's, a generator architecture other than ``skip``, a discriminator
 architecture other than ``resnet`` or ``orig``, other resampling filters or activations, mapping-network
 feature sizes other than ``w_dim``. Both implement the same parameterisation (equalized lr, weights
 stored divided by the lr multiplier), so each tensor is copied unchanged; only the names differ:

@@ -1,4 +1,5 @@
-"""`convert --from rosinality|nvlabs FILE --out PATH`: turn a published StyleGAN2 checkpoint into ours.
+"""`convert --from rosinality|nvlabs FILE --out PATH`: turn a published StyleGAN2 or (NVlabs) StyleGAN3
+checkpoint into ours.
 
 rosinality ``.pt`` files give an inference checkpoint; NVlabs ``.pkl`` files (read without running
 their embedded code) give a full one, with the discriminator and ADA p as well, that ``fit`` can

@@ -211,7 +211,8 @@ def block_dtype(use_fp16: bool, device: torch.device) -> torch.dtype:
 
 def runs_fp16_layers(network: nn.Module) -> bool:
     """Whether any block of ``network`` computes in float16 now, on the device of its parameters."""
-    blocks = [m for m in network.modules() if isinstance(m, (SynthesisBlock, DiscriminatorBlock)) and m.use_fp16]
+    # any block or layer marked use_fp16 (StyleGAN3's synthesis layers too)
+    blocks = [m for m in network.modules() if getattr(m, "use_fp16", False) is True]
     return any(block_dtype(True, next(block.parameters()).device) == torch.float16 for block in blocks)
 
 

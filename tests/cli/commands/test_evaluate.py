@@ -139,7 +139,7 @@ def test_equivariance_metrics_of_a_converted_stylegan3_checkpoint_need_no_data(t
     for record in records:
         name = record["metric"]
         assert record["results"][name] == pytest.approx(equivariance_psnr(generator, name, 6), abs=1e-9)
-        assert record["settings"] == {"num_gen": 6, "num_real": 0, "detector": None, "truncation_psi": 1.0, "noise_mode": "const",
+        assert record["settings"] == {"num_gen": 6, "num_real": 0, "detector": None, "truncation_psi": 1.0, "noise_mode": "none (StyleGAN3 has no noise inputs)",
                                       "paper_protocol": False, "num_processes": 1}  # fmt: skip
     assert lines[-1].startswith("t.ckpt: eqt50k_int ") and "not the paper protocol" in lines[-1]
 

@@ -5,6 +5,7 @@ tests/cli/commands/test_convert_nvlabs3.py.)"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -14,6 +15,7 @@ import torch.nn.functional as F
 
 from gan_lightning.common.errors import UserError
 from gan_lightning.core.nets.settings import StyleGAN3Config
+from gan_lightning.core.nets.stylegan2 import fp16_layers_on_cpu, runs_fp16_layers
 from gan_lightning.core.nets.stylegan3 import (
     Generator,
     SynthesisInput,
@@ -111,3 +113,12 @@ def test_generator_sizes_and_bad_settings() -> None:
         Generator(24, 3, TINY)
     with pytest.raises(UserError, match="num_layers"):
         StyleGAN3Config(num_layers=2, num_critical=2)
+
+
+def test_fp16_layers_are_seen_by_the_gradient_cleaning() -> None:
+    generator = Generator(16, 3, dataclasses.replace(TINY, num_fp16_res=2))
+    assert any(layer.use_fp16 for layer in generator.synthesis.layers)
+    assert not runs_fp16_layers(generator)  # float32 on the CPU
+    with fp16_layers_on_cpu():
+        assert runs_fp16_layers(generator)
+    assert not runs_fp16_layers(Generator(16, 3, dataclasses.replace(TINY, num_fp16_res=0)))

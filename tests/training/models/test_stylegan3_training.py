@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 import torch
+from lightning.pytorch.plugins import MixedPrecision
 from torch.utils.data import DataLoader, TensorDataset
 
 from gan_lightning.cli.main import main
@@ -73,3 +74,13 @@ def test_init_from_a_converted_stylegan3_checkpoint_and_generate_from_the_result
     fit.save_checkpoint(tmp_path / "trained.ckpt")
     main(["generate", "--ckpt", str(tmp_path / "trained.ckpt"), "--num", "2", "--out", str(tmp_path / "g.png")])
     assert (tmp_path / "g.png").is_file()
+
+
+def test_float16_autocast_training_keeps_weights_finite(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = sg3_model(r1_interval=1)
+    precision = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))  # CUDA's float16 autocast, emulated
+    reals = torch.rand(16, 3, 32, 32) * 2 - 1
+    trainer(tmp_path, limit_train_batches=2, plugins=[precision]).fit(model, DataLoader(TensorDataset(reals), batch_size=8))
+    assert all(p.isfinite().all() for p in [*model.generator.parameters(), *model.discriminator.parameters()])
+    assert int(model.batches_done) == 2
