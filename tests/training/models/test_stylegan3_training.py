@@ -84,3 +84,12 @@ def test_float16_autocast_training_keeps_weights_finite(tmp_path: Path) -> None:
     trainer(tmp_path, limit_train_batches=2, plugins=[precision]).fit(model, DataLoader(TensorDataset(reals), batch_size=8))
     assert all(p.isfinite().all() for p in [*model.generator.parameters(), *model.discriminator.parameters()])
     assert int(model.batches_done) == 2
+
+
+def test_class_conditional_stylegan3_embeds_the_labels_and_trains(tmp_path: Path) -> None:
+    model = sg3_model(num_classes=3)
+    assert model.generator.c_dim == 3 and model.discriminator.config.c_dim == 3 and model.generator.mapping.embed is not None
+    assert model.hparams.stylegan3["c_dim"] == 3  # what a checkpoint rebuilds
+    data = TensorDataset(torch.rand(8, 3, 32, 32) * 2 - 1, torch.randint(0, 3, (8,)))
+    trainer(tmp_path, limit_train_batches=1).fit(model, DataLoader(data, batch_size=8))
+    assert int(model.batches_done) == 1
