@@ -105,9 +105,9 @@ def rotation(angle: float) -> Tensor:
     return torch.tensor([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def centred_grid(size: int, spacing: float) -> Tensor:
+def centred_grid(size: int, spacing: float, device: torch.device | str = "cpu") -> Tensor:
     """Sample positions of a periodic grid of ``size`` (odd) samples in FFT order: 0, d, 2d, ..., -d."""
-    n = torch.arange(size, dtype=torch.float32)
+    n = torch.arange(size, dtype=torch.float32, device=device)
     return torch.where(n <= size // 2, n, n - size) * spacing
 
 
@@ -120,10 +120,11 @@ def bandlimit_filter(
     The ideal filter passes what both the input's pixel grid and the transformed output's grid can
     hold: the convolution of the input-aligned sinc and the output-aligned sinc; it is windowed by
     the convolution of the two Lanczos windows of radius ``a``. Both convolutions are done with FFTs
-    on a ``support``-pixel periodic grid, wide enough to keep the sincs' tails. Each of the up x up
-    phases of the result sums to one, so resampling keeps a constant image constant."""
+    on a ``support``-pixel periodic grid, wide enough to keep the sincs' tails, on ``mat``'s device
+    (at up 4 they cost more than a small generator's pass on a CPU). Each of the up x up phases of
+    the result sums to one, so resampling keeps a constant image constant."""
     n = 2 * support * up - 1
-    t = centred_grid(n, 1.0 / up)
+    t = centred_grid(n, 1.0 / up, mat.device)
     yi, xi = torch.meshgrid(t, t, indexing="ij")
     xo, yo = (torch.stack([xi, yi], dim=2) @ mat[:2, :2].float().t()).unbind(2)
 
@@ -151,7 +152,7 @@ def affine_resample(x: Tensor, mat: Tensor, a: int = LANCZOS_A, up: int = 4) -> 
     fine grid."""
     n, c, h, w = x.shape
     assert h == w, f"rotation of square images only, got {h}x{w}"
-    f = bandlimit_filter(mat, a=a, radius=2 * a, up=up).to(x)
+    f = bandlimit_filter(mat.to(x.device), a=a, radius=2 * a, up=up).to(x)
     k = f.shape[0]  # 2 radius up - 1 taps, centre k // 2
     # fine[o] = sum_j in[j] f[o - up j]: fine sample o lies at input pixel (o - k // 2) / up
     fine = F.conv_transpose2d(x.reshape(n * c, 1, h, w), f[None, None], stride=up).reshape(n, c, up * (h - 1) + k, up * (w - 1) + k)
@@ -179,7 +180,7 @@ def fractional_rotation(x: Tensor, angle: float, a: int = LANCZOS_A) -> tuple[Te
 def pseudo_rotation(x: Tensor, angle: float, a: int = LANCZOS_A) -> tuple[Tensor, Tensor]:
     """E.3, operator R*_alpha: filter as a rotation by ``angle`` would (to the band both grids hold)
     without moving anything; valid away from the border by the filter's radius."""
-    f = bandlimit_filter(rotation(-angle), a=a, radius=2 * a, up=1).to(x)
+    f = bandlimit_filter(rotation(-angle).to(x.device), a=a, radius=2 * a, up=1).to(x)
     r = f.shape[0] // 2
     n, c, h, w = x.shape
     out = F.conv2d(F.pad(x.reshape(n * c, 1, h, w), [r] * 4), f.flip([0, 1])[None, None]).reshape(n, c, h, w)
