@@ -1,5 +1,6 @@
-"""The StyleGAN metric suite by NVlabs' names (stylegan2-ada-pytorch ``metrics/metric_main.py``):
-how many images each metric generates, how many real ones it reads, and with which network.
+"""The StyleGAN metric suite by NVlabs' names (stylegan2-ada-pytorch and stylegan3
+``metrics/metric_main.py``): how many images each metric generates, how many real ones it reads,
+and with which network (none for the equivariance metrics, ``equivariance.py``).
 
 All generated images use truncation psi 1 and random noise (the generator's defaults there); real
 images are the whole training set, each image once, without mirroring (their ``xflip=False``).
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation.detectors import Role
+from gan_lightning.evaluation.equivariance import METRICS as EQUIVARIANCE
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,7 @@ class MetricProtocol:
         name: NVlabs' metric name.
         num_gen: generated images (PPL: image pairs).
         max_real: real images read at most (None: the whole set; 0: none).
-        detector: the network role (``detectors.build_detector``); None: the metric needs none.
+        detector: the network role (``detectors.build_detector``); None: no network.
     """
 
     name: str
@@ -38,7 +40,7 @@ PROTOCOLS: dict[str, MetricProtocol] = {
         MetricProtocol("pr50k3_full", num_gen=50_000, max_real=200_000, detector="vgg16"),
         MetricProtocol("ppl2_wend", num_gen=50_000, max_real=0, detector="lpips"),
         MetricProtocol("is50k", num_gen=50_000, max_real=0, detector="inception"),
-        MetricProtocol("eqt50k_int", num_gen=50_000, max_real=0, detector=None),  # StyleGAN3 only
+        *(MetricProtocol(name, num_gen=50_000, max_real=0, detector=None) for name in EQUIVARIANCE),
     )
 }
 
@@ -49,7 +51,7 @@ IS_NUM_SPLITS = 10
 PPL_EPSILON = 1e-4  # ppl2_wend: W space, end-point sampling (t = 0), no crop, at most 256 px
 PPL_MAX_RESOLUTION = 256
 # Metrics of latent generators only: a translation model has no samples of its own (PPL also needs W).
-LATENT_ONLY = ("ppl2_wend", "is50k", "eqt50k_int")
+LATENT_ONLY = ("ppl2_wend", "is50k", *EQUIVARIANCE)
 
 
 def parse_metrics(text: str) -> list[MetricProtocol]:

@@ -2,7 +2,8 @@
 
 Generated image i comes from seed i (``sampling.latents_for_seeds``), so a figure does not depend
 on the number of processes or the batch size (StyleGAN's random noise aside); PPL's pair i uses seeds 2i and 2i + 1 offset past the
-generated images' seeds. Results are dicts ready to be one JSON line each.
+generated images' seeds; the equivariance metrics' sample i also uses seed i. Results are dicts
+ready to be one JSON line each.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class MetricSuite:
         inception_path: the Inception weights file itself (training's ``fid_weights_path``).
         cache: where real-set features are kept between runs; None: not kept.
         ppl_generator: a StyleGAN2 generator (mapping + synthesis) for PPL; None: PPL is unavailable.
+        equivariance_generator: a StyleGAN3 generator for eqt50k_int, eqt50k_frac and eqr50k
+            (None: unavailable); ``classes``: the class of each of its samples if conditional.
         num_gen: generated images per metric instead of the protocol's (quick checks; the JSON line
             records it and the figure is then not the paper's protocol).
         batch_size / device / shard / gather: how the work is split over processes.
@@ -65,6 +68,8 @@ class MetricSuite:
         inception_path: str | None = None,
         cache: FeatureCache | None = None,
         ppl_generator: nn.Module | None = None,
+        equivariance_generator: nn.Module | None = None,
+        classes: Sequence[int] | None = None,
         num_gen: int | None = None,
         batch_size: int = 64,
         device: torch.device | str = "cpu",
@@ -79,6 +84,8 @@ class MetricSuite:
         self.inception_path = inception_path
         self.cache = cache
         self.ppl_generator = ppl_generator
+        self.equivariance_generator = equivariance_generator
+        self.classes = classes
         self.num_gen = num_gen
         self.batch_size = batch_size
         self.device = torch.device(device)
@@ -148,8 +155,12 @@ class MetricSuite:
         name, role, num_gen = protocol.name, protocol.detector, self.generated_count(protocol)
         if name == "ppl2_wend":
             return {name: formulas.path_length(self.path_length_distances(num_gen))}
-        if name == "eqt50k_int":  # every process computes all of it: one draw of translations
-            return {name: equivariance.eqt_int(self.ppl_generator, range(num_gen), self.batch_size)}
+        if name in equivariance.METRICS:
+            if self.equivariance_generator is None:
+                raise UserError(f"{name} needs a StyleGAN3 generator (its Fourier-feature input is what gets translated and rotated)")
+            return {name: equivariance.equivariance_psnr(
+                self.equivariance_generator, name, num_gen, self.device, self.classes, self.shard, self.gather
+            )}  # fmt: skip
         if name == "is50k":
             logits = self.fake_features(role, num_gen).get("logits")
             if logits is None:
@@ -172,13 +183,15 @@ class MetricSuite:
         start = time.time()
         results = self.compute(protocol)
         num_gen = self.generated_count(protocol)
+        network = None if protocol.detector is None else self.detector(protocol.detector).name
+        noise = {"ppl2_wend": "const, redrawn per pair", **dict.fromkeys(equivariance.METRICS, "none (StyleGAN3 has no noise inputs)")}
         settings = {
             "num_gen": num_gen,
             "num_real": 0 if protocol.max_real == 0 or self.real is None else self.real_count(protocol),
-            "detector": None if protocol.detector is None else self.detector(protocol.detector).name,
+            "detector": network,
             "truncation_psi": 1.0,
-            "noise_mode": {"ppl2_wend": "const, redrawn per pair", "eqt50k_int": "none (StyleGAN3 has no noise inputs)"}.get(protocol.name, "random"),
-            "paper_protocol": num_gen == protocol.num_gen and (protocol.detector is None or self.detector_kind == "inception"),
+            "noise_mode": noise.get(protocol.name, "random"),
+            "paper_protocol": num_gen == protocol.num_gen and (network is None or self.detector_kind == "inception"),
             "num_processes": self.shard.world_size,
         }
         return {"results": results, "metric": protocol.name, "total_time": time.time() - start, "settings": settings}

@@ -117,5 +117,7 @@ def test_ppl_looks_at_256_pixels_at_most() -> None:
 def test_protocols_are_nvlabs_sample_counts(name: str) -> None:
     protocol = PROTOCOLS[name]
     assert protocol.num_gen == 50_000
-    expected_real = {"fid50k_full": None, "kid50k_full": 1_000_000, "pr50k3_full": 200_000, "ppl2_wend": 0, "is50k": 0}
+    expected_real = {"fid50k_full": None, "kid50k_full": 1_000_000, "pr50k3_full": 200_000, "ppl2_wend": 0, "is50k": 0,
+                     "eqt50k_int": 0, "eqt50k_frac": 0, "eqr50k": 0}  # fmt: skip
     assert protocol.max_real == expected_real[name]
+    assert (protocol.detector is None) == name.startswith("eq")  # the equivariance metrics compare pixels

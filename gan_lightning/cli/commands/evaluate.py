@@ -1,5 +1,6 @@
 """`python -m gan_lightning evaluate`: the StyleGAN metric suite (fid50k_full, kid50k_full,
-pr50k3_full, ppl2_wend, is50k) for a checkpoint, against the data given as in `fit`.
+pr50k3_full, ppl2_wend, is50k; for StyleGAN3 also eqt50k_int, eqt50k_frac, eqr50k) for a
+checkpoint, against the data given as in `fit` (the equivariance metrics need no data).
 
     python -m gan_lightning evaluate --ckpt CKPT --config configs/stylegan.yaml --metrics fid50k_full,kid50k_full
     python -m gan_lightning evaluate --ckpt CKPT --data ImageFolderDataModule --data.root DIR --data.resolution 256 \\
@@ -28,6 +29,8 @@ from gan_lightning.data.labels import drawn_labels, item_labels
 from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation.detectors import DETECTOR_KINDS
+from gan_lightning.evaluation.equivariance import METRICS as EQUIVARIANCE
+from gan_lightning.evaluation.equivariance import input_transform
 from gan_lightning.evaluation.extraction import FeatureCache, Shard, dataset_key
 from gan_lightning.evaluation.protocols import LATENT_ONLY, parse_metrics
 from gan_lightning.evaluation.suite import MetricSuite, RealSet, dataset_images, seeded_images, translated_images
@@ -47,7 +50,7 @@ def build_parser():
     parser = LightningArgumentParser(prog="python -m gan_lightning evaluate", description=__doc__, exit_on_error=False)
     parser.add_argument("--config", action=ActionConfigFile, help="a fit preset or a run's config.yaml: its data is used")
     parser.add_argument("--ckpt", required=True, help="checkpoint from `fit` or `convert`")
-    parser.add_argument("--metrics", default="fid50k_full", help="comma-separated: fid50k_full,kid50k_full,pr50k3_full,ppl2_wend,is50k,eqt50k_int")
+    parser.add_argument("--metrics", default="fid50k_full", help="comma-separated: fid50k_full,kid50k_full,pr50k3_full,ppl2_wend,is50k,eqt50k_int,eqt50k_frac,eqr50k")
     parser.add_argument("--out", type=Optional[str], default=None, help="append the JSON lines to this file")
     parser.add_argument("--devices", "--num-gpus", type=int, default=1, help="processes (GPUs) to split the work over")
     parser.add_argument("--accelerator", default="auto", help="auto, cpu or gpu")
@@ -78,8 +81,8 @@ def generated_classes(generator, metric_set, datamodule, protocols, num_gen: int
     c_dim = int(getattr(generator, "c_dim", 0))
     if c_dim == 0:
         return None
-    if any(p.name in ("ppl2_wend", "eqt50k_int") for p in protocols):
-        raise UserError(f"ppl2_wend and eqt50k_int of a class-conditional model ({c_dim} classes) is not implemented; allowed here: the other metrics")
+    if any(p.name == "ppl2_wend" for p in protocols):
+        raise UserError(f"ppl2_wend of a class-conditional model ({c_dim} classes) is not implemented; allowed here: the other metrics")
     count = max([num_gen or 0, *(p.num_gen for p in protocols)])
     if metric_set is None:
         return drawn_labels(list(range(c_dim)), count)
@@ -123,6 +126,9 @@ def main(argv: list[str]) -> None:
     fabric.launch()
     device = fabric.device
     generator = generator_from_checkpoint(checkpoint, device, use_ema=not config.no_ema)
+    for protocol in protocols:
+        if protocol.name in EQUIVARIANCE:
+            input_transform(generator, protocol.name)  # fails before any metric runs
     real, metric_set = None, None
     if config.data is not None:
         datamodule = parser.instantiate_classes(Namespace(data=config.data)).data
@@ -132,7 +138,7 @@ def main(argv: list[str]) -> None:
         part = 1 if algorithm == "StyleTransfer" else 0  # style images are the real set of a style transfer
         real = RealSet(dataset_images(metric_set, part, device), len(metric_set), key, datamodule.resolution)
     if algorithm == "StyleTransfer":
-        fake_images = translated_images(generator, metric_set, device)
+        fake_images, classes = translated_images(generator, metric_set, device), None
         num_gen = min(config.num_gen or len(metric_set), len(metric_set))  # one stylized image per content image
     else:
         kwargs = {"noise_mode": "random"} if algorithm == "StyleGAN" else {}
@@ -146,6 +152,8 @@ def main(argv: list[str]) -> None:
         weights_dir=config.weights_dir,
         cache=FeatureCache(config.cache_dir),
         ppl_generator=generator if algorithm == "StyleGAN" else None,
+        equivariance_generator=generator,
+        classes=classes,
         num_gen=num_gen,
         batch_size=config.batch_size,
         device=device,

@@ -1,5 +1,6 @@
 """`python -m gan_lightning evaluate`: the five StyleGAN metrics for a checkpoint, offline, as JSON
-lines and a summary; the real set's features are cached; local weights and their one-line errors."""
+lines and a summary; the real set's features are cached; local weights and their one-line errors;
+StyleGAN3's equivariance metrics, without data, and their error for generators without them."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from gan_lightning.checkpoints.reading import load_generator
 from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation import suite as suite_module
 from gan_lightning.evaluation.detectors import VGG16_FILE, LPIPSDistance, build_detector
+from gan_lightning.evaluation.equivariance import equivariance_psnr
 from tests.conftest import ASSETS, REPO, run_cli
 
 SMALL_DATA = ["--data", "ShapesDataModule", "--data.num_train", "24", "--data.num_workers", "0"]
@@ -69,6 +72,7 @@ def test_a_style_transfer_checkpoint_is_scored_against_the_style_images(tmp_path
         (["--metrics", "fid50k_full"], "give the data as in fit"),
         (["--metrics", "fid50k_full", *SMALL_DATA, "--weights-dir", "{tmp}"], "weights-inception-2015-12-05-6726825d.pth' not found: download https://"),
         (["--metrics", "is50k", "--detector", "resnet"], "unknown detector 'resnet'; allowed: inception, shapes"),
+        (["--metrics", "fid50k_full,eqt50k_int", *SMALL_DATA], "eqt50k_int needs a StyleGAN3 generator (its Fourier-feature input is what"),
     ],
 )
 def test_bad_evaluate_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str], message: str) -> None:
@@ -120,3 +124,28 @@ def test_evaluate_reads_the_data_of_a_fit_preset(tmp_path: Path, capsys: pytest.
              "--data.init_args.num_workers", "0")  # fmt: skip
     record = json.loads(capsys.readouterr().out.splitlines()[0])
     assert record["metric"] == "fid50k_full" and record["settings"]["num_real"] == 16
+
+
+def test_equivariance_metrics_of_a_converted_stylegan3_checkpoint_need_no_data(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    ckpt = tmp_path / "t.ckpt"
+    run_cli("convert", ASSETS / "nvlabs_stylegan3_t32.pkl", "--from", "nvlabs", "--out", ckpt)
+    capsys.readouterr()
+    metrics = "eqt50k_int,eqt50k_frac,eqr50k"
+    run_cli("evaluate", "--ckpt", ckpt, "--metrics", metrics, "--num-gen", "6", "--accelerator", "cpu")
+    lines = capsys.readouterr().out.strip().splitlines()
+    records = [json.loads(line) for line in lines[:3]]
+    assert [r["metric"] for r in records] == metrics.split(",")
+    generator, _ = load_generator(ckpt)
+    for record in records:
+        name = record["metric"]
+        assert record["results"][name] == pytest.approx(equivariance_psnr(generator, name, 6), abs=1e-9)
+        assert record["settings"] == {"num_gen": 6, "num_real": 0, "detector": None, "truncation_psi": 1.0, "noise_mode": "none (StyleGAN3 has no noise inputs)",
+                                      "paper_protocol": False, "num_processes": 1}  # fmt: skip
+    assert lines[-1].startswith("t.ckpt: eqt50k_int ") and "not the paper protocol" in lines[-1]
+
+
+def test_equivariance_of_a_stylegan2_checkpoint_is_a_clear_error(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        run_cli("evaluate", "--ckpt", ASSETS / "v0_stylegan.ckpt", "--metrics", "eqr50k", "--accelerator", "cpu")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "eqr50k needs a StyleGAN3 generator" in err[0] and "stylegan2.Generator has no such input" in err[0], err
