@@ -33,7 +33,11 @@ ADDED_SINCE: dict[str, dict[str, object]] = {
 }
 # Per preset, model options changed on purpose since.
 PRESET_CHANGED_SINCE: dict[str, dict[str, object]] = {
-    "style_transfer_single": {"lambda_style": 1.0},  # 10 collapsed the outputs into blobs (benchmarks/results/style_collapse.md)
+    "style_transfer_single": {
+        "lambda_style": 1.0,  # 10 collapsed the outputs into blobs (benchmarks/results/style_collapse.md)
+        "perceptual.network": "auto",  # VGG where its weights are given or cached, as the papers; random_wide offline
+    },
+    "style_transfer_fast_neural": {"perceptual.network": "auto"},
 }
 PRESETS = sorted(path.stem for path in (REPO / "configs").glob("*.yaml"))
 
@@ -50,7 +54,13 @@ def migrated_snapshot(name: str) -> dict:
     snapshot = yaml.safe_load(migrate_class_paths_in((SNAPSHOTS / f"{name}.yaml").read_text()))
     model = snapshot["model"]
     algorithm = model["class_path"].rsplit(".", 1)[-1]
-    model["init_args"] = {**ADDED_SINCE.get(algorithm, {}), **migrate_hparams(algorithm, model["init_args"]), **PRESET_CHANGED_SINCE.get(name, {})}
+    model["init_args"] = {**ADDED_SINCE.get(algorithm, {}), **migrate_hparams(algorithm, model["init_args"])}
+    for option, value in PRESET_CHANGED_SINCE.get(name, {}).items():  # a dotted option is a group's field
+        *groups, field = option.split(".")
+        init_args = model["init_args"]
+        for group in groups:
+            init_args = init_args[group]
+        init_args[field] = value
     data = snapshot.get("data")
     if isinstance(data, dict) and "class_path" in data:
         data["init_args"] = {**ADDED_SINCE.get(data["class_path"].rsplit(".", 1)[-1], {}), **data["init_args"]}
