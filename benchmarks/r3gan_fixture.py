@@ -22,7 +22,6 @@ import pickle
 from pathlib import Path
 
 import torch
-
 from compare_r3gan_step import import_r3gan, perturb, their_networks
 
 FIXTURES = {

@@ -135,8 +135,9 @@ def test_a_clone_whose_code_would_touch_a_file_is_never_imported(tmp_path: Path,
     run_cli("convert", "--from", "r3gan", ASSETS / "tiny.pkl", "--out", out)
     run_cli("generate", "--ckpt", out, "--num", "1", "--out", tmp_path / "g.png")
     assert out.is_file() and not marker.exists()
-    # The fixture is live: the ordinary unpickler imports that module, which makes the file.
-    with pytest.raises(Exception), (ASSETS / "tiny.pkl").open("rb") as file:
+    # The fixture is live: the ordinary unpickler imports that module, which makes the file (then
+    # misses its Generator class).
+    with pytest.raises(AttributeError), (ASSETS / "tiny.pkl").open("rb") as file:
         pickle.load(file)
     assert marker.exists()
 
@@ -203,7 +204,7 @@ def test_a_copy_that_would_run_code_is_refused_in_one_line(case: str, tmp_path: 
             snapshot["G_ema"] = Persistent("Generator", dict(snapshot["G_ema"].__dict__), source)
         else:
             evil = type("Evil", (), {"__module__": "R3GAN.Networks", "__qualname__": "Evil"})
-            setattr(sys.modules["R3GAN.Networks"], "Evil", evil)
+            sys.modules["R3GAN.Networks"].Evil = evil
             stages["0"] = evil()
 
     copy = _malicious_copy(tmp_path / "evil.pkl", change, monkeypatch)
@@ -248,3 +249,10 @@ def test_files_that_are_not_r3gan_pickles_get_one_line(tmp_path: Path, capsys) -
             run_cli("convert", "--from", "r3gan", path, "--out", tmp_path / "o.ckpt")
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and expected in err, err
+
+
+def test_their_pickle_given_as_nvlabs_names_from_r3gan(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        run_cli("convert", "--from", "nvlabs", ASSETS / "tiny.pkl", "--out", tmp_path / "o.ckpt")
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "is an official R3GAN snapshot pickle; convert it with --from r3gan" in err, err

@@ -28,7 +28,11 @@ from typing import Any, BinaryIO
 import torch
 from torch import Tensor, nn
 
-from gan_lightning.checkpoints.formats.safe_pickle import PersistentObject, RefusedGlobal, RestrictedUnpickler
+from gan_lightning.checkpoints.formats.safe_pickle import (
+    PersistentObject,
+    RefusedGlobal,
+    RestrictedUnpickler,
+)
 from gan_lightning.common.errors import UserError
 from gan_lightning.core.nets.r3gan import (
     R3GANDiscriminator,
@@ -44,9 +48,17 @@ NETWORKS = ("G", "D", "G_ema")
 CLASSES: dict[str, tuple[str, ...]] = {
     "training.networks": ("Generator", "Discriminator"),
     "R3GAN.Networks": (
-        "Convolution", "ResidualBlock", "UpsampleLayer", "DownsampleLayer", "GenerativeBasis",
-        "DiscriminativeBasis", "GeneratorStage", "DiscriminatorStage", "Generator", "Discriminator",
-    ),  # fmt: skip
+        "Convolution",
+        "ResidualBlock",
+        "UpsampleLayer",
+        "DownsampleLayer",
+        "GenerativeBasis",
+        "DiscriminativeBasis",
+        "GeneratorStage",
+        "DiscriminatorStage",
+        "Generator",
+        "Discriminator",
+    ),
     "R3GAN.Resamplers": ("InterpolativeUpsamplerCUDA", "InterpolativeDownsamplerCUDA", "InterpolativeUpsamplerReference", "InterpolativeDownsamplerReference"),
     "R3GAN.FusedOperators": ("BiasedActivationCUDA", "BiasedActivationReference"),
     "torch.nn.modules.conv": ("Conv2d",),
@@ -156,6 +168,17 @@ def load_r3gan_pickle(path: Path) -> dict[str, Any]:
     return data
 
 
+def is_r3gan_pickle(path: Path) -> bool:
+    """Whether ``path`` reads as an official R3GAN snapshot (for naming ``--from r3gan`` when another
+    reader refused it); read as ``load_r3gan_pickle`` does, nothing run."""
+    try:
+        data = load_r3gan_pickle(path)
+    except UserError:
+        return False
+    network = data.get("G_ema", data.get("G"))
+    return isinstance(network, ModuleRecord) and network.class_name == "training.networks.Generator"
+
+
 # --- architecture ----------------------------------------------------------------------------------
 
 
@@ -204,7 +227,7 @@ def _resampling_filter(tensors: dict[str, Tensor], where: str) -> tuple[int, ...
     for value in taps[1:-1]:
         found.append(float(value) - found[-1])
     scale = min(abs(v) for v in found if abs(v) > 1e-9)
-    candidate = tuple(int(round(v / scale)) for v in found)
+    candidate = tuple(round(v / scale) for v in found)
     expected = torch.outer(interpolation_taps(candidate), interpolation_taps(candidate))
     for value in kernels:
         if value.shape != expected.shape or not torch.allclose(value.float(), expected, atol=1e-6):

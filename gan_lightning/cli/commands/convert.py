@@ -22,7 +22,7 @@ from gan_lightning.checkpoints.reading import check_finite_weights
 from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
 from gan_lightning.checkpoints.formats.nvlabs import convert_nvlabs, load_nvlabs_pickle
-from gan_lightning.checkpoints.formats.r3gan import convert_r3gan, load_r3gan_pickle
+from gan_lightning.checkpoints.formats.r3gan import convert_r3gan, is_r3gan_pickle, load_r3gan_pickle
 from gan_lightning.checkpoints.formats.rosinality import convert_rosinality, load_rosinality_checkpoint
 from gan_lightning.common.outputs import add_overwrite_argument, check_output_file, written_file
 
@@ -52,7 +52,12 @@ def run(args: argparse.Namespace) -> None:
     check_at_least("--w-avg-samples", args.w_avg_samples, 1)
     check_output_file(args.out, args.overwrite, [args.checkpoint])
     if args.source == "nvlabs":
-        converted = convert_nvlabs(load_nvlabs_pickle(args.checkpoint))
+        try:
+            converted = convert_nvlabs(load_nvlabs_pickle(args.checkpoint))
+        except UserError:
+            if is_r3gan_pickle(args.checkpoint):
+                raise UserError(f"{str(args.checkpoint)!r} is an official R3GAN snapshot pickle; convert it with --from r3gan") from None
+            raise
     elif args.source == "r3gan":
         converted = convert_r3gan(load_r3gan_pickle(args.checkpoint))
     else:
