@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import re
 import sys
 import types
 from pathlib import Path
@@ -39,6 +38,7 @@ import torch
 from lightning.pytorch import Callback, Trainer
 from torch.utils.data import DataLoader, TensorDataset
 
+from gan_lightning.checkpoints.formats.r3gan import RESAMPLER_KERNEL, our_name
 from gan_lightning.training.models.r3gan import R3GAN
 
 # Their train.py presets (per stage from 4x4 up) for --counts: widths, cardinalities, c_dim.
@@ -52,29 +52,6 @@ PRESETS = {
 }
 
 ADAM_EPS = 1e-8  # their train.py's
-
-# Their parameter names -> ours (their networks wrap R3GAN.Networks in ``Model``).
-RENAMES = [
-    (r"^Model\.", ""),
-    (r"MainLayers\.(\d+)\.Layers\.", r"stages.\1.layers."),
-    (r"LinearLayer1\.Layer\.", "expand."),
-    (r"LinearLayer2\.Layer\.", "grouped."),
-    (r"LinearLayer3\.Layer\.", "compress."),
-    (r"NonLinearity(\d)\.Bias$", r"act\1.bias"),
-    (r"LinearLayer\.Layer\.", "linear."),
-    (r"LinearLayer\.", "linear."),
-    (r"\.Basis(\.weight)?$", r".basis\1"),
-    (r"^AggregationLayer\.Layer\.", "to_rgb."),
-    (r"^ExtractionLayer\.Layer\.", "from_rgb."),
-    (r"^EmbeddingLayer\.", "embedding."),
-]
-
-
-def our_name(name: str) -> str:
-    for pattern, replacement in RENAMES:
-        name = re.sub(pattern, replacement, name)
-    return name
-
 
 def import_r3gan(clone: Path):
     """Their training.networks, training.loss and the schedule function, with CUDA plugins stubbed."""
@@ -116,7 +93,7 @@ def perturb(module: torch.nn.Module, scale: float, generator: torch.Generator) -
 
 
 def load_theirs(ours: torch.nn.Module, theirs: torch.nn.Module) -> None:
-    state = {our_name(name): value for name, value in theirs.state_dict().items() if not name.endswith("Resampler.Kernel")}
+    state = {our_name(name): value for name, value in theirs.state_dict().items() if not name.endswith(RESAMPLER_KERNEL)}
     ours.load_state_dict(state, strict=True)
 
 
