@@ -99,7 +99,10 @@ def input_gradients(outputs: Tensor, inputs: Tensor) -> Tensor:
     The outer backward of the penalty is scaled as any loss. Uses ``autograd.grad`` rather than a
     second ``backward`` so that DDP's gradient reducer only sees the final, normal backward.
     """
-    (grads,) = torch.autograd.grad(outputs=outputs.sum(), inputs=inputs, create_graph=True)
+    # Outside autocast, as any backward: each op's gradient in the dtype its forward ran in (under
+    # autocast, float32 layers such as instance normalisation would be differentiated in float16).
+    with torch.autocast(inputs.device.type, enabled=False):
+        (grads,) = torch.autograd.grad(outputs=outputs.sum(), inputs=inputs, create_graph=True)
     return grads
 
 

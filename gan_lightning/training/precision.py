@@ -40,6 +40,14 @@ class PerBackwardLossScaling(MixedPrecision):
         self.apply_pending_update()
         return super().pre_backward(tensor, module)
 
+    def backward(self, tensor: Tensor, model: LightningModule, optimizer: Any, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        # Manual optimization calls backward inside training_step's autocast, and an autograd backward
+        # started under autocast casts again: the backward of a float32 island (a layer run with
+        # autocast disabled, a loss head on .float() inputs) would run in float16 and overflow at
+        # the loss scale. Outside it, each backward op runs in the dtype its forward op ran in.
+        with torch.autocast(self.device, enabled=False):
+            super().backward(tensor, model, optimizer, *args, **kwargs)
+
     def optimizer_step(self, optimizer: Optimizer, model: LightningModule, closure: Callable[[], Any], **kwargs: Any) -> Any:  # type: ignore[override]
         closure()  # manual optimization: the backward ran already
         if all(p.grad is None for group in optimizer.param_groups for p in group["params"]):
