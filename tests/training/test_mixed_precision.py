@@ -29,7 +29,7 @@ from gan_lightning.training.models import VanillaGAN
 from gan_lightning.training.models import stylegan as stylegan_module
 from gan_lightning.training.models.arbitrary_style import ArbitraryStyleTransfer
 from gan_lightning.training.models.style_transfer import StyleTransfer
-from gan_lightning.training.precision import PerBackwardLossScaling
+from gan_lightning.training.precision import BackwardOutsideAutocast, NumericPrecision, PerBackwardLossScaling
 from tests.training.models.test_stylegan import tiny_model as tiny_stylegan
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -176,13 +176,16 @@ def test_one_backward_feeding_three_optimizers_is_unscaled_by_its_own_scale(tmp_
     assert scaler.get_scale() > 2.0**-8  # it did grow, between backwards
 
 
-class Float32Layer(LightningModule):
+class Float32Layer(NumericPrecision, LightningModule):
     """One linear layer run in float32 under autocast, as CUT's PatchNCE heads and instance norms."""
 
     def __init__(self) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.linear = nn.Linear(64, 4)
+
+    def setup(self, stage: str) -> None:
+        self.scale_losses_per_backward()  # the precision plugin as a GANModule has it
 
     def training_step(self, batch, batch_idx: int) -> None:
         optimizer = self.optimizers()
@@ -196,19 +199,22 @@ class Float32Layer(LightningModule):
         return torch.optim.SGD(self.parameters(), lr=1e-4)
 
 
-def test_a_float32_layer_is_back_propagated_in_float32_under_16_mixed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed"])
+def test_a_float32_layer_is_back_propagated_in_float32_under_mixed_precision(tmp_path: Path, precision: str) -> None:
     # Its weight gradient (a sum over the batch, ~10) times the initial scale is far above float16's
-    # 65504: a backward run under training_step's autocast computes it in float16, gets inf and skips.
+    # 65504: a backward run under training_step's autocast computes it in float16, gets inf and
+    # skips the step; under bf16-mixed it computes it in bfloat16, to about 1e-2.
     inputs = DataLoader(TensorDataset(4 * torch.randn(16, 64, generator=torch.Generator().manual_seed(0))), batch_size=16)
     weights = {}
-    for label, precision in (("32-true", "32-true"), ("16-mixed", PerBackwardLossScaling("16-mixed", "cpu", torch.amp.GradScaler("cpu")))):
+    for label in ("32-true", precision):
         seed_everything(0)
         model = Float32Layer()
-        run = trainer(tmp_path, precision, limit_train_batches=1)
+        run = trainer(tmp_path, emulated_16_mixed() if label == "16-mixed" else label, limit_train_batches=1)
         run.fit(model, inputs)
         weights[label] = model.linear.weight.detach().clone()
-    assert run.precision_plugin.skipped_steps == 0
-    torch.testing.assert_close(weights["16-mixed"], weights["32-true"], rtol=1e-6, atol=1e-7)
+    assert isinstance(run.precision_plugin, BackwardOutsideAutocast)
+    assert getattr(run.precision_plugin, "skipped_steps", 0) == 0
+    torch.testing.assert_close(weights[precision], weights["32-true"], rtol=1e-6, atol=1e-7)
 
 
 def test_an_inner_gradient_through_a_float32_layer_is_taken_in_float32_under_autocast() -> None:
