@@ -29,7 +29,11 @@ from gan_lightning.training.models import VanillaGAN
 from gan_lightning.training.models import stylegan as stylegan_module
 from gan_lightning.training.models.arbitrary_style import ArbitraryStyleTransfer
 from gan_lightning.training.models.style_transfer import StyleTransfer
-from gan_lightning.training.precision import BackwardOutsideAutocast, NumericPrecision, PerBackwardLossScaling
+from gan_lightning.training.precision import (
+    BackwardOutsideAutocast,
+    NumericPrecision,
+    PerBackwardLossScaling,
+)
 from tests.training.models.test_stylegan import tiny_model as tiny_stylegan
 
 pytestmark = pytest.mark.usefixtures("one_thread")
