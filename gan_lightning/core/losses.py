@@ -123,7 +123,10 @@ def input_gradients(outputs: Tensor, inputs: Tensor) -> Tensor:
     The outer backward of the penalty is scaled as any loss. Uses ``autograd.grad`` rather than a
     second ``backward`` so that DDP's gradient reducer only sees the final, normal backward.
     """
-    (grads,) = torch.autograd.grad(outputs=outputs.sum(), inputs=inputs, create_graph=True)
+    # Outside autocast, as any backward: each op's gradient in the dtype its forward ran in (under
+    # autocast, float32 layers such as instance normalisation would be differentiated in float16).
+    with torch.autocast(inputs.device.type, enabled=False):
+        (grads,) = torch.autograd.grad(outputs=outputs.sum(), inputs=inputs, create_graph=True)
     return grads
 
 
@@ -191,7 +194,8 @@ def patch_nce_loss(query: Tensor, key: Tensor, temperature: float = 0.07) -> Ten
     if temperature <= 0:
         raise ValueError(f"temperature={temperature} is invalid; allowed: > 0")
     # Park et al. 2020, eq. 2: l(v, v+, v-) = -log[ exp(v.v+/t) / (exp(v.v+/t) + sum_n exp(v.v-_n/t)) ]
-    logits = torch.bmm(query.float(), key.detach().float().transpose(1, 2)) / temperature  # (G, P, P)
+    with torch.autocast(query.device.type, enabled=False):  # float32 logits: bmm would run in float16 under autocast
+        logits = torch.bmm(query.float(), key.detach().float().transpose(1, 2)) / temperature  # (G, P, P)
     groups, patches = logits.shape[:2]
     targets = torch.arange(patches, device=logits.device).repeat(groups)  # positive = same position
     return F.cross_entropy(logits.reshape(groups * patches, patches), targets)
@@ -203,8 +207,11 @@ def patch_nce_loss(query: Tensor, key: Tensor, temperature: float = 0.07) -> Ten
 def gram_matrix(features: Tensor) -> Tensor:
     # Gatys et al. 2016, eq. 3 (normalised as Johnson et al. 2016): G_ij = sum_k F_ik F_jk / (C H W)
     n, c, h, w = features.shape
-    flat = features.float().reshape(n, c, h * w)
-    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+    # A sum over all H*W positions: float32 under any autocast, which would run bmm in float16
+    # whatever the dtype of its inputs
+    with torch.autocast(features.device.type, enabled=False):
+        flat = features.float().reshape(n, c, h * w)
+        return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
 
 
 def gram_style_loss(output_features: list[Tensor], style_grams: list[Tensor], relative: bool = False) -> Tensor:

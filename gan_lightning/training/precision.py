@@ -13,7 +13,19 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 
-class PerBackwardLossScaling(MixedPrecision):
+class BackwardOutsideAutocast(MixedPrecision):
+    """Mixed precision (16-mixed or bf16-mixed) whose backward runs outside autocast."""
+
+    def backward(self, tensor: Tensor, model: LightningModule, optimizer: Any, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        # Manual optimization calls backward inside training_step's autocast, and an autograd backward
+        # started under autocast casts again: the backward of a float32 island (a layer run with
+        # autocast disabled, a loss head on .float() inputs) would run in float16 or bfloat16, and
+        # overflow at 16-mixed's loss scale. Outside it, each backward op runs in its forward's dtype.
+        with torch.autocast(self.device, enabled=False):
+            super().backward(tensor, model, optimizer, *args, **kwargs)
+
+
+class PerBackwardLossScaling(BackwardOutsideAutocast):
     """16-mixed for manual optimization with several optimizers: one loss scale and one verdict per
     scaled backward.
 
@@ -94,10 +106,13 @@ class NumericPrecision:
             set_tf32(self.tf32)
 
     def scale_losses_per_backward(self) -> None:
-        """Replaces the Trainer's 16-mixed plugin by ``PerBackwardLossScaling`` on the same scaler."""
+        """Replaces the Trainer's 16-mixed plugin by ``PerBackwardLossScaling`` on the same scaler, and
+        its bf16-mixed plugin by ``BackwardOutsideAutocast``."""
         plugin = self.trainer.strategy.precision_plugin
         if type(plugin) is MixedPrecision and plugin.scaler is not None:
             self.trainer.strategy.precision_plugin = PerBackwardLossScaling(plugin.precision, plugin.device, plugin.scaler)
+        elif type(plugin) is MixedPrecision:
+            self.trainer.strategy.precision_plugin = BackwardOutsideAutocast(plugin.precision, plugin.device)
 
     def loss_scale(self) -> float:
         """The GradScaler's current scale under 16-mixed, else 1 (gradient norms are read unscaled)."""

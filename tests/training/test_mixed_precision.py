@@ -1,7 +1,8 @@
 """16-mixed as a CUDA GPU runs it, emulated on the CPU (float16 autocast and a dynamic loss scale):
 every algorithm trains 16 batches with its regularizers to about 32-true's weights, the loss scale
 unscales each gradient with the scale it was scaled with, skipped steps are counted, not taken for
-divergence, and validation FID does not depend on the precision.
+divergence and few, what runs in float32 under autocast is differentiated in float32, and validation
+FID does not depend on the precision.
 
 ``Trainer(precision="16-mixed")`` on a CPU silently runs bfloat16: the plugin is given explicitly.
 """
@@ -14,17 +15,25 @@ from typing import Callable
 
 import pytest
 import torch
+import torch.nn.functional as F
 from lightning.pytorch import Callback, LightningModule, Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.precision import MixedPrecision
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
+from gan_lightning.core.losses import gram_matrix, input_gradients, patch_nce_loss
 from gan_lightning.data import ShapesDataModule, ShapesStyleDataModule
 from gan_lightning.training.callbacks.divergence import NonFiniteGuard
 from gan_lightning.training.models import VanillaGAN
 from gan_lightning.training.models import stylegan as stylegan_module
 from gan_lightning.training.models.arbitrary_style import ArbitraryStyleTransfer
 from gan_lightning.training.models.style_transfer import StyleTransfer
-from gan_lightning.training.precision import PerBackwardLossScaling
+from gan_lightning.training.precision import (
+    BackwardOutsideAutocast,
+    NumericPrecision,
+    PerBackwardLossScaling,
+)
 from tests.training.models.test_r3gan import tiny_r3gan
 from tests.training.models.test_stylegan import tiny_model as tiny_stylegan
 
@@ -142,6 +151,8 @@ def test_each_algorithm_trains_16_batches_under_16_mixed_near_32_true(tmp_path: 
     assert per_batch.skipped[-1] <= OPTIMIZERS_PER_BACKWARD[name] * halvings
     assert per_batch.skipped[-1] == per_batch.skipped[-3]
     assert float(run.callback_metrics["train/skipped_steps"]) == per_batch.skipped[-1]
+    # and the search ends at a scale where the float16 gradients of these tiny networks fit
+    assert per_batch.skipped[-1] <= SKIPPED_AT_MOST[name]
     # After 16 batches two 32-true runs that differ only in the seed (latents, data order) are
     # already this far apart (||w_seed1 - w_seed0|| / ||w_seed0||, measured): float16 rounding and
     # the updates skipped in the search make a different run too, so it is held to that spread.
@@ -149,6 +160,11 @@ def test_each_algorithm_trains_16_batches_under_16_mixed_near_32_true(tmp_path: 
 
 
 OPTIMIZERS_PER_BACKWARD = {"vanilla_wgan_gp": 1, "stylegan_r1_pl_ada": 1, "stylegan_relativistic_r1_r2": 1, "r3gan": 1, "cut_r1": 2, "fast_neural_style": 1, "arbitrary_style": 1}
+# Measured by benchmarks/mixed_precision_spread.py (results/mixed_precision_spread_65536.json): the
+# skipped steps (vanilla 7, StyleGAN 6, CUT 6, fast neural style 2, AdaIN 2), plus 3, and the seed
+# spread (0.0138, 0.00053, 0.514, 0.177, 0.0094; 16-mixed is 0.0097, 0.00032, 0.37, 0.13, 0.0074 away).
+# The relativistic StyleGAN and R3GAN: 6 and 0 skipped steps in this test's runs, plus 3.
+SKIPPED_AT_MOST = {"vanilla_wgan_gp": 10, "stylegan_r1_pl_ada": 9, "stylegan_relativistic_r1_r2": 9, "r3gan": 3, "cut_r1": 9, "fast_neural_style": 5, "arbitrary_style": 5}
 SEED_SPREAD = {"vanilla_wgan_gp": 0.014, "stylegan_r1_pl_ada": 0.00055, "stylegan_relativistic_r1_r2": 0.0006, "r3gan": 0.005, "cut_r1": 0.51, "fast_neural_style": 0.18, "arbitrary_style": 0.0095}
 
 
@@ -169,6 +185,75 @@ def test_one_backward_feeding_three_optimizers_is_unscaled_by_its_own_scale(tmp_
             unscalings += 1
     assert unscalings == 3 * 3  # style, generator, content per batch
     assert scaler.get_scale() > 2.0**-8  # it did grow, between backwards
+
+
+class Float32Layer(NumericPrecision, LightningModule):
+    """One linear layer run in float32 under autocast, as CUT's PatchNCE heads and instance norms."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.linear = nn.Linear(64, 4)
+
+    def setup(self, stage: str) -> None:
+        self.scale_losses_per_backward()  # the precision plugin as a GANModule has it
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        optimizer = self.optimizers()
+        with torch.autocast("cpu", enabled=False):
+            loss = self.linear(batch[0].float()).sum()
+        optimizer.zero_grad()
+        self.manual_backward(loss)
+        optimizer.step()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=1e-4)
+
+
+@pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed"])
+def test_a_float32_layer_is_back_propagated_in_float32_under_mixed_precision(tmp_path: Path, precision: str) -> None:
+    # Its weight gradient (a sum over the batch, ~10) times the initial scale is far above float16's
+    # 65504: a backward run under training_step's autocast computes it in float16, gets inf and
+    # skips the step; under bf16-mixed it computes it in bfloat16, to about 1e-2.
+    inputs = DataLoader(TensorDataset(4 * torch.randn(16, 64, generator=torch.Generator().manual_seed(0))), batch_size=16)
+    weights = {}
+    for label in ("32-true", precision):
+        seed_everything(0)
+        model = Float32Layer()
+        run = trainer(tmp_path, emulated_16_mixed() if label == "16-mixed" else label, limit_train_batches=1)
+        run.fit(model, inputs)
+        weights[label] = model.linear.weight.detach().clone()
+    assert isinstance(run.precision_plugin, BackwardOutsideAutocast)
+    assert getattr(run.precision_plugin, "skipped_steps", 0) == 0
+    torch.testing.assert_close(weights[precision], weights["32-true"], rtol=1e-6, atol=1e-7)
+
+
+def test_an_inner_gradient_through_a_float32_layer_is_taken_in_float32_under_autocast() -> None:
+    # R1 of CUT's style network differentiates its float32 instance normalisation inside autocast
+    torch.manual_seed(0)
+    linear = nn.Linear(64, 64)
+    images = torch.randn(8, 64, requires_grad=True)
+    with torch.autocast("cpu", enabled=False):
+        expected = input_gradients(linear(images).square(), images)
+    with torch.autocast("cpu", dtype=torch.float16):
+        with torch.autocast("cpu", enabled=False):
+            logits = linear(images).square()
+        grads = input_gradients(logits, images)
+    assert grads.dtype == torch.float32
+    torch.testing.assert_close(grads, expected, rtol=1e-6, atol=1e-7)  # float16 would round to ~1e-3
+
+
+def test_gram_matrices_and_patch_nce_logits_are_float32_under_autocast() -> None:
+    # Both reduce with bmm, which autocast runs in float16 whatever the dtype of its inputs
+    torch.manual_seed(0)
+    features = torch.randn(2, 8, 16, 16).half()  # a float16 layer's output
+    query, key = (F.normalize(torch.randn(2, 16, 32), dim=-1) for _ in range(2))
+    expected_gram, expected_nce = gram_matrix(features), patch_nce_loss(query, key)
+    with torch.autocast("cpu", dtype=torch.float16):
+        gram, nce = gram_matrix(features), patch_nce_loss(query, key)
+    assert gram.dtype == torch.float32
+    torch.testing.assert_close(gram, expected_gram, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(nce, expected_nce, rtol=1e-6, atol=1e-7)
 
 
 def test_a_non_finite_path_length_mean_leaves_pl_mean_as_it_was(tmp_path: Path, monkeypatch) -> None:
