@@ -26,10 +26,15 @@ CONFIGS_ON_USER_DATA = {  # config -> data overrides: a tiny image folder instea
               "--model.init_args.stylegan3.w_dim", "16", "--model.init_args.stylegan3.num_layers", "4",
               "--model.init_args.stylegan3.channel_max", "16", "--model.init_args.discriminator.channel_max", "32"]
        for name in ("stylegan3_t", "stylegan3_r")},
+    # the official R3GAN overlay's code path on a folder, with narrow networks (the preset's are 768 wide)
+    "r3gan_ffhq64": ["--data.init_args.root", "{folder}", *[arg for network in ("generator", "discriminator") for arg in (
+        f"--model.init_args.{network}.widths", "[16, 16, 16, 16, 8]", f"--model.init_args.{network}.cardinalities", "[4, 4, 4, 4, 2]")]],
 }  # fmt: skip
 # NVlabs presets that differ from stylegan_256 in values only (same model, data and code paths): a fit
 # of each would cost a minute of CPU; tests/training/test_nvlabs_presets.py parses them and checks every value.
-PARSED_ONLY = {"stylegan_512", "stylegan_1024", "stylegan_config_f"}
+# The other official R3GAN presets differ from r3gan_ffhq64 in values and data only;
+# tests/training/test_r3gan_presets.py parses each and checks its values and parameter counts.
+PARSED_ONLY = {"stylegan_512", "stylegan_1024", "stylegan_config_f", "r3gan_cifar10", "r3gan_ffhq256", "r3gan_imagenet32", "r3gan_imagenet64"}
 
 
 def test_every_config_is_covered() -> None:

@@ -154,3 +154,15 @@ def test_projection_then_mixing_with_a_style_photo_makes_what_its_command_line_m
     assert np.array_equal(pixels(result.files[0]), pixels(tmp_path / "project" / "stylized.png"))
     assert not np.array_equal(pixels(result.files[0]), pixels(result.files[1]))  # the mix is not the photo's reconstruction
     assert "coarse layers 8 is out of range; allowed: 1 to 7" in one_line_error(stylegan.project, photos["photo"], 2, style=photos["style"], coarse_layers=8)
+
+
+def test_a_stylegan3_checkpoint_gets_the_stylegan_panels_and_makes_what_its_command_lines_make(tmp_path):
+    converted = tmp_path / "t.ckpt"
+    run_command_line(f"python -m gan_lightning convert --from nvlabs {ASSETS / 'nvlabs_stylegan3_t32.pkl'} --out {converted}", tmp_path)
+    studio = Studio(str(converted), "cpu", tmp_path / "studio")
+    assert studio.panels == ("generate", "style_mix", "walk", "project")
+    generated = studio.generate(2, 2, 0.7, "const")
+    mixed = studio.style_mix("1", "2,3", 2, 1.0, "const")
+    for result, name in ((generated, "generate.png"), (mixed, "style_mix.png")):
+        run_command_line(result.command, tmp_path / "cli")
+        assert np.array_equal(pixels(result.files[0]), pixels(tmp_path / "cli" / name))

@@ -97,3 +97,16 @@ def test_interpolate_names_what_it_walks(checkpoint: Path, tmp_path: Path, capsy
         run_cli("interpolate", "--ckpt", checkpoint, "--seeds", "0,1", "--out", tmp_path / "walk.gif")
     error = capsys.readouterr().err
     assert "R3GAN" in error and len(error.strip().splitlines()) == 1
+
+
+def test_the_studio_shows_generate_and_makes_what_its_command_line_makes(checkpoint: Path, tmp_path: Path, monkeypatch) -> None:
+    import shlex
+
+    from gan_lightning.cli.studio.session import Studio
+
+    studio = Studio(str(checkpoint), "cpu", tmp_path / "studio")
+    assert studio.panels == ("generate",)
+    result = studio.generate(4, 3)
+    monkeypatch.chdir(tmp_path)
+    run_cli(*shlex.split(result.command)[3:])
+    assert list(Image.open(result.files[0]).getdata()) == list(Image.open(tmp_path / "generate.png").getdata())
