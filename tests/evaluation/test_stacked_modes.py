@@ -1,0 +1,59 @@
+"""The shipped digits classifier reads rendered digits, and the stacked-digits mode coverage gives
+the known figures on known inputs."""
+
+import math
+
+import pytest
+import torch
+
+from gan_lightning.data.stacked_digits import StackedDigitsDataset, digit_image
+from gan_lightning.evaluation.digits_classifier import WEIGHTS_PATH, load_digits_classifier
+from gan_lightning.evaluation.stacked_modes import NUM_MODES, mode_statistics, stacked_mode_coverage, stacked_modes
+
+# The held-out accuracy the shipped weights must keep (docs/r3gan.md states the measured one).
+MIN_ACCURACY = 0.98
+
+
+def test_mode_statistics_of_known_mode_lists() -> None:
+    uniform = mode_statistics(torch.arange(NUM_MODES).repeat(3))
+    assert uniform["modes_covered"] == 1000 and uniform["kl_to_uniform"] == pytest.approx(0.0, abs=1e-12)
+    collapsed = mode_statistics(torch.full((500,), 417))
+    assert collapsed["modes_covered"] == 1 and collapsed["kl_to_uniform"] == pytest.approx(math.log(1000))
+    half = mode_statistics(torch.arange(500))  # 500 modes equally often: KL = log 2
+    assert half["modes_covered"] == 500 and half["kl_to_uniform"] == pytest.approx(math.log(2))
+
+
+def test_shipped_weights_are_small() -> None:
+    assert WEIGHTS_PATH.stat().st_size < 200_000
+
+
+def test_classifier_accuracy_on_held_out_rendered_digits() -> None:
+    """Digits of a seed neither the training script nor the DataModule uses."""
+    images, digits = zip(*(digit_image(98765, i, 32) for i in range(2000)))
+    predicted = load_digits_classifier()(torch.stack(images)).argmax(1)
+    assert (predicted == torch.tensor(digits)).float().mean().item() > MIN_ACCURACY
+
+
+def test_real_stacked_digits_cover_all_modes_uniformly() -> None:
+    """Each of the 1000 modes once (a uniform generator's samples): about 1000 modes, KL about 0."""
+    dataset = StackedDigitsDataset(1000, seed=31)
+    images = torch.stack([dataset[i][0] for i in range(1000)])
+    modes = stacked_modes(images)
+    assert (modes == torch.arange(1000)).float().mean() > MIN_ACCURACY**3
+    coverage = stacked_mode_coverage(images)
+    assert coverage["modes_covered"] >= 950
+    # a few misread images move their mass to another mode: KL grows by about (misread share) * log 2
+    assert coverage["kl_to_uniform"] < 0.05
+
+
+def test_one_repeated_mode_covers_one_with_kl_log_1000() -> None:
+    dataset = StackedDigitsDataset(3000, seed=32)
+    images = torch.stack([dataset[i][0] for i in (305, 1305, 2305)]).repeat(20, 1, 1, 1)
+    coverage = stacked_mode_coverage(images)
+    assert stacked_modes(images[:3]).tolist() == [305, 305, 305]
+    assert coverage == {"modes_covered": 1.0, "kl_to_uniform": pytest.approx(math.log(1000))}
+
+
+def test_refuses_images_that_are_not_three_channel_batches() -> None:
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        stacked_modes(torch.zeros(4, 1, 32, 32))
