@@ -38,6 +38,8 @@ PROTOCOLS: dict[str, MetricProtocol] = {
         MetricProtocol("pr50k3_full", num_gen=50_000, max_real=200_000, detector="vgg16"),
         MetricProtocol("ppl2_wend", num_gen=50_000, max_real=0, detector="lpips"),
         MetricProtocol("is50k", num_gen=50_000, max_real=0, detector="inception"),
+        # stacked digits: modes covered of 1000 and KL to uniform over 26k samples (Lin et al. 2018, PacGAN)
+        MetricProtocol("modes26k", num_gen=26_000, max_real=0, detector="digits"),
     )
 }
 

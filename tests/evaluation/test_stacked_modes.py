@@ -57,3 +57,41 @@ def test_one_repeated_mode_covers_one_with_kl_log_1000() -> None:
 def test_refuses_images_that_are_not_three_channel_batches() -> None:
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         stacked_modes(torch.zeros(4, 1, 32, 32))
+
+
+def test_evaluate_gives_modes26k_of_a_checkpoint_without_real_data(tmp_path, capsys) -> None:
+    import json
+
+    from tests.conftest import ASSETS, run_cli
+
+    out = tmp_path / "m.jsonl"
+    run_cli("evaluate", "--ckpt", ASSETS / "v0_vanilla_gan.ckpt", "--metrics", "modes26k", "--num-gen", "40", "--batch-size", "16", "--out", out)
+    record = json.loads(out.read_text())
+    assert record["metric"] == "modes26k" and set(record["results"]) == {"modes26k_covered", "modes26k_kl"}
+    assert 1 <= record["results"]["modes26k_covered"] <= 40 and 0 <= record["results"]["modes26k_kl"] <= math.log(1000)
+    assert record["settings"]["num_gen"] == 40 and record["settings"]["detector"] == "digits-classifier"
+
+
+def test_training_callback_logs_coverage_on_stacked_digits_only() -> None:
+    from types import SimpleNamespace
+
+    from gan_lightning.data import ShapesDataModule, StackedDigitsDataModule
+    from gan_lightning.training.callbacks.mode_coverage import StackedDigitsCoverage
+
+    class Model:
+        device = torch.device("cpu")
+
+        def __init__(self) -> None:
+            self.logged: dict[str, float] = {}
+
+        def generate(self, num: int, seed: int) -> torch.Tensor:  # a generator stuck on one mode
+            return StackedDigitsDataset(1000, seed=seed)[42][0].expand(num, -1, -1, -1)
+
+        def log(self, name: str, value: float, sync_dist: bool) -> None:
+            self.logged[name] = value
+
+    callback, model = StackedDigitsCoverage(num_samples=50), Model()
+    callback.on_validation_epoch_end(SimpleNamespace(sanity_checking=False, datamodule=ShapesDataModule(), global_rank=0), model)
+    assert model.logged == {}
+    callback.on_validation_epoch_end(SimpleNamespace(sanity_checking=False, datamodule=StackedDigitsDataModule(), global_rank=0), model)
+    assert model.logged == {"val/stacked_modes_covered": 1.0, "val/stacked_kl_to_uniform": pytest.approx(math.log(1000))}
