@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation.shapes_classifier import ShapesClassifier, load_shapes_classifier
+from gan_lightning.evaluation.stacked_modes import StackedDigitsDetector
 from gan_lightning.common.images import from_unit, to_uint8
 
 DetectorKind = Literal["inception", "shapes"]  # or a feature module (``FeatureModuleDetector``)
@@ -172,7 +173,7 @@ class ShapesDistance(nn.Module):
         return (fa - fb).square().sum(1)
 
 
-Role = Literal["inception", "vgg16", "lpips"]
+Role = Literal["inception", "vgg16", "lpips", "digits"]
 
 
 def build_detector(kind: str, role: Role, weights_dir: str | None = None) -> nn.Module:
@@ -182,6 +183,8 @@ def build_detector(kind: str, role: Role, weights_dir: str | None = None) -> nn.
         raise UserError(f"unknown detector {kind!r}; allowed: {', '.join(DETECTOR_KINDS)}")
     if weights_dir is not None and not os.path.isdir(weights_dir):
         raise UserError(f"--weights-dir {weights_dir!r} is not a folder; it should hold {', '.join(WEIGHTS)}")
+    if role == "digits":  # the stacked digits' own classifier, whatever the feature networks
+        return StackedDigitsDetector()
     if kind == "shapes":
         return ShapesDistance() if role == "lpips" else ShapesDetector()
     if role == "inception":

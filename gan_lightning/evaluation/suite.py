@@ -20,6 +20,8 @@ from gan_lightning.evaluation import equivariance, formulas
 from gan_lightning.evaluation.detectors import Role, detector_for
 from gan_lightning.evaluation.extraction import FeatureCache, Gather, Shard, extract_features, single_process_gather
 from gan_lightning.evaluation.protocols import PPL_EPSILON, MetricProtocol
+from gan_lightning.evaluation.stacked_modes import mode_statistics, modes_of_digit_logits
+from gan_lightning.evaluation.digits_classifier import NUM_DIGITS
 from gan_lightning.common.sampling import class_vectors, latents_for_seeds
 
 PPL_FIRST_SEED = 10_000_000  # PPL's latents, apart from the generated images' seeds
@@ -167,6 +169,10 @@ class MetricSuite:
                 raise UserError(f"is50k needs a classifier's logits; detector {self.detector_kind!r} gives none")
             mean, std = formulas.inception_score(logits)
             return {"is50k_mean": mean, "is50k_std": std}
+        if name == "modes26k":
+            logits = self.fake_features(role, num_gen)["features"].view(-1, 3, NUM_DIGITS)
+            statistics = mode_statistics(modes_of_digit_logits(logits))
+            return {"modes26k_covered": statistics["modes_covered"], "modes26k_kl": statistics["kl_to_uniform"]}
         fake = self.fake_features(role, num_gen)["features"]
         real = self.real_features(role, self.real_count(protocol))["features"]
         if name == "fid50k_full":

@@ -42,7 +42,7 @@ def test_every_config_is_covered() -> None:
     for config in CONFIGS:
         data = [(yaml.safe_load(path.read_text()).get("data") or {}).get("class_path") for path, _ in included_configs(config)]
         data_class = [name for name in data if name][-1]  # the last file naming one (a preset may start from another)
-        bundled = any(name in data_class for name in ("Shapes", "SingleImagePair", "PhotoStyle"))
+        bundled = any(name in data_class for name in ("Shapes", "StackedDigits", "SingleImagePair", "PhotoStyle"))
         assert bundled or config.stem in CONFIGS_ON_USER_DATA or config.stem in PARSED_ONLY, config.name
 
 

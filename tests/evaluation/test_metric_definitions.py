@@ -113,11 +113,18 @@ def test_ppl_looks_at_256_pixels_at_most() -> None:
     assert torch.equal(formulas._at_most_256(images[..., :256, :256]), images[..., :256, :256])
 
 
-@pytest.mark.parametrize("name", list(PROTOCOLS))
+NVLABS_MAX_REAL = {"fid50k_full": None, "kid50k_full": 1_000_000, "pr50k3_full": 200_000, "ppl2_wend": 0, "is50k": 0,
+                   "eqt50k_int": 0, "eqt50k_frac": 0, "eqr50k": 0}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(NVLABS_MAX_REAL))
 def test_protocols_are_nvlabs_sample_counts(name: str) -> None:
     protocol = PROTOCOLS[name]
     assert protocol.num_gen == 50_000
-    expected_real = {"fid50k_full": None, "kid50k_full": 1_000_000, "pr50k3_full": 200_000, "ppl2_wend": 0, "is50k": 0,
-                     "eqt50k_int": 0, "eqt50k_frac": 0, "eqr50k": 0}  # fmt: skip
-    assert protocol.max_real == expected_real[name]
+    assert protocol.max_real == NVLABS_MAX_REAL[name]
     assert (protocol.detector is None) == name.startswith("eq")  # the equivariance metrics compare pixels
+
+
+def test_the_only_metric_beyond_nvlabs_is_the_stacked_digits_mode_count() -> None:
+    assert set(PROTOCOLS) == set(NVLABS_MAX_REAL) | {"modes26k"}
+    assert PROTOCOLS["modes26k"].num_gen == 26_000 and PROTOCOLS["modes26k"].max_real == 0

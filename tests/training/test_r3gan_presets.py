@@ -27,6 +27,8 @@ THEIRS = {
     "r3gan_imagenet32": dict(preset="ImageNet-32", gamma=(0.5, 0.05), ema=50000, aug=0.5, ramp=200000, bf16=3, batch=4096, gpus=32, classes=1000),
     "r3gan_imagenet64": dict(preset="ImageNet-64", gamma=(1, 0.1), ema=50000, aug=0.4, ramp=200000, bf16=4, batch=4096, gpus=64, classes=1000),
 }
+# Presets of ours, on data made offline: no counterpart in their train.py.
+OURS = {"r3gan_stacked_digits"}
 
 
 _RESOLVED: dict[str, dict] = {}  # each preset parsed once for both tests (a parse takes seconds)
@@ -42,7 +44,7 @@ def resolved(name: str, capsys: pytest.CaptureFixture) -> dict:
 
 
 def test_every_official_preset_is_checked() -> None:
-    assert sorted(p.stem for p in (REPO / "configs").glob("r3gan_*.yaml")) == sorted(THEIRS)
+    assert sorted(p.stem for p in (REPO / "configs").glob("r3gan_*.yaml") if p.stem not in OURS) == sorted(THEIRS)
 
 
 @pytest.mark.parametrize("name", list(THEIRS))

@@ -50,7 +50,7 @@ def build_parser():
     parser = LightningArgumentParser(prog="python -m gan_lightning evaluate", description=__doc__, exit_on_error=False)
     parser.add_argument("--config", action=ActionConfigFile, help="a fit preset or a run's config.yaml: its data is used")
     parser.add_argument("--ckpt", required=True, help="checkpoint from `fit` or `convert`")
-    parser.add_argument("--metrics", default="fid50k_full", help="comma-separated: fid50k_full,kid50k_full,pr50k3_full,ppl2_wend,is50k,eqt50k_int,eqt50k_frac,eqr50k")
+    parser.add_argument("--metrics", default="fid50k_full", help="comma-separated: fid50k_full,kid50k_full,pr50k3_full,ppl2_wend,is50k,eqt50k_int,eqt50k_frac,eqr50k,modes26k (stacked digits)")
     parser.add_argument("--out", type=Optional[str], default=None, help="append the JSON lines to this file")
     parser.add_argument("--devices", "--num-gpus", type=int, default=1, help="processes (GPUs) to split the work over")
     parser.add_argument("--accelerator", default="auto", help="auto, cpu or gpu")
