@@ -72,7 +72,17 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def servers():
+def converted_models(tmp_path_factory) -> dict[str, Path]:
+    """StyleGAN3 (config T) and R3GAN checkpoints converted from the tiny official pickles in tests/assets."""
+    root = tmp_path_factory.mktemp("converted")
+    sources = {"stylegan3": ("nvlabs", ASSETS / "nvlabs_stylegan3_t32.pkl"), "r3gan": ("r3gan", ASSETS / "r3gan" / "tiny.pkl")}
+    for name, (source, pickle) in sources.items():
+        main(["convert", "--from", source, str(pickle), "--out", str(root / f"{name}.ckpt")])
+    return {name: root / f"{name}.ckpt" for name in sources}
+
+
+@pytest.fixture(scope="session")
+def servers(converted_models):
     """name -> a running studio (``Running``: studio, page, url), started on first use and closed at the end:
     one server per model for the whole session (starting Gradio costs seconds)."""
     pytest.importorskip("gradio")
@@ -82,7 +92,7 @@ def servers():
 
     def server(name: str) -> tuple:
         if name not in running:
-            running[name] = serve(str(MODELS[name]), "127.0.0.1", free_port(), "cpu", block=False)
+            running[name] = serve(str({**MODELS, **converted_models}[name]), "127.0.0.1", free_port(), "cpu", block=False)
         return running[name]
 
     yield server

@@ -91,14 +91,15 @@ def matches_cli(shown: Path, line: str, out: str, cwd: Path) -> None:
     assert np.array_equal(pixels(shown), pixels(cwd / out)), f"the page's image differs from `{line}`"
 
 
-def test_stylegan_page_generates_moves_truncation_and_mixes_styles(servers, open_page, screenshots, tmp_path):
-    page = open_page(servers("stylegan").url)
+@pytest.mark.parametrize("name", ["stylegan", "stylegan3"])
+def test_stylegan_page_generates_moves_truncation_and_mixes_styles(servers, open_page, screenshots, name, tmp_path):
+    page = open_page(servers(name).url)
     page.locator("#generate_num input").fill("4")
     page.click("#generate_button")
     first = shown_image(page, "generate_image", None, tmp_path / "first.png")
     first_line = command(page, "generate_command")
     matches_cli(first, first_line, "generate.png", tmp_path / "cli_first")
-    page.screenshot(path=screenshots / "stylegan_generate.png", full_page=True)
+    page.screenshot(path=screenshots / f"{name}_generate.png", full_page=True)
 
     slider = page.locator("#generate_truncation input[type=range]")
     box = slider.bounding_box()
@@ -108,7 +109,7 @@ def test_stylegan_page_generates_moves_truncation_and_mixes_styles(servers, open
     assert "--truncation 1.0" in first_line and "--truncation 1.0" not in moved_line
     assert not np.array_equal(pixels(first), pixels(moved))
     matches_cli(moved, moved_line, "generate.png", tmp_path / "cli_moved")
-    page.screenshot(path=screenshots / "stylegan_truncation.png", full_page=True)
+    page.screenshot(path=screenshots / f"{name}_truncation.png", full_page=True)
 
     page.get_by_role("tab", name="Style mixing").click()
     page.locator("#style_mix_rows textarea, #style_mix_rows input").first.fill("1,2")
@@ -116,7 +117,7 @@ def test_stylegan_page_generates_moves_truncation_and_mixes_styles(servers, open
     page.click("#style_mix_button")
     mixed = shown_image(page, "style_mix_image", None, tmp_path / "mixed.png")
     matches_cli(mixed, command(page, "style_mix_command"), "style_mix.png", tmp_path / "cli_mixed")
-    page.screenshot(path=screenshots / "stylegan_style_mix.png", full_page=True)
+    page.screenshot(path=screenshots / f"{name}_style_mix.png", full_page=True)
 
     page.get_by_role("tab", name="Generate").click()
     page.locator("#generate_seed input").fill(str(2**32))
@@ -124,11 +125,12 @@ def test_stylegan_page_generates_moves_truncation_and_mixes_styles(servers, open
     message = page.get_by_text("seed 4294967296 is out of range; allowed: 0 to 4294967292 (for 4 images)", exact=True)
     message.wait_for(timeout=WAIT_MS)  # one line in the page
     assert message.is_visible()
-    page.screenshot(path=screenshots / "stylegan_bad_seed.png")
+    page.screenshot(path=screenshots / f"{name}_bad_seed.png")
 
 
-def test_vanilla_gan_page_has_only_generate(servers, open_page, tmp_path):
-    page = open_page(servers("vanilla_gan").url)
+@pytest.mark.parametrize("name", ["vanilla_gan", "r3gan"])
+def test_unconditional_generator_pages_have_only_generate(servers, open_page, name, tmp_path):
+    page = open_page(servers(name).url)
     page.click("#generate_button")
     shown = shown_image(page, "generate_image", None, tmp_path / "shown.png")
     matches_cli(shown, command(page, "generate_command"), "generate.png", tmp_path / "cli")
