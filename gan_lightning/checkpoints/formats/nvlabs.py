@@ -34,7 +34,6 @@ Images, discriminator logits and p of converted snapshots match NVlabs' own code
 from __future__ import annotations
 
 import dataclasses
-import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,7 @@ from torch import Tensor, nn
 
 from gan_lightning.common.errors import UserError
 from gan_lightning.checkpoints.formats.nvlabs_stylegan3 import UnsupportedStyleGAN3, is_stylegan3, stylegan3_generator_from_nvlabs
-from gan_lightning.checkpoints.formats.safe_pickle import PersistentObject, RefusedGlobal, safe_load
+from gan_lightning.checkpoints.formats.safe_pickle import PersistentObject, read_pickle_file, safe_load
 from gan_lightning.core.nets import stylegan3
 from gan_lightning.core.nets.layers import DEFAULT_FIR, fir_filter
 from gan_lightning.core.nets.stylegan2 import DISCRIMINATOR_ARCHITECTURES, Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
@@ -61,16 +60,7 @@ class UnsupportedNetwork(ValueError):
 
 def load_nvlabs_pickle(path: Path) -> dict[str, Any]:
     """The snapshot dict of an NVlabs ``.pkl``, read by the restricted unpickler."""
-    if not path.is_file():
-        raise UserError(f"pickle {str(path)!r} does not exist or is not a file")
-    try:
-        with path.open("rb") as file:
-            data = safe_load(file)
-    except RefusedGlobal as err:
-        raise UserError(f"{str(path)!r}: {err}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, RuntimeError, OSError, TypeError, KeyError, AttributeError, IndexError) as err:
-        text = str(err).strip().splitlines()
-        raise UserError(f"cannot read {str(path)!r} as an NVlabs network pickle: {text[0] if text else type(err).__name__}") from None
+    data = read_pickle_file(path, safe_load, "an NVlabs network pickle")
     if isinstance(data, tuple) and data and all(type(item).__name__ == "tuple" for item in data):
         raise UserError(f"{str(path)!r} looks like a TensorFlow-era pickle; only stylegan2-ada-pytorch / stylegan3 pickles are read")
     if not isinstance(data, dict) or not any(isinstance(data.get(name), PersistentObject) for name in ("G_ema", "G")):

@@ -30,8 +30,8 @@ from torch import Tensor, nn
 
 from gan_lightning.checkpoints.formats.safe_pickle import (
     PersistentObject,
-    RefusedGlobal,
     RestrictedUnpickler,
+    read_pickle_file,
 )
 from gan_lightning.common.errors import UserError
 from gan_lightning.core.nets.r3gan import (
@@ -152,16 +152,7 @@ def safe_load_r3gan(file: BinaryIO) -> Any:
 
 def load_r3gan_pickle(path: Path) -> dict[str, Any]:
     """The snapshot dict of an official R3GAN ``.pkl``, read without running code from it."""
-    if not path.is_file():
-        raise UserError(f"pickle {str(path)!r} does not exist or is not a file")
-    try:
-        with path.open("rb") as file:
-            data = safe_load_r3gan(file)
-    except RefusedGlobal as err:
-        raise UserError(f"{str(path)!r}: {err}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, RuntimeError, OSError, TypeError, KeyError, AttributeError, IndexError) as err:
-        text = str(err).strip().splitlines()
-        raise UserError(f"cannot read {str(path)!r} as an R3GAN snapshot pickle: {text[0] if text else type(err).__name__}") from None
+    data = read_pickle_file(path, safe_load_r3gan, "an R3GAN snapshot pickle")
     if not isinstance(data, dict) or data.get("G_ema", data.get("G")) is None:
         keys = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
         raise UserError(f"{str(path)!r} is not an R3GAN snapshot pickle: expected a dict with 'G_ema' or 'G', got {keys}")

@@ -22,10 +22,13 @@ import collections
 import io
 import pickle
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
 import numpy
 import torch
+
+from gan_lightning.common.errors import UserError
 
 PERSISTENT_RECONSTRUCT = ("torch_utils.persistence", "_reconstruct_persistent_obj")
 
@@ -206,3 +209,22 @@ class RestrictedUnpickler(pickle.Unpickler):
 def safe_load(file: BinaryIO) -> Any:
     """The object pickled in ``file``, rebuilt without running code from it (see the module note)."""
     return RestrictedUnpickler(file).load()
+
+
+# What a damaged or foreign file raises while being unpickled: read as "not this format", in one line.
+UNREADABLE = (pickle.UnpicklingError, EOFError, ValueError, RuntimeError, OSError, TypeError, KeyError, AttributeError, IndexError)
+
+
+def read_pickle_file(path: Path, load: Callable[[BinaryIO], Any], what: str) -> Any:
+    """``load`` (a restricted unpickler) of the file at ``path``; a missing file, a refused global or
+    an unreadable file is one ``UserError`` line naming the file and ``what`` it should be."""
+    if not path.is_file():
+        raise UserError(f"pickle {str(path)!r} does not exist or is not a file")
+    try:
+        with path.open("rb") as file:
+            return load(file)
+    except RefusedGlobal as err:
+        raise UserError(f"{str(path)!r}: {err}") from None
+    except UNREADABLE as err:
+        text = str(err).strip().splitlines()
+        raise UserError(f"cannot read {str(path)!r} as {what}: {text[0] if text else type(err).__name__}") from None
