@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 from gan_lightning.common.errors import UserError
 from gan_lightning.checkpoints.formats.nvlabs_stylegan3 import UnsupportedStyleGAN3, is_stylegan3, stylegan3_generator_from_nvlabs
-from gan_lightning.checkpoints.formats.safe_pickle import PersistentObject, read_pickle_file, safe_load
+from gan_lightning.checkpoints.formats.safe_pickle import PersistentObject, plain_data, read_pickle_file, safe_load
 from gan_lightning.core.nets import stylegan3
 from gan_lightning.core.nets.layers import DEFAULT_FIR, fir_filter
 from gan_lightning.core.nets.stylegan2 import DISCRIMINATOR_ARCHITECTURES, Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
@@ -306,17 +306,6 @@ def augment_p_from_nvlabs(obj: Any) -> Tensor:
 # --- our checkpoint --------------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    """Plain data (weights_only loadable) of the training_set_kwargs, other values as text."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return repr(value)
-
-
 def convert_nvlabs(snapshot: dict[str, Any]) -> dict:
     """A full StyleGAN checkpoint (generator, EMA generator, discriminator when present, ADA p) from
     an NVlabs snapshot read by ``load_nvlabs_pickle``."""
@@ -349,5 +338,5 @@ def convert_nvlabs(snapshot: dict[str, Any]) -> dict:
         state_dict["augment.p"] = augment_p
     checkpoint = {"algorithm": "StyleGAN", "hyper_parameters": hyper_parameters, "state_dict": state_dict}
     if isinstance(snapshot.get("training_set_kwargs"), dict):
-        checkpoint["nvlabs_training_set_kwargs"] = _plain(snapshot["training_set_kwargs"])
+        checkpoint["nvlabs_training_set_kwargs"] = plain_data(snapshot["training_set_kwargs"])
     return checkpoint

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from gan_lightning.checkpoints.formats.safe_pickle import (
     PersistentObject,
     RestrictedUnpickler,
+    plain_data,
     read_pickle_file,
 )
 from gan_lightning.common.errors import UserError
@@ -370,16 +371,6 @@ def discriminator_from_official(network: Any) -> R3GANDiscriminator:
 # --- our checkpoint --------------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return repr(value)
-
-
 def convert_r3gan(snapshot: dict[str, Any]) -> dict:
     """An R3GAN checkpoint (generator, EMA generator and discriminator when present) from a
     snapshot read by ``load_r3gan_pickle``; their optimizer states are not carried over."""
@@ -415,5 +406,5 @@ def convert_r3gan(snapshot: dict[str, Any]) -> dict:
     if isinstance(snapshot.get("cur_nimg"), int):
         checkpoint["r3gan_cur_nimg"] = snapshot["cur_nimg"]
     if isinstance(snapshot.get("training_set_kwargs"), dict):
-        checkpoint["r3gan_training_set_kwargs"] = _plain(snapshot["training_set_kwargs"])
+        checkpoint["r3gan_training_set_kwargs"] = plain_data(snapshot["training_set_kwargs"])
     return checkpoint

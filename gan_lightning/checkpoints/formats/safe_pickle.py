@@ -228,3 +228,15 @@ def read_pickle_file(path: Path, load: Callable[[BinaryIO], Any], what: str) -> 
     except UNREADABLE as err:
         text = str(err).strip().splitlines()
         raise UserError(f"cannot read {str(path)!r} as {what}: {text[0] if text else type(err).__name__}") from None
+
+
+def plain_data(value: Any) -> Any:
+    """``value`` as plain data that ``torch.load(weights_only=True)`` reads (dicts, lists, numbers,
+    text, None), anything else as its text: a snapshot's settings kept in our checkpoint."""
+    if isinstance(value, dict):
+        return {str(k): plain_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_data(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
