@@ -300,8 +300,13 @@ class StyleGAN(GANModule):
         step = host_scalar(self.batches_done)  # counted on the host: no wait for the GPU per batch
         log_now = self.logging_step(batch_idx)  # gradient norms only on the batches the loggers record
         logs: Logs = {}
-        # One draw of latents for the four phases, in NVlabs' phase order (Dreg's go unused, as theirs).
-        z_gmain, z_greg, z_dmain, _ = self.random_latents(4 * num).split(num)
+        # One draw of latents for all phases, in NVlabs' phase order (Dreg's go unused, as theirs). Their
+        # StyleGAN3 loop has three (one G phase, Gboth, whose path length term takes Gmain's latents).
+        if self.is_stylegan3:
+            z_gmain, z_dmain, _ = self.random_latents(3 * num).split(num)
+            z_greg = z_gmain
+        else:
+            z_gmain, z_greg, z_dmain, _ = self.random_latents(4 * num).split(num)
 
         with frozen(self.discriminator):  # the generator phases compute no D weight gradients
             g_loss = self.generator_main(z_gmain, real, real_c, logs, log_now)
@@ -410,7 +415,10 @@ class StyleGAN(GANModule):
             logits = self.discriminator(self.discriminator_input(real_input), real_c)
             penalty = r1_penalty(logits, real_input)
         opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(penalty * (hp.r1_gamma / 2) * hp.r1_interval + logits.sum() * 0)  # + 0 * logits: as Greg
+        # + 0 * logits: every weight gets a gradient, as in stylegan2-ada's Dreg. NVlabs' stylegan3 loss
+        # drops the term: there Adam skips the output bias (no part in R1) and leaves its state alone.
+        zero = 0 if self.is_stylegan3 else logits.sum() * 0
+        self.manual_backward(penalty * (hp.r1_gamma / 2) * hp.r1_interval + zero)
         opt_d.step()
         self.count_real_signs(logits)  # NVlabs' ADA statistic counts the R1 pass's reals too
         logs["train/r1_penalty"] = penalty.detach()
