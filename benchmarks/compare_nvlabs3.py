@@ -138,18 +138,20 @@ def user_transform(angle: float, tx: float, ty: float) -> torch.Tensor:
     return torch.linalg.inv(m)
 
 
-def compare(clone: Path, config: str, resolution: int, args) -> dict:
-    from gan_lightning.checkpoints.formats.nvlabs import discriminator_from_nvlabs, load_nvlabs_pickle
-    from gan_lightning.checkpoints.formats.nvlabs_stylegan3 import stylegan3_generator_from_nvlabs
-
+def their_networks(clone: Path, config: str, resolution: int, *, z_dim: int, channel_base: int, channel_max: int, num_layers: int,
+                   batch: int, mbstd_group: int, seed: int):
+    """Their G (train.py's G_kwargs for the config and batch), their StyleGAN2 D and G_ema, every
+    parameter and buffer but the designed filters moved off its initial value (G_ema off G's); G and D
+    in train mode, as their loop holds them; and the random generator the moves were drawn from, for
+    further inputs."""
     dnnlib, sg3, sg2, _ = import_nvlabs3(clone)
     E = dnnlib.EasyDict
-    torch.manual_seed(args.seed)
-    noise = torch.Generator().manual_seed(args.seed + 1)
-    G = sg3.Generator(**generator_kwargs(config, resolution=resolution, z_dim=args.z_dim, channel_base=args.channel_base, channel_max=args.channel_max, num_layers=14, batch=32))
+    torch.manual_seed(seed)
+    noise = torch.Generator().manual_seed(seed + 1)
+    G = sg3.Generator(**generator_kwargs(config, resolution=resolution, z_dim=z_dim, channel_base=channel_base, channel_max=channel_max, num_layers=num_layers, batch=batch))
     D = sg2.Discriminator(
-        c_dim=0, img_resolution=resolution, img_channels=3, channel_base=args.channel_base, channel_max=args.channel_max, num_fp16_res=4,
-        conv_clamp=256, block_kwargs=E(freeze_layers=0), mapping_kwargs=E(), epilogue_kwargs=E(mbstd_group_size=4),
+        c_dim=0, img_resolution=resolution, img_channels=3, channel_base=channel_base, channel_max=channel_max, num_fp16_res=4,
+        conv_clamp=256, block_kwargs=E(freeze_layers=0), mapping_kwargs=E(), epilogue_kwargs=E(mbstd_group_size=mbstd_group),
     )  # fmt: skip
     for module in (G, D):
         module.train().requires_grad_(False)
@@ -157,14 +159,35 @@ def compare(clone: Path, config: str, resolution: int, args) -> dict:
     perturb(D, 0.2, noise)
     G_ema = copy.deepcopy(G).eval()
     perturb(G_ema, 0.05, noise)
-    snapshot = dict(training_set_kwargs=E(resolution=resolution))
+    return G, D, G_ema, noise
+
+
+def read_as_snapshot(G, D, G_ema, resolution: int) -> tuple[dict, dict]:
+    """The networks pickled as their training loop writes a snapshot (to a temporary folder outside
+    the project), and what our restricted unpickler reads back: (their snapshot, ours)."""
+    import dnnlib  # type: ignore[import-not-found]  # importable once import_nvlabs3 ran
+
+    from gan_lightning.checkpoints.formats.nvlabs import load_nvlabs_pickle
+
+    snapshot = dict(training_set_kwargs=dnnlib.EasyDict(resolution=resolution))
     for name, module in (("G", G), ("D", D), ("G_ema", G_ema)):
         snapshot[name] = copy.deepcopy(module).eval().requires_grad_(False).cpu()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "network-snapshot-000000.pkl"
         with path.open("wb") as file:
             pickle.dump(snapshot, file)
-        read = load_nvlabs_pickle(path)
+        return snapshot, load_nvlabs_pickle(path)
+
+
+def compare(clone: Path, config: str, resolution: int, args) -> dict:
+    from gan_lightning.checkpoints.formats.nvlabs import discriminator_from_nvlabs
+    from gan_lightning.checkpoints.formats.nvlabs_stylegan3 import stylegan3_generator_from_nvlabs
+
+    G, D, G_ema, noise = their_networks(
+        clone, config, resolution, z_dim=args.z_dim, channel_base=args.channel_base, channel_max=args.channel_max,
+        num_layers=14, batch=32, mbstd_group=4, seed=args.seed,
+    )  # fmt: skip
+    snapshot, read = read_as_snapshot(G, D, G_ema, resolution)
     ours = {name: stylegan3_generator_from_nvlabs(read[name]) for name in ("G", "G_ema")}
     d = discriminator_from_nvlabs(read["D"])
     z = torch.randn(args.batch, args.z_dim, generator=noise)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import tempfile
 from pathlib import Path
 
@@ -47,13 +48,22 @@ from gan_lightning.training.models.stylegan import StyleGAN
 PHASES = ("Gmain", "Greg", "Dmain", "Dreg")
 
 
-def their_iteration(G, D, G_ema, loss_module, real, settings: dict, seed: int, cur_nimg: int) -> dict:
-    """One iteration of NVlabs' training loop (single process), recording grads and weights per phase."""
+def their_iteration(G, D, G_ema, accumulate, real, settings: dict, seed: int, cur_nimg: int) -> dict:
+    """One iteration of NVlabs' training loop (single process), recording grads and weights per phase.
+
+    ``accumulate(phase, real_img, real_c, gen_z, gen_c, gain)`` is their loss's accumulate_gradients;
+    ``settings`` holds G_lr, D_lr, betas, G_reg_interval, D_reg_interval (None: no lazy phase, one
+    "both" phase with unscaled settings, as their loop), ema_kimg, ema_rampup."""
     records: dict = {}
     phases = []
-    for name, module, interval in (("G", G, settings["pl_interval"]), ("D", D, settings["r1_interval"])):
+    for name, module in (("G", G), ("D", D)):
+        interval, lr, betas = settings[name + "_reg_interval"], settings[name + "_lr"], settings["betas"]
+        if interval is None:
+            opt = torch.optim.Adam(module.parameters(), lr=lr, betas=betas, eps=1e-8)
+            phases += [(name + "both", module, opt, 1)]
+            continue
         ratio = interval / (interval + 1)
-        opt = torch.optim.Adam(module.parameters(), lr=settings["lr"] * ratio, betas=[b**ratio for b in settings["betas"]], eps=1e-8)
+        opt = torch.optim.Adam(module.parameters(), lr=lr * ratio, betas=[b**ratio for b in betas], eps=1e-8)
         phases += [(name + "main", module, opt, 1), (name + "reg", module, opt, interval)]
     batch = real.shape[0]
     torch.manual_seed(seed)
@@ -65,7 +75,7 @@ def their_iteration(G, D, G_ema, loss_module, real, settings: dict, seed: int, c
             continue
         opt.zero_grad(set_to_none=True)
         module.requires_grad_(True)
-        loss_module.accumulate_gradients(phase=name, real_img=real, real_c=real_c, gen_z=gen_z, gen_c=gen_c, sync=True, gain=interval)
+        accumulate(phase=name, real_img=real, real_c=real_c, gen_z=gen_z, gen_c=gen_c, gain=interval)
         module.requires_grad_(False)
         for param in module.parameters():
             if param.grad is not None:
@@ -73,7 +83,9 @@ def their_iteration(G, D, G_ema, loss_module, real, settings: dict, seed: int, c
         records[name] = {"grads": {id(p): p.grad.clone() for p in module.parameters() if p.grad is not None}}
         opt.step()
         records[name]["weights"] = {id(p): p.detach().clone() for p in module.parameters()}
-    ema_nimg = min(settings["ema_kimg"] * 1000, cur_nimg * settings["ema_rampup"])
+    ema_nimg = settings["ema_kimg"] * 1000
+    if settings["ema_rampup"] is not None:
+        ema_nimg = min(ema_nimg, cur_nimg * settings["ema_rampup"])
     ema_beta = 0.5 ** (batch / max(ema_nimg, 1e-8))
     with torch.no_grad():
         for p_ema, p in zip(G_ema.parameters(), G.parameters()):
@@ -81,6 +93,67 @@ def their_iteration(G, D, G_ema, loss_module, real, settings: dict, seed: int, c
         for b_ema, b in zip(G_ema.buffers(), G.buffers()):
             b_ema.copy_(b)
     return records
+
+
+def nudged_copies(modules, factor: float) -> list[torch.nn.Module]:
+    """Deep copies of their networks with every weight scaled by ``factor`` (1 -+ 2**-19, about 2e-6,
+    the relative size of the float difference between their forward pass and ours): run through their
+    step, they show how far it moves under float-level changes alone (a leaky ReLU input near 0
+    changes side)."""
+    copies = [copy.deepcopy(m) for m in modules]
+    with torch.no_grad():
+        for m in copies:
+            for q in m.parameters():
+                q.mul_(factor)
+    return copies
+
+
+def phase_figures(phase_names: dict[str, str], pairs: dict, ours: dict, theirs: dict, nudged: list, G, D) -> dict:
+    """Per phase (our name -> their record's name): max abs and relative L2 difference of gradients
+    and of the weights after the step, each beside the same figure between their step and their
+    nudged steps (``nudged``: (their nudged G, D, records) per nudge, the larger figure kept)."""
+
+    def floor(figure) -> float:
+        values = []
+        for g2, d2, records in nudged:
+            same = {id(a): b for m, m2 in ((G, g2), (D, d2)) for a, b in zip(m.parameters(), m2.parameters())}
+            self_pairs = {side: [(name, same[id(q)], q) for name, _, q in pairs[side]] for side in pairs}
+            values.append(figure(self_pairs, records))
+        return max(values)
+
+    figures: dict = {}
+    for phase, their_phase in phase_names.items():
+        if their_phase not in theirs or phase not in ours:
+            raise SystemExit(f"FAIL: phase {phase} ran on {'neither side' if their_phase not in theirs else 'their side only'}")
+        side, mine, ref = pairs[phase[0]], ours[phase], theirs[their_phase]
+        grad_diff, grad_scale, missing = max_diff(side, mine["grads"], ref["grads"])
+        figures[phase] = {
+            "grad_max_abs_diff": grad_diff,
+            "grad_abs_max": grad_scale,
+            "grads_missing_on_one_side": missing,
+            "grad_relative_l2_diff": relative_l2(side, mine["grads"], ref["grads"]),
+            "theirs_vs_theirs_nudged_grad_relative_l2_diff": floor(lambda sp, rec: relative_l2(sp[phase[0]], rec[their_phase]["grads"], ref["grads"])),
+            "weights_after_step_max_abs_diff": max_diff(side, mine["weights"], ref["weights"])[0],
+            "theirs_vs_theirs_nudged_grad_max_abs_diff": floor(lambda sp, rec: max_diff(sp[phase[0]], rec[their_phase]["grads"], ref["grads"])[0]),
+            "theirs_vs_theirs_nudged_weights_max_abs_diff": floor(lambda sp, rec: max_diff(sp[phase[0]], rec[their_phase]["weights"], ref["weights"])[0]),
+        }  # fmt: skip
+    return figures
+
+
+def phase_failures(figures: dict) -> list[str]:
+    """Equal: each figure within 10x of how far their own step moves when their weights are nudged by
+    2e-6, or within float precision (1e-5 relative for gradients, 1e-6 for weights)."""
+    bad = [
+        f"{phase} {kind}"
+        for phase, v in figures.items()
+        for kind, ours, floor in (
+            ("gradients", v["grad_max_abs_diff"], max(10 * v["theirs_vs_theirs_nudged_grad_max_abs_diff"], 1e-5 * v["grad_abs_max"])),
+            ("weights", v["weights_after_step_max_abs_diff"], max(10 * v["theirs_vs_theirs_nudged_weights_max_abs_diff"], 1e-6)),
+            ("gradients (relative L2)", v["grad_relative_l2_diff"], max(10 * v["theirs_vs_theirs_nudged_grad_relative_l2_diff"], 1e-5)),
+        )
+        if ours > floor
+    ]
+    return bad + [f"{phase} gradients present on one side only" for phase, v in figures.items() if v["grads_missing_on_one_side"]]
 
 
 class PhaseRecorder(Callback):
@@ -166,7 +239,7 @@ def main() -> None:
     dnnlib, networks, augment = import_nvlabs(args.clone.expanduser().resolve())
     from training.loss import StyleGAN2Loss  # type: ignore[import-not-found]
 
-    args.c_dim = 0
+    args.c_dim, args.d_architecture = 0, "resnet"
     with tempfile.TemporaryDirectory() as tmp:
         pkl = Path(tmp) / "network-snapshot-000000.pkl"
         snapshot = write_snapshot(pkl, args, dnnlib, networks, augment)
@@ -178,36 +251,23 @@ def main() -> None:
                 layer.use_fp16 = False  # fp32 on the CPU, as ours
     G.train().requires_grad_(False)
     D.train().requires_grad_(False)
-    settings = dict(lr=0.0025, betas=(0.0, 0.99), pl_interval=4, r1_interval=16, ema_kimg=10.0, ema_rampup=0.05)
+    settings = dict(G_lr=0.0025, D_lr=0.0025, betas=(0.0, 0.99), G_reg_interval=4, D_reg_interval=16, ema_kimg=10.0, ema_rampup=0.05)
     pl_mean_start = 0.3  # a running mean already away from 0, so its decay is exercised
-    loss = StyleGAN2Loss(
-        device=torch.device("cpu"), G_mapping=G.mapping, G_synthesis=G.synthesis, D=D, augment_pipe=None,
-        style_mixing_prob=args.style_mixing_prob, r1_gamma=args.r1_gamma, pl_batch_shrink=2, pl_decay=0.01, pl_weight=2.0,
-    )  # fmt: skip
-    loss.pl_mean.fill_(pl_mean_start)
 
-    def their_copy_nudged(factor: float):
-        """Their networks with every weight scaled by ``factor`` (1 -+ 2**-19, about 2e-6, the relative
-        size of the float difference between their forward pass and ours): how far their own step
-        moves under float-level changes alone (e.g. a leaky ReLU input near 0 changes side)."""
-        copies = [copy.deepcopy(m) for m in (G, D, G_ema)]
-        with torch.no_grad():
-            for m in copies:
-                for q in m.parameters():
-                    q.mul_(factor)
-        g2, d2, _ = copies
-        loss2 = StyleGAN2Loss(
-            device=torch.device("cpu"), G_mapping=g2.mapping, G_synthesis=g2.synthesis, D=d2, augment_pipe=None,
+    def their_loss(g, d):
+        loss = StyleGAN2Loss(
+            device=torch.device("cpu"), G_mapping=g.mapping, G_synthesis=g.synthesis, D=d, augment_pipe=None,
             style_mixing_prob=args.style_mixing_prob, r1_gamma=args.r1_gamma, pl_batch_shrink=2, pl_decay=0.01, pl_weight=2.0,
         )  # fmt: skip
-        loss2.pl_mean.fill_(pl_mean_start)
-        return copies, loss2
+        loss.pl_mean.fill_(pl_mean_start)
+        return loss
 
+    loss = their_loss(G, D)
     hp = converted["hyper_parameters"]
     model = StyleGAN(
         resolution=hp["resolution"], channels=hp["channels"], generator=hp["generator"], discriminator=hp["discriminator"],
-        lr=settings["lr"], betas=settings["betas"], r1_gamma=args.r1_gamma, r1_interval=settings["r1_interval"],
-        pl_weight=2.0, pl_interval=settings["pl_interval"], pl_decay=0.01, pl_batch_shrink=2,
+        lr=settings["G_lr"], betas=settings["betas"], r1_gamma=args.r1_gamma, r1_interval=settings["D_reg_interval"],
+        pl_weight=2.0, pl_interval=settings["G_reg_interval"], pl_decay=0.01, pl_batch_shrink=2,
         style_mixing_prob=args.style_mixing_prob, ema_kimg=settings["ema_kimg"], ema_rampup=settings["ema_rampup"],
         ada=False, augment_p=0.0, num_fixed_samples=1, fid_features="shapes",
     )  # fmt: skip
@@ -224,18 +284,10 @@ def main() -> None:
     real = torch.rand(args.batch, 3, args.resolution, args.resolution) * 2 - 1
     nudged = []  # (their networks scaled, their loss, their records) for both nudges
     for factor in (1 + 2.0**-19, 1 - 2.0**-19):
-        (g2, d2, g_ema2), loss2 = their_copy_nudged(factor)
-        nudged.append(((g2, d2, g_ema2), loss2, their_iteration(g2, d2, g_ema2, loss2, real, settings, args.seed, cur_nimg)))
-    theirs = their_iteration(G, D, G_ema, loss, real, settings, args.seed, cur_nimg)
-
-    def floor(figure) -> float:
-        """The larger of a figure computed between their step and each nudged step of theirs."""
-        values = []
-        for (g2, d2, g_ema2), loss2, records in nudged:
-            same = {id(a): b for m, m2 in ((G, g2), (D, d2)) for a, b in zip(m.parameters(), m2.parameters())}
-            self_pairs = {side: [(name, same[id(q)], q) for name, _, q in pairs[side]] for side in pairs}
-            values.append(figure(self_pairs, records, loss2, g_ema2))
-        return max(values)
+        g2, d2, g_ema2 = nudged_copies((G, D, G_ema), factor)
+        loss2 = their_loss(g2, d2)
+        nudged.append(((g2, d2, g_ema2), loss2, their_iteration(g2, d2, g_ema2, functools.partial(loss2.accumulate_gradients, sync=True), real, settings, args.seed, cur_nimg)))
+    theirs = their_iteration(G, D, G_ema, functools.partial(loss.accumulate_gradients, sync=True), real, settings, args.seed, cur_nimg)
 
     recorder = PhaseRecorder(args.seed)
     trainer = Trainer(
@@ -245,47 +297,21 @@ def main() -> None:
     trainer.fit(model, DataLoader(TensorDataset(real, torch.zeros(args.batch, dtype=torch.long)), batch_size=args.batch))
 
     results: dict = {"resolution": args.resolution, "batch": args.batch, "seed": args.seed, "style_mixing_prob": args.style_mixing_prob,
-                     "r1_gamma": args.r1_gamma, "augmentation": "off on both sides (p=0); compared separately", "phases": {}}  # fmt: skip
-    for phase in PHASES:
-        if phase not in theirs or phase not in recorder.records:
-            raise SystemExit(f"FAIL: phase {phase} ran on {'neither side' if phase not in theirs else 'their side only'}")
-        side = pairs[phase[0]]
-        grad_diff, grad_scale, missing = max_diff(side, recorder.records[phase]["grads"], theirs[phase]["grads"])
-        weight_diff, _, _ = max_diff(side, recorder.records[phase]["weights"], theirs[phase]["weights"])
-        floor_grad = floor(lambda sp, rec, _l, _g: max_diff(sp[phase[0]], rec[phase]["grads"], theirs[phase]["grads"])[0])
-        floor_weight = floor(lambda sp, rec, _l, _g: max_diff(sp[phase[0]], rec[phase]["weights"], theirs[phase]["weights"])[0])
-        grad_l2 = relative_l2(side, recorder.records[phase]["grads"], theirs[phase]["grads"])
-        floor_l2 = floor(lambda sp, rec, _l, _g: relative_l2(sp[phase[0]], rec[phase]["grads"], theirs[phase]["grads"]))
-        results["phases"][phase] = {"grad_max_abs_diff": grad_diff, "grad_abs_max": grad_scale, "grads_missing_on_one_side": missing,
-                                    "grad_relative_l2_diff": grad_l2, "theirs_vs_theirs_nudged_grad_relative_l2_diff": floor_l2,
-                                    "weights_after_step_max_abs_diff": weight_diff,
-                                    "theirs_vs_theirs_nudged_grad_max_abs_diff": floor_grad,
-                                    "theirs_vs_theirs_nudged_weights_max_abs_diff": floor_weight}  # fmt: skip
+                     "r1_gamma": args.r1_gamma, "augmentation": "off on both sides (p=0); compared separately"}  # fmt: skip
+    results["phases"] = phase_figures({p: p for p in PHASES}, pairs, recorder.records, theirs, [(g2, d2, rec) for (g2, d2, _), _, rec in nudged], G, D)
     results["pl_mean_abs_diff"] = abs(model.pl_mean.item() - loss.pl_mean.item())
-    results["theirs_vs_theirs_nudged_pl_mean_abs_diff"] = floor(lambda _sp, _rec, loss2, _g: abs(loss2.pl_mean.item() - loss.pl_mean.item()))
-    results["theirs_vs_theirs_nudged_G_ema_max_abs_diff"] = floor(
-        lambda _sp, _rec, _l, g_ema2: max((p - q).abs().max().item() for p, q in zip(g_ema2.parameters(), G_ema.parameters()))
+    results["theirs_vs_theirs_nudged_pl_mean_abs_diff"] = max(abs(loss2.pl_mean.item() - loss.pl_mean.item()) for _, loss2, _ in nudged)
+    results["theirs_vs_theirs_nudged_G_ema_max_abs_diff"] = max(
+        max((p - q).abs().max().item() for p, q in zip(g_ema2.parameters(), G_ema.parameters())) for (_, _, g_ema2), _, _ in nudged
     )
     results["pl_mean"] = loss.pl_mean.item()
     results["w_avg_max_abs_diff"] = (model.generator.mapping.w_avg - G.mapping.w_avg).abs().max().item()
     results["G_ema_max_abs_diff"] = max((p - q).abs().max().item() for _, p, q in ema_pairs)
     results["ema_beta"] = model.ema_beta(args.batch)
     harness.print_json(results, args.out)
-    # Equal: each figure within 10x of how far their own step moves when their weights are nudged by
-    # 2e-6, or within float precision (1e-5 relative for gradients, 1e-6 for weights).
-    bad = [
-        f"{phase} {kind}"
-        for phase, v in results["phases"].items()
-        for kind, ours, floor in (
-            ("gradients", v["grad_max_abs_diff"], max(10 * v["theirs_vs_theirs_nudged_grad_max_abs_diff"], 1e-5 * v["grad_abs_max"])),
-            ("weights", v["weights_after_step_max_abs_diff"], max(10 * v["theirs_vs_theirs_nudged_weights_max_abs_diff"], 1e-6)),
-            ("gradients (relative L2)", v["grad_relative_l2_diff"], max(10 * v["theirs_vs_theirs_nudged_grad_relative_l2_diff"], 1e-5)),
-        )
-        if ours > floor
-    ]
+    bad = phase_failures(results["phases"])
     bad += [name for name in ("pl_mean_abs_diff", "G_ema_max_abs_diff") if results[name] > max(10 * results[f"theirs_vs_theirs_nudged_{name}"], 1e-6)]
     bad += ["w_avg_max_abs_diff"] if results["w_avg_max_abs_diff"] > 1e-5 else []
-    bad += [f"{phase} gradients present on one side only" for phase, v in results["phases"].items() if v["grads_missing_on_one_side"]]
     if bad:
         raise SystemExit("FAIL: " + "; ".join(bad))
     print("OK: gradients, weights, pl_mean, w_avg and G_ema equal to float tolerance")
