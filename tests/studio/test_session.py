@@ -16,7 +16,7 @@ from gan_lightning.cli.studio.session import MAX_PIXELS, MAX_SEED, Studio
 from gan_lightning.cli.stylegan_arguments import ws_for_seeds
 from gan_lightning.common.errors import UserError
 from tests.conftest import ASSETS
-from tests.studio.conftest import MODELS, frames, pixels, run_command_line
+from tests.studio.conftest import MODELS, as_png_frames, close_videos, encoded_frames, frames, pixels, png_frames, run_command_line
 
 
 @pytest.mark.parametrize(
@@ -178,7 +178,13 @@ def latents_of(command: str) -> list[Path]:
     return [Path(p) for p in words[words.index("--latents") + 1].split(",")]
 
 
-def test_a_walk_through_projected_and_uploaded_latents_makes_what_interpolate_latents_makes(photos, tmp_path):
+def pixels_of_command(line: str, cwd: Path) -> np.ndarray:
+    run_command_line(line, cwd)
+    return png_frames(cwd / "frames")
+
+
+def test_a_walk_through_projected_and_uploaded_latents_makes_what_interpolate_latents_makes(photos, tmp_path, monkeypatch):
+    encoded = encoded_frames(monkeypatch)
     studio = Studio(str(MODELS["stylegan"]), "cpu", tmp_path / "studio")
     projected = studio.project(photos["photo"], steps=2)
     assert projected.latents == ("proj1",)
@@ -194,9 +200,10 @@ def test_a_walk_through_projected_and_uploaded_latents_makes_what_interpolate_la
     assert torch.equal(torch.load(files[2], weights_only=True)["ws"], torch.load(uploaded, weights_only=True)["ws"])
     ws = walk_projected(studio.generator, files, 2, False)  # the frames' latents, as `interpolate --latents` computes them
     assert ws.shape == (5, 8, 8) and torch.equal(ws[0], torch.load(files[0], weights_only=True)["ws"]) and torch.equal(ws[2], seed_ws.detach())
+    assert np.array_equal(encoded[-1], pixels_of_command(as_png_frames(result.command), tmp_path / "cli_frames"))
     run_command_line(result.command, tmp_path / "cli_walk")
     ours, theirs = frames(result.files[0]), frames(tmp_path / "cli_walk" / "walk.mp4")
-    assert len(ours) == 5 and torch.equal(ours, theirs)
+    assert len(ours) == 5 and close_videos(ours, theirs)
 
 
 def test_projection_with_a_style_photo_names_both_latents_for_walks(stylegan, photos):
