@@ -174,7 +174,7 @@ def test_stylegan_page_projects_a_photo_then_walks_through_it(servers, open_page
     page.click("#project_button")
     shown_image(page, "project_image", None, tmp_path / "projection.png")
     hint = page.locator("#project_walk_name")
-    hint.get_by_text("the photo's latent is").wait_for(timeout=WAIT_MS)
+    hint.get_by_text("the photo's latent is", exact=False).wait_for(timeout=WAIT_MS)
     name = re.search(r"latent is (proj\d+)", hint.inner_text()).group(1)
     page.screenshot(path=screenshots / "stylegan_project.png", full_page=True)
 

@@ -234,3 +234,18 @@ def test_a_bad_walk_through_latents_gives_one_line_and_writes_nothing_outside_th
     assert sorted(p.name for p in uploads.iterdir()) == ["big_ws.pt", "list_ws.pt", "notes.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["studio", "uploads"]
     assert not list((tmp_path / "studio").rglob("file*_ws.pt"))  # a refused upload is not copied
+
+
+def test_a_projected_photo_mixed_with_seeds_makes_what_style_mix_makes_with_its_latent(photos, tmp_path):
+    studio = Studio(str(MODELS["stylegan"]), "cpu", tmp_path / "studio")
+    assert "'proj1' is not a projection of this session; it has: none yet" in one_line_error(studio.style_mix, "proj1", "2", 2)
+    projected = studio.project(photos["photo"], steps=2)
+    result = studio.style_mix("proj1,1", "2-3", 4, 0.8, "const")
+    assert f"--rows {projected.files[2]},1 --cols 2-3" in result.command
+    run_command_line(result.command, tmp_path / "cli")
+    mixed = pixels(result.files[0])
+    assert np.array_equal(mixed, pixels(tmp_path / "cli" / "style_mix.png"))
+    tile = mixed.shape[0] // 3  # the columns' row, then one row per row source
+    seeds_only = pixels(studio.style_mix("0,1", "2-3", 4, 0.8, "const").files[0])
+    assert not np.array_equal(mixed[tile : 2 * tile], seeds_only[tile : 2 * tile])  # the photo's row
+    assert np.array_equal(mixed[2 * tile :], seeds_only[2 * tile :])  # seed 1's row

@@ -92,8 +92,8 @@ def style_mix_panel(studio: Studio) -> None:
     num_ws = int(studio.generator.num_ws)
     with gr.Row():
         with gr.Column():
-            rows = gr.Textbox("1,2,3", label="row seeds (base images)", elem_id="style_mix_rows")
-            cols = gr.Textbox("4,5,6", label="column seeds (style donors)", elem_id="style_mix_cols")
+            rows = gr.Textbox("1,2,3", label="row seeds (base images); proj1 ... for the Project panel's latents", elem_id="style_mix_rows")
+            cols = gr.Textbox("4,5,6", label="column seeds (style donors); proj1 ... as well", elem_id="style_mix_cols")
             crossover = gr.Slider(1, num_ws, value=max(1, num_ws // 2), step=1, label="crossover layer: layers below it come from the column seed", elem_id="style_mix_crossover")
             sampling = sampling_inputs(studio, "style_mix")
             button = gr.Button("Mix styles", variant="primary", elem_id="style_mix_button")
@@ -165,7 +165,7 @@ def project_panel(studio: Studio) -> None:
 
     def walk_hint(names: tuple[str, ...]) -> str:
         style = f", the style photo's `{names[1]}`" if len(names) > 1 else ""
-        return f"walk through it in the Walk panel: the photo's latent is `{names[0]}`{style} (points such as `0,{names[0]}`)"
+        return f"the photo's latent is `{names[0]}`{style}: walk through it (Walk: `0,{names[0]}`) or mix it with seeds (Style mixing: rows `{names[0]}`)"
 
     names = gr.State(())  # not an API output: the endpoint returns image, latent, command
     event = button.click(project, [photo, steps, space, seed, style, coarse], [image, latent, command, names], api_name="project")

@@ -46,6 +46,7 @@ Progress = Callable[[int, int], None]
 # A walk's points besides seeds: projN, the Nth latent a projection of this session wrote; fileN, the
 # Nth latent file uploaded with that walk.
 LATENT_NAME = re.compile(r"(proj|file)[1-9][0-9]*")
+PROJECTION_NAME = re.compile(r"proj[1-9][0-9]*")
 
 
 @dataclass(frozen=True)
@@ -207,21 +208,43 @@ class Studio:
 
     def style_mix(self, rows: str, cols: str, crossover: int, truncation: float = 1.0, noise_mode: str = "const", class_index: int | None = None) -> Result:
         """Row seeds x column seeds, layers 0 .. crossover-1 (the coarse ones) from the column seed:
-        `style-mix --styles 0-K`."""
+        `style-mix --styles 0-K`. Rows and columns may name this session's projections (proj1 ...),
+        which the command line names by their *_ws.pt files."""
         self._needs("style_mix")
-        row_seeds, col_seeds = parse_int_list(rows, "row seeds"), parse_int_list(cols, "column seeds")
-        check_seeds(row_seeds + col_seeds, "seed")
-        check_count(len(row_seeds) * len(col_seeds), "rows x columns", MAX_IMAGES)
+        row_sources, col_sources = self._mix_sources(rows, "row seeds"), self._mix_sources(cols, "column seeds")
+        check_seeds([s for s in row_sources + col_sources if isinstance(s, int)], "seed")
+        check_count(len(row_sources) * len(col_sources), "rows x columns", MAX_IMAGES)
         num_ws = self.generator.num_ws
         if not 1 <= crossover <= num_ws:
             raise UserError(f"crossover layer {crossover} is out of range; allowed: 1 to {num_ws}")
         styles = f"0-{crossover - 1}"
         class_index = self._class(class_index)
         options = self._sampling(truncation, noise_mode, class_index)
-        grid = style_mix_grid(self.generator, row_seeds, col_seeds, parse_int_list(styles, "--styles"), truncation, noise_mode, class_index)
-        path = save_image_grid(grid, self._folder("style_mix") / "style_mix.png", nrow=len(col_seeds) + 1)
+        grid = style_mix_grid(self.generator, row_sources, col_sources, parse_int_list(styles, "--styles"), truncation, noise_mode, class_index)
+        path = save_image_grid(grid, self._folder("style_mix") / "style_mix.png", nrow=len(col_sources) + 1)
+        rows, cols = (self._with_files(text) for text in (rows, cols))
         line = command_line("style-mix", *self._model_options(), "--rows", rows, "--cols", cols, "--styles", styles, *options, "--out", path.name)
         return Result((path,), line)
+
+    def _mix_sources(self, text: str, what: str) -> list[int | Path]:
+        """Seeds (1, 3-5) and projection names of one side of the style-mixing grid."""
+        sources: list[int | Path] = []
+        for part in text.split(","):
+            if PROJECTION_NAME.fullmatch(part.strip()):
+                sources.append(self._projection(part.strip()))
+            else:
+                sources.extend(parse_int_list(part, what))
+        return sources
+
+    def _projection(self, name: str) -> Path:
+        if name not in self.projections:
+            known = ", ".join(self.projections) or "none yet: project a photo first"
+            raise UserError(f"{name!r} is not a projection of this session; it has: {known}")
+        return self.projections[name]
+
+    def _with_files(self, text: str) -> str:
+        """``text`` with each projection name replaced by its file, as `style-mix` takes it."""
+        return ",".join(str(self.projections[p.strip()]) if PROJECTION_NAME.fullmatch(p.strip()) else p for p in text.split(","))
 
     def walk(
         self, seeds: str, steps: int = 24, fps: float = 24.0, space: str = "w", loop: bool = False,
