@@ -43,10 +43,10 @@ MAX_PROJECT_STEPS = 1000
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # also the web server's upload limit
 MAX_PIXELS = 4096 * 4096  # larger photos are refused before they are decoded
 Progress = Callable[[int, int], None]
-# A walk's points besides seeds: projN, the Nth latent a projection of this session wrote; fileN, the
-# Nth latent file uploaded with that walk.
-LATENT_NAME = re.compile(r"(proj|file)[1-9][0-9]*")
+# Latents by name among seeds: projN, the Nth latent a projection of this session wrote (walks and
+# style mixing); fileN, the Nth latent file uploaded with that walk (walks only).
 PROJECTION_NAME = re.compile(r"proj[1-9][0-9]*")
+LATENT_NAME = re.compile(r"(proj|file)[1-9][0-9]*")
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Result:
 
     files: tuple[Path, ...]
     command: str
-    latents: tuple[str, ...] = ()  # the names a walk knows this action's latents by (proj1, ...)
+    latents: tuple[str, ...] = ()  # the names walks and style mixing know this action's latents by (proj1, ...)
 
 
 def command_line(command: str, *options: object) -> str:
@@ -182,7 +182,7 @@ class Studio:
         return options + (["--class", class_index] if class_index is not None else [])
 
     def _keep_projections(self, *files: Path) -> tuple[str, ...]:
-        """Names the projections' latents proj1, proj2 ... (in the order they were made), for walks."""
+        """Names the projections' latents proj1, proj2 ... (in the order they were made), for walks and style mixing."""
         names = tuple(f"proj{len(self.projections) + i}" for i in range(1, len(files) + 1))
         self.projections.update(zip(names, files))
         return names
