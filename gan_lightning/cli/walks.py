@@ -21,22 +21,28 @@ def steps_for_duration(duration: float, fps: float, segments: int, loop: bool) -
     return max(1, round(frames / segments))
 
 
+def read_projected_ws(path: Path, generator: Generator, what: str) -> Tensor:
+    """(num_ws, w_dim): the ``ws`` of one ``*_ws.pt`` that `project` wrote, read safely; a bad file
+    is one line that starts with ``what``."""
+    if not path.is_file():
+        raise UserError(f"{what} does not exist (give `project` outputs such as proj/target_ws.pt)")
+    try:
+        ws = torch.load(path, map_location="cpu", weights_only=True)["ws"]
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, KeyError, TypeError, OSError):
+        raise UserError(f"{what} is not a `project` output (a file with 'ws')") from None
+    if not isinstance(ws, Tensor):
+        raise UserError(f"{what} is not a `project` output (a file with 'ws')")
+    if ws.ndim == 3 and ws.shape[0] == 1:
+        ws = ws[0]
+    expected = (generator.num_ws, generator.w_dim)
+    if tuple(ws.shape) != expected:
+        raise UserError(f"{what} holds ws of shape {tuple(ws.shape)}; this generator needs {expected}")
+    return ws.float()
+
+
 def load_projected_ws(paths: list[Path], generator: Generator) -> Tensor:
     """(len(paths), num_ws, w_dim): the ``ws`` of each ``*_ws.pt`` that `project` wrote, read safely."""
-    points = []
-    for path in paths:
-        if not path.is_file():
-            raise UserError(f"--latents: {str(path)!r} does not exist (give `project` outputs such as proj/target_ws.pt)")
-        try:
-            ws = torch.load(path, map_location="cpu", weights_only=True)["ws"]
-        except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, KeyError, TypeError, OSError):
-            raise UserError(f"--latents: {str(path)!r} is not a `project` output (a file with 'ws')") from None
-        if ws.ndim == 3 and ws.shape[0] == 1:
-            ws = ws[0]
-        expected = (generator.num_ws, generator.w_dim)
-        if tuple(ws.shape) != expected:
-            raise UserError(f"--latents: {str(path)!r} holds ws of shape {tuple(ws.shape)}; this generator needs {expected}")
-        points.append(ws.float())
+    points = [read_projected_ws(path, generator, f"--latents: {str(path)!r}") for path in paths]
     return torch.stack(points).to(generator.mapping.w_avg.device)
 
 

@@ -4,11 +4,14 @@ line, and the server keeps serving."""
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from tests.studio.conftest import frames, pixels, run_command_line
+from tests.studio.conftest import as_png_frames, close_videos, encoded_frames, frames, png_frames, pixels, run_command_line
 
 gradio_client = pytest.importorskip("gradio_client")
 
@@ -51,6 +54,28 @@ def test_stylegan_endpoints_match_the_cli(servers, photos, tmp_path):
     run_command_line(command, tmp_path / "cli")  # writes cli/project/
     assert np.array_equal(pixels(image), pixels(tmp_path / "cli" / "project" / "target_projection.png"))
     assert torch.equal(torch.load(latent, weights_only=True)["ws"], torch.load(tmp_path / "cli" / "project" / "target_ws.pt", weights_only=True)["ws"])
+
+
+def test_walk_endpoint_walks_through_a_projection_and_an_uploaded_latent_as_interpolate_latents_does(servers, photos, tmp_path, monkeypatch):
+    encoded = encoded_frames(monkeypatch)  # the server runs in this process
+    running = servers("stylegan")
+    api = gradio_client.Client(running.url, verbose=False, download_files=str(tmp_path / "downloads"))
+    _, latent, _ = api.predict(gradio_client.handle_file(str(photos["photo"])), 2, "w+", 0, None, 4, api_name="/project")
+    name = list(running.studio.projections)[-1]  # what the page shows under the projection
+    video, command = api.predict(f"{name},0,file1", 2, 10, "w", False, 0.9, "const", 0, [gradio_client.handle_file(latent)], api_name="/walk")
+    words = shlex.split(command)
+    files = [Path(p) for p in words[words.index("--latents") + 1].split(",")]
+    assert [f.name for f in files] == ["target_ws.pt", "seed0_ws.pt", "file1_ws.pt"]
+    assert torch.equal(torch.load(files[2], weights_only=True)["ws"], torch.load(latent, weights_only=True)["ws"])
+    run_command_line(as_png_frames(command), tmp_path / "png")
+    assert np.array_equal(encoded[-1], png_frames(tmp_path / "png" / "frames"))
+    run_command_line(command, tmp_path / "walk")
+    served, cli = frames(video["video"] if isinstance(video, dict) else video), frames(tmp_path / "walk" / "walk.mp4")
+    assert len(cli) == 5 and close_videos(served, cli)
+    text = tmp_path / "notes.txt"
+    text.write_text("not a latent")
+    with pytest.raises(gradio_client.exceptions.AppError, match=r"^latent file1 'notes.txt' is not a .pt file; allowed: "):
+        api.predict("0,file1", 2, 10, "w", False, 1.0, "const", 0, [gradio_client.handle_file(str(text))], api_name="/walk")
 
 
 @pytest.mark.parametrize("name", ["style_transfer", "arbitrary_style"])

@@ -1,11 +1,12 @@
 """The studio in a real browser: headless Chromium (Debian's `chromium`, driven by Playwright) opens
 the page of a tiny model of each algorithm, generates, moves the truncation slider, mixes styles and
 stylizes an uploaded photo; each image shown must change and equal what its "copy as command" line
-makes with the CLI. Screenshots go to the folder the test prints (or $STUDIO_SCREENSHOTS)."""
+makes with the CLI; it also projects a photo and walks through its latent. Screenshots go to the folder the test prints (or $STUDIO_SCREENSHOTS)."""
 
 from __future__ import annotations
 
 import os
+import re
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.studio.conftest import pixels, run_command_line
+from tests.studio.conftest import as_png_frames, close_videos, encoded_frames, frames, pixels, png_frames, run_command_line
 
 CHROMIUM = Path("/usr/bin/chromium")
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -160,5 +161,40 @@ def test_stylize_page_stylizes_an_uploaded_photo(servers, open_page, photos, scr
     page.locator("#stylize_photo input[type=file]").set_input_files(str(text))
     page.click("#stylize_button")
     message = page.get_by_text("photo 'notes.txt' is not an image", exact=False).first
+    message.wait_for(timeout=WAIT_MS)  # one line in the page
+    assert message.is_visible()
+
+
+def test_stylegan_page_projects_a_photo_then_walks_through_it(servers, open_page, photos, screenshots, tmp_path, monkeypatch):
+    encoded = encoded_frames(monkeypatch)  # the server runs in this process
+    page = open_page(servers("stylegan").url)
+    page.get_by_role("tab", name="Project").click()
+    page.locator("#project_photo input[type=file]").set_input_files(str(photos["photo"]))
+    page.locator("#project_steps input").fill("2")
+    page.click("#project_button")
+    shown_image(page, "project_image", None, tmp_path / "projection.png")
+    hint = page.locator("#project_walk_name")
+    hint.get_by_text("the photo's latent is", exact=False).wait_for(timeout=WAIT_MS)
+    name = re.search(r"latent is (proj\d+)", hint.inner_text()).group(1)
+    page.screenshot(path=screenshots / "stylegan_project.png", full_page=True)
+
+    page.get_by_role("tab", name="Walk").click()
+    page.locator("#walk_seeds textarea, #walk_seeds input").first.fill(f"0,{name}")
+    page.locator("#walk_steps input").fill("2")
+    page.click("#walk_button")
+    page.wait_for_function("() => { const v = document.querySelector('#walk_video video'); return v && v.src; }", timeout=WAIT_MS)
+    line = command(page, "walk_command")
+    assert "--latents" in line and "seed0_ws.pt" in line
+    shown = tmp_path / "shown.mp4"
+    shown.write_bytes(LOCAL.open(page.locator("#walk_video video").get_attribute("src"), timeout=60).read())
+    run_command_line(as_png_frames(line), tmp_path / "png")
+    assert np.array_equal(encoded[-1], png_frames(tmp_path / "png" / "frames"))  # the frames the page encoded, exactly
+    run_command_line(line, tmp_path / "cli")
+    assert close_videos(frames(shown), frames(tmp_path / "cli" / "walk.mp4")) and len(frames(shown)) == 3
+    page.screenshot(path=screenshots / "stylegan_walk_projection.png", full_page=True)
+
+    page.locator("#walk_seeds textarea, #walk_seeds input").first.fill("0,proj99")
+    page.click("#walk_button")
+    message = page.get_by_text("walk point 'proj99' is unknown; this session has: ", exact=False).first
     message.wait_for(timeout=WAIT_MS)  # one line in the page
     assert message.is_visible()

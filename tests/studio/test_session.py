@@ -3,15 +3,20 @@ exactly what its "copy as command" line makes with the CLI, and turns bad input 
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from gan_lightning.cli.commands.interpolate import walk_projected
 from gan_lightning.cli.studio.session import MAX_PIXELS, MAX_SEED, Studio
+from gan_lightning.cli.stylegan_arguments import ws_for_seeds
 from gan_lightning.common.errors import UserError
 from tests.conftest import ASSETS
-from tests.studio.conftest import MODELS, frames, pixels, run_command_line
+from tests.studio.conftest import MODELS, as_png_frames, close_videos, encoded_frames, frames, pixels, png_frames, run_command_line
 
 
 @pytest.mark.parametrize(
@@ -166,3 +171,81 @@ def test_a_stylegan3_checkpoint_gets_the_stylegan_panels_and_makes_what_its_comm
     for result, name in ((generated, "generate.png"), (mixed, "style_mix.png")):
         run_command_line(result.command, tmp_path / "cli")
         assert np.array_equal(pixels(result.files[0]), pixels(tmp_path / "cli" / name))
+
+
+def latents_of(command: str) -> list[Path]:
+    words = shlex.split(command)
+    return [Path(p) for p in words[words.index("--latents") + 1].split(",")]
+
+
+def pixels_of_command(line: str, cwd: Path) -> np.ndarray:
+    run_command_line(line, cwd)
+    return png_frames(cwd / "frames")
+
+
+def test_a_walk_through_projected_and_uploaded_latents_makes_what_interpolate_latents_makes(photos, tmp_path, monkeypatch):
+    encoded = encoded_frames(monkeypatch)
+    studio = Studio(str(MODELS["stylegan"]), "cpu", tmp_path / "studio")
+    projected = studio.project(photos["photo"], steps=2)
+    assert projected.latents == ("proj1",)
+    run_command_line(projected.command, tmp_path / "cli_project")  # a `project` output, uploaded below
+    uploaded = tmp_path / "cli_project" / "project" / "target_ws.pt"
+    result = studio.walk("proj1,0,file1", steps=2, fps=8.0, truncation=0.8, latents=[uploaded])
+    files = latents_of(result.command)
+    assert "--seeds" not in result.command and "--truncation" not in result.command
+    assert all(f.resolve().is_relative_to((tmp_path / "studio").resolve()) for f in files)  # the command needs them on disk
+    assert files[0] == projected.files[2]
+    seed_ws = ws_for_seeds(studio.generator, [0], 0.8)[0]
+    assert torch.equal(torch.load(files[1], weights_only=True)["ws"], seed_ws.detach())
+    assert torch.equal(torch.load(files[2], weights_only=True)["ws"], torch.load(uploaded, weights_only=True)["ws"])
+    ws = walk_projected(studio.generator, files, 2, False)  # the frames' latents, as `interpolate --latents` computes them
+    assert ws.shape == (5, 8, 8) and torch.equal(ws[0], torch.load(files[0], weights_only=True)["ws"]) and torch.equal(ws[2], seed_ws.detach())
+    assert np.array_equal(encoded[-1], pixels_of_command(as_png_frames(result.command), tmp_path / "cli_frames"))
+    run_command_line(result.command, tmp_path / "cli_walk")
+    ours, theirs = frames(result.files[0]), frames(tmp_path / "cli_walk" / "walk.mp4")
+    assert len(ours) == 5 and close_videos(ours, theirs)
+
+
+def test_projection_with_a_style_photo_names_both_latents_for_walks(stylegan, photos):
+    before = len(stylegan.projections)
+    result = stylegan.project(photos["photo"], steps=1, style=photos["style"], coarse_layers=3)
+    assert result.latents == (f"proj{before + 1}", f"proj{before + 2}")
+    assert [stylegan.projections[name].name for name in result.latents] == ["content_ws.pt", "style_ws.pt"]
+
+
+def test_a_bad_walk_through_latents_gives_one_line_and_writes_nothing_outside_the_studio_folder(photos, tmp_path):
+    studio = Studio(str(MODELS["stylegan"]), "cpu", tmp_path / "studio")
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    torch.save({"ws": torch.zeros(14, 512), "space": "w+"}, uploads / "big_ws.pt")
+    torch.save({"ws": [0.0, 1.0]}, uploads / "list_ws.pt")
+    (uploads / "notes.txt").write_text("not a latent")
+    assert "walk point 'proj1' is unknown; this session has: none yet" in one_line_error(studio.walk, "0,proj1")
+    assert "walk point 'file2' is unknown; this session has: file1" in one_line_error(studio.walk, "0,file2", latents=[uploads / "big_ws.pt"])
+    assert "walk point 'photo' is neither a seed" in one_line_error(studio.walk, "0,photo")
+    assert "latent file1 'notes.txt' is not a .pt file" in one_line_error(studio.walk, "0,file1", latents=[uploads / "notes.txt"])
+    assert "latent file1 'big_ws.pt' holds ws of shape (14, 512); this generator needs (8, 8)" in one_line_error(
+        studio.walk, "0,file1", latents=[uploads / "big_ws.pt"]
+    )
+    assert "latent file1 'list_ws.pt' is not a `project` output" in one_line_error(studio.walk, "0,file1", latents=[uploads / "list_ws.pt"])
+    assert "uploaded latents file1 are not among the points" in one_line_error(studio.walk, "0,1", latents=[uploads / "big_ws.pt"])
+    studio.project(photos["photo"], steps=1)
+    assert "space z walks between seeds only" in one_line_error(studio.walk, "0,proj1", space="z")
+    assert sorted(p.name for p in uploads.iterdir()) == ["big_ws.pt", "list_ws.pt", "notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["studio", "uploads"]
+    assert not list((tmp_path / "studio").rglob("file*_ws.pt"))  # a refused upload is not copied
+
+
+def test_a_projected_photo_mixed_with_seeds_makes_what_style_mix_makes_with_its_latent(photos, tmp_path):
+    studio = Studio(str(MODELS["stylegan"]), "cpu", tmp_path / "studio")
+    assert "'proj1' is not a projection of this session; it has: none yet" in one_line_error(studio.style_mix, "proj1", "2", 2)
+    projected = studio.project(photos["photo"], steps=2)
+    result = studio.style_mix("proj1,1", "2-3", 4, 0.8, "const")
+    assert f"--rows {projected.files[2]},1 --cols 2-3" in result.command
+    run_command_line(result.command, tmp_path / "cli")
+    mixed = pixels(result.files[0])
+    assert np.array_equal(mixed, pixels(tmp_path / "cli" / "style_mix.png"))
+    tile = mixed.shape[0] // 3  # the columns' row, then one row per row source
+    seeds_only = pixels(studio.style_mix("0,1", "2-3", 4, 0.8, "const").files[0])
+    assert not np.array_equal(mixed[tile : 2 * tile], seeds_only[tile : 2 * tile])  # the photo's row
+    assert np.array_equal(mixed[2 * tile :], seeds_only[2 * tile :])  # seed 1's row

@@ -71,6 +71,11 @@ def walk_latents(
     return torch.cat(frames)
 
 
+def walk_projected(generator, paths: list[Path], steps: int, loop: bool) -> Tensor:
+    """ws for every frame of a W+ walk through the ``*_ws.pt`` files `project` wrote (``--latents``)."""
+    return walk_ws(load_projected_ws(paths, generator), steps, loop)
+
+
 def main(argv: list[str]) -> None:
     run(parse_command_line(argv, "interpolate", __doc__, add_arguments))
 
@@ -99,7 +104,7 @@ def run(args: argparse.Namespace) -> None:
     if args.latents:
         if args.space != "w":
             raise UserError("--latents walks in W+ (where `project` found them); drop --space z")
-        ws = walk_ws(load_projected_ws([Path(p) for p in points], generator), steps, args.loop)
+        ws = walk_projected(generator, [Path(p) for p in points], steps, args.loop)
     else:
         ws = walk_latents(generator, points, steps, args.space, args.loop, args.truncation, args.class_index)
     check_output(args.out, [f"frame{i:05d}.png" for i in range(len(ws))], args.overwrite, [args.ckpt, *(points if args.latents else [])])

@@ -92,8 +92,8 @@ def style_mix_panel(studio: Studio) -> None:
     num_ws = int(studio.generator.num_ws)
     with gr.Row():
         with gr.Column():
-            rows = gr.Textbox("1,2,3", label="row seeds (base images)", elem_id="style_mix_rows")
-            cols = gr.Textbox("4,5,6", label="column seeds (style donors)", elem_id="style_mix_cols")
+            rows = gr.Textbox("1,2,3", label="row seeds (base images); proj1 ... for the Project panel's latents", elem_id="style_mix_rows")
+            cols = gr.Textbox("4,5,6", label="column seeds (style donors); proj1 ... as well", elem_id="style_mix_cols")
             crossover = gr.Slider(1, num_ws, value=max(1, num_ws // 2), step=1, label="crossover layer: layers below it come from the column seed", elem_id="style_mix_crossover")
             sampling = sampling_inputs(studio, "style_mix")
             button = gr.Button("Mix styles", variant="primary", elem_id="style_mix_button")
@@ -112,22 +112,31 @@ def style_mix_panel(studio: Studio) -> None:
 def walk_panel(studio: Studio) -> None:
     with gr.Row():
         with gr.Column():
-            seeds = gr.Textbox("1,2,3", label="seeds, in order", elem_id="walk_seeds")
-            steps = gr.Number(24, precision=0, minimum=1, label="frames from one seed to the next")
+            seeds = gr.Textbox(
+                "1,2,3", label="points, in order: seeds (1,5 or 1-3), proj1, proj2 ... (the Project panel's latents), file1, file2 ... (the latents uploaded below)",
+                elem_id="walk_seeds",
+            )  # fmt: skip
+            steps = gr.Number(24, precision=0, minimum=1, label="frames from one point to the next", elem_id="walk_steps")
             fps = gr.Number(24, minimum=1, maximum=60, label="frames per second")
-            space = gr.Radio(["w", "z"], value="w", label="interpolate in")
-            loop = gr.Checkbox(False, label="loop back to the first seed")
+            space = gr.Radio(["w", "z"], value="w", label="interpolate in (w for a walk through latents)")
+            loop = gr.Checkbox(False, label="loop back to the first point")
             sampling = sampling_inputs(studio, "walk")
+            # Any file is taken, so that the studio's check names a wrong one in its own line.
+            latents = gr.File(label="latents from project (*_ws.pt): file1, file2 ... in upload order", file_count="multiple", type="filepath", elem_id="walk_latents")
             button = gr.Button("Walk", variant="primary", elem_id="walk_button")
         with gr.Column():
             video = gr.Video(label="walk (MP4)", elem_id="walk_video")
             command = command_box("walk_command")
 
-    def walk(seeds: str, steps: float, fps: float, space: str, loop: bool, truncation: float, noise_mode: str, class_index: float | None) -> tuple:
+    def walk(
+        seeds: str, steps: float, fps: float, space: str, loop: bool, truncation: float, noise_mode: str, class_index: float | None,
+        latents: list[str] | None = None,
+    ) -> tuple:  # fmt: skip
         action = one_line(studio.walk, lambda r: (str(r.files[0]), r.command))
-        return action(seeds, whole(steps), float(fps), space, loop, truncation, noise_mode, whole(class_index))
+        return action(seeds, whole(steps), float(fps), space, loop, truncation, noise_mode, whole(class_index), latents)
 
-    button.click(walk, [seeds, steps, fps, space, loop, *sampling], [video, command], api_name="walk")
+    # The uploads come last: callers of the endpoint that pass the first eight inputs keep working.
+    button.click(walk, [seeds, steps, fps, space, loop, *sampling, latents], [video, command], api_name="walk")
 
 
 def project_panel(studio: Studio) -> None:
@@ -144,16 +153,23 @@ def project_panel(studio: Studio) -> None:
         with gr.Column():
             image = gr.Image(label="reconstruction (or the mix)", type="filepath", format="png", elem_id="project_image")
             latent = gr.File(label="latent (W+ rows, for interpolate --latents)")
+            walk_name = gr.Markdown(elem_id="project_walk_name")
             command = command_box("project_command")
 
     def project(photo: str | None, steps: float, space: str, seed: float, style: str | None, coarse: float, progress: gr.Progress = gr.Progress()) -> tuple:
         def on_step(done: int, total: int) -> None:
             progress((done, total), desc="projecting")
 
-        action = one_line(lambda *a: studio.project(*a, on_step=on_step), lambda r: (str(r.files[0]), str(r.files[2]), r.command))
+        action = one_line(lambda *a: studio.project(*a, on_step=on_step), lambda r: (str(r.files[0]), str(r.files[2]), r.command, r.latents))
         return action(photo, whole(steps), space, whole(seed), style, whole(coarse))
 
-    button.click(project, [photo, steps, space, seed, style, coarse], [image, latent, command], api_name="project")
+    def walk_hint(names: tuple[str, ...]) -> str:
+        style = f", the style photo's `{names[1]}`" if len(names) > 1 else ""
+        return f"the photo's latent is `{names[0]}`{style}: walk through it (Walk: `0,{names[0]}`) or mix it with seeds (Style mixing: rows `{names[0]}`)"
+
+    names = gr.State(())  # not an API output: the endpoint returns image, latent, command
+    event = button.click(project, [photo, steps, space, seed, style, coarse], [image, latent, command, names], api_name="project")
+    event.success(walk_hint, names, walk_name, api_visibility="private")
 
 
 def stylize_panel(studio: Studio) -> None:

@@ -5,12 +5,15 @@ reproduces them. The page and its API endpoints are thin wrappers around these."
 
 from __future__ import annotations
 
+import re
 import shlex
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from PIL import Image
 from torch import nn
 
@@ -19,11 +22,12 @@ from gan_lightning.checkpoints.registry import STYLE_IMAGE_ALGORITHMS
 from gan_lightning.cli.arguments import resolve_device
 from gan_lightning.cli.commands.generate import generate_images, takes_sampling_options
 from gan_lightning.cli.commands.project import invert, mix_projections, multiscale_mse
-from gan_lightning.cli.commands.interpolate import walk_latents
+from gan_lightning.cli.commands.interpolate import walk_latents, walk_projected
 from gan_lightning.cli.commands.style_mix import style_mix_grid
 from gan_lightning.cli.commands.stylize import check_stylize_options, read_photo, write_stylized
 from gan_lightning.cli.style_image import image_network
-from gan_lightning.cli.stylegan_arguments import class_input, parse_int_list, synthesize
+from gan_lightning.cli.stylegan_arguments import class_input, parse_int_list, synthesize, ws_for_seeds
+from gan_lightning.cli.walks import read_projected_ws
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.images import IMAGE_EXTENSIONS, save_image_grid
 from gan_lightning.common.sampling import seed_range
@@ -39,6 +43,10 @@ MAX_PROJECT_STEPS = 1000
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # also the web server's upload limit
 MAX_PIXELS = 4096 * 4096  # larger photos are refused before they are decoded
 Progress = Callable[[int, int], None]
+# Latents by name among seeds: projN, the Nth latent a projection of this session wrote (walks and
+# style mixing); fileN, the Nth latent file uploaded with that walk (walks only).
+PROJECTION_NAME = re.compile(r"proj[1-9][0-9]*")
+LATENT_NAME = re.compile(r"(proj|file)[1-9][0-9]*")
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,7 @@ class Result:
 
     files: tuple[Path, ...]
     command: str
+    latents: tuple[str, ...] = ()  # the names walks and style mixing know this action's latents by (proj1, ...)
 
 
 def command_line(command: str, *options: object) -> str:
@@ -99,6 +108,34 @@ def check_upload(path: str | Path | None, what: str) -> Path:
     return file
 
 
+def check_latent_upload(path: str | Path, name: str) -> Path:
+    """An uploaded latent: a ``.pt`` file of at most MAX_UPLOAD_BYTES (its content is checked when read)."""
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"latent {name} {file.name!r} was not received; upload it again")
+    if file.suffix.lower() != ".pt":
+        raise UserError(f"latent {name} {file.name!r} is not a .pt file; allowed: the *_ws.pt files `project` writes")
+    size = file.stat().st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise UserError(f"latent {name} {file.name!r} has {size} bytes; allowed: up to {MAX_UPLOAD_BYTES}")
+    return file
+
+
+def walk_points(text: str) -> list[int | str]:
+    """'1,proj1,3-4,file1' -> [1, 'proj1', 3, 4, 'file1']: seeds (single or ranges) and latent names."""
+    points: list[int | str] = []
+    for part in text.split(","):
+        part = part.strip()
+        if LATENT_NAME.fullmatch(part):
+            points.append(part)
+            continue
+        try:
+            points.extend(parse_int_list(part, "seeds"))
+        except UserError:
+            raise UserError(f"walk point {part!r} is neither a seed (5 or 5-7) nor a latent name; allowed: seeds, proj1, proj2 ... (projections), file1, file2 ... (uploaded latents)") from None
+    return points
+
+
 class Studio:
     """One generator (EMA copy) loaded from a checkpoint or model folder, and a temporary folder that
     every output goes to."""
@@ -119,6 +156,7 @@ class Studio:
         self.style_image = self.algorithm in STYLE_IMAGE_ALGORITHMS
         self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="gan_lightning_studio_"))
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.projections: dict[str, Path] = {}  # proj1, proj2 ... -> the *_ws.pt a projection wrote in workdir
 
     # --- helpers -----------------------------------------------------------------------------------
 
@@ -143,6 +181,12 @@ class Studio:
         options: list[object] = ["--truncation", float(truncation), "--noise-mode", noise_mode] if self.sampling_options else []
         return options + (["--class", class_index] if class_index is not None else [])
 
+    def _keep_projections(self, *files: Path) -> tuple[str, ...]:
+        """Names the projections' latents proj1, proj2 ... (in the order they were made), for walks and style mixing."""
+        names = tuple(f"proj{len(self.projections) + i}" for i in range(1, len(files) + 1))
+        self.projections.update(zip(names, files))
+        return names
+
     def _class(self, class_index: int | None) -> int | None:
         """The page sends the class of an unconditional model too; it means nothing there."""
         return class_index if self.classes else None
@@ -164,30 +208,56 @@ class Studio:
 
     def style_mix(self, rows: str, cols: str, crossover: int, truncation: float = 1.0, noise_mode: str = "const", class_index: int | None = None) -> Result:
         """Row seeds x column seeds, layers 0 .. crossover-1 (the coarse ones) from the column seed:
-        `style-mix --styles 0-K`."""
+        `style-mix --styles 0-K`. Rows and columns may name this session's projections (proj1 ...),
+        which the command line names by their *_ws.pt files."""
         self._needs("style_mix")
-        row_seeds, col_seeds = parse_int_list(rows, "row seeds"), parse_int_list(cols, "column seeds")
-        check_seeds(row_seeds + col_seeds, "seed")
-        check_count(len(row_seeds) * len(col_seeds), "rows x columns", MAX_IMAGES)
+        row_sources, col_sources = self._mix_sources(rows, "row seeds"), self._mix_sources(cols, "column seeds")
+        check_seeds([s for s in row_sources + col_sources if isinstance(s, int)], "seed")
+        check_count(len(row_sources) * len(col_sources), "rows x columns", MAX_IMAGES)
         num_ws = self.generator.num_ws
         if not 1 <= crossover <= num_ws:
             raise UserError(f"crossover layer {crossover} is out of range; allowed: 1 to {num_ws}")
         styles = f"0-{crossover - 1}"
         class_index = self._class(class_index)
         options = self._sampling(truncation, noise_mode, class_index)
-        grid = style_mix_grid(self.generator, row_seeds, col_seeds, parse_int_list(styles, "--styles"), truncation, noise_mode, class_index)
-        path = save_image_grid(grid, self._folder("style_mix") / "style_mix.png", nrow=len(col_seeds) + 1)
+        grid = style_mix_grid(self.generator, row_sources, col_sources, parse_int_list(styles, "--styles"), truncation, noise_mode, class_index)
+        path = save_image_grid(grid, self._folder("style_mix") / "style_mix.png", nrow=len(col_sources) + 1)
+        rows, cols = (self._with_files(text) for text in (rows, cols))
         line = command_line("style-mix", *self._model_options(), "--rows", rows, "--cols", cols, "--styles", styles, *options, "--out", path.name)
         return Result((path,), line)
+
+    def _mix_sources(self, text: str, what: str) -> list[int | Path]:
+        """Seeds (1, 3-5) and projection names of one side of the style-mixing grid."""
+        sources: list[int | Path] = []
+        for part in text.split(","):
+            if PROJECTION_NAME.fullmatch(part.strip()):
+                sources.append(self._projection(part.strip()))
+            else:
+                sources.extend(parse_int_list(part, what))
+        return sources
+
+    def _projection(self, name: str) -> Path:
+        if name not in self.projections:
+            known = ", ".join(self.projections) or "none yet: project a photo first"
+            raise UserError(f"{name!r} is not a projection of this session; it has: {known}")
+        return self.projections[name]
+
+    def _with_files(self, text: str) -> str:
+        """``text`` with each projection name replaced by its file, as `style-mix` takes it."""
+        return ",".join(str(self.projections[p.strip()]) if PROJECTION_NAME.fullmatch(p.strip()) else p for p in text.split(","))
 
     def walk(
         self, seeds: str, steps: int = 24, fps: float = 24.0, space: str = "w", loop: bool = False,
         truncation: float = 1.0, noise_mode: str = "const", class_index: int | None = None,
+        latents: Sequence[str | Path] | None = None,
     ) -> Result:  # fmt: skip
-        """A latent walk through ``seeds`` as an MP4: `interpolate --seeds ... --out walk.mp4`."""
+        """A latent walk through ``seeds`` as an MP4: `interpolate --seeds ... --out walk.mp4`. Points
+        may also name latents: ``proj1`` ... (this session's projections) and ``file1`` ... (the
+        ``latents`` files, uploaded ``*_ws.pt``); such a walk goes through W+ files in its folder, each
+        seed's W written as ``seedN_ws.pt``: `interpolate --latents ...`."""
         self._needs("walk")
-        points = parse_int_list(seeds, "seeds")
-        check_seeds(points, "seed")
+        points = walk_points(seeds)
+        check_seeds([p for p in points if isinstance(p, int)], "seed")
         if len(points) < 2:
             raise UserError(f"seeds {seeds!r}: give at least 2 seeds to walk between")
         if space not in ("w", "z"):
@@ -199,13 +269,55 @@ class Studio:
         check_count(frames, "frames", MAX_FRAMES)
         class_index = self._class(class_index)
         options = self._sampling(truncation, noise_mode, class_index)
-        ws = walk_latents(self.generator, points, steps, space, loop, truncation, class_index)
-        path = write_video(synthesize(self.generator, ws, noise_mode), self._folder("walk") / "walk.mp4", fps)
+        uploads = {f"file{i}": check_latent_upload(path, f"file{i}") for i, path in enumerate(latents or (), start=1)}
+        if all(isinstance(p, int) for p in points):
+            if uploads:
+                raise UserError(f"uploaded latents {', '.join(uploads)} are not among the points {seeds!r}; name them there, e.g. 1,file1")
+            ws = walk_latents(self.generator, points, steps, space, loop, truncation, class_index)
+            path = write_video(synthesize(self.generator, ws, noise_mode), self._folder("walk") / "walk.mp4", fps)
+            line = command_line(
+                "interpolate", *self._model_options(), "--seeds", seeds, "--steps", steps, "--fps", float(fps), "--space", space,
+                *(["--loop"] if loop else []), *options, "--out", path.name,
+            )  # fmt: skip
+            return Result((path,), line)
+        if space != "w":
+            raise UserError("space z walks between seeds only; a walk through latents goes in W+: choose w")
+        folder = self._folder("walk")
+        files = self._latent_files(points, uploads, truncation, class_index, folder)
+        ws = walk_projected(self.generator, files, steps, loop)
+        path = write_video(synthesize(self.generator, ws, noise_mode), folder / "walk.mp4", fps)
+        noise = ["--noise-mode", noise_mode] if self.sampling_options else []  # truncation and class are in the seeds' files
         line = command_line(
-            "interpolate", *self._model_options(), "--seeds", seeds, "--steps", steps, "--fps", float(fps), "--space", space,
-            *(["--loop"] if loop else []), *options, "--out", path.name,
+            "interpolate", *self._model_options(), "--latents", ",".join(str(f) for f in files), "--steps", steps, "--fps", float(fps),
+            *(["--loop"] if loop else []), *noise, "--out", path.name,
         )  # fmt: skip
         return Result((path,), line)
+
+    def _latent_files(
+        self, points: list[int | str], uploads: dict[str, Path], truncation: float, class_index: int | None, folder: Path
+    ) -> list[Path]:
+        """The W+ file of each point, all in the studio folder so the command line can name them: a
+        projection's own, an upload checked and copied to ``fileN_ws.pt``, a seed's W as ``seedN_ws.pt``."""
+        unknown = [p for p in points if isinstance(p, str) and p not in self.projections and p not in uploads]
+        if unknown:
+            known = [*self.projections, *uploads] or ["none yet: project a photo or upload a *_ws.pt"]
+            raise UserError(f"walk point {unknown[0]!r} is unknown; this session has: {', '.join(known)}")
+        unused = [name for name in uploads if name not in points]
+        if unused:
+            raise UserError(f"uploaded latents {', '.join(unused)} are not among the points; name them there, e.g. 1,{unused[0]}")
+        files: dict[int | str, Path] = {}
+        for name, upload in uploads.items():
+            read_projected_ws(upload, self.generator, f"latent {name} {upload.name!r}")  # a bad file is refused before a copy
+            files[name] = Path(shutil.copyfile(upload, folder / f"{name}_ws.pt"))
+        seeds = sorted({p for p in points if isinstance(p, int)})
+        if seeds:
+            with torch.no_grad():
+                seed_ws = ws_for_seeds(self.generator, seeds, truncation, class_index)
+            for seed, ws in zip(seeds, seed_ws):
+                files[seed] = folder / f"seed{seed}_ws.pt"
+                source = f"seed {seed}, truncation {truncation}" + ("" if class_index is None else f", class {class_index}")
+                torch.save({"ws": ws.cpu(), "space": "w", "source": source}, files[seed])
+        return [files[p] if p in files else self.projections[p] for p in points]  # type: ignore[index]
 
     def project(
         self, target: str | Path | None, steps: int = 300, space: str = "w+", seed: int = 0,
@@ -230,7 +342,7 @@ class Studio:
         if style_photo is None:
             invert(self.generator, photo, folder, "target", space, steps, 0.1, multiscale_mse, 2000, seed, on_step)
             files = tuple(folder / name for name in ("target_projection.png", "target_target.png", "target_ws.pt"))
-            return Result(files, command_line("project", *self._model_options(), "--target", photo, *options))
+            return Result(files, command_line("project", *self._model_options(), "--target", photo, *options), self._keep_projections(files[2]))
         # One progress bar over both projections.
         first = (lambda done, total: on_step(done, 2 * total)) if on_step else None
         second = (lambda done, total: on_step(total + done, 2 * total)) if on_step else None
@@ -238,7 +350,8 @@ class Studio:
         style_ws, style_image, _ = invert(self.generator, style_photo, folder, "style", space, steps, 0.1, multiscale_mse, 2000, seed, second)
         stylized = mix_projections(self.generator, content_ws, content_image, style_ws, style_image, cut, folder)
         line = command_line("project", *self._model_options(), "--content", photo, "--style", style_photo, "--coarse-layers", cut, *options)
-        return Result((stylized, folder / "content_projection.png", folder / "content_ws.pt"), line)
+        names = self._keep_projections(folder / "content_ws.pt", folder / "style_ws.pt")
+        return Result((stylized, folder / "content_projection.png", folder / "content_ws.pt"), line, names)
 
     def stylize(
         self, photo: str | Path | None, style: str | Path | None = None, alpha: float = 1.0, preserve_color: bool = False,
