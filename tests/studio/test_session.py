@@ -16,7 +16,7 @@ from gan_lightning.cli.studio.session import MAX_PIXELS, MAX_SEED, Studio
 from gan_lightning.cli.stylegan_arguments import ws_for_seeds
 from gan_lightning.common.errors import UserError
 from tests.conftest import ASSETS
-from tests.studio.conftest import MODELS, as_png_frames, close_videos, encoded_frames, frames, pixels, png_frames, run_command_line
+from tests.studio.conftest import MODELS, as_png_frames, same_videos, encoded_frames, frames, pixels, png_frames, run_command_line
 
 
 @pytest.mark.parametrize(
@@ -203,7 +203,7 @@ def test_a_walk_through_projected_and_uploaded_latents_makes_what_interpolate_la
     assert np.array_equal(encoded[-1], pixels_of_command(as_png_frames(result.command), tmp_path / "cli_frames"))
     run_command_line(result.command, tmp_path / "cli_walk")
     ours, theirs = frames(result.files[0]), frames(tmp_path / "cli_walk" / "walk.mp4")
-    assert len(ours) == 5 and close_videos(ours, theirs)
+    assert len(ours) == 5 and same_videos(ours, theirs)
 
 
 def test_projection_with_a_style_photo_names_both_latents_for_walks(stylegan, photos):
