@@ -5,6 +5,7 @@ a trained or converted StyleGAN3 checkpoint serves generate and init_from."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -23,8 +24,11 @@ from tests.training.models.test_stylegan_step import StepRecorder
 TINY_SG3 = StyleGAN3Config(z_dim=8, w_dim=8, channel_base=64, channel_max=8, num_layers=4, num_fp16_res=0)
 
 
-def sg3_model(**kwargs):
-    return tiny_model(stylegan3=TINY_SG3, lr=0.0025, d_lr=0.002, pl_weight=0.0, style_mixing_prob=0.0, ada=False, augment_p=0.0, **kwargs)
+def sg3_model(radial: bool = False, **kwargs):
+    """The tiny StyleGAN3 (config T, or R's 1x1 convolutions and radial filters), ADA off unless asked."""
+    network = dataclasses.replace(TINY_SG3, conv_kernel=1, use_radial_filters=True) if radial else TINY_SG3
+    settings = dict(lr=0.0025, d_lr=0.002, pl_weight=0.0, style_mixing_prob=0.0, ada=False, augment_p=0.0)
+    return tiny_model(stylegan3=network, **{**settings, **kwargs})
 
 
 def test_a_batch_runs_gmain_dmain_dreg_with_unscaled_g_adam_and_emas_moved_in_dmain(tmp_path: Path) -> None:
