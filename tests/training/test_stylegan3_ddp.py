@@ -74,7 +74,7 @@ def test_two_gan_ddp_processes_hold_one_model_and_train_what_one_trains_on_the_w
     magnitude_emas = [name for name in single["state"] if name.endswith("magnitude_ema")]
     assert len(magnitude_emas) == 2 * 5  # G and G_ema, 4 layers and toRGB
     assert all(float(single["state"][name]) != 1.0 for name in magnitude_emas)  # they moved
-    for name, value in single["state"].items():
+    for name in single["state"]:
         # the same model in both processes: a checkpoint (rank 0's) is the whole training state
         assert torch.equal(rank0["state"][name], rank1["state"][name]), name
     for name in [*magnitude_emas, "generator.mapping.w_avg", "augment.p"]:

@@ -158,7 +158,7 @@ def test_init_from_a_stylegan3_checkpoint_names_the_setting_that_does_not_fit(tm
     hp = torch.load(start, weights_only=True)["hyper_parameters"]
 
     def init(stylegan2: bool = False, **changes) -> None:
-        networks = {} if stylegan2 else dict(stylegan3=StyleGAN3Config(**{**hp["stylegan3"], **changes}))
+        networks = {} if stylegan2 else {"stylegan3": StyleGAN3Config(**{**hp["stylegan3"], **changes})}
         model = StyleGAN(resolution=32, channels=3, discriminator=hp["discriminator"], fid_features="shapes", **networks)
         nets = {"generator": model.generator, "generator_ema": model.generator_ema, "discriminator": model.discriminator}
         init_from_checkpoint(str(start), 32, 3, dict(model.hparams), nets, None)

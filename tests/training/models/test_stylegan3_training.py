@@ -28,7 +28,7 @@ TINY_SG3 = StyleGAN3Config(z_dim=8, w_dim=8, channel_base=64, channel_max=8, num
 def sg3_model(radial: bool = False, **kwargs):
     """The tiny StyleGAN3 (config T, or R's 1x1 convolutions and radial filters), ADA off unless asked."""
     network = dataclasses.replace(TINY_SG3, conv_kernel=1, use_radial_filters=True) if radial else TINY_SG3
-    settings = dict(lr=0.0025, d_lr=0.002, pl_weight=0.0, style_mixing_prob=0.0, ada=False, augment_p=0.0)
+    settings = {"lr": 0.0025, "d_lr": 0.002, "pl_weight": 0.0, "style_mixing_prob": 0.0, "ada": False, "augment_p": 0.0}
     return tiny_model(stylegan3=network, **{**settings, **kwargs})
 
 
