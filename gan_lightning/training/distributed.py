@@ -29,6 +29,7 @@ from torch.distributed.constants import default_pg_timeout
 from torch.utils.hooks import RemovableHandle
 
 from gan_lightning.core.nets.stylegan2 import MappingNetwork
+from gan_lightning.core.nets.stylegan3 import SynthesisLayer
 
 BUCKET_BYTES = 256 * 2**20  # few, large all-reduces; one flat copy of this size is the extra memory
 
@@ -56,8 +57,14 @@ def average_across_processes(tensors: list[Tensor], world_size: int, bucket_byte
 def per_process_buffers(module: nn.Module) -> list[Tensor]:
     """The floating-point buffers a process updates from its own batch, the only ones that can
     differ between processes: running statistics of normalisation layers, the mapping network's
-    w_avg (in G and, copied, in G_ema), and the LightningModule's own accumulators that it names in
-    ``per_process_buffer_names`` (StyleGAN's ADA statistics). In module order: the same on every process."""
+    w_avg and StyleGAN3's magnitude EMAs (in G and, copied, in G_ema), and the LightningModule's own
+    accumulators that it names in ``per_process_buffer_names`` (StyleGAN's ADA statistics). In module
+    order: the same on every process.
+
+    NVlabs' stylegan3 loop leaves w_avg and the magnitude EMAs per process (its consistency check
+    skips ``*_avg``/``*_ema``) and snapshots rank 0's. Averaged here instead: each is a lerp towards
+    its batch's statistic, so the average is the EMA of the whole batch's statistic, and every process
+    then holds one model, which rank 0's checkpoint saves whole and a resume continues exactly."""
     found: dict[int, Tensor] = {}
     own = set(getattr(module, "per_process_buffer_names", ()))
     for name, buffer in module.named_buffers():
@@ -68,6 +75,8 @@ def per_process_buffers(module: nn.Module) -> list[Tensor]:
             candidates = [sub.running_mean, sub.running_var]
         elif isinstance(sub, MappingNetwork):
             candidates = [getattr(sub, "w_avg", None)]
+        elif isinstance(sub, SynthesisLayer):
+            candidates = [sub.magnitude_ema]
         else:
             continue
         found.update({id(b): b for b in candidates if b is not None and b.is_floating_point()})

@@ -26,6 +26,12 @@ from gan_lightning.core.nets.stylegan2 import Discriminator
 # minibatch-std group size) are the new run's to choose.
 GENERATOR_FIELDS = ("z_dim", "w_dim", "c_dim", "mapping_layers", "mapping_lr_multiplier", "channel_base", "channel_max")
 DISCRIMINATOR_FIELDS = ("c_dim", "channel_base", "channel_max", "mbstd_num_channels", "architecture")
+# StyleGAN3's also set each layer's frequencies, sizes and filters, which the weights were trained for
+STYLEGAN3_FIELDS = (
+    "z_dim", "w_dim", "c_dim", "mapping_layers", "mapping_lr_multiplier", "channel_base", "channel_max", "num_layers",
+    "num_critical", "first_cutoff", "first_stopband", "last_stopband_rel", "margin_size", "output_scale", "conv_kernel",
+    "filter_size", "lrelu_upsampling", "use_radial_filters",
+)  # fmt: skip
 LAYER_ORDER = ("fromrgb", "conv0", "conv1", "skip")
 
 
@@ -75,7 +81,17 @@ def init_from_checkpoint(
             f"init_from {path!r} is {hp.get('resolution')} px with {hp.get('channels')} channels; this run is "
             f"{resolution} px with {channels}: train on images of its resolution and channels (--data.init_args.resolution)"
         )
-    _check_settings(path, "generator", hp.get("generator", {}), hparams["generator"], GENERATOR_FIELDS)
+    theirs_sg3, ours_sg3 = hp.get("stylegan3"), hparams.get("stylegan3")
+    if (theirs_sg3 is None) != (ours_sg3 is None):
+        there, here = ("StyleGAN3", "StyleGAN2") if ours_sg3 is None else ("StyleGAN2", "StyleGAN3")
+        raise UserError(
+            f"init_from {path!r} holds a {there} generator, this run builds a {here} one; allowed: a checkpoint of the "
+            "run's generator (--model.init_args.stylegan3: the StyleGAN3 settings, null for StyleGAN2)"
+        )
+    if ours_sg3 is not None:
+        _check_settings(path, "stylegan3", theirs_sg3, ours_sg3, STYLEGAN3_FIELDS)
+    else:
+        _check_settings(path, "generator", hp.get("generator", {}), hparams["generator"], GENERATOR_FIELDS)
     if "discriminator" in hp:
         _check_settings(path, "discriminator", hp["discriminator"], hparams["discriminator"], DISCRIMINATOR_FIELDS)
 

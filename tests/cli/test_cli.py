@@ -30,6 +30,11 @@ CONFIGS_ON_USER_DATA = {  # config -> data overrides: a tiny image folder instea
     "r3gan_ffhq64": ["--data.init_args.root", "{folder}", *[arg for network in ("generator", "discriminator") for arg in (
         f"--model.init_args.{network}.widths", "[16, 16, 16, 16, 8]", f"--model.init_args.{network}.cardinalities", "[4, 4, 4, 4, 2]")]],
 }  # fmt: skip
+# Bundled-data configs whose networks cost most of a minute of CPU at fast_dev_run's validation (512
+# samples for ShapesQuality): narrower, with the preset's layer count, resolution and every code path.
+NARROW_ON_BUNDLED_DATA = {
+    "stylegan3": ["--model.init_args.stylegan3.channel_max", "8", "--model.init_args.discriminator.channel_max", "32"],
+}
 # NVlabs presets that differ from stylegan_256 in values only (same model, data and code paths): a fit
 # of each would cost a minute of CPU; tests/training/test_nvlabs_presets.py parses them and checks every value.
 # The other official R3GAN presets differ from r3gan_ffhq64 in values and data only;
@@ -56,7 +61,7 @@ def test_fit_fast_dev_run_on_every_config(config: Path, tmp_path: Path, monkeypa
     monkeypatch.chdir(tmp_path)
     folder = tmp_path / "images"
     write_rgb_images(folder, 8, size=(40, 36))
-    overrides = [arg.format(folder=folder) for arg in CONFIGS_ON_USER_DATA.get(config.stem, [])]
+    overrides = [arg.format(folder=folder) for arg in CONFIGS_ON_USER_DATA.get(config.stem, NARROW_ON_BUNDLED_DATA.get(config.stem, []))]
     run_cli("fit", "--config", config, *fast_trainer_args(tmp_path), "--trainer.fast_dev_run", "1",
             "--data.init_args.batch_size", "4", *overrides, "--model.init_args.fid_features", "shapes")  # fmt: skip
 

@@ -109,7 +109,18 @@ def bundled_stylegan(tmp_path: Path) -> tuple:
     return tiny_model(ada=True, augment_p=0.2), tiny_data(num_train=32)
 
 
-@pytest.mark.parametrize("make", [image_folder_vanilla_gan, bundled_stylegan], ids=["image_folder", "stylegan_ada"])
+def bundled_stylegan3(tmp_path: Path) -> tuple:
+    from tests.training.models.test_stylegan import tiny_data
+    from tests.training.models.test_stylegan3_training import sg3_model
+
+    # config R's networks; the magnitude EMAs, D's input blur fading over the 64 images of the run,
+    # ADA p between two adjustments at the stop, R1 every 2 batches, the generator EMA
+    return sg3_model(radial=True, ada=True, augment_p=0.2, r1_interval=2, blur_init_sigma=1.0, blur_fade_kimg=0.064), tiny_data(num_train=32)
+
+
+@pytest.mark.parametrize(
+    "make", [image_folder_vanilla_gan, bundled_stylegan, bundled_stylegan3], ids=["image_folder", "stylegan_ada", "stylegan3_r_ada"]
+)
 def test_stopped_mid_epoch_then_resumed_trains_as_if_never_stopped(make, tmp_path: Path) -> None:
     """In this process, to keep the suite short: the shipped checkpoint plugins and callbacks, an
     exception at the start of the second epoch's third batch instead of a SIGKILL."""

@@ -148,9 +148,9 @@ class SynthesisInput(nn.Module):
         t = self.affine(w)
         t = t / t[:, :2].norm(dim=1, keepdim=True)  # (r_c, r_s) on the unit circle: a pure rotation
         n = w.shape[0]
-        rotation = torch.eye(3, device=w.device).repeat(n, 1, 1)
+        rotation = torch.eye(3, device=w.device, dtype=self.transform.dtype).repeat(n, 1, 1)
         rotation[:, 0, 0], rotation[:, 0, 1], rotation[:, 1, 0], rotation[:, 1, 1] = t[:, 0], -t[:, 1], t[:, 1], t[:, 0]
-        translation = torch.eye(3, device=w.device).repeat(n, 1, 1)
+        translation = torch.eye(3, device=w.device, dtype=self.transform.dtype).repeat(n, 1, 1)
         translation[:, 0, 2], translation[:, 1, 2] = -t[:, 2], -t[:, 3]
         return rotation @ translation @ self.transform.unsqueeze(0)
 
@@ -162,7 +162,7 @@ class SynthesisInput(nn.Module):
         # frequencies a user transform pushes past the band fade out before they alias
         amplitudes = (1 - (freqs.norm(dim=2) - self.bandwidth) / (self.sampling_rate / 2 - self.bandwidth)).clamp(0, 1)
         # sample centres, one per 1 / sampling_rate, symmetric about 0
-        coords = (torch.arange(self.size, device=w.device, dtype=torch.float32) + 0.5 - self.size / 2) / self.sampling_rate
+        coords = (torch.arange(self.size, device=w.device, dtype=self.freqs.dtype) + 0.5 - self.size / 2) / self.sampling_rate
         grid = torch.stack(torch.meshgrid(coords, coords, indexing="xy"), dim=-1)  # (H, W, [x, y])
         x = grid.reshape(1, -1, 2) @ freqs.transpose(1, 2)  # (N, H*W, C)
         x = torch.sin((x + phases.unsqueeze(1)) * (2 * math.pi)) * amplitudes.unsqueeze(1)

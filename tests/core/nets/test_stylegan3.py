@@ -122,3 +122,10 @@ def test_fp16_layers_are_seen_by_the_gradient_cleaning() -> None:
     with fp16_layers_on_cpu():
         assert runs_fp16_layers(generator)
     assert not runs_fp16_layers(Generator(16, 3, dataclasses.replace(TINY, num_fp16_res=0)))
+
+
+def test_a_float64_generator_computes_in_float64() -> None:
+    # the sample grid of the Fourier input follows its buffers' dtype (a float64 reference run)
+    generator = Generator(16, 3, dataclasses.replace(TINY, num_fp16_res=0)).double()
+    assert generator(torch.randn(2, 8, dtype=torch.float64)).dtype == torch.float32  # the output's documented float32
+    assert generator.synthesis.input(torch.randn(2, 8, dtype=torch.float64)).dtype == torch.float64

@@ -14,8 +14,9 @@ import torch
 from gan_lightning.common.errors import UserError
 from gan_lightning.training.fine_tuning import discriminator_layers, init_from_checkpoint
 from gan_lightning.training.models.stylegan import StyleGAN
+from gan_lightning.core.nets.settings import StyleGAN3Config
 from gan_lightning.core.nets.stylegan2 import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
-from tests.conftest import REPO, fast_trainer_args, run_cli
+from tests.conftest import ASSETS, REPO, fast_trainer_args, run_cli
 from tests.helpers.nvlabs_pickles import HARMLESS_SOURCE, augment_pipe_record, discriminator_record, generator_record, write_snapshot
 
 TINY_G = GeneratorConfig(z_dim=16, w_dim=16, mapping_layers=2, channel_base=256, channel_max=16)
@@ -63,6 +64,37 @@ def test_fine_tuning_a_converted_nvlabs_snapshot_with_freeze_d_from_the_cli(tmp_
     # The generator started from the snapshot's G (a few small Adam steps away), not from random weights.
     const = "generator.synthesis.blocks.4x4.const"
     assert 0 < (after[const] - before[const]).abs().max() < 0.05
+
+
+# the tiny networks of tests/assets/nvlabs_stylegan3_t32.pkl, on the StyleGAN3 quickstart
+SG3_T32_ARGS = [
+    *[arg for name, value in (("z_dim", "8"), ("w_dim", "8"), ("channel_base", "64"), ("channel_max", "8"), ("num_layers", "4"))
+      for arg in (f"--model.init_args.stylegan3.{name}", value)],
+    "--model.init_args.discriminator.channel_base", "64", "--model.init_args.discriminator.channel_max", "8",
+]  # fmt: skip
+
+
+def test_fine_tuning_a_converted_stylegan3_snapshot_with_freeze_d_from_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    start = tmp_path / "sg3t.ckpt"
+    run_cli("convert", "--from", "nvlabs", ASSETS / "nvlabs_stylegan3_t32.pkl", "--out", start)
+    run_cli(
+        "fit", "--config", REPO / "configs" / "stylegan3.yaml", *fast_trainer_args(tmp_path), *SG3_T32_ARGS,
+        "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "0",
+        "--data.init_args.batch_size", "8", "--model.init_args.init_from", start, "--model.init_args.freeze_d", "5",
+        "--model.init_args.init_augment_p", "true",
+    )  # fmt: skip
+    before = torch.load(start, weights_only=True)["state_dict"]
+    after = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert after["images_seen"].item() == 16  # the training state starts anew
+    assert torch.equal(after["augment.p"], before["augment.p"])  # ADA p as it was (no update within 2 batches)
+    for layer in ("32x32.fromrgb", "32x32.conv0", "32x32.conv1", "32x32.skip", "16x16.conv0"):  # Freeze-D 5
+        assert torch.equal(after[f"discriminator.blocks.{layer}.weight"], before[f"discriminator.blocks.{layer}.weight"]), layer
+    for layer in ("blocks.16x16.conv1", "blocks.8x8.conv0", "epilogue.fc"):
+        assert not torch.equal(after[f"discriminator.{layer}.weight"], before[f"discriminator.{layer}.weight"]), layer
+    # G and its magnitude EMAs start from the snapshot's, a few small steps away
+    for key in ("generator.synthesis.layers.1.weight", "generator.synthesis.layers.1.magnitude_ema"):
+        assert 0 < (after[key] - before[key]).abs().max() < 0.05, key
 
 
 def test_init_from_a_fit_checkpoint_copies_every_network(tmp_path: Path) -> None:
@@ -118,6 +150,32 @@ def test_init_from_names_the_setting_that_does_not_fit(tmp_path: Path) -> None:
         init_from_checkpoint(str(start), 32, 3, dict(orig.hparams), nets, None)
     with pytest.raises(UserError, match=r"does not exist"):
         init_from_checkpoint(str(tmp_path / "missing.ckpt"), 32, 3, {}, {}, None)
+
+
+def test_init_from_a_stylegan3_checkpoint_names_the_setting_that_does_not_fit(tmp_path: Path) -> None:
+    start = tmp_path / "sg3t.ckpt"
+    run_cli("convert", "--from", "nvlabs", ASSETS / "nvlabs_stylegan3_t32.pkl", "--out", start)
+    hp = torch.load(start, weights_only=True)["hyper_parameters"]
+
+    def init(stylegan2: bool = False, **changes) -> None:
+        networks = {} if stylegan2 else {"stylegan3": StyleGAN3Config(**{**hp["stylegan3"], **changes})}
+        model = StyleGAN(resolution=32, channels=3, discriminator=hp["discriminator"], fid_features="shapes", **networks)
+        nets = {"generator": model.generator, "generator_ema": model.generator_ema, "discriminator": model.discriminator}
+        init_from_checkpoint(str(start), 32, 3, dict(model.hparams), nets, None)
+
+    init()
+    # a layout whose weights would load but mean other frequencies, sizes or filters
+    with pytest.raises(UserError, match=r"stylegan3 margin_size is 10 there, 6 here; set --model.init_args.stylegan3.margin_size 10"):
+        init(margin_size=6)
+    with pytest.raises(UserError, match=r"stylegan3 use_radial_filters is False there, True here"):
+        init(use_radial_filters=True)
+    with pytest.raises(UserError, match=r"stylegan3 conv_kernel is 3 there, 1 here"):  # config R's 1x1 convolutions
+        init(conv_kernel=1)
+    with pytest.raises(UserError, match=r"stylegan3 z_dim is 8 there, 16 here; set --model.init_args.stylegan3.z_dim 8"):
+        init(z_dim=16)
+    init(num_fp16_res=0, conv_clamp=None, magnitude_ema_beta=0.99)  # the run's to choose
+    with pytest.raises(UserError, match=r"holds a StyleGAN3 generator, this run builds a StyleGAN2 one; allowed: .*--model.init_args.stylegan3"):
+        init(stylegan2=True)
 
 
 class CallsSystem:

@@ -5,10 +5,12 @@ a trained or converted StyleGAN3 checkpoint serves generate and init_from."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
 import torch
+from lightning.pytorch import Callback
 from lightning.pytorch.plugins import MixedPrecision
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -23,8 +25,11 @@ from tests.training.models.test_stylegan_step import StepRecorder
 TINY_SG3 = StyleGAN3Config(z_dim=8, w_dim=8, channel_base=64, channel_max=8, num_layers=4, num_fp16_res=0)
 
 
-def sg3_model(**kwargs):
-    return tiny_model(stylegan3=TINY_SG3, lr=0.0025, d_lr=0.002, pl_weight=0.0, style_mixing_prob=0.0, ada=False, augment_p=0.0, **kwargs)
+def sg3_model(radial: bool = False, **kwargs):
+    """The tiny StyleGAN3 (config T, or R's 1x1 convolutions and radial filters), ADA off unless asked."""
+    network = dataclasses.replace(TINY_SG3, conv_kernel=1, use_radial_filters=True) if radial else TINY_SG3
+    settings = {"lr": 0.0025, "d_lr": 0.002, "pl_weight": 0.0, "style_mixing_prob": 0.0, "ada": False, "augment_p": 0.0}
+    return tiny_model(stylegan3=network, **{**settings, **kwargs})
 
 
 def test_a_batch_runs_gmain_dmain_dreg_with_unscaled_g_adam_and_emas_moved_in_dmain(tmp_path: Path) -> None:
@@ -93,3 +98,34 @@ def test_class_conditional_stylegan3_embeds_the_labels_and_trains(tmp_path: Path
     data = TensorDataset(torch.rand(8, 3, 32, 32) * 2 - 1, torch.randint(0, 3, (8,)))
     trainer(tmp_path, limit_train_batches=1).fit(model, DataLoader(data, batch_size=8))
     assert int(model.batches_done) == 1
+
+
+class AugmentP(Callback):
+    def __init__(self) -> None:
+        self.p: list[float] = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self.p.append(float(module.augment.p))
+
+
+def test_ada_moves_p_by_the_images_of_each_interval(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = sg3_model(ada=True, augment_p=0.2, ada_interval=1, ada_kimg=0.1, blur_init_sigma=1.0)
+    recorded = AugmentP()
+    reals = torch.rand(16, 3, 32, 32) * 2 - 1
+    trainer(tmp_path, limit_train_batches=2, callbacks=[recorded]).fit(model, DataLoader(TensorDataset(reals), batch_size=8))
+    for before, after in zip([0.2, *recorded.p], recorded.p):
+        assert math.isclose(abs(after - before), 8 / 100, abs_tol=1e-6)  # batch 8 / (ada_kimg 0.1 * 1000)
+
+
+def test_config_r_blurs_what_d_sees_before_augmenting_it() -> None:
+    model = sg3_model(radial=True, augment_p=1.0, blur_init_sigma=1.0)
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    taps = torch.exp2(-(torch.arange(-3, 4, dtype=torch.float32) / 1.0).square())
+    blurred = upfirdn2d(images, taps / taps.sum(), padding=3)
+    torch.manual_seed(0)
+    seen = model.discriminator_input(images)
+    torch.manual_seed(0)
+    assert torch.equal(seen, model.augment(blurred))
+    torch.manual_seed(0)
+    assert not torch.allclose(seen, upfirdn2d(model.augment(images), taps / taps.sum(), padding=3), atol=1e-3)
