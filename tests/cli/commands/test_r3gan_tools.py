@@ -123,13 +123,14 @@ def test_interpolate_writes_an_mp4_walk(checkpoint: Path, tmp_path: Path, capsys
 @pytest.mark.parametrize(
     ("option", "words"),
     [
-        (["--space", "w"], "--space w: a R3GAN generator maps z straight to images, with no W space"),
-        (["--truncation", "0.7"], "--truncation applies to StyleGAN checkpoints; this one is R3GAN"),
+        (["--seeds", "0,1", "--space", "w"], "--space w: a R3GAN generator maps z straight to images, with no W space"),
+        (["--seeds", "0,1", "--truncation", "0.7"], "--truncation applies to StyleGAN checkpoints; this one is R3GAN"),
+        (["--latents", "a_ws.pt,b_ws.pt"], "--latents: `project` outputs are StyleGAN W+ points; a R3GAN generator has no W space"),
     ],
 )  # fmt: skip
 def test_interpolate_says_in_one_line_what_needs_a_w_space(checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture, option: list[str], words: str) -> None:
     with pytest.raises(SystemExit):
-        run_cli("interpolate", "--ckpt", checkpoint, "--seeds", "0,1", *option, "--out", tmp_path / "walk.gif")
+        run_cli("interpolate", "--ckpt", checkpoint, *option, "--out", tmp_path / "walk.gif")
     error = capsys.readouterr().err
     assert words in error and len(error.strip().splitlines()) == 1
     assert not (tmp_path / "walk.gif").exists()
