@@ -1,5 +1,6 @@
 """R3GAN trains both networks with the relativistic objective, reads its five ramps off the images
-seen, keeps its EMA, trains class-conditionally, and resumes mid-ramp with its schedules and EMA."""
+seen, keeps its EMA, trains class-conditionally, and resumes mid-ramp with its schedules and EMA; the
+CPU presets' R1 + R2 weigh on the discriminator."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from lightning.pytorch import Callback, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -15,8 +17,6 @@ from gan_lightning.common.errors import UserError
 from gan_lightning.data import ShapesDataModule, StackedDigitsDataModule
 from gan_lightning.training.models import R3GAN
 from gan_lightning.training.schedules import Ramp
-import yaml
-
 from tests.conftest import REPO
 from tests.training.models.test_stylegan import tiny_data, trainer
 
