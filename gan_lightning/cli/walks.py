@@ -1,5 +1,6 @@
 """Latent walks that `interpolate` shares: walking in W+ between given points (such as images
-inverted by `project`), and how many frames per segment make a walk of a given length."""
+inverted by `project`), spherically through Gaussian latents, and how many frames per segment make a
+walk of a given length."""
 
 from __future__ import annotations
 
@@ -53,6 +54,27 @@ def walk_ws(points: Tensor, steps: int, loop: bool) -> Tensor:
         points = torch.cat([points, points[:1]])
     t = (torch.arange(steps, device=points.device, dtype=points.dtype) / steps)[:, None, None]
     frames = [torch.lerp(a[None], b[None], t) for a, b in zip(points[:-1], points[1:])]
+    if not loop:
+        frames.append(points[-1:])
+    return torch.cat(frames)
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation between rows of a and b at fractions t (shape (T,))."""
+    a_unit, b_unit = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((a_unit * b_unit).sum(-1).clamp(-1 + 1e-7, 1 - 1e-7))
+    t = t[:, None]
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def walk_z(points: Tensor, steps: int, loop: bool) -> Tensor:
+    """z for every frame of a spherical walk through ``points`` (P, z_dim), framed as ``walk_ws``:
+    a Gaussian latent keeps its typical norm along the arc, where a straight line would pass near
+    the origin, a region the generator rarely saw in training."""
+    if loop:
+        points = torch.cat([points, points[:1]])
+    t = torch.arange(steps, device=points.device, dtype=points.dtype) / steps
+    frames = [slerp(a[None], b[None], t) for a, b in zip(points[:-1], points[1:])]
     if not loop:
         frames.append(points[-1:])
     return torch.cat(frames)

@@ -1,5 +1,6 @@
 """An R3GAN checkpoint from `fit` works with generate, export (safetensors, ONNX), evaluate and
-fine-tuning (init_from) as the other latent generators' do; interpolate (StyleGAN's W walks) says so."""
+fine-tuning (init_from) as the other latent generators' do, and interpolate walks it in Z (as the
+VanillaGAN's, the other generator without a W space)."""
 
 from __future__ import annotations
 
@@ -92,11 +93,57 @@ def test_init_from_starts_fit_from_the_checkpoints_networks(checkpoint: Path, tm
         init_from_checkpoint(str(checkpoint), 32, 3, {"generator": {}, "discriminator": {}}, {}, None)
 
 
-def test_interpolate_names_what_it_walks(checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def spherical(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """The point a fraction t along the great-circle arc from a to b, scaled as they are."""
+    angle = torch.arccos(torch.dot(a, b) / (a.norm() * b.norm()))
+    return (torch.sin((1 - t) * angle) * a + torch.sin(t * angle) * b) / torch.sin(angle)
+
+
+def read_frames(folder: Path) -> torch.Tensor:
+    files = sorted(folder.glob("frame*.png"))
+    return torch.stack([torch.tensor(list(Image.open(f).getdata()), dtype=torch.float32).T.reshape(3, 32, 32) for f in files]) / 127.5 - 1
+
+
+def test_interpolate_walks_spherically_in_z_through_the_seeds(checkpoint: Path, tmp_path: Path) -> None:
+    run_cli("interpolate", "--ckpt", checkpoint, "--seeds", "4,9", "--steps", "3", "--out", f"{tmp_path / 'frames'}/")
+    generator, _ = load_generator(checkpoint)
+    a, b = latents_for_seeds([4, 9], generator.z_dim)
+    with torch.no_grad():
+        expected = generator(torch.stack([spherical(a, b, t) for t in (0, 1 / 3, 2 / 3, 1)]))
+    assert (read_frames(tmp_path / "frames") - expected.clamp(-1, 1)).abs().max() <= 1 / 127.5 + 1e-5  # 8-bit rounding
+    run_cli("interpolate", "--ckpt", checkpoint, "--seeds", "4,9,2", "--steps", "2", "--loop", "--out", tmp_path / "walk.gif")
+    assert Image.open(tmp_path / "walk.gif").n_frames == 3 * 2
+
+
+def test_interpolate_writes_an_mp4_walk(checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run_cli("interpolate", "--ckpt", checkpoint, "--seeds", "0,1", "--steps", "4", "--space", "z", "--out", tmp_path / "walk.mp4")
+    assert "(5 frames" in capsys.readouterr().out and (tmp_path / "walk.mp4").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("option", "words"),
+    [
+        (["--seeds", "0,1", "--space", "w"], "--space w: a R3GAN generator maps z straight to images, with no W space"),
+        (["--seeds", "0,1", "--truncation", "0.7"], "--truncation applies to StyleGAN checkpoints; this one is R3GAN"),
+        (["--latents", "a_ws.pt,b_ws.pt"], "--latents: `project` outputs are StyleGAN W+ points; a R3GAN generator has no W space"),
+    ],
+)  # fmt: skip
+def test_interpolate_says_in_one_line_what_needs_a_w_space(checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture, option: list[str], words: str) -> None:
     with pytest.raises(SystemExit):
-        run_cli("interpolate", "--ckpt", checkpoint, "--seeds", "0,1", "--out", tmp_path / "walk.gif")
+        run_cli("interpolate", "--ckpt", checkpoint, *option, "--out", tmp_path / "walk.gif")
     error = capsys.readouterr().err
-    assert "R3GAN" in error and len(error.strip().splitlines()) == 1
+    assert words in error and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "walk.gif").exists()
+
+
+def test_interpolate_walks_a_vanilla_gan_in_z(tmp_path: Path) -> None:
+    vanilla = REPO / "tests" / "assets" / "main_vanilla_gan.ckpt"
+    run_cli("interpolate", "--ckpt", vanilla, "--seeds", "1,2", "--steps", "2", "--out", f"{tmp_path / 'frames'}/")
+    generator, _ = load_generator(vanilla)
+    a, b = latents_for_seeds([1, 2], generator.z_dim)
+    with torch.no_grad():
+        expected = generator(torch.stack([spherical(a, b, t) for t in (0, 1 / 2, 1)]))
+    assert (read_frames(tmp_path / "frames") - expected.clamp(-1, 1)).abs().max() <= 1 / 127.5 + 1e-5
 
 
 def test_the_studio_shows_generate_and_makes_what_its_command_line_makes(checkpoint: Path, tmp_path: Path, monkeypatch) -> None:
