@@ -26,7 +26,7 @@ def test_the_studio_serves_this_machine_only_by_default(servers):
 
 @pytest.mark.parametrize(
     "name, endpoints",
-    [("stylegan", ["/generate", "/style_mix", "/walk", "/project"]), ("vanilla_gan", ["/generate"]), ("arbitrary_style", ["/stylize"])],
+    [("stylegan", ["/generate", "/style_mix", "/walk", "/project"]), ("vanilla_gan", ["/generate", "/walk"]), ("arbitrary_style", ["/stylize"])],
 )
 def test_each_model_has_the_endpoints_of_its_panels(servers, name, endpoints):
     assert sorted(client(servers, name).view_api(print_info=False, return_format="dict")["named_endpoints"]) == sorted(endpoints)

@@ -130,13 +130,26 @@ def test_stylegan_page_generates_moves_truncation_and_mixes_styles(servers, open
 
 
 @pytest.mark.parametrize("name", ["vanilla_gan", "r3gan"])
-def test_unconditional_generator_pages_have_only_generate(servers, open_page, name, tmp_path):
+def test_generator_without_w_pages_generate_and_walk_in_z(servers, open_page, screenshots, name, tmp_path):
     page = open_page(servers(name).url)
     page.click("#generate_button")
     shown = shown_image(page, "generate_image", None, tmp_path / "shown.png")
     matches_cli(shown, command(page, "generate_command"), "generate.png", tmp_path / "cli")
-    assert page.get_by_role("tab", name="Style mixing").count() == 0
+    assert page.get_by_role("tab", name="Style mixing").count() == 0 and page.get_by_role("tab", name="Project").count() == 0
     assert not page.locator("#generate_truncation").is_visible()
+
+    page.get_by_role("tab", name="Walk").click()
+    page.locator("#walk_seeds textarea, #walk_seeds input").first.fill("2,7")
+    page.locator("#walk_steps input").fill("2")
+    page.click("#walk_button")
+    page.wait_for_function("() => { const v = document.querySelector('#walk_video video'); return v && v.src; }", timeout=WAIT_MS)
+    line = command(page, "walk_command")
+    assert "--space z" in line
+    video = tmp_path / "shown.mp4"
+    video.write_bytes(LOCAL.open(page.locator("#walk_video video").get_attribute("src"), timeout=60).read())
+    run_command_line(line, tmp_path / "walk")
+    assert same_videos(frames(video), frames(tmp_path / "walk" / "walk.mp4")) and len(frames(video)) == 3
+    page.screenshot(path=screenshots / f"{name}_walk.png", full_page=True)
 
 
 @pytest.mark.parametrize("name", ["style_transfer", "arbitrary_style"])

@@ -24,7 +24,7 @@ from tests.studio.conftest import MODELS, as_png_frames, same_videos, encoded_fr
     [
         (MODELS["stylegan"], ("generate", "style_mix", "walk", "project")),
         (ASSETS / "main_stylegan_folder", ("generate", "style_mix", "walk", "project")),
-        (MODELS["vanilla_gan"], ("generate",)),
+        (MODELS["vanilla_gan"], ("generate", "walk")),
         (MODELS["style_transfer"], ("stylize",)),
         (MODELS["arbitrary_style"], ("stylize",)),
     ],
@@ -60,6 +60,19 @@ def test_a_walk_makes_the_frames_of_its_command_line(stylegan, tmp_path):
     run_command_line(result.command, tmp_path)
     ours, theirs = frames(result.files[0]), frames(tmp_path / "walk.mp4")
     assert len(ours) == 6 and torch.equal(ours, theirs)
+
+
+def test_a_generator_without_w_walks_in_z_as_its_command_line_does(tmp_path):
+    studio = Studio(str(MODELS["vanilla_gan"]), "cpu", tmp_path / "studio")
+    result = studio.walk("3,5", steps=2, fps=8.0, space="z", loop=True)
+    assert "--space z" in result.command and "--truncation" not in result.command
+    run_command_line(result.command, tmp_path / "cli")
+    ours, theirs = frames(result.files[0]), frames(tmp_path / "cli" / "walk.mp4")
+    assert len(ours) == 4 and torch.equal(ours, theirs)
+    with pytest.raises(UserError, match="no W space; allowed: z"):
+        studio.walk("3,5", steps=2, space="w")
+    with pytest.raises(UserError, match="no W space for projected latents"):
+        studio.walk("3,proj1", steps=2, space="z")
 
 
 def test_projection_writes_the_latent_and_reconstruction_of_its_command_line(stylegan, photos, tmp_path):

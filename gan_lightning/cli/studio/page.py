@@ -110,19 +110,21 @@ def style_mix_panel(studio: Studio) -> None:
 
 
 def walk_panel(studio: Studio) -> None:
+    w_space = "project" in studio.panels  # generators without W walk between seeds in Z only
+    points = "seeds (1,5 or 1-3), proj1, proj2 ... (the Project panel's latents), file1, file2 ... (the latents uploaded below)"
     with gr.Row():
         with gr.Column():
-            seeds = gr.Textbox(
-                "1,2,3", label="points, in order: seeds (1,5 or 1-3), proj1, proj2 ... (the Project panel's latents), file1, file2 ... (the latents uploaded below)",
-                elem_id="walk_seeds",
-            )  # fmt: skip
+            seeds = gr.Textbox("1,2,3", label=f"points, in order: {points if w_space else 'seeds (1,5 or 1-3)'}", elem_id="walk_seeds")
             steps = gr.Number(24, precision=0, minimum=1, label="frames from one point to the next", elem_id="walk_steps")
             fps = gr.Number(24, minimum=1, maximum=60, label="frames per second")
-            space = gr.Radio(["w", "z"], value="w", label="interpolate in (w for a walk through latents)")
+            space = gr.Radio(["w", "z"] if w_space else ["z"], value="w" if w_space else "z", label="interpolate in (w for a walk through latents)")
             loop = gr.Checkbox(False, label="loop back to the first point")
             sampling = sampling_inputs(studio, "walk")
             # Any file is taken, so that the studio's check names a wrong one in its own line.
-            latents = gr.File(label="latents from project (*_ws.pt): file1, file2 ... in upload order", file_count="multiple", type="filepath", elem_id="walk_latents")
+            latents = gr.File(
+                label="latents from project (*_ws.pt): file1, file2 ... in upload order", file_count="multiple", type="filepath",
+                visible=w_space, elem_id="walk_latents",
+            )  # fmt: skip
             button = gr.Button("Walk", variant="primary", elem_id="walk_button")
         with gr.Column():
             video = gr.Video(label="walk (MP4)", elem_id="walk_video")

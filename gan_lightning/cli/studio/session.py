@@ -22,7 +22,7 @@ from gan_lightning.checkpoints.registry import STYLE_IMAGE_ALGORITHMS
 from gan_lightning.cli.arguments import resolve_device
 from gan_lightning.cli.commands.generate import generate_images, takes_sampling_options
 from gan_lightning.cli.commands.project import invert, mix_projections, multiscale_mse
-from gan_lightning.cli.commands.interpolate import walk_latents, walk_projected
+from gan_lightning.cli.commands.interpolate import has_w_space, images_along_z, walk_latents, walk_projected
 from gan_lightning.cli.commands.style_mix import style_mix_grid
 from gan_lightning.cli.commands.stylize import check_stylize_options, read_photo, write_stylized
 from gan_lightning.cli.style_image import image_network
@@ -67,11 +67,11 @@ def command_line(command: str, *options: object) -> str:
 
 def panels_of(generator: nn.Module) -> tuple[str, ...]:
     """The panels this generator supports, read from what it has, not from its class name: a latent
-    generator (``z_dim``) generates; one with a mapping to W and a synthesis from W+ (``num_ws``) also
-    mixes styles, walks and projects; an image translator (no latent) stylizes."""
+    generator (``z_dim``) generates and walks (in Z where it has no W); one with a mapping to W and a
+    synthesis from W+ also mixes styles and projects; an image translator (no latent) stylizes."""
     latent = hasattr(generator, "z_dim")
-    w_space = latent and all(hasattr(generator, name) for name in ("mapping", "synthesis", "num_ws"))
-    supported = {"generate": latent, "style_mix": w_space, "walk": w_space, "project": w_space, "stylize": not latent}
+    w_space = latent and has_w_space(generator)
+    supported = {"generate": latent, "style_mix": w_space, "walk": latent, "project": w_space, "stylize": not latent}
     return tuple(panel for panel in PANELS if supported[panel])
 
 
@@ -269,6 +269,8 @@ class Studio:
         check_count(frames, "frames", MAX_FRAMES)
         class_index = self._class(class_index)
         options = self._sampling(truncation, noise_mode, class_index)
+        if not has_w_space(self.generator):
+            return self._walk_z(seeds, points, steps, fps, space, loop, options, class_index, latents)
         uploads = {f"file{i}": check_latent_upload(path, f"file{i}") for i, path in enumerate(latents or (), start=1)}
         if all(isinstance(p, int) for p in points):
             if uploads:
@@ -290,6 +292,23 @@ class Studio:
         line = command_line(
             "interpolate", *self._model_options(), "--latents", ",".join(str(f) for f in files), "--steps", steps, "--fps", float(fps),
             *(["--loop"] if loop else []), *noise, "--out", path.name,
+        )  # fmt: skip
+        return Result((path,), line)
+
+    def _walk_z(
+        self, seeds: str, points: list[int | str], steps: int, fps: float, space: str, loop: bool, options: list[object],
+        class_index: int | None, latents: Sequence[str | Path] | None,
+    ) -> Result:  # fmt: skip
+        """A generator without W (R3GAN, VanillaGAN) walks between seeds in Z, as `interpolate` does."""
+        if space != "z":
+            raise UserError(f"space {space!r}: a {self.algorithm} generator maps z straight to images, with no W space; allowed: z")
+        if latents or not all(isinstance(p, int) for p in points):
+            raise UserError(f"a {self.algorithm} generator has no W space for projected latents; walk between seeds")
+        images = images_along_z(self.generator, points, steps, loop, class_index)
+        path = write_video(images, self._folder("walk") / "walk.mp4", fps)
+        line = command_line(
+            "interpolate", *self._model_options(), "--seeds", seeds, "--steps", steps, "--fps", float(fps), "--space", "z",
+            *(["--loop"] if loop else []), *options, "--out", path.name,
         )  # fmt: skip
         return Result((path,), line)
 

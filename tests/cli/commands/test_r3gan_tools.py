@@ -146,13 +146,13 @@ def test_interpolate_walks_a_vanilla_gan_in_z(tmp_path: Path) -> None:
     assert (read_frames(tmp_path / "frames") - expected.clamp(-1, 1)).abs().max() <= 1 / 127.5 + 1e-5
 
 
-def test_the_studio_shows_generate_and_makes_what_its_command_line_makes(checkpoint: Path, tmp_path: Path, monkeypatch) -> None:
+def test_the_studio_shows_generate_and_walk_and_makes_what_its_command_line_makes(checkpoint: Path, tmp_path: Path, monkeypatch) -> None:
     import shlex
 
     from gan_lightning.cli.studio.session import Studio
 
     studio = Studio(str(checkpoint), "cpu", tmp_path / "studio")
-    assert studio.panels == ("generate",)
+    assert studio.panels == ("generate", "walk")
     result = studio.generate(4, 3)
     monkeypatch.chdir(tmp_path)
     run_cli(*shlex.split(result.command)[3:])
