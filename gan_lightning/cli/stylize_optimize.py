@@ -26,10 +26,10 @@ DEFAULT_SIZE = 512
 
 def add_optimize_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("--method optimize (Gatys et al. 2016: no checkpoint; needs --style)")
-    group.add_argument("--steps", type=int, default=300, help="optimizer steps per photo (default 300)")
+    group.add_argument("--steps", type=int, default=300, help="loss evaluations per photo, a forward and backward pass each (default 300)")
     group.add_argument("--size", type=int, default=DEFAULT_SIZE, help=f"longest side each photo is optimised and written at, 0 = as it is (default {DEFAULT_SIZE})")
     group.add_argument("--style-weight", type=float, default=1.0, help="weight of the Gram style loss, each layer relative to the style's (default 1)")
-    group.add_argument("--content-weight", type=float, default=0.1, help="weight of the content loss, relative to the photo's features (default 0.1)")
+    group.add_argument("--content-weight", type=float, default=0.1, help="weight of the content loss, relative to the larger of the photo's and the style's features (default 0.1)")
     group.add_argument("--content-layer", default="relu2_1", help=f"layer that keeps the photo's content: {', '.join(LAYER_NAMES)} (default relu2_1)")
     group.add_argument("--optimizer", default="lbfgs", help=f"{', '.join(IMAGE_OPTIMIZERS)} (default lbfgs, the paper's)")
     group.add_argument("--lr", type=float, default=None, help="step size (default 1 for lbfgs, 0.02 for adam)")

@@ -3,8 +3,11 @@ Convolutional Neural Networks"): start from the photo and change its pixels unti
 frozen network keep the photo's content at one layer and take the style's Gram statistics at all.
 
 No training and no checkpoint: the quality reference the trained modes are compared with. The
-losses are the presets' own (``core/losses.py`` with ``relative=True``: each layer's distance divided
-by the target's size), so the weights mean the same in every feature network.
+style loss is the presets' own (``core/losses.py`` with ``relative=True``: each layer's Gram distance
+divided by the style Gram's size), so the weights mean the same in every feature network. The content
+distance is divided by the larger of the photo's and the style's feature size at the content layer
+(``content_scale``): reaching a style whose features are larger than the photo's takes a feature
+change of the style's size, which a content term measured in the photo's size alone forbids.
 """
 
 from __future__ import annotations
@@ -32,15 +35,21 @@ def check_optimizer(name: str) -> str:
     return name
 
 
+def content_scale(photo_features: Tensor, style_features: Tensor) -> Tensor:
+    """The content distance's unit: the larger mean square of the photo's and the style's features at
+    the content layer."""
+    return torch.maximum(photo_features.float().square().mean(), style_features.float().square().mean()).clamp_min(1e-12)
+
+
 def gatys_losses(
-    network: FeatureNetwork, image: Tensor, content_features: Tensor, style_grams: list[Tensor], content_index: int
+    network: FeatureNetwork, image: Tensor, content_features: Tensor, style_grams: list[Tensor], content_index: int, scale: Tensor
 ) -> tuple[Tensor, Tensor]:
-    """(style loss, content loss) of ``image`` against the photo's features at the content layer and
-    the style's Gram matrices at every layer."""
+    """(style loss, content loss) of ``image`` against the photo's features at the content layer (in
+    units of ``scale``, see ``content_scale``) and the style's Gram matrices at every layer."""
     # Gatys et al. 2016, eq. 7: L = alpha * L_content(p, x) + beta * L_style(a, x); the weights are applied by the caller
     features = network(image)
     style = gram_style_loss(features, style_grams, relative=True)
-    return style, feature_content_loss(features[content_index], content_features, relative=True)
+    return style, feature_content_loss(features[content_index], content_features) / scale
 
 
 def optimise_image(
@@ -59,7 +68,8 @@ def optimise_image(
     (1, 3, H', W') in [-1, 1], any size (its size sets the scale of its strokes in the result).
 
     Args:
-        steps: optimizer steps (L-BFGS: one loss evaluation each).
+        steps: loss evaluations, a forward and backward pass each (Adam: one per step; L-BFGS: its
+            line search's too).
         style_weight / content_weight: beta / alpha of the paper's eq. 7, on the relative losses.
         content_layer: the layer whose features keep the photo's content (relu1_1 .. relu4_1).
         optimizer: "lbfgs" (the paper's) or "adam".
@@ -78,35 +88,44 @@ def optimise_image(
     content_index = LAYER_NAMES.index(content_layer)
     with torch.no_grad():
         content_features = network(photo)[content_index]
-        style_grams = [gram_matrix(f) for f in network(style)]
+        style_features = network(style)
+        style_grams = [gram_matrix(f) for f in style_features]
+        scale = content_scale(content_features, style_features[content_index])
     image = photo.detach().float().clone(memory_format=torch.contiguous_format).requires_grad_(True)  # the paper's init from the photo: keeps its layout
-    if optimizer == "lbfgs":
-        # One iteration per step (one loss evaluation), so progress and steps count the same thing.
-        solver: torch.optim.Optimizer = torch.optim.LBFGS([image], lr=lr or 1.0, max_iter=1, history_size=50)
-    else:
-        solver = torch.optim.Adam([image], lr=lr or 0.02)
-    terms: list[Tensor] = []  # the last evaluation's (style, content) losses, for progress
+    evaluations: list[int] = [0]
     best: list[Tensor] = [torch.tensor(float("inf")), image.detach().clone()]  # lowest loss seen, its image
 
     def closure() -> Tensor:
         solver.zero_grad()
-        style_loss, content_loss = gatys_losses(network, image, content_features, style_grams, content_index)
+        style_loss, content_loss = gatys_losses(network, image, content_features, style_grams, content_index, scale)
         loss = style_weight * style_loss + content_weight * content_loss
         loss.backward()
-        terms[:] = [style_loss.detach(), content_loss.detach()]
+        evaluations[0] += 1
         if loss.detach() < best[0]:
             best[:] = [loss.detach(), image.detach().clone()]
+        if progress is not None:
+            progress(evaluations[0], steps, float(style_loss), float(content_loss))
         return loss
 
-    for step in range(1, steps + 1):
-        solver.step(closure)
-        if optimizer == "adam":
+    if optimizer == "lbfgs":
+        # With the relative losses the pixel gradients are small (about 1e-4); without a line search
+        # torch's L-BFGS then rejects its curvature pairs (a fixed y.s > 1e-10), crawls at step 1,
+        # and overshoots by orders of magnitude once one pair passes. The strong Wolfe line search
+        # sets each step from the loss itself. Its evaluations count as steps, so --steps is the
+        # number of forward and backward passes either way; the tolerances are 0 so only the steps stop it.
+        solver: torch.optim.Optimizer = torch.optim.LBFGS(
+            [image], lr=lr or 1.0, max_iter=steps, max_eval=steps, history_size=50,
+            tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe",
+        )  # fmt: skip
+        while evaluations[0] < steps:  # a stalled line search ends a call early; resume from its memory
+            solver.param_groups[0]["max_eval"] = steps - evaluations[0]
+            solver.step(closure)
+    else:
+        solver = torch.optim.Adam([image], lr=lr or 0.02)
+        for _ in range(steps):
+            solver.step(closure)
             with torch.no_grad():
                 image.clamp_(-1, 1)
-        if progress is not None:
-            progress(step, steps, float(terms[0]), float(terms[1]))
-    # L-BFGS runs unclamped: clamping between its steps breaks its curvature estimate (it then
-    # diverged on pairs of the style benchmark); without a line search a late step can still
-    # overshoot, so the image of the lowest loss is the result.
-    image = best[1]
-    return image.clamp(-1, 1)
+    # L-BFGS runs unclamped (clamping between its steps breaks its curvature estimate), so the
+    # lowest-loss image is clamped once at the end.
+    return best[1].clamp(-1, 1)

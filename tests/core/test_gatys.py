@@ -66,3 +66,27 @@ def test_lbfgs_keeps_the_photo_on_a_pair_where_clamping_between_its_steps_broke_
     result = optimise_image(photo, style, FeatureNetwork("random_wide", width=8), steps=60)
     assert blurred_grey_correlation(result, photo) > 0.9
     assert gram_distance(result, style) < 0.9 * gram_distance(photo, style)
+
+
+def test_lbfgs_reaches_a_style_whose_features_are_larger_than_the_photos():
+    # rocket x gravel_rust, a tuned pair of the style benchmark: the gravel's features at the content
+    # layer have several times the photo's mean square. With the content distance in the photo's units
+    # and L-BFGS without a line search, the result stayed at the photo's Gram distance (0.98x).
+    import sys
+    from pathlib import Path
+
+    from torchvision.transforms.v2 import functional as TF
+
+    from gan_lightning.common.images import pil_to_tensor
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import style_pairs
+
+    photo = TF.center_crop(TF.resize(pil_to_tensor(style_pairs.photo("rocket"))[None], 48, antialias=True), 48)
+    style = TF.resize(pil_to_tensor(style_pairs.style("gravel_rust"))[None], 48, antialias=True)
+    losses = []
+    result = optimise_image(photo, style, FeatureNetwork("random_wide", width=8), steps=60,
+                            progress=lambda step, steps, s, c: losses.append(s + 0.1 * c))  # fmt: skip
+    assert len(losses) == 60
+    assert gram_distance(result, style) < 0.5 * gram_distance(photo, style)
+    assert blurred_grey_correlation(result, photo) > 0.8
