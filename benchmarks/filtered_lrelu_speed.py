@@ -3,14 +3,16 @@ synthesis stack (T and R), interleaved in one process.
 
     OMP_NUM_THREADS=1 python benchmarks/filtered_lrelu_speed.py                  # 64 and 256 px, batch 4
     OMP_NUM_THREADS=1 python benchmarks/filtered_lrelu_speed.py --resolutions 64 --repeats 5
+    OMP_NUM_THREADS=1 python benchmarks/filtered_lrelu_speed.py --candidate compiled --resolutions 64
 
-The candidate is the separable formulation: where a filter is 1-D (every up-sampling filter, and
+Candidates: ``separable``, the separable formulation: where a filter is 1-D (every up-sampling filter, and
 config T's down-sampling filters) it runs as two 1-D depthwise passes (k + k taps per output sample
-instead of k x k); R's radial down-sampling filters stay 2-D. The stack is the whole synthesis network
+instead of k x k); R's radial down-sampling filters stay 2-D; ``compiled``, the reference function through
+torch.compile (inductor; one compilation per layer shape, done before timing). The stack is the whole synthesis network
 (modulated convolutions included, as a training step runs it), narrow (G 32 channels, R 64) so the
 filtering is a large share, as in the CPU comparison of StyleGAN2 and 3 (stylegan_throughput.py
 --stylegan3). Both paths are checked equal (outputs and input gradients) before timing.
-Results go to benchmarks/results/filtered_lrelu_speed_cpu.json.
+Results go to benchmarks/results/filtered_lrelu_speed_cpu[_compiled].json (or --out).
 """
 
 from __future__ import annotations
@@ -69,6 +71,12 @@ def filtered_lrelu_separable(x, up_filter, down_filter, bias, up, down, padding,
 PATHS = {"reference": stylegan3.filtered_lrelu, "separable": filtered_lrelu_separable}
 
 
+def compiled_filtered_lrelu():
+    # every layer has its own shapes and paddings: room for one compiled graph per layer
+    torch._dynamo.config.cache_size_limit = 64
+    return torch.compile(stylegan3.filtered_lrelu, dynamic=False)
+
+
 def synthesis(config: str, resolution: int) -> stylegan3.SynthesisNetwork:
     settings = dict(z_dim=64, w_dim=64, channel_base=2048, channel_max=32)
     if config == "R":
@@ -78,6 +86,7 @@ def synthesis(config: str, resolution: int) -> stylegan3.SynthesisNetwork:
 
 
 def forward_backward(net: stylegan3.SynthesisNetwork, ws: Tensor, path: str) -> tuple[Tensor, Tensor, float]:
+    """Images, the gradient of their mean square at ws, and the seconds both took, on ``path``."""
     stylegan3.filtered_lrelu = PATHS[path]
     try:
         ws = ws.detach().requires_grad_(True)
@@ -95,33 +104,39 @@ def main() -> None:
     parser.add_argument("--resolutions", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=str(RESULTS / "filtered_lrelu_speed_cpu.json"))
+    parser.add_argument("--candidate", choices=("separable", "compiled"), default="separable")
+    parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    candidate_name = args.candidate
+    if candidate_name == "compiled":
+        PATHS["compiled"] = compiled_filtered_lrelu()
+    paths = ("reference", candidate_name)
     results = []
     for resolution in args.resolutions:
         for config in ("T", "R"):
             net = synthesis(config, resolution)
             ws = torch.randn(args.batch_size, net.num_ws, net.w_dim, generator=torch.Generator().manual_seed(1))
             reference, reference_grad, _ = forward_backward(net, ws, "reference")  # warm-up and the equality check
-            candidate, candidate_grad, _ = forward_backward(net, ws, "separable")
-            seconds: dict[str, list[float]] = {path: [] for path in PATHS}
+            candidate, candidate_grad, first_seconds = forward_backward(net, ws, candidate_name)
+            seconds: dict[str, list[float]] = {path: [] for path in paths}
             for repeat in range(args.repeats):
-                for path in PATHS if repeat % 2 == 0 else reversed(list(PATHS)):
+                for path in paths if repeat % 2 == 0 else reversed(paths):
                     net.zero_grad(set_to_none=True)
                     seconds[path].append(forward_backward(net, ws, path)[2])
-            ratios = [s / r for s, r in zip(seconds["separable"], seconds["reference"])]
+            ratios = [s / r for s, r in zip(seconds[candidate_name], seconds["reference"])]
             record = {
-                "config": config, "resolution": resolution, "batch_size": args.batch_size,
+                "config": config, "resolution": resolution, "batch_size": args.batch_size, "candidate": candidate_name,
+                "candidate_first_call_seconds": round(first_seconds, 1),
                 "max_abs_difference_images": float((candidate - reference).abs().max()),
                 "max_abs_difference_ws_grad": float((candidate_grad - reference_grad).abs().max()),
                 "seconds": {path: [round(s, 3) for s in v] for path, v in seconds.items()},
-                "separable_over_reference_median": round(statistics.median(ratios), 3),
+                "candidate_over_reference_median": round(statistics.median(ratios), 3),
                 "load_average_1min_at_end": harness.load_average(),
             }  # fmt: skip
             print(record, flush=True)
             results.append(record)
-    out = harness.write_json(args.out, {
-        "command": "OMP_NUM_THREADS=1 python benchmarks/filtered_lrelu_speed.py " + " ".join(f"--resolutions {' '.join(map(str, args.resolutions))} --repeats {args.repeats}".split()),
+    out = harness.write_json(args.out or RESULTS / f"filtered_lrelu_speed_cpu{'_compiled' if candidate_name == 'compiled' else ''}.json", {
+        "command": f"OMP_NUM_THREADS=1 python benchmarks/filtered_lrelu_speed.py --candidate {candidate_name} --resolutions {' '.join(map(str, args.resolutions))} --repeats {args.repeats}",
         "note": "measured on a loaded machine; forward + backward of the synthesis network, interleaved; ratio < 1: candidate faster",
         "device": f"CPU ({harness.cpu_name()})", "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "results": results,
