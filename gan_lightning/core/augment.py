@@ -412,28 +412,31 @@ def apply_geometric(images: Tensor, g_inv: Tensor) -> Tensor:
     size = torch.maximum(hi, lo + 1) - lo
     order = (size[:, 0] * size[:, 1]).argsort(stable=True)
     # Padding takes Python ints: the one read back per call (as the reference reads its margin).
-    plan = [int(v) for v in torch.cat([margin, lo[order].flatten(), size[order].flatten()]).tolist()]
+    plan = [int(v) for v in torch.cat([margin, order.to(margin.dtype), lo[order].flatten(), size[order].flatten()]).tolist()]
     mx0, my0, mx1, my1 = plan[:4]
-    windows = [(*plan[4 + 2 * i : 6 + 2 * i], *plan[4 + 2 * n + 2 * i : 6 + 2 * n + 2 * i]) for i in range(n)]  # x0, y0, width, height
+    slots = plan[4 : 4 + n]
+    windows = [(*plan[4 + n + 2 * i : 6 + n + 2 * i], *plan[4 + 3 * n + 2 * i : 6 + 3 * n + 2 * i]) for i in range(n)]  # x0, y0, width, height
 
-    parts = images.index_select(0, order).unbind(0)
+    parts = images.unbind(0)  # its gradient is one stack (indexing each image would add up N zero batches)
     ups, placements = [], []
     for start in range(0, n, GROUP):
         group = windows[start : start + GROUP]
         width, height = max(x[2] for x in group), max(x[3] for x in group)
-        crops = [_window(part, *window, height, width) for part, window in zip(parts[start:], group)]
+        crops = [_window(parts[slot], *window, height, width) for slot, window in zip(slots[start:], group)]
         ups.append(upsample2x(torch.stack(crops)))
         # each window's own 2x pixels (the filter spreads it into the zeros that pad it to the group's
-        # size, where the reference has other pixels or none), at its place on the 2x extent
-        placements += [(len(ups) - 1, k, 2 * (y0 + my0), 2 * (x0 + mx0), 2 * wy, 2 * wx) for k, (x0, y0, wx, wy) in enumerate(group)]
+        # size, where the reference has other pixels or none), at its image's place on the 2x extent
+        placements += [
+            (len(ups) - 1, k, slot, 2 * (y0 + my0), 2 * (x0 + mx0), 2 * wy, 2 * wx)
+            for k, (slot, (x0, y0, wx, wy)) in enumerate(zip(slots[start:], group))
+        ]  # fmt: skip
     canvas = _Paste.apply((n, c, 2 * (h + my0 + my1), 2 * (w + mx0 + mx1)), placements, *ups)
-    g_inv = _translate(g_inv.new_full((n,), (mx0 - mx1) / 2), g_inv.new_full((n,), (my0 - my1) / 2)) @ g_inv[order]
-    resampled = downsample2x(_grid_sample_2x(canvas, g_inv, h, w), border=2 * FILTER_MARGIN)
-    return resampled.index_select(0, order.argsort())
+    g_inv = _translate(g_inv.new_full((n,), (mx0 - mx1) / 2), g_inv.new_full((n,), (my0 - my1) / 2)) @ g_inv
+    return downsample2x(_grid_sample_2x(canvas, g_inv, h, w), border=2 * FILTER_MARGIN)
 
 
-# (group, index in the group, row, column, height, width): where an upsampled window goes on the canvas.
-Placement = tuple[int, int, int, int, int, int]
+# (group, index in the group, image, row, column, height, width): where an upsampled window goes on the canvas.
+Placement = tuple[int, int, int, int, int, int, int]
 
 
 class _Paste(torch.autograd.Function):
@@ -445,7 +448,7 @@ class _Paste(torch.autograd.Function):
     def forward(ctx, shape: tuple[int, ...], placements: list[Placement], *ups: Tensor) -> Tensor:
         ctx.placements, ctx.shapes = placements, [up.shape for up in ups]
         canvas = ups[0].new_zeros(shape)
-        for i, (group, k, row, col, height, width) in enumerate(placements):
+        for group, k, i, row, col, height, width in placements:
             canvas[i, :, row : row + height, col : col + width] = ups[group][k, :, :height, :width]
         return canvas
 
@@ -461,7 +464,7 @@ class _Cut(torch.autograd.Function):
     def forward(ctx, canvas: Tensor, placements: list[Placement], shapes: list[torch.Size]) -> tuple[Tensor, ...]:
         ctx.placements, ctx.shape = placements, canvas.shape
         ups = [canvas.new_zeros(shape) for shape in shapes]
-        for i, (group, k, row, col, height, width) in enumerate(placements):
+        for group, k, i, row, col, height, width in placements:
             ups[group][k, :, :height, :width] = canvas[i, :, row : row + height, col : col + width]
         return tuple(ups)
 
