@@ -251,8 +251,27 @@ def _filter_blocks(x: Tensor, matrix: Tensor, dim: int, step: int) -> Tensor:
     if dim == -1:  # one matrix product over all windows (a batch of small ones runs item by item)
         windows = x.unfold(-1, size, step)
         return (windows.reshape(-1, size) @ matrix.t()).view(*windows.shape[:-2], -1)
+    if x.device.type == "cpu":
+        return _filter_rows_blockwise(x, matrix, step)
     windows = x.unfold(-2, size, step).transpose(-1, -2)  # (..., blocks, size, W): rows stay contiguous
     return (matrix @ windows).flatten(-3, -2)
+
+
+def _filter_rows_blockwise(x: Tensor, matrix: Tensor, step: int) -> Tensor:
+    """``_filter_blocks`` along -2 one block of rows at a time, each a batched product over the images
+    and channels written in place: the one batched product over all blocks needs the overlapping
+    windows copied out first, which on a CPU costs more than the products (the same sums; tests check
+    the filters against convolutions). One product per block would cost a GPU more launches than that
+    copy, so it keeps the single product."""
+    outputs, size = matrix.shape
+    height, width = x.shape[-2:]
+    blocks = (height - size) // step + 1
+    planes = x.reshape(-1, height, width)
+    out = x.new_empty(planes.shape[0], blocks * outputs, width)
+    matrix = matrix.expand(planes.shape[0], outputs, size)
+    for b in range(blocks):
+        torch.bmm(matrix, planes[:, b * step : b * step + size], out=out[:, b * outputs : (b + 1) * outputs])
+    return out.view(*x.shape[:-2], blocks * outputs, width)
 
 
 def _band(tap: Tensor, f: Tensor, dtype: torch.dtype, device: torch.device) -> Tensor:
