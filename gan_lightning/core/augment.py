@@ -646,11 +646,15 @@ class AdaptiveAugment(nn.Module):
                 return images  # NVlabs resamples even at p = 0, an identity up to float rounding
             params = sample_params(images.shape[0], self.p, images.shape[1], self.geometric, self.color, images.device)
         dtype = images.dtype
-        images = images.float()
-        if self.geometric:
-            images = apply_geometric(images, sampling_matrix(params, images.shape[2], images.shape[3]))
-        if self.color:
-            images = apply_color(images, params)
+        # float32 as NVlabs, also inside mixed precision's autocast: its half-precision matrix products
+        # round the sampling coordinates and filters in half precision (values off by up to 0.57 at
+        # 256 px in float16, 2.9 in bfloat16, for images in [-1, 1])
+        with torch.autocast(images.device.type, enabled=False):
+            images = images.float()
+            if self.geometric:
+                images = apply_geometric(images, sampling_matrix(params, images.shape[2], images.shape[3]))
+            if self.color:
+                images = apply_color(images, params)
         return images.to(dtype)
 
     def extra_repr(self) -> str:

@@ -274,3 +274,18 @@ def test_affine_grid_on_a_grid_made_once_equals_torch_affine_grid_bit_for_bit(dt
     for n in (1, 7):
         theta = (torch.randn(n, 2, 3) * torch.tensor([0.8, 0.8, 0.3])).to(dtype)
         assert torch.equal(_affine_grid(theta, 30, 44), F.affine_grid(theta, [n, 1, 30, 44], align_corners=False))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_autocast_leaves_the_augmentation_in_float32(dtype: torch.dtype) -> None:
+    """Under mixed precision D's input is augmented inside autocast, which would run the sampling
+    grid's and the filters' matrix products in half precision (grid coordinates off by ~1e-3 of the
+    canvas: a fraction of a pixel). NVlabs augments in float32: so do we, whatever the autocast."""
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    params = sample_params(4, 0.8, 3)
+    expected = AdaptiveAugment(p=1.0)(x, params)
+    with torch.autocast("cpu", dtype=dtype):
+        out = AdaptiveAugment(p=1.0)(x, params)
+    assert out.dtype == torch.float32
+    assert torch.equal(out, expected)
