@@ -558,7 +558,8 @@ def _base_grid(height: int, width: int, dtype: torch.dtype, device: torch.device
 
 def _affine_grid(theta: Tensor, height: int, width: int) -> Tensor:
     """``F.affine_grid(theta, (N, 1, height, width), align_corners=False)`` with the same product of
-    its (x, y, 1) grid and theta, on a grid made once (affine_grid rebuilds it for every image)."""
+    its (x, y, 1) grid and theta, on a grid made once (affine_grid builds it for every image of every
+    call)."""
     base = _base_grid(height, width, theta.dtype, theta.device)
     return torch.bmm(base.expand(theta.shape[0], -1, -1), theta.transpose(1, 2)).view(-1, height, width, 2)
 
@@ -646,9 +647,9 @@ class AdaptiveAugment(nn.Module):
                 return images  # NVlabs resamples even at p = 0, an identity up to float rounding
             params = sample_params(images.shape[0], self.p, images.shape[1], self.geometric, self.color, images.device)
         dtype = images.dtype
-        # float32 as NVlabs, also inside mixed precision's autocast: its half-precision matrix products
-        # round the sampling coordinates and filters in half precision (values off by up to 0.57 at
-        # 256 px in float16, 2.9 in bfloat16, for images in [-1, 1])
+        # float32 as NVlabs, also inside mixed precision's autocast, which would run the sampling grid's
+        # and the filters' matrix products in half precision (values off by up to 0.57 at 256 px in
+        # float16, 2.9 in bfloat16, for images in [-1, 1])
         with torch.autocast(images.device.type, enabled=False):
             images = images.float()
             if self.geometric:
