@@ -251,8 +251,27 @@ def _filter_blocks(x: Tensor, matrix: Tensor, dim: int, step: int) -> Tensor:
     if dim == -1:  # one matrix product over all windows (a batch of small ones runs item by item)
         windows = x.unfold(-1, size, step)
         return (windows.reshape(-1, size) @ matrix.t()).view(*windows.shape[:-2], -1)
+    if x.device.type == "cpu":
+        return _filter_rows_blockwise(x, matrix, step)
     windows = x.unfold(-2, size, step).transpose(-1, -2)  # (..., blocks, size, W): rows stay contiguous
     return (matrix @ windows).flatten(-3, -2)
+
+
+def _filter_rows_blockwise(x: Tensor, matrix: Tensor, step: int) -> Tensor:
+    """``_filter_blocks`` along -2 one block of rows at a time, each a batched product over the images
+    and channels written in place: the one batched product over all blocks needs the overlapping
+    windows copied out first, which on a CPU costs more than the products (the same sums; tests check
+    the filters against convolutions). One product per block would cost a GPU more launches than that
+    copy, so it keeps the single product."""
+    outputs, size = matrix.shape
+    height, width = x.shape[-2:]
+    blocks = (height - size) // step + 1
+    planes = x.reshape(-1, height, width)
+    out = x.new_empty(planes.shape[0], blocks * outputs, width)
+    matrix = matrix.expand(planes.shape[0], outputs, size)
+    for b in range(blocks):
+        torch.bmm(matrix, planes[:, b * step : b * step + size], out=out[:, b * outputs : (b + 1) * outputs])
+    return out.view(*x.shape[:-2], blocks * outputs, width)
 
 
 def _band(tap: Tensor, f: Tensor, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -394,12 +413,13 @@ def apply_geometric(images: Tensor, g_inv: Tensor) -> Tensor:
     the whole batch by the margin its farthest transformed corner needs and upsamples all of it, but
     an image's bilinear samples, and the filter taps behind them, read only a window around its own
     transformed region. Here each image is padded and upsampled in that window alone, cut from the
-    batch's padded extent, and placed into the reference's zero upsampled canvas, so that reflected
-    values, the zeros beyond the extent and the sampling coordinates are the reference's (grid_sample
-    rounds its coordinates by the input's size: sampling the window itself would round them
-    otherwise, ~1e-5 in values). Images whose matrix is the identity are resampled too: the result is
-    the image only up to the reference's float32 rounding (up to 1e-5 at 32 px, 8.7e-5 at 256 px),
-    and returning the image instead would move our values that far from NVlabs'.
+    batch's padded extent, and placed into a zero canvas of the reference's upsampled size, one image
+    at a time, so that reflected values, the zeros beyond the extent and the sampling coordinates are
+    the reference's (grid_sample rounds its coordinates by the input's size: sampling the window
+    itself would round them otherwise, ~1e-5 in values). Images whose matrix is the identity are
+    resampled too: the result is the image only up to the reference's float32 rounding (up to 1e-5 at
+    32 px, 8.7e-5 at 256 px), and returning the image instead would move our values that far from
+    NVlabs'.
     """
     n, c, h, w = images.shape
     dev = images.device
@@ -412,62 +432,83 @@ def apply_geometric(images: Tensor, g_inv: Tensor) -> Tensor:
     size = torch.maximum(hi, lo + 1) - lo
     order = (size[:, 0] * size[:, 1]).argsort(stable=True)
     # Padding takes Python ints: the one read back per call (as the reference reads its margin).
-    plan = [int(v) for v in torch.cat([margin, lo[order].flatten(), size[order].flatten()]).tolist()]
+    plan = [int(v) for v in torch.cat([margin, order.to(margin.dtype), lo[order].flatten(), size[order].flatten()]).tolist()]
     mx0, my0, mx1, my1 = plan[:4]
-    windows = [(*plan[4 + 2 * i : 6 + 2 * i], *plan[4 + 2 * n + 2 * i : 6 + 2 * n + 2 * i]) for i in range(n)]  # x0, y0, width, height
+    slots = plan[4 : 4 + n]
+    windows = [(*plan[4 + n + 2 * i : 6 + n + 2 * i], *plan[4 + 3 * n + 2 * i : 6 + 3 * n + 2 * i]) for i in range(n)]  # x0, y0, width, height
 
-    parts = images.index_select(0, order).unbind(0)
+    parts = images.unbind(0)  # its gradient is one stack (indexing each image would add up N zero batches)
     ups, placements = [], []
     for start in range(0, n, GROUP):
         group = windows[start : start + GROUP]
         width, height = max(x[2] for x in group), max(x[3] for x in group)
-        crops = [_window(part, *window, height, width) for part, window in zip(parts[start:], group)]
+        crops = [_window(parts[slot], *window, height, width) for slot, window in zip(slots[start:], group)]
         ups.append(upsample2x(torch.stack(crops)))
         # each window's own 2x pixels (the filter spreads it into the zeros that pad it to the group's
-        # size, where the reference has other pixels or none), at its place on the 2x extent
-        placements += [(len(ups) - 1, k, 2 * (y0 + my0), 2 * (x0 + mx0), 2 * wy, 2 * wx) for k, (x0, y0, wx, wy) in enumerate(group)]
-    canvas = _Paste.apply((n, c, 2 * (h + my0 + my1), 2 * (w + mx0 + mx1)), placements, *ups)
-    g_inv = _translate(g_inv.new_full((n,), (mx0 - mx1) / 2), g_inv.new_full((n,), (my0 - my1) / 2)) @ g_inv[order]
-    resampled = downsample2x(_grid_sample_2x(canvas, g_inv, h, w), border=2 * FILTER_MARGIN)
-    return resampled.index_select(0, order.argsort())
+        # size, where the reference has other pixels or none), at its image's place on the 2x extent
+        placements += [
+            (len(ups) - 1, k, slot, 2 * (y0 + my0), 2 * (x0 + mx0), 2 * wy, 2 * wx)
+            for k, (slot, (x0, y0, wx, wy)) in enumerate(zip(slots[start:], group))
+        ]  # fmt: skip
+    shape = (c, 2 * (h + my0 + my1), 2 * (w + mx0 + mx1))
+    g_inv = _translate(g_inv.new_full((n,), (mx0 - mx1) / 2), g_inv.new_full((n,), (my0 - my1) / 2)) @ g_inv
+    grid = _affine_grid(*_sampling_theta(g_inv, shape[1], shape[2], h, w))
+    return downsample2x(_SampleWindows.apply(grid, shape, placements, *ups), border=2 * FILTER_MARGIN)
 
 
-# (group, index in the group, row, column, height, width): where an upsampled window goes on the canvas.
-Placement = tuple[int, int, int, int, int, int]
+# (group, index in the group, image, row, column, height, width): where an upsampled window goes on
+# its image's canvas.
+Placement = tuple[int, int, int, int, int, int, int]
 
 
-class _Paste(torch.autograd.Function):
-    """Zero canvases of ``shape`` with each window's top-left (height, width) pixels placed at (row,
-    column): the canvas is written once (padding each window to the canvas and stacking would write it
-    twice). Its adjoint, and so its backward, is ``_Cut``."""
+class _SampleWindows(torch.autograd.Function):
+    """``grid_sample`` of each image's zero canvas of ``shape`` (C, H, W) with its window placed at
+    (row, column), on that image's rows of ``grid``. The canvases are one image's size, made one at a
+    time in a single zeroed tensor (the window written, sampled, zeroed again): a whole-batch canvas
+    would be written, and zero-filled, at up to 36x the batch's size, in the backward pass too. Each
+    image's samples equal the whole-batch call's (grid_sample treats images independently, and the
+    canvas size, which sets its coordinate rounding, is the same). Linear in the windows: its adjoint,
+    and so its backward, is ``_SampleWindowsAdjoint``."""
 
     @staticmethod
-    def forward(ctx, shape: tuple[int, ...], placements: list[Placement], *ups: Tensor) -> Tensor:
-        ctx.placements, ctx.shapes = placements, [up.shape for up in ups]
-        canvas = ups[0].new_zeros(shape)
-        for i, (group, k, row, col, height, width) in enumerate(placements):
-            canvas[i, :, row : row + height, col : col + width] = ups[group][k, :, :height, :width]
-        return canvas
+    def forward(ctx, grid: Tensor, shape: tuple[int, int, int], placements: list[Placement], *ups: Tensor) -> Tensor:
+        ctx.save_for_backward(grid)
+        ctx.shape, ctx.placements, ctx.shapes = shape, placements, [up.shape for up in ups]
+        canvas = ups[0].new_zeros(1, *shape)
+        out = ups[0].new_empty(grid.shape[0], shape[0], *grid.shape[1:3])
+        for group, k, i, row, col, height, width in placements:
+            window = canvas[0, :, row : row + height, col : col + width]
+            window.copy_(ups[group][k, :, :height, :width])
+            out[i] = F.grid_sample(canvas, grid[i : i + 1], mode="bilinear", padding_mode="zeros", align_corners=False)[0]
+            window.zero_()
+        return out
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        return None, None, *_Cut.apply(grad, ctx.placements, ctx.shapes)
+        (grid,) = ctx.saved_tensors
+        return None, None, None, *_SampleWindowsAdjoint.apply(grad, grid, ctx.shape, ctx.placements, ctx.shapes)
 
 
-class _Cut(torch.autograd.Function):
-    """The windows ``_Paste`` placed, cut out of canvases (zeros elsewhere in each group's tensor)."""
+class _SampleWindowsAdjoint(torch.autograd.Function):
+    """The adjoint of ``_SampleWindows``: each image's samples spread onto its canvas by grid_sample's
+    input gradient, and its window cut out (zeros elsewhere in each group's tensor)."""
 
     @staticmethod
-    def forward(ctx, canvas: Tensor, placements: list[Placement], shapes: list[torch.Size]) -> tuple[Tensor, ...]:
-        ctx.placements, ctx.shape = placements, canvas.shape
-        ups = [canvas.new_zeros(shape) for shape in shapes]
-        for i, (group, k, row, col, height, width) in enumerate(placements):
-            ups[group][k, :, :height, :width] = canvas[i, :, row : row + height, col : col + width]
+    def forward(ctx, samples: Tensor, grid: Tensor, shape: tuple[int, int, int], placements: list[Placement], shapes: list[torch.Size]) -> tuple[Tensor, ...]:
+        ctx.save_for_backward(grid)
+        ctx.shape, ctx.placements = shape, placements
+        ups = [samples.new_zeros(s) for s in shapes]
+        # the input gradient reads only the input's size: a zero that takes no memory stands for it
+        canvas = samples.new_zeros(()).expand(1, *shape)
+        for group, k, i, row, col, height, width in placements:
+            spread = torch.ops.aten.grid_sampler_2d_backward(samples[i : i + 1], canvas, grid[i : i + 1], 0, 0, False, [True, False])[0]
+            ups[group][k, :, :height, :width] = spread[0, :, row : row + height, col : col + width]
         return tuple(ups)
 
     @staticmethod
     def backward(ctx, *grads: Tensor):
-        return _Paste.apply(ctx.shape, ctx.placements, *grads), None, None
+        (grid,) = ctx.saved_tensors
+        return _SampleWindows.apply(grid, ctx.shape, ctx.placements, *grads), None, None, None, None
 
 
 def _batch_margin(g_inv: Tensor, corners: Tensor, offset: Tensor, cap: Tensor) -> Tensor:
@@ -491,18 +532,41 @@ def _window(image: Tensor, x0: int, y0: int, width: int, height: int, out_height
     return F.pad(window, [0, out_width - width, 0, out_height - height])
 
 
-def _grid_sample_2x(up: Tensor, g_inv: Tensor, height: int, width: int) -> Tensor:
-    """Bilinear samples of ``up`` (an upsampled input) on the 2x grid of the output image and
-    FILTER_MARGIN per side; ``g_inv`` maps output pixels to input pixels before upsampling, centred."""
-    *_, to_up, from_up, _ = _geometry_constants(height, width, g_inv.dtype, up.device)
+def _sampling_theta(g_inv: Tensor, in_height: int, in_width: int, height: int, width: int) -> tuple[Tensor, int, int]:
+    """(affine_grid's theta (N, 2, 3), the grid's height and width) for bilinear samples of an
+    upsampled input of (in_height, in_width) on the 2x grid of the output image and FILTER_MARGIN per
+    side; ``g_inv`` maps output pixels to input pixels before upsampling, centred."""
+    *_, to_up, from_up, _ = _geometry_constants(height, width, g_inv.dtype, g_inv.device)
     # The same map on the 2x grid, whose centred coordinates are 2x - 0.5 (the filter delays by half a pixel).
     g_inv = to_up @ g_inv @ from_up
     # grid_sample reads [-1, 1] coordinates: rows scaled from the input's pixels, columns from the
     # output's (diagonal maps, as Python numbers). It rounds them by the input's size, so the same
     # samples of a smaller input would differ by ~1e-5.
     out_h, out_w = (height + 2 * FILTER_MARGIN) * 2, (width + 2 * FILTER_MARGIN) * 2
-    rows = torch.stack([g_inv[:, 0] * (2.0 / up.shape[3]), g_inv[:, 1] * (2.0 / up.shape[2])], 1)
-    theta = torch.stack([rows[..., 0] * (out_w / 2.0), rows[..., 1] * (out_h / 2.0), rows[..., 2]], -1)
+    rows = torch.stack([g_inv[:, 0] * (2.0 / in_width), g_inv[:, 1] * (2.0 / in_height)], 1)
+    return torch.stack([rows[..., 0] * (out_w / 2.0), rows[..., 1] * (out_h / 2.0), rows[..., 2]], -1), out_h, out_w
+
+
+@functools.lru_cache(maxsize=None)
+def _base_grid(height: int, width: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """affine_grid's (x, y, 1) of every output pixel, (1, height * width, 3): x and y as its identity
+    grid gives them (x * 1 + y * 0 + 0 is exact)."""
+    identity = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], dtype=dtype, device=device)
+    xy = F.affine_grid(identity, [1, 1, height, width], align_corners=False)
+    return torch.cat([xy, torch.ones_like(xy[..., :1])], -1).view(1, height * width, 3)
+
+
+def _affine_grid(theta: Tensor, height: int, width: int) -> Tensor:
+    """``F.affine_grid(theta, (N, 1, height, width), align_corners=False)`` with the same product of
+    its (x, y, 1) grid and theta, on a grid made once (affine_grid builds it for every image of every
+    call)."""
+    base = _base_grid(height, width, theta.dtype, theta.device)
+    return torch.bmm(base.expand(theta.shape[0], -1, -1), theta.transpose(1, 2)).view(-1, height, width, 2)
+
+
+def _grid_sample_2x(up: Tensor, g_inv: Tensor, height: int, width: int) -> Tensor:
+    """Bilinear samples of ``up`` (an upsampled input) as ``_sampling_theta`` places them."""
+    theta, out_h, out_w = _sampling_theta(g_inv, up.shape[2], up.shape[3], height, width)
     grid = F.affine_grid(theta, [up.shape[0], up.shape[1], out_h, out_w], align_corners=False)
     return F.grid_sample(up, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
@@ -583,11 +647,15 @@ class AdaptiveAugment(nn.Module):
                 return images  # NVlabs resamples even at p = 0, an identity up to float rounding
             params = sample_params(images.shape[0], self.p, images.shape[1], self.geometric, self.color, images.device)
         dtype = images.dtype
-        images = images.float()
-        if self.geometric:
-            images = apply_geometric(images, sampling_matrix(params, images.shape[2], images.shape[3]))
-        if self.color:
-            images = apply_color(images, params)
+        # float32 as NVlabs, also inside mixed precision's autocast, which would run the sampling grid's
+        # and the filters' matrix products in half precision (values off by up to 0.57 at 256 px in
+        # float16, 2.9 in bfloat16, for images in [-1, 1])
+        with torch.autocast(images.device.type, enabled=False):
+            images = images.float()
+            if self.geometric:
+                images = apply_geometric(images, sampling_matrix(params, images.shape[2], images.shape[3]))
+            if self.color:
+                images = apply_color(images, params)
         return images.to(dtype)
 
     def extra_repr(self) -> str:

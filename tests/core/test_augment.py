@@ -13,6 +13,7 @@ from gan_lightning.core.augment import (
     SYM6,
     AdaptiveAugment,
     AugmentParams,
+    _affine_grid,
     _apply_geometric_reference,
     _downsample2x_reference,
     _upsample2x_reference,
@@ -263,3 +264,28 @@ def test_windowed_path_gives_the_whole_batch_path_values_bit_for_bit_identity_im
     assert torch.equal(out, _apply_geometric_reference(x, g_inv))
     assert not torch.equal(out[0], x[0])
     torch.testing.assert_close(out[0], x[0], rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_affine_grid_on_a_grid_made_once_equals_torch_affine_grid_bit_for_bit(dtype: torch.dtype) -> None:
+    """The sampling coordinates, rounded as NVlabs' affine_grid rounds them, from a cached (x, y, 1)
+    grid; non-square, and batches of 1 and 7."""
+    torch.manual_seed(0)
+    for n in (1, 7):
+        theta = (torch.randn(n, 2, 3) * torch.tensor([0.8, 0.8, 0.3])).to(dtype)
+        assert torch.equal(_affine_grid(theta, 30, 44), F.affine_grid(theta, [n, 1, 30, 44], align_corners=False))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_autocast_leaves_the_augmentation_in_float32(dtype: torch.dtype) -> None:
+    """Under mixed precision D's input is augmented inside autocast, which would run the sampling
+    grid's and the filters' matrix products in half precision (grid coordinates off by ~1e-3 of the
+    canvas: a fraction of a pixel). NVlabs augments in float32: so do we, whatever the autocast."""
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    params = sample_params(4, 0.8, 3)
+    expected = AdaptiveAugment(p=1.0)(x, params)
+    with torch.autocast("cpu", dtype=dtype):
+        out = AdaptiveAugment(p=1.0)(x, params)
+    assert out.dtype == torch.float32
+    assert torch.equal(out, expected)
