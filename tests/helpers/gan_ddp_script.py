@@ -18,7 +18,10 @@ the two runs agree to ~1e-15: what two processes compute is what one computes.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import torch
 import torch.distributed
@@ -165,6 +168,18 @@ def train(mode: str, out: str) -> None:
               "per_process_buffer_bytes": sum(b.numel() * b.element_size() for b in per_process_buffers(model)),
               "float_buffer_bytes": sum(b.numel() * b.element_size() for b in model.buffers() if b.is_floating_point())}  # fmt: skip
     torch.save(report, f"{out}.rank{trainer.global_rank}")
+
+
+def train_single_and_gan_ddp(script: str, folder: Path) -> tuple[dict, dict, dict]:
+    """Runs ``script`` (which takes the mode and saves ``{mode}.rank{rank}``) in ``folder`` as
+    ``gan_ddp`` on two processes, then on one; returns the saved states: single, rank 0, rank 1."""
+    (folder / "train.py").write_text(script)
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    for mode in ("gan_ddp", "single"):
+        result = subprocess.run([sys.executable, "train.py", mode], cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+    return tuple(torch.load(folder / name, weights_only=False) for name in ("single.rank0", "gan_ddp.rank0", "gan_ddp.rank1"))
 
 
 if __name__ == "__main__":

@@ -3,15 +3,12 @@ included) one process trains on the whole batch, sending one gradient all-reduce
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.conftest import REPO
+from tests.helpers.gan_ddp_script import train_single_and_gan_ddp
 
 SCRIPT = """
 import sys
@@ -57,12 +54,7 @@ if __name__ == "__main__":
 
 @pytest.mark.slow  # four processes start Lightning: about 2 minutes on a loaded 2-core machine
 def test_two_gan_ddp_processes_train_what_one_trains_on_the_whole_batch(tmp_path: Path) -> None:
-    (tmp_path / "train.py").write_text(SCRIPT)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    for mode in ("gan_ddp", "single"):
-        result = subprocess.run([sys.executable, "train.py", mode], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, result.stderr[-3000:]
-    single, rank0, rank1 = (torch.load(tmp_path / name, weights_only=False) for name in ("single.rank0", "gan_ddp.rank0", "gan_ddp.rank1"))
+    single, rank0, rank1 = train_single_and_gan_ddp(SCRIPT, tmp_path)
     assert int(single["state"]["images_seen"]) == 2 * 8  # the ramps read the same counts in both runs
     for name, value in single["state"].items():
         assert torch.equal(rank0["state"][name], rank1["state"][name]), name

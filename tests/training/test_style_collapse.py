@@ -1,6 +1,5 @@
 """The style-collapse detector: what it measures, when it speaks, and that a training run logs it."""
 
-import pytest
 import torch
 from kornia.filters import gaussian_blur2d
 from torch import nn

@@ -9,16 +9,13 @@ weights of the two runs differ by 4e-7 relative (measured; 2e-9 absolute with be
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from gan_lightning.training.distributed import per_process_buffers
-from tests.conftest import REPO
+from tests.helpers.gan_ddp_script import train_single_and_gan_ddp
 from tests.training.models.test_stylegan3_training import sg3_model
 
 SCRIPT = """
@@ -65,12 +62,7 @@ def test_the_magnitude_emas_of_g_and_g_ema_are_averaged_across_processes() -> No
 
 @pytest.mark.slow  # three processes start Lightning: about a minute on a loaded 2-core machine
 def test_two_gan_ddp_processes_hold_one_model_and_train_what_one_trains_on_the_whole_batch(tmp_path: Path) -> None:
-    (tmp_path / "train.py").write_text(SCRIPT)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    for mode in ("gan_ddp", "single"):
-        result = subprocess.run([sys.executable, "train.py", mode], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, result.stderr[-3000:]
-    single, rank0, rank1 = (torch.load(tmp_path / name, weights_only=False) for name in ("single.rank0", "gan_ddp.rank0", "gan_ddp.rank1"))
+    single, rank0, rank1 = train_single_and_gan_ddp(SCRIPT, tmp_path)
     magnitude_emas = [name for name in single["state"] if name.endswith("magnitude_ema")]
     assert len(magnitude_emas) == 2 * 5  # G and G_ema, 4 layers and toRGB
     assert all(float(single["state"][name]) != 1.0 for name in magnitude_emas)  # they moved
