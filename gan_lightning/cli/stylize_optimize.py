@@ -32,7 +32,7 @@ def add_optimize_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--content-weight", type=float, default=0.1, help="weight of the content loss, relative to the larger of the photo's and the style's features (default 0.1)")
     group.add_argument("--content-layer", default="relu2_1", help=f"layer that keeps the photo's content: {', '.join(LAYER_NAMES)} (default relu2_1)")
     group.add_argument("--optimizer", default="lbfgs", help=f"{', '.join(IMAGE_OPTIMIZERS)} (default lbfgs, the paper's)")
-    group.add_argument("--lr", type=float, default=None, help="step size (default 1 for lbfgs, 0.02 for adam)")
+    group.add_argument("--lr", type=float, default=None, help="step size in u, where the image is tanh(u) so it stays in [-1, 1] (default 1 for lbfgs, 0.02 for adam)")
     group.add_argument("--features", default="auto", help=f"feature network: {', '.join(FEATURE_NETWORKS)} (default auto: vgg19 where its weights are given or cached, else random_wide)")
     group.add_argument("--weights-path", default=None, help="a local torchvision VGG state dict, for --features vgg19/vgg16/auto offline")
 

@@ -8,6 +8,12 @@ divided by the style Gram's size), so the weights mean the same in every feature
 distance is divided by the larger of the photo's and the style's feature size at the content layer
 (``content_scale``): reaching a style whose features are larger than the photo's takes a feature
 change of the style's size, which a content term measured in the photo's size alone forbids.
+
+The optimiser works on ``u`` with the image ``tanh(u)``, so every image it evaluates is in [-1, 1]
+and the image returned is the one whose loss it reached. On free pixels L-BFGS puts part of the
+texture in values outside the range, which a clamp on return then removes; a loss on the clamped
+image instead gives the pixels past the range zero gradient, so they stay there; projecting after
+each step invalidates L-BFGS's curvature pairs. tanh is smooth and its gradient nowhere zero.
 """
 
 from __future__ import annotations
@@ -73,7 +79,8 @@ def optimise_image(
         style_weight / content_weight: beta / alpha of the paper's eq. 7, on the relative losses.
         content_layer: the layer whose features keep the photo's content (relu1_1 .. relu4_1).
         optimizer: "lbfgs" (the paper's) or "adam".
-        lr: step size; None: 1.0 for L-BFGS, 0.02 for Adam (pixels in [-1, 1]).
+        lr: step size in ``u`` (image = tanh(u), about the pixel's own scale away from -1 and 1);
+            None: 1.0 for L-BFGS, 0.02 for Adam.
     """
     check_at_least("steps", steps, 1)
     check_optimizer(optimizer)
@@ -91,12 +98,15 @@ def optimise_image(
         style_features = network(style)
         style_grams = [gram_matrix(f) for f in style_features]
         scale = content_scale(content_features, style_features[content_index])
-    image = photo.detach().float().clone(memory_format=torch.contiguous_format).requires_grad_(True)  # the paper's init from the photo: keeps its layout
+    # The paper's init from the photo (keeps its layout); the margin keeps atanh finite at -1 and 1
+    # and is an eighth of an 8-bit level.
+    u = torch.atanh(photo.detach().float().clamp(-1 + 1e-3, 1 - 1e-3)).clone(memory_format=torch.contiguous_format).requires_grad_(True)
     evaluations: list[int] = [0]
-    best: list[Tensor] = [torch.tensor(float("inf")), image.detach().clone()]  # lowest loss seen, its image
+    best: list[Tensor] = [torch.tensor(float("inf")), torch.tanh(u.detach())]  # lowest loss seen, its image
 
     def closure() -> Tensor:
         solver.zero_grad()
+        image = torch.tanh(u)
         style_loss, content_loss = gatys_losses(network, image, content_features, style_grams, content_index, scale)
         loss = style_weight * style_loss + content_weight * content_loss
         loss.backward()
@@ -114,18 +124,14 @@ def optimise_image(
         # sets each step from the loss itself. Its evaluations count as steps, so --steps is the
         # number of forward and backward passes either way; the tolerances are 0 so only the steps stop it.
         solver: torch.optim.Optimizer = torch.optim.LBFGS(
-            [image], lr=lr or 1.0, max_iter=steps, max_eval=steps, history_size=50,
+            [u], lr=lr or 1.0, max_iter=steps, max_eval=steps, history_size=50,
             tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe",
         )  # fmt: skip
         while evaluations[0] < steps:  # a stalled line search ends a call early; resume from its memory
             solver.param_groups[0]["max_eval"] = steps - evaluations[0]
             solver.step(closure)
     else:
-        solver = torch.optim.Adam([image], lr=lr or 0.02)
+        solver = torch.optim.Adam([u], lr=lr or 0.02)
         for _ in range(steps):
             solver.step(closure)
-            with torch.no_grad():
-                image.clamp_(-1, 1)
-    # L-BFGS runs unclamped (clamping between its steps breaks its curvature estimate), so the
-    # lowest-loss image is clamped once at the end.
-    return best[1].clamp(-1, 1)
+    return best[1]
