@@ -39,20 +39,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from gan_lightning.common.errors import UserError
 from gan_lightning.checkpoints.formats.nvlabs_stylegan3 import UnsupportedStyleGAN3, is_stylegan3, stylegan3_generator_from_nvlabs
+from gan_lightning.checkpoints.formats.converted_weights import UnsupportedNetwork, load_converted_weights
 from gan_lightning.checkpoints.formats.safe_pickle import PersistentObject, plain_data, read_pickle_file, safe_load
 from gan_lightning.core.nets import stylegan3
 from gan_lightning.core.nets.layers import DEFAULT_FIR, fir_filter
 from gan_lightning.core.nets.stylegan2 import DISCRIMINATOR_ARCHITECTURES, Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 
 NETWORKS = ("G", "D", "G_ema", "augment_pipe")
-
-
-class UnsupportedNetwork(ValueError):
-    """The pickle holds a network variant we do not build; the message names class and option."""
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -264,17 +261,6 @@ def _renamed(tensors: dict[str, Tensor], rules: list) -> dict[str, Tensor]:
     return ours
 
 
-def _load(network: nn.Module, ours: dict[str, Tensor], where: str) -> None:
-    own = network.state_dict()
-    missing, unexpected = sorted(set(own) - set(ours)), sorted(set(ours) - set(own))
-    if missing or unexpected:
-        raise UnsupportedNetwork(f"{where}: tensors do not match our network (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    for key, value in ours.items():
-        if value.shape != own[key].shape:
-            raise UnsupportedNetwork(f"{where}: {key} has shape {tuple(value.shape)}, our network expects {tuple(own[key].shape)}")
-    network.load_state_dict(ours)
-
-
 def generator_from_nvlabs(obj: PersistentObject) -> Generator | stylegan3.Generator:
     """Our Generator holding the weights and buffers (w_avg, noise_const) of an NVlabs Generator, in
     eval mode; a stylegan3 one becomes our StyleGAN3 generator (``nvlabs_stylegan3``)."""
@@ -282,14 +268,14 @@ def generator_from_nvlabs(obj: PersistentObject) -> Generator | stylegan3.Genera
         return stylegan3_generator_from_nvlabs(obj)
     resolution, channels, config = generator_config_from_nvlabs(obj)
     generator = Generator(resolution, channels, config)
-    _load(generator, _renamed(obj.tensors(), _GENERATOR_NAMES), "Generator")
+    load_converted_weights(generator, _renamed(obj.tensors(), _GENERATOR_NAMES), "Generator")
     return generator.eval()
 
 
 def discriminator_from_nvlabs(obj: PersistentObject) -> Discriminator:
     resolution, channels, config = discriminator_config_from_nvlabs(obj)
     discriminator = Discriminator(resolution, channels, config)
-    _load(discriminator, _renamed(obj.tensors(), _DISCRIMINATOR_NAMES), "Discriminator")
+    load_converted_weights(discriminator, _renamed(obj.tensors(), _DISCRIMINATOR_NAMES), "Discriminator")
     return discriminator.eval()
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gan_lightning.checkpoints.formats.converted_weights import load_converted_weights
 from gan_lightning.checkpoints.formats.safe_pickle import PersistentObject
 from gan_lightning.core.nets.settings import StyleGAN3Config
 from gan_lightning.core.nets.stylegan3 import Generator
@@ -112,12 +113,5 @@ def stylegan3_generator_from_nvlabs(obj: PersistentObject) -> Generator:
                 raise UnsupportedStyleGAN3(f"{key} is not the filter these settings design; only designed filters are supported")
             continue
         tensors[name] = value.detach().float().clone()
-    own = generator.state_dict()
-    missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
-    if missing or unexpected:
-        raise UnsupportedStyleGAN3(f"stylegan3 Generator: tensors do not match our network (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    for key, value in tensors.items():
-        if value.shape != own[key].shape:
-            raise UnsupportedStyleGAN3(f"stylegan3 Generator: {key} has shape {tuple(value.shape)}, our network expects {tuple(own[key].shape)}")
-    generator.load_state_dict(tensors)
+    load_converted_weights(generator, tensors, "stylegan3 Generator")
     return generator.eval()

@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 import torch
 from torch import Tensor, nn
 
+from gan_lightning.checkpoints.formats.converted_weights import UnsupportedNetwork, load_converted_weights
 from gan_lightning.checkpoints.formats.safe_pickle import (
     PersistentObject,
     RestrictedUnpickler,
@@ -85,10 +86,6 @@ OFFICIAL_NAMES = [
 ]
 RESAMPLER_KERNEL = "Resampler.Kernel"  # theirs a buffer, ours fixed taps: checked, not copied
 _DEFAULTS = R3GANGeneratorConfig()  # their networks' defaults too (expansion, kernel size, filter)
-
-
-class UnsupportedNetwork(ValueError):
-    """The pickle holds a network we do not build; the message names what differs."""
 
 
 def our_name(name: str) -> str:
@@ -337,14 +334,7 @@ def discriminator_config_from_official(network: Any) -> R3GANDiscriminatorConfig
 
 def _load(network: nn.Module, tensors: dict[str, Tensor], where: str) -> None:
     ours = {our_name(key): value.detach().float().clone() for key, value in tensors.items() if not key.endswith(RESAMPLER_KERNEL)}
-    own = network.state_dict()
-    missing, unexpected = sorted(set(own) - set(ours)), sorted(set(ours) - set(own))
-    if missing or unexpected:
-        raise UnsupportedNetwork(f"{where}: tensors do not match our network (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    for key, value in ours.items():
-        if value.shape != own[key].shape:
-            raise UnsupportedNetwork(f"{where}: {key} has shape {tuple(value.shape)}, our network expects {tuple(own[key].shape)}")
-    network.load_state_dict(ours)
+    load_converted_weights(network, ours, where)
 
 
 def _channels(tensors: dict[str, Tensor], key: str, dim: int) -> int:
