@@ -52,7 +52,7 @@ def _r3gan(hp: Hparams) -> nn.Module:
 def _cut_resnet(hp: Hparams) -> nn.Module:
     channels = _whole(hp, "channels")
     size = hp["generator"]
-    return ResnetGenerator(in_channels=channels, out_channels=channels, ngf=size["width"], n_blocks=size["blocks"], antialias=hp["antialias"])
+    return ResnetGenerator(in_channels=channels, out_channels=channels, ngf=size["width"], n_blocks=size["blocks"], antialias=hp["antialias"], residual=size.get("residual", False))
 
 
 def _adain(hp: Hparams) -> nn.Module:

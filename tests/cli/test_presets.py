@@ -28,7 +28,10 @@ ADDED_SINCE: dict[str, dict[str, object]] = {
         "gan_loss": "non_saturating", "lambda_r1": 0.0, "lambda_r2": 0.0,
         "stylegan3": None, "d_lr": None, "blur_init_sigma": 0.0, "blur_fade_kimg": 200.0,
     },
-    "StyleTransfer": {"stylize_size": None},  # recorded from the data at fit; stylize resizes photos to it
+    "StyleTransfer": {
+        "stylize_size": None,  # recorded from the data at fit; stylize resizes photos to it
+        "generator.residual": False,  # the output drawn from nothing, as the papers' generator
+    },
     "SingleImagePairDataModule": {"style_load_size": None},  # None: the content's load_size, as before
 }
 # Per preset, model options changed on purpose since.
@@ -37,7 +40,10 @@ PRESET_CHANGED_SINCE: dict[str, dict[str, object]] = {
         "lambda_style": 1.0,  # 10 collapsed the outputs into blobs (benchmarks/results/style_collapse.md)
         "perceptual.network": "auto",  # VGG where its weights are given or cached, as the papers; random_wide offline
     },
-    "style_transfer_fast_neural": {"perceptual.network": "auto"},
+    "style_transfer_fast_neural": {
+        "perceptual.network": "auto",
+        "generator.residual": True,  # starts from the photo: the preset's short training otherwise lost it (docs/style_transfer.md)
+    },
 }
 PRESETS = sorted(path.stem for path in (REPO / "configs").glob("*.yaml"))
 
@@ -49,18 +55,26 @@ def printed_config(config: Path, capsys: pytest.CaptureFixture) -> dict:
     return yaml.safe_load(capsys.readouterr().out)
 
 
+def set_option(init_args: dict, option: str, value: object, keep: bool = False) -> None:
+    """``init_args[option] = value`` (``keep``: only where the option is not set); a dotted option
+    is a group's field."""
+    *groups, field = option.split(".")
+    for group in groups:
+        init_args = init_args[group]
+    if not (keep and field in init_args):
+        init_args[field] = value
+
+
 def migrated_snapshot(name: str) -> dict:
     """The snapshot as today's code names it: class paths moved, renamed model options migrated."""
     snapshot = yaml.safe_load(migrate_class_paths_in((SNAPSHOTS / f"{name}.yaml").read_text()))
     model = snapshot["model"]
     algorithm = model["class_path"].rsplit(".", 1)[-1]
-    model["init_args"] = {**ADDED_SINCE.get(algorithm, {}), **migrate_hparams(algorithm, model["init_args"])}
-    for option, value in PRESET_CHANGED_SINCE.get(name, {}).items():  # a dotted option is a group's field
-        *groups, field = option.split(".")
-        init_args = model["init_args"]
-        for group in groups:
-            init_args = init_args[group]
-        init_args[field] = value
+    model["init_args"] = migrate_hparams(algorithm, model["init_args"])
+    for option, value in ADDED_SINCE.get(algorithm, {}).items():
+        set_option(model["init_args"], option, value, keep=True)
+    for option, value in PRESET_CHANGED_SINCE.get(name, {}).items():
+        set_option(model["init_args"], option, value)
     data = snapshot.get("data")
     if isinstance(data, dict) and "class_path" in data:
         data["init_args"] = {**ADDED_SINCE.get(data["class_path"].rsplit(".", 1)[-1], {}), **data["init_args"]}

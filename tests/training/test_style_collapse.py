@@ -64,6 +64,14 @@ def test_the_message_is_one_line_naming_values_bounds_and_remedy():
         assert part in message
 
 
+def test_an_identity_far_from_the_style_with_the_structure_kept_is_not_called_a_collapse():
+    # As on the benchmark's held-out pairs: the photo kept whole, the style's texture not learnt.
+    message = collapse_message(CollapseMeasures(0.3, 0.72), 100, "lower --model.init_args.lambda_style")
+    assert "\n" not in message and "collapsed" not in message and "lambda_style" not in message
+    for part in ("after 100 batches", "identity L1 0.300", f"bound {IDENTITY_L1_BOUND}", "kept (0.720", "not learnt yet"):
+        assert part in message
+
+
 class FakeModule:
     """The two methods the detector reads, and the log calls it makes."""
 
@@ -112,10 +120,15 @@ def test_where_the_bounds_were_not_measured_it_logs_and_says_nothing(capsys):
     assert module.logged == {"val/structure": 0.1} and capsys.readouterr().err == ""
 
 
-def test_the_bounds_apply_to_the_single_image_preset_and_not_to_cut_or_fast_neural_style():
+def test_the_bounds_apply_to_the_single_image_and_fast_neural_presets_and_not_to_cut():
     from gan_lightning.training.models.style_transfer import StyleTransfer
 
     tiny = dict(resolution=32, generator=dict(width=8, blocks=1), style_network=dict(width=8), num_patches=16, perceptual=dict(width=8))
-    assert StyleTransfer(**tiny, lambda_style=1.0, lambda_identity=1.0).collapse_bounds_apply
+    single = StyleTransfer(**tiny, lambda_style=1.0, lambda_identity=1.0)
+    assert single.collapse_bounds_apply and "lower --model.init_args.lambda_style (now 1.0" in single.collapse_remedy()
     assert not StyleTransfer(**tiny).collapse_bounds_apply  # CUT
-    assert not StyleTransfer(**tiny, lambda_gan=0.0, lambda_nce=0.0, nce_identity=False, lambda_style=1.0).collapse_bounds_apply  # fast neural
+    fast_neural = dict(lambda_gan=0.0, lambda_nce=0.0, nce_identity=False, lambda_style=1.0)
+    earlier = StyleTransfer(**tiny, **fast_neural)
+    assert earlier.collapse_bounds_apply and "--model.init_args.generator.residual true" in earlier.collapse_remedy()
+    shipped = StyleTransfer(**{**tiny, "generator": dict(width=8, blocks=1, residual=True)}, **fast_neural)
+    assert shipped.collapse_bounds_apply and "lower --model.init_args.lambda_style" in shipped.collapse_remedy()

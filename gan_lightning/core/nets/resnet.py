@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -74,10 +75,14 @@ class ResnetGeneratorConfig:
     Args:
         width: channels of its first layer (doubled by each of the two downsampling stages).
         blocks: residual blocks at the lowest resolution (9 in the paper at 256 px).
+        residual: the output is the input changed by the network (``tanh(atanh(x) + f(x))``, ``f``'s
+            last convolution starting at zero): training starts from the photo itself instead of
+            first learning to redraw it (not in the papers; the fast neural preset's choice).
     """
 
     width: int = 64
     blocks: int = 9
+    residual: bool = False
 
 
 class ResnetGenerator(nn.Module):
@@ -96,6 +101,7 @@ class ResnetGenerator(nn.Module):
         n_blocks: int = 9,
         antialias: bool = True,
         init_gain: float = 0.02,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("ngf", ngf)):
@@ -106,6 +112,7 @@ class ResnetGenerator(nn.Module):
         self.ngf = ngf
         self.n_blocks = n_blocks
         self.antialias = antialias
+        self.residual = residual
 
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),  # 0: the RGB pixels (padded), PatchNCE's first layer
@@ -150,9 +157,14 @@ class ResnetGenerator(nn.Module):
             UpsampleBlock(c // 2, c // 4, antialias),
             nn.ReflectionPad2d(3),
             nn.Conv2d(c // 4, out_channels, kernel_size=7, bias=True),
-            nn.Tanh(),
+            *([] if residual else [nn.Tanh()]),  # residual: tanh after the input is added (forward)
         )
         init_xavier_(self, init_gain)
+        if residual:
+            if in_channels != out_channels:
+                raise UserError(f"generator.residual with {in_channels} input and {out_channels} output channels is invalid; allowed: equal channels")
+            nn.init.zeros_(self.decoder[-1].weight)  # starts as the identity: G(x) = x
+            nn.init.zeros_(self.decoder[-1].bias)
 
     def feature_channels(self, layers: Sequence[int]) -> list[int]:
         """Channel count of the encoder output at each index in ``layers`` (to build PatchNCE heads eagerly)."""
@@ -196,5 +208,9 @@ class ResnetGenerator(nn.Module):
             # Reflect needs pad < side; sides >= 4 make that hold for pads <= 3.
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
         y = self.decoder(self.encoder(x))
+        if self.residual:
+            # The change acts in tanh's argument, so the output stays in (-1, 1); inputs at +-1 are
+            # pulled in by 1e-3 so that atanh stays finite.
+            y = torch.tanh(torch.atanh(x.clamp(-1 + 1e-3, 1 - 1e-3)) + y)
         assert y.shape[2:] == x.shape[2:] and y.shape[1] == self.out_channels, (tuple(y.shape), tuple(x.shape))
         return y[:, :, :height, :width]

@@ -52,7 +52,7 @@ class StyleTransfer(GANModule):
     Args:
         resolution: training crop side, linked from the DataModule.
         channels: image channels, linked from the DataModule.
-        generator: the generator's size (``ResnetGeneratorConfig``: width, residual blocks); on the
+        generator: the generator's shape (``ResnetGeneratorConfig``: width, residual blocks, residual output); on the
             command line ``--model.init_args.generator.width``.
         style_network: the PatchGAN style network's size (``PatchGANConfig``: width, layers).
         antialias: blur-based down/upsampling in generator and style network (CUT's default).
@@ -344,15 +344,26 @@ class StyleTransfer(GANModule):
         return hp.lambda_identity > 0 or (hp.nce_identity and hp.lambda_nce > 0)
 
     @property
+    def perceptual_only(self) -> bool:
+        """Fast neural style: the perceptual terms alone train the generator (no style network, no PatchNCE)."""
+        hp = self.hparams
+        return self.perceptual is not None and hp.lambda_gan == 0 and hp.lambda_nce == 0
+
+    @property
     def collapse_bounds_apply(self) -> bool:
-        """Whether the detector's bounds were measured on this kind of training (a perceptual style
-        term beside an identity term: the single-image preset). CUT's and fast neural style's outputs
-        may redraw outlines on purpose, so there the measures are logged and nothing is said."""
-        return self.perceptual is not None and self.hparams.lambda_style > 0 and self.trains_identity
+        """Whether the detector's bounds were measured on this kind of training: a perceptual style
+        term beside an identity term (the single-image preset) or alone (the fast neural preset,
+        benchmarks/results/style_benchmark_screen_fn_*.json). CUT's outputs may redraw outlines on
+        purpose, so there the measures are logged and nothing is said."""
+        return self.perceptual is not None and self.hparams.lambda_style > 0 and (self.trains_identity or self.perceptual_only)
 
     def collapse_remedy(self) -> str:
-        """The option that undid the collapses measured in benchmarks/results/style_collapse.md."""
-        return f"the style term outweighs the photo's structure: lower --model.init_args.lambda_style (now {self.hparams.lambda_style}; the single-image preset's is 1)"
+        """The option that undid the collapses measured (benchmarks/results/style_collapse.md for the
+        single-image preset, docs/style_transfer.md for fast neural style)."""
+        hp = self.hparams
+        if self.perceptual_only and not hp.generator.get("residual", False):
+            return "the generator has not learnt to redraw the photos yet: set --model.init_args.generator.residual true (it starts from the photo; the fast neural preset's setting)"
+        return f"the style term outweighs the photo's structure: lower --model.init_args.lambda_style (now {hp.lambda_style}; the single-image and fast neural presets' is 1)"
 
     @torch.no_grad()
     def fixed_samples(self) -> dict[str, Tensor]:

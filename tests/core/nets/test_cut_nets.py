@@ -161,3 +161,37 @@ def test_blur_upsampling_compiles_with_inductor_and_gives_eager_values_and_gradi
     (grad,) = torch.autograd.grad(y.square().sum(), x)
     torch.testing.assert_close(y, eager_y)
     torch.testing.assert_close(grad, eager_grad)
+
+
+def test_a_residual_generator_starts_as_the_identity_and_learns_a_change():
+    torch.manual_seed(0)
+    generator = ResnetGenerator(ngf=8, n_blocks=1, residual=True)
+    x = torch.rand(2, 3, 30, 34) * 2 - 1
+    x[0, 0, 0, 0] = 1.0  # the range's ends stay finite
+    y = generator(x)
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    assert (y - x).abs().max() <= 1e-3  # only the ends are pulled in, by the clamp
+    optimizer = torch.optim.Adam(generator.parameters(), lr=1e-2)
+    for _ in range(3):  # towards a brighter image: the zero-started last convolution gets gradients and moves
+        optimizer.zero_grad()
+        (generator(x) - (x + 0.5).clamp(-1, 1)).square().mean().backward()
+        optimizer.step()
+    assert generator.decoder[-1].weight.abs().sum() > 0 and (generator(x) - x).mean() > 0.01
+    assert set(generator.state_dict()) == set(ResnetGenerator(ngf=8, n_blocks=1).state_dict())  # same weights, one more setting
+
+
+def test_a_residual_generator_needs_as_many_output_as_input_channels():
+    with pytest.raises(UserError, match="generator.residual with 1 input and 3 output channels is invalid"):
+        ResnetGenerator(in_channels=1, out_channels=3, residual=True)
+
+
+def test_a_checkpoint_rebuilds_a_residual_generator_as_trained():
+    from gan_lightning.checkpoints.reading import generator_from_checkpoint
+    from gan_lightning.training.models.style_transfer import StyleTransfer
+
+    model = StyleTransfer(resolution=32, generator=dict(width=8, blocks=1, residual=True), style_network=dict(width=8), num_patches=16, lambda_gan=0.0, lambda_nce=0.0, nce_identity=False, lambda_style=1.0, perceptual=dict(width=8))
+    torch.nn.init.normal_(model.generator.decoder[-1].weight, std=0.1)  # as after training: not the identity
+    checkpoint = {"algorithm": "StyleTransfer", "hyper_parameters": dict(model.hparams), "state_dict": model.state_dict()}
+    rebuilt = generator_from_checkpoint(checkpoint)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert rebuilt.residual and torch.equal(rebuilt(x), model.generator.eval()(x))
