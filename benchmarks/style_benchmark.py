@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -88,6 +89,7 @@ def train(mode: str, work: Path, style_file: Path | None, photo_file: Path | Non
                     "--data.init_args.content", str(photo_file), "--data.init_args.style", str(style_file)]  # fmt: skip
     elif mode == "fast_neural":
         command += ["--data.init_args.style", str(style_file)]
+    command += shlex.split(args.fit_args)  # a candidate setting to compare with the preset as shipped
     seconds = run_child(command, args.threads, work / "logs" / f"fit_{mode}_{name}.log")
     return root / "checkpoints" / "last.ckpt", seconds
 
@@ -165,7 +167,7 @@ def markdown(summary: list[dict], args: argparse.Namespace, command: str) -> str
                      f"{s['train_cpu_s']:.0f} | {s['apply_cpu_s']:.0f} |")  # fmt: skip
     return (f"# Style benchmark ({args.tag})\n\n`{command}`\n\n{args.size} px outputs, styles at {args.style_size} px short side, "
             f"trainings at {args.train_fraction:g} of the shipped length, optimisation {args.optimize_steps} steps, "
-            f"{args.threads} thread(s) per child. Bounds: Gram distance <= {GRAM_RATIO_BOUND} x the photo's, "
+            f"{args.threads} thread(s) per child{f'; fit options {args.fit_args!r}' if args.fit_args else ''}. Bounds: Gram distance <= {GRAM_RATIO_BOUND} x the photo's, "
             f"structure >= {STRUCTURE_BOUND}.\n\n" + head + "\n".join(lines) + "\n")  # fmt: skip
 
 
@@ -191,6 +193,7 @@ def main() -> None:
     parser.add_argument("--train-fraction", type=float, default=1.0, help="length of each training relative to the shipped preset (default 1)")
     parser.add_argument("--optimize-steps", type=int, default=300, help="steps of --method optimize (default 300, its default)")
     parser.add_argument("--features", default="auto", help="feature network of --method optimize (default auto, as stylize)")
+    parser.add_argument("--fit-args", default="", help="extra fit options for every training, e.g. '--model.init_args.lambda_content 1' (a candidate against the preset as shipped; default none)")
     parser.add_argument("--threads", type=int, default=2, help="OMP threads of each child run")
     parser.add_argument("--tag", default="run", help="names the results: benchmarks/results/style_benchmark_TAG.json/.md, docs/style_benchmark_TAG.png")
     parser.add_argument("--work", type=Path, default=None, help="folder for the runs and outputs (default: a temporary one)")

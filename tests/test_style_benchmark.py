@@ -27,3 +27,13 @@ def test_summary_counts_bounds_per_pair_and_each_training_once():
     assert (tuned["pairs"], tuned["meets_bounds"], tuned["train_cpu_s"]) == (3, 1, 150.0)
     assert tuned["gram_ratio"] == 0.3 and tuned["identity_l1"] is None
     assert (held_out["pairs"], held_out["meets_bounds"], held_out["train_cpu_s"]) == (1, 1, 70.0)
+
+
+def test_a_candidate_setting_reaches_every_training_after_the_presets_own(tmp_path, monkeypatch):
+    commands = []
+    monkeypatch.setattr(style_benchmark, "run_child", lambda command, threads, log: commands.append(command) or 1.0)
+    args = style_benchmark.argparse.Namespace(train_fraction=0.5, fit_args="--model.init_args.generator.residual false", threads=1)
+    style_benchmark.train("fast_neural", tmp_path, tmp_path / "style.png", None, args, "cells")
+    command = commands[0]
+    assert command[command.index("--data.init_args.crops_per_epoch") + 1] == "200"
+    assert command[-2:] == ["--model.init_args.generator.residual", "false"]  # last: it overrides the config
