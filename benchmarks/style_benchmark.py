@@ -63,6 +63,10 @@ CROPS_PER_EPOCH = {"single": 200, "fast_neural": 400, "adain": 256}  # as the co
 BATCH_SIZE = 4  # every preset's
 STRUCTURE_BOUND = 0.5  # blurred-grey correlation a result must keep: the photo's layout still reads
 GRAM_RATIO_BOUND = 0.5  # the bar: Gram distance to the style at most half the photo's
+# The distance of an image without features: the measure's filters are zero-mean, so any flat image
+# scores exactly 1 (benchmarks/style_brightness_probe.py). Where the photo's own distance is above 2,
+# a flat grey image meets the ratio bar; a pair counts as textured only below this.
+FLAT_IMAGE_GRAM = 1.0
 
 
 def run_child(command: list[str], threads: int, log: Path) -> float:
@@ -145,10 +149,11 @@ def summarise(rows: list[dict]) -> list[dict]:
             def median(key: str, group: list[dict] = group) -> float:
                 return statistics.median(r[key] for r in group)
 
-            good = sum(r["gram_ratio"] <= GRAM_RATIO_BOUND and r["structure"] >= STRUCTURE_BOUND for r in group)
+            meets = [r for r in group if r["gram_ratio"] <= GRAM_RATIO_BOUND and r["structure"] >= STRUCTURE_BOUND]
             summary.append({
                 "mode": mode, "split": split, "pairs": len(group), "gram_ratio": median("gram_ratio"), "structure": median("structure"),
-                "colour": median("colour"), "colour_photo": median("colour_photo"), "meets_bounds": good,
+                "colour": median("colour"), "colour_photo": median("colour_photo"), "meets_bounds": len(meets),
+                "meets_bounds_below_flat": sum(r["gram"] < FLAT_IMAGE_GRAM for r in meets),
                 "identity_l1": statistics.median(r["identity_l1"] for r in group) if "identity_l1" in group[0] else None,
                 "train_cpu_s": sum({r["trained_as"]: r["train_cpu_s"] for r in group}.values()),  # each training once
                 "apply_cpu_s": median("apply_cpu_s"),
@@ -156,19 +161,23 @@ def summarise(rows: list[dict]) -> list[dict]:
     return summary
 
 
-def markdown(summary: list[dict], args: argparse.Namespace, command: str) -> str:
+def summary_table(summary: list[dict]) -> str:
     head = ("| mode | split | pairs | Gram / photo's (median) | structure (median) | colour: output (photo) | "
-            f"pairs meeting both bounds | identity L1 | training CPU s (all its trainings) | apply CPU s per pair |\n|{'---|' * 10}\n")  # fmt: skip
+            f"pairs meeting both bounds (and nearer the style than a flat image) | identity L1 | training CPU s (all its trainings) | apply CPU s per pair |\n|{'---|' * 10}\n")  # fmt: skip
     lines = []
     for s in summary:
         identity = "-" if s["identity_l1"] is None else f"{s['identity_l1']:.3f}"
         lines.append(f"| {s['mode']} | {s['split']} | {s['pairs']} | {s['gram_ratio']:.2f} | {s['structure']:.2f} | "
-                     f"{s['colour']:.3f} ({s['colour_photo']:.3f}) | {s['meets_bounds']}/{s['pairs']} | {identity} | "
+                     f"{s['colour']:.3f} ({s['colour_photo']:.3f}) | {s['meets_bounds']}/{s['pairs']} ({s['meets_bounds_below_flat']}) | {identity} | "
                      f"{s['train_cpu_s']:.0f} | {s['apply_cpu_s']:.0f} |")  # fmt: skip
+    return head + "\n".join(lines) + "\n"
+
+
+def markdown(summary: list[dict], args: argparse.Namespace, command: str) -> str:
     return (f"# Style benchmark ({args.tag})\n\n`{command}`\n\n{args.size} px outputs, styles at {args.style_size} px short side, "
             f"trainings at {args.train_fraction:g} of the shipped length, optimisation {args.optimize_steps} steps, "
             f"{args.threads} thread(s) per child{f'; fit options {args.fit_args!r}' if args.fit_args else ''}. Bounds: Gram distance <= {GRAM_RATIO_BOUND} x the photo's, "
-            f"structure >= {STRUCTURE_BOUND}.\n\n" + head + "\n".join(lines) + "\n")  # fmt: skip
+            f"structure >= {STRUCTURE_BOUND}.\n\n" + summary_table(summary))  # fmt: skip
 
 
 def chosen_pairs(args: argparse.Namespace) -> list[style_pairs.Pair]:
@@ -194,10 +203,15 @@ def main() -> None:
     parser.add_argument("--optimize-steps", type=int, default=300, help="steps of --method optimize (default 300, its default)")
     parser.add_argument("--features", default="auto", help="feature network of --method optimize (default auto, as stylize)")
     parser.add_argument("--fit-args", default="", help="extra fit options for every training, e.g. '--model.init_args.lambda_content 1' (a candidate against the preset as shipped; default none)")
+    parser.add_argument("--summarise", nargs="+", type=Path, default=None, metavar="RECORD",
+                        help="print the summary table of earlier records (style_benchmark_TAG.json files, their pairs together) and run nothing")
     parser.add_argument("--threads", type=int, default=2, help="OMP threads of each child run")
     parser.add_argument("--tag", default="run", help="names the results: benchmarks/results/style_benchmark_TAG.json/.md, docs/style_benchmark_TAG.png")
     parser.add_argument("--work", type=Path, default=None, help="folder for the runs and outputs (default: a temporary one)")
     args = parser.parse_args()
+    if args.summarise:
+        print(summary_table(summarise([row for record in args.summarise for row in json.loads(record.read_text())["pairs"]])), end="")
+        return
     modes = args.modes.split(",")
     if any(m not in MODES for m in modes):
         raise SystemExit(f"--modes {args.modes!r} invalid; allowed: {', '.join(MODES)}")

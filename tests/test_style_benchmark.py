@@ -10,8 +10,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import style_benchmark
 
 
-def row(mode, split, gram_ratio, structure, trained_as, train_cpu_s):
-    return {"mode": mode, "split": split, "gram_ratio": gram_ratio, "structure": structure, "colour": 0.1, "colour_photo": 0.2,
+def row(mode, split, gram_ratio, structure, trained_as, train_cpu_s, gram_photo=1.0):
+    return {"mode": mode, "split": split, "gram": gram_ratio * gram_photo, "gram_ratio": gram_ratio, "structure": structure, "colour": 0.1, "colour_photo": 0.2,
             "trained_as": trained_as, "train_cpu_s": train_cpu_s, "apply_cpu_s": 3.0}  # fmt: skip
 
 
@@ -27,6 +27,14 @@ def test_summary_counts_bounds_per_pair_and_each_training_once():
     assert (tuned["pairs"], tuned["meets_bounds"], tuned["train_cpu_s"]) == (3, 1, 150.0)
     assert tuned["gram_ratio"] == 0.3 and tuned["identity_l1"] is None
     assert (held_out["pairs"], held_out["meets_bounds"], held_out["train_cpu_s"]) == (1, 1, 70.0)
+
+
+def test_a_pair_whose_photo_is_far_from_the_style_is_not_textured_by_the_ratio_alone():
+    # Photo at 4x a flat image's distance: 0.4x the photo's is 1.6, farther than a flat grey image.
+    rows = [row("single", "held_out", 0.4, 0.9, "single:a", 1.0, gram_photo=4.0), row("single", "held_out", 0.2, 0.9, "single:b", 1.0, gram_photo=4.0)]
+    (summary,) = style_benchmark.summarise(rows)
+    assert (summary["meets_bounds"], summary["meets_bounds_below_flat"]) == (2, 1)
+    assert "| 2/2 (1) |" in style_benchmark.summary_table([summary])
 
 
 def test_a_candidate_setting_reaches_every_training_after_the_presets_own(tmp_path, monkeypatch):
