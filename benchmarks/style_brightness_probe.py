@@ -15,6 +15,8 @@ black, flat grey, and a crop of the style itself. Writes benchmarks/results/styl
 
 from __future__ import annotations
 
+import argparse
+
 import harness  # noqa: F401  (puts this checkout's gan_lightning on the path)
 import style_pairs
 import torch
@@ -41,6 +43,7 @@ def candidates(photo: torch.Tensor, style_crop: torch.Tensor) -> dict[str, torch
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     torch.manual_seed(0)
     network = PerceptualConfig("random_wide").build()
     rows = []
