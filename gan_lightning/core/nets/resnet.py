@@ -107,6 +107,8 @@ class ResnetGenerator(nn.Module):
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("ngf", ngf)):
             check_at_least(name, value, 1)
         check_at_least("n_blocks", n_blocks, 0)
+        if residual and in_channels != out_channels:
+            raise UserError(f"generator.residual with {in_channels} input and {out_channels} output channels is invalid; allowed: equal channels")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.ngf = ngf
@@ -161,8 +163,6 @@ class ResnetGenerator(nn.Module):
         )
         init_xavier_(self, init_gain)
         if residual:
-            if in_channels != out_channels:
-                raise UserError(f"generator.residual with {in_channels} input and {out_channels} output channels is invalid; allowed: equal channels")
             nn.init.zeros_(self.decoder[-1].weight)  # starts as the identity: G(x) = x
             nn.init.zeros_(self.decoder[-1].bias)
 
