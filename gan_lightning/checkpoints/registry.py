@@ -17,7 +17,7 @@ from gan_lightning.common.errors import UserError
 from gan_lightning.core.nets.adain import AdaINStylizer
 from gan_lightning.core.nets.dcgan import DCGANGenerator, DCGANGeneratorConfig
 from gan_lightning.core.nets.r3gan import R3GANGenerator, R3GANGeneratorConfig
-from gan_lightning.core.nets.resnet import ResnetGenerator
+from gan_lightning.core.nets.resnet import ResnetGenerator, ResnetGeneratorConfig
 from gan_lightning.core.nets import stylegan3
 from gan_lightning.core.nets.settings import StyleGAN3Config
 from gan_lightning.core.nets.stylegan2 import Generator, GeneratorConfig, as_config
@@ -51,8 +51,8 @@ def _r3gan(hp: Hparams) -> nn.Module:
 
 def _cut_resnet(hp: Hparams) -> nn.Module:
     channels = _whole(hp, "channels")
-    size = hp["generator"]
-    return ResnetGenerator(in_channels=channels, out_channels=channels, ngf=size["width"], n_blocks=size["blocks"], antialias=hp["antialias"], residual=size.get("residual", False))
+    size = as_config(ResnetGeneratorConfig, hp["generator"])  # fields an older checkpoint lacks take their defaults
+    return ResnetGenerator(in_channels=channels, out_channels=channels, ngf=size.width, n_blocks=size.blocks, antialias=hp["antialias"], residual=size.residual)
 
 
 def _adain(hp: Hparams) -> nn.Module:

@@ -77,7 +77,8 @@ def migrated_snapshot(name: str) -> dict:
         set_option(model["init_args"], option, value)
     data = snapshot.get("data")
     if isinstance(data, dict) and "class_path" in data:
-        data["init_args"] = {**ADDED_SINCE.get(data["class_path"].rsplit(".", 1)[-1], {}), **data["init_args"]}
+        for option, value in ADDED_SINCE.get(data["class_path"].rsplit(".", 1)[-1], {}).items():
+            set_option(data["init_args"], option, value, keep=True)
     for (section, key), value in CHANGED_SINCE.items():
         snapshot[section][key] = value
     return snapshot

@@ -34,7 +34,6 @@ def train(tmp_path, residual: bool) -> tuple[StyleTransfer, Trainer]:
         max_epochs=1, limit_val_batches=1, num_sanity_val_steps=0, default_root_dir=tmp_path,
     )
     trainer.fit(model, data)
-    print(f"residual {residual}: val/structure {float(trainer.callback_metrics['val/structure']):.3f}")
     return model, trainer
 
 

@@ -361,7 +361,7 @@ class StyleTransfer(GANModule):
         """The option that undid the collapses measured (benchmarks/results/style_collapse.md for the
         single-image preset, docs/style_transfer.md for fast neural style)."""
         hp = self.hparams
-        if self.perceptual_only and not hp.generator.get("residual", False):
+        if self.perceptual_only and not hp.generator["residual"]:  # hparams hold every generator field (__init__)
             return "the generator has not learnt to redraw the photos yet: set --model.init_args.generator.residual true (it starts from the photo; the fast neural preset's setting)"
         return f"the style term outweighs the photo's structure: lower --model.init_args.lambda_style (now {hp.lambda_style}; the single-image and fast neural presets' is 1)"
 
