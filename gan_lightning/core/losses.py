@@ -250,6 +250,19 @@ def mean_std_style_loss(output_features: list[Tensor], style_features: list[Tens
     return total / len(output_features)
 
 
+def colour_statistics_loss(images: Tensor, style: Tensor) -> Tensor:
+    """Distance of each image's per-channel pixel mean and standard deviation from the style batch's
+    (pooled over all its images and pixels): Huang & Belongie 2017's statistics on the pixels.
+
+    Zero-mean feature filters (the offline random networks) see neither brightness nor overall
+    contrast, so a generator trained on their Gram terms alone can darken or flatten its output for
+    free (benchmarks/style_brightness_probe.py); this term sees both."""
+    mu, sigma = mean_std(images)
+    pooled = style.detach().float().transpose(0, 1).flatten(1)  # (C, N * H * W)
+    mu_s, sigma_s = pooled.mean(1), pooled.std(1, unbiased=False)
+    return ((mu.flatten(1) - mu_s).norm(dim=1) + (sigma.flatten(1) - sigma_s).norm(dim=1)).mean()
+
+
 def feature_content_loss(output_features: Tensor, target_features: Tensor, relative: bool = False) -> Tensor:
     """``relative``: divided by the target features' mean square (scale-free, as ``gram_style_loss``'s)."""
     # Johnson et al. 2016, feature reconstruction loss: ||phi_j(y) - phi_j(x)||_2^2 / (C_j H_j W_j)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gan_lightning.core.losses import feature_content_loss, gram_matrix, gram_style_loss, mean_std, mean_std_style_loss, total_variation
+from gan_lightning.core.losses import colour_statistics_loss, feature_content_loss, gram_matrix, gram_style_loss, mean_std, mean_std_style_loss, total_variation
 from gan_lightning.core.nets.adain import adaptive_instance_norm
 
 
@@ -25,6 +25,29 @@ def test_style_losses_are_zero_for_the_style_itself_and_grow_with_the_difference
     # one style target (batch 1) for a whole batch
     assert gram_style_loss(style, [g.mean(0, keepdim=True) for g in grams]) > 0
     assert mean_std_style_loss(style, [f[:1] for f in style]) >= 0
+
+
+def test_colour_statistics_see_brightness_and_contrast_that_zero_mean_features_do_not():
+    from gan_lightning.core.nets.perceptual import PerceptualConfig
+
+    torch.manual_seed(0)
+    style = torch.rand(2, 3, 16, 16) * 2 - 1
+    # the style batch's pooled statistics: an image with the same per-channel mean and std scores 0
+    pooled = style.transpose(0, 1).flatten(1)
+    flat = torch.randn(1, 3, 256)
+    standardised = ((flat - flat.mean(2, keepdim=True)) / flat.std(2, unbiased=False, keepdim=True)).reshape(1, 3, 16, 16)
+    matched = standardised * pooled.std(1, unbiased=False)[:, None, None] + pooled.mean(1)[:, None, None]
+    assert float(colour_statistics_loss(matched, style)) < 1e-4  # mean_std's eps
+    photo = torch.rand(1, 3, 16, 16) * 2 - 1
+    darker, flatter = 0.5 * photo - 0.5, 0.5 * photo
+    network = PerceptualConfig("random_wide", width=8).build()
+    with torch.no_grad():  # random_wide's zero-mean filters: no features at all for any grey level
+        assert all(float(f.abs().max()) < 1e-5 for level in (-0.8, 0.3) for f in network(torch.full_like(photo, level)))
+    distance = lambda image: float(colour_statistics_loss(image, style))  # noqa: E731
+    assert distance(darker) > distance(photo) + 0.3 and distance(flatter) > distance(photo)
+    image = photo.clone().requires_grad_(True)
+    colour_statistics_loss(image, style).backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0
 
 
 def test_relative_losses_weigh_every_layer_alike_whatever_its_feature_scale():

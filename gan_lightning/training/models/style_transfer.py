@@ -26,7 +26,7 @@ from torch import Tensor
 from gan_lightning.common.checks import check_at_least, check_positive
 from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation.suite import ImagesOf, dataset_images, translated_images
-from gan_lightning.core.losses import AdversarialLoss, check_adversarial_loss, discriminator_loss, generator_loss, patch_nce_loss, r1_penalty
+from gan_lightning.core.losses import AdversarialLoss, check_adversarial_loss, colour_statistics_loss, discriminator_loss, generator_loss, patch_nce_loss, r1_penalty
 from gan_lightning.training.callbacks.style_collapse import CollapseMeasures, StyleCollapseDetector, measure_collapse
 from gan_lightning.training.models.base import GANModule
 from gan_lightning.training.perceptual_terms import PerceptualNormalisation, PerceptualTerms, StyleStatistics
@@ -75,6 +75,8 @@ class StyleTransfer(GANModule):
             the style loss is (L_real + L_fake) / 2 + lambda_r1 / 2 * R1.
         lambda_style: weight of the perceptual style term (0: off); see ``training/perceptual_terms.py``.
         lambda_content: weight of the perceptual content term (0: off).
+        lambda_colour: weight of a term pulling each output's per-channel pixel mean and standard
+            deviation to the style images' (0: off; ``core.losses.colour_statistics_loss``).
         style_statistics: "gram" (Gatys et al. 2016) or "mean_std" (Huang & Belongie 2017) features statistics.
         content_layer: feature layer of the content term: relu1_1, relu2_1, relu3_1 or relu4_1.
         perceptual: the frozen feature network of the perceptual terms (``PerceptualConfig``: network,
@@ -116,6 +118,7 @@ class StyleTransfer(GANModule):
         lambda_r1: float = 0.0,
         lambda_style: float = 0.0,
         lambda_content: float = 0.0,
+        lambda_colour: float = 0.0,
         style_statistics: StyleStatistics = "gram",
         content_layer: str = "relu3_1",
         perceptual: PerceptualConfig = PerceptualConfig(),
@@ -133,7 +136,7 @@ class StyleTransfer(GANModule):
             raise UserError("gan_loss 'wgan_gp' is invalid for style transfer; allowed: least_squares, non_saturating, hinge")
         if resolution % GENERATOR_STRIDE != 0:
             raise UserError(f"resolution {resolution} is invalid; allowed: a multiple of {GENERATOR_STRIDE} (the generator's stride)")
-        for name, value in (("lambda_gan", lambda_gan), ("lambda_nce", lambda_nce), ("lambda_identity", lambda_identity), ("lambda_r1", lambda_r1), ("lambda_style", lambda_style), ("lambda_content", lambda_content)):
+        for name, value in (("lambda_gan", lambda_gan), ("lambda_nce", lambda_nce), ("lambda_identity", lambda_identity), ("lambda_r1", lambda_r1), ("lambda_style", lambda_style), ("lambda_content", lambda_content), ("lambda_colour", lambda_colour)):
             check_at_least(name, value, 0)
         check_positive("lr", lr)
         check_at_least("num_patches", num_patches, 1)
@@ -261,6 +264,10 @@ class StyleTransfer(GANModule):
             style_term, content_term = self.perceptual(content, style, stylized.flip(3) if flipped else stylized)
             logs["train/perceptual_style"], logs["train/perceptual_content"] = style_term.detach(), content_term.detach()
             g_loss = g_loss + hp.lambda_style * style_term + hp.lambda_content * content_term
+        if hp.lambda_colour > 0:
+            colour = colour_statistics_loss(stylized, style)  # statistics of the whole image: flips do not change them
+            logs["train/colour"] = colour.detach()
+            g_loss = g_loss + hp.lambda_colour * colour
         opt_g.zero_grad(set_to_none=True)
         opt_c.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)

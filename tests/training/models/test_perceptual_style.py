@@ -65,6 +65,8 @@ def test_perceptual_terms_join_cut_and_their_bad_values_are_one_line():
         StyleTransfer(resolution=32, lambda_content=1.0, content_layer="relu9_9")
     with pytest.raises(UserError, match="lambda_style must be at least 0, got -1.0"):
         StyleTransfer(resolution=32, lambda_style=-1.0)
+    with pytest.raises(UserError, match="lambda_colour must be at least 0, got -1.0"):
+        StyleTransfer(resolution=32, lambda_colour=-1.0)
     with pytest.raises(UserError, match="perceptual_normalisation 'balanced' is invalid; allowed: absolute, relative"):
         StyleTransfer(resolution=32, lambda_style=1.0, perceptual_normalisation="balanced")
     with pytest.raises(UserError, match="perceptual_normalisation 'relative' is invalid with style_statistics 'mean_std'"):
