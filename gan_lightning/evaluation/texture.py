@@ -56,12 +56,32 @@ def colour_distance(images: torch.Tensor, reference: torch.Tensor, quantiles: in
     return float((a - b).abs().mean())
 
 
+def _centred_edges(images: torch.Tensor) -> torch.Tensor:
+    """Per image, the luminance's Sobel magnitudes (kornia's normalised kernel), flattened, minus their mean."""
+    weights = torch.tensor([0.299, 0.587, 0.114], device=images.device).view(1, 3, 1, 1)
+    edges = sobel((images.float() * weights).sum(1, keepdim=True)).flatten(1)
+    return edges - edges.mean(1, keepdim=True)
+
+
 def edge_correlation(images: torch.Tensor, content: torch.Tensor) -> float:
     """Mean over images of the Pearson correlation between the luminances' Sobel magnitudes: 1 when
     the outlines stay where the content has them; low for soft blobs that keep only the light and
     dark areas (which ``blurred_grey_correlation`` still scores high)."""
-    weights = torch.tensor([0.299, 0.587, 0.114], device=images.device).view(1, 3, 1, 1)
-    edges = lambda t: sobel((t.float() * weights).sum(1, keepdim=True)).flatten(1)  # noqa: E731
-    a, b = edges(images), edges(content)
-    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+    a, b = _centred_edges(images), _centred_edges(content)
     return float(((a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp(min=1e-8)).mean())
+
+
+def weighted_edge_correlation(images: torch.Tensor, content: torch.Tensor, min_edge_std: float) -> float | None:
+    """``edge_correlation`` per image, averaged with each image weighted by its content's edge energy
+    (the variance of its Sobel magnitudes), counting only images whose content's Sobel magnitudes
+    vary by at least ``min_edge_std`` (standard deviation, [-1, 1] luminance): where the content has
+    almost no outlines (flat ground, a smooth surface with faint lines) any texture the output adds
+    outweighs them and the correlation says nothing about whether they were kept. None where no
+    image reaches ``min_edge_std``. On one image that reaches it: ``edge_correlation``."""
+    a, b = _centred_edges(images), _centred_edges(content)
+    correlation = (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp(min=1e-8)
+    energy = b.square().mean(1)
+    energy = torch.where(energy.sqrt() >= min_edge_std, energy, torch.zeros_like(energy))
+    if not bool((energy > 0).any()):
+        return None
+    return float((energy * correlation).sum() / energy.sum())

@@ -4,8 +4,10 @@ import torch
 from kornia.filters import gaussian_blur2d
 from torch import nn
 
+from gan_lightning.evaluation.texture import edge_correlation, weighted_edge_correlation
 from gan_lightning.training.callbacks.style_collapse import (
     IDENTITY_L1_BOUND,
+    MIN_EDGE_STD,
     STRUCTURE_BOUND,
     CollapseMeasures,
     StyleCollapseDetector,
@@ -37,6 +39,66 @@ class Recolour(nn.Module):
 
     def forward(self, x):
         return (x * 0.9 + 0.05).clamp(-1, 1)
+
+
+def object_on_dark_ground() -> torch.Tensor:
+    """Four validation crops of a photo that is mostly dark ground with one object: the first crop
+    holds the object (a light disc with a darker core), the other three only the ground and its grain."""
+    generator = torch.Generator().manual_seed(3)
+    crops = -0.9 + 0.01 * torch.randn(4, 3, 64, 64, generator=generator)
+    y, x = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    radius = ((y - 30) ** 2 + (x - 34) ** 2).sqrt()
+    crops[0] = torch.where(radius < 20, 0.6, crops[0])
+    crops[0] = torch.where(radius < 7, -0.2, crops[0])
+    return crops
+
+
+class KeepAndPaint(nn.Module):
+    """A stylization that keeps the photo and paints the style's strokes (diagonal stripes) all over it."""
+
+    def forward(self, x):
+        y, w = torch.meshgrid(torch.arange(x.shape[-2], dtype=x.dtype), torch.arange(x.shape[-1], dtype=x.dtype), indexing="ij")
+        return (0.8 * x + 0.12 * torch.sin((y + w) * 0.9)).clamp(-1, 1)
+
+
+def test_an_object_on_flat_ground_kept_by_the_output_is_not_a_collapse(capsys):
+    # Per crop, the ground's correlation is the strokes against grain (about 0): the unweighted mean
+    # of the four crops fell below the bound although the output keeps the photo.
+    content = object_on_dark_ground()
+    measures = measure_collapse(KeepAndPaint(), content, scene(1)[:1], identity=False)
+    assert measures.structure > 0.8 and not measures.collapsed(), measures
+    module = FakeModule(measures)
+    StyleCollapseDetector().on_validation_epoch_end(FakeTrainer(), module)
+    assert capsys.readouterr().err == "" and module.logged["val/structure"] == measures.structure
+
+
+def test_soft_blobs_on_flat_ground_are_still_a_collapse():
+    measures = measure_collapse(Blobs(), object_on_dark_ground(), scene(1)[:1], identity=False)
+    assert measures.structure < STRUCTURE_BOUND and measures.collapsed(), measures
+
+
+def test_crops_without_outlines_leave_the_structure_unjudged(capsys):
+    # A smooth surface with faint lines (the retina photo's crops): any added texture outweighs them.
+    content = object_on_dark_ground()[1:]
+    content[:, :, 30:32, :] += 0.03
+    measures = measure_collapse(KeepAndPaint(), content, scene(1)[:1], identity=False)
+    assert measures.structure is None and not measures.collapsed()
+    module = FakeModule(measures)
+    StyleCollapseDetector().on_validation_epoch_end(FakeTrainer(), module)
+    assert module.logged == {} and capsys.readouterr().err == ""
+    message = collapse_message(CollapseMeasures(0.3, None), 50, "REMEDY")
+    assert "collapsed" not in message and "not judged" in message and f"{MIN_EDGE_STD}" in message
+
+
+def test_the_weighted_structure_is_edge_correlation_on_one_image_and_weighs_crops_by_their_outlines():
+    content, output = scene(0), KeepAndPaint()(scene(0))
+    assert abs(weighted_edge_correlation(output[:1], content[:1], 0.0) - edge_correlation(output[:1], content[:1])) < 1e-6
+    faint = content.clone()
+    faint[1] = faint[1] * 0.05  # a picture at a twentieth of the contrast: about 1/400 of the weight
+    output = KeepAndPaint()(faint)
+    strong, weak = (edge_correlation(output[i : i + 1], faint[i : i + 1]) for i in range(2))
+    assert weak < strong - 0.3  # the strokes outweigh the faint outlines
+    assert abs(weighted_edge_correlation(output, faint, 0.0) - strong) < 0.01
 
 
 def test_a_generator_that_keeps_outlines_and_the_style_image_is_not_a_collapse():
@@ -105,6 +167,15 @@ def test_the_detector_logs_each_validation_and_speaks_once(capsys):
     assert module.logged == {"val/structure": 0.1, "val/identity_l1": 0.3}
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "REMEDY-OPTION" in lines[0] and "after 7 batches" in lines[0]
+
+
+def test_a_note_on_the_style_image_does_not_silence_a_later_collapse(capsys):
+    # A run whose G(style) is off first (the note, no remedy) and whose photo turns into blobs later.
+    detector = StyleCollapseDetector()
+    for measures in (CollapseMeasures(0.3, 0.7), CollapseMeasures(0.4, 0.1), CollapseMeasures(0.4, 0.1), CollapseMeasures(0.3, 0.7)):
+        detector.on_validation_epoch_end(FakeTrainer(), FakeModule(measures))
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and "not learnt yet" in lines[0] and "collapsed" in lines[1] and "REMEDY-OPTION" in lines[1], lines
 
 
 def test_the_detector_is_silent_on_a_healthy_run_and_before_the_first_validation(capsys):
