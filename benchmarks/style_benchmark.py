@@ -23,7 +23,9 @@ the presets train the style at). ``--train-fraction`` shortens every training by
 Per pair: ``gram`` distance to the style and the photo's own (``gram_photo``; ``gram_ratio`` =
 gram / gram_photo), measured in ``evaluation/texture.py``'s network (random filters, seed 12345,
 width 16: independent of the presets' random_wide seed 0 and of VGG); ``structure``, the blurred-grey
-correlation with the photo, and its SSIM; ``colour`` distance to the style (and the photo's);
+correlation with the photo, and its SSIM; ``outlines``, the edge correlation with the photo (soft
+blobs that keep the light and dark areas score high on ``structure`` and low here; a photo with
+faint outlines, as retina's, scores low here whatever the output); ``colour`` distance to the style (and the photo's);
 for the one-style trained modes ``identity_l1``, the style image through the generator against
 itself (large when training collapsed); CPU seconds of training and of applying. Writes
 benchmarks/results/style_benchmark_TAG.json (every pair and the summary), style_benchmark_TAG.md
@@ -51,7 +53,7 @@ import torch
 from torchvision.transforms.v2 import functional as TF
 
 from gan_lightning.common.images import load_image, pil_to_tensor, save_image_grid
-from gan_lightning.evaluation.texture import blurred_grey_correlation, blurred_grey_ssim, colour_distance, gram_distance
+from gan_lightning.evaluation.texture import blurred_grey_correlation, blurred_grey_ssim, colour_distance, edge_correlation, gram_distance
 
 MODES: tuple[str, ...] = ("single", "fast_neural", "adain", "optimize")
 CONFIGS = {
@@ -133,9 +135,30 @@ def measure(output: torch.Tensor, photo: torch.Tensor, style: torch.Tensor) -> d
         "gram_photo": gram_distance(photo, style),
         "structure": blurred_grey_correlation(output, photo),
         "ssim": blurred_grey_ssim(output, photo),
+        "outlines": edge_correlation(output, photo),
         "colour": colour_distance(output, style),
         "colour_photo": colour_distance(photo, style),
     }
+
+
+def remeasure(record_path: Path) -> None:
+    """Measures each pair of an earlier record again from the outputs in its work folder (the photo
+    and style as that run stylized them), keeping its CPU times, and rewrites the record's json and md."""
+    record = json.loads(record_path.read_text())
+    work = Path(record["settings"]["work"])
+    size, style_size = record["settings"]["size"], record["settings"]["style_size"]
+    for row in record["pairs"]:
+        name = f"{row['photo']}__{row['style']}"
+        output = pil_to_tensor(load_image(work / "outputs" / row["mode"] / name / "photo.png"))[None]
+        row.update(measure(output, square_photo(row["photo"], size), style_tensor(row["style"], style_size)))
+        row["gram_ratio"] = row["gram"] / row["gram_photo"]
+    record["summary"] = summarise(record["pairs"])
+    record["remeasured"] = f"python benchmarks/style_benchmark.py --remeasure {record_path}"
+    harness.write_json(record_path, record, indent=1)
+    args = argparse.Namespace(**{"fit_args": ""} | record["settings"])  # records from before --fit-args lack it
+    table = markdown(record["summary"], args, record["command"])
+    record_path.with_suffix(".md").write_text(table)
+    print(table)
 
 
 def summarise(rows: list[dict]) -> list[dict]:
@@ -152,6 +175,7 @@ def summarise(rows: list[dict]) -> list[dict]:
             meets = [r for r in group if r["gram_ratio"] <= GRAM_RATIO_BOUND and r["structure"] >= STRUCTURE_BOUND]
             summary.append({
                 "mode": mode, "split": split, "pairs": len(group), "gram_ratio": median("gram_ratio"), "structure": median("structure"),
+                "outlines": median("outlines") if all("outlines" in r for r in group) else None,  # records from before it lack it
                 "colour": median("colour"), "colour_photo": median("colour_photo"), "meets_bounds": len(meets),
                 "meets_bounds_below_flat": sum(r["gram"] < FLAT_IMAGE_GRAM for r in meets),
                 "identity_l1": statistics.median(r["identity_l1"] for r in group) if "identity_l1" in group[0] else None,
@@ -162,12 +186,13 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def summary_table(summary: list[dict]) -> str:
-    head = ("| mode | split | pairs | Gram / photo's (median) | structure (median) | colour: output (photo) | "
-            f"pairs meeting both bounds (and nearer the style than a flat image) | identity L1 | training CPU s (all its trainings) | apply CPU s per pair |\n|{'---|' * 10}\n")  # fmt: skip
+    head = ("| mode | split | pairs | Gram / photo's (median) | structure (median) | outlines (median) | colour: output (photo) | "
+            f"pairs meeting both bounds (and nearer the style than a flat image) | identity L1 | training CPU s (all its trainings) | apply CPU s per pair |\n|{'---|' * 11}\n")  # fmt: skip
     lines = []
     for s in summary:
         identity = "-" if s["identity_l1"] is None else f"{s['identity_l1']:.3f}"
-        lines.append(f"| {s['mode']} | {s['split']} | {s['pairs']} | {s['gram_ratio']:.2f} | {s['structure']:.2f} | "
+        outlines = "-" if s.get("outlines") is None else f"{s['outlines']:.2f}"
+        lines.append(f"| {s['mode']} | {s['split']} | {s['pairs']} | {s['gram_ratio']:.2f} | {s['structure']:.2f} | {outlines} | "
                      f"{s['colour']:.3f} ({s['colour_photo']:.3f}) | {s['meets_bounds']}/{s['pairs']} ({s['meets_bounds_below_flat']}) | {identity} | "
                      f"{s['train_cpu_s']:.0f} | {s['apply_cpu_s']:.0f} |")  # fmt: skip
     return head + "\n".join(lines) + "\n"
@@ -205,12 +230,18 @@ def main() -> None:
     parser.add_argument("--fit-args", default="", help="extra fit options for every training, e.g. '--model.init_args.lambda_content 1' (a candidate against the preset as shipped; default none)")
     parser.add_argument("--summarise", nargs="+", type=Path, default=None, metavar="RECORD",
                         help="print the summary table of earlier records (style_benchmark_TAG.json files, their pairs together) and run nothing")
+    parser.add_argument("--remeasure", nargs="+", type=Path, default=None, metavar="RECORD",
+                        help="measure earlier records' outputs again from their work folders (a measure added since) and rewrite the records; run nothing")
     parser.add_argument("--threads", type=int, default=2, help="OMP threads of each child run")
     parser.add_argument("--tag", default="run", help="names the results: benchmarks/results/style_benchmark_TAG.json/.md, docs/style_benchmark_TAG.png")
     parser.add_argument("--work", type=Path, default=None, help="folder for the runs and outputs (default: a temporary one)")
     args = parser.parse_args()
     if args.summarise:
         print(summary_table(summarise([row for record in args.summarise for row in json.loads(record.read_text())["pairs"]])), end="")
+        return
+    if args.remeasure:
+        for record in args.remeasure:
+            remeasure(record)
         return
     modes = args.modes.split(",")
     if any(m not in MODES for m in modes):
@@ -253,7 +284,7 @@ def main() -> None:
                 reference = pil_to_tensor(load_image(work / "inputs" / pair.name / "style.png"))[None]
                 row["identity_l1"] = float((identity - reference).abs().mean() / 2)  # in [0, 1] units
             rows.append(row)
-            print(f"    gram {row['gram']:.3f} (photo {row['gram_photo']:.3f}), structure {row['structure']:.2f}, colour {row['colour']:.3f}, "
+            print(f"    gram {row['gram']:.3f} (photo {row['gram_photo']:.3f}), structure {row['structure']:.2f}, outlines {row['outlines']:.2f}, colour {row['colour']:.3f}, "
                   f"cpu train {train_seconds:.0f}s apply {apply_seconds:.0f}s", flush=True)  # fmt: skip
             rows[-1]["_picture"] = output
 

@@ -45,3 +45,23 @@ def test_a_candidate_setting_reaches_every_training_after_the_presets_own(tmp_pa
     command = commands[0]
     assert command[command.index("--data.init_args.crops_per_epoch") + 1] == "200"
     assert command[-2:] == ["--model.init_args.generator.residual", "false"]  # last: it overrides the config
+
+
+def test_remeasure_adds_a_new_measure_to_an_earlier_record_from_its_outputs(tmp_path, monkeypatch):
+    from gan_lightning.common.images import save_image_grid
+
+    monkeypatch.setattr(style_benchmark.harness, "write_json", lambda path, data, indent=None: path.write_text(style_benchmark.json.dumps(data)))
+    photo = style_benchmark.square_photo("coins", 64)
+    blob = style_benchmark.TF.gaussian_blur(photo, 17, 4.0)  # the light and dark areas kept, the outlines gone
+    for name, output in (("kept", photo), ("blob", blob)):
+        folder = tmp_path / "work" / "outputs" / name / "coins__hatch"
+        folder.mkdir(parents=True)
+        save_image_grid(output, folder / "photo.png", nrow=1)
+    rows = [row(name, "held_out", 1.0, 0.5, f"{name}:x", 10.0) | {"photo": "coins", "style": "hatch"} for name in ("kept", "blob")]
+    settings = {"work": str(tmp_path / "work"), "size": 64, "style_size": 64, "train_fraction": 1.0, "optimize_steps": 1, "threads": 1, "fit_args": "", "tag": "t"}
+    record = tmp_path / "style_benchmark_t.json"
+    record.write_text(style_benchmark.json.dumps({"command": "earlier", "settings": settings, "pairs": rows}))
+    style_benchmark.remeasure(record)
+    kept, blob = style_benchmark.json.loads(record.read_text())["pairs"]
+    assert kept["outlines"] > 0.99 and blob["outlines"] < 0.5 < blob["structure"]  # structure alone would keep the blob
+    assert kept["train_cpu_s"] == 10.0 and "outlines (median)" in (tmp_path / "style_benchmark_t.md").read_text()
