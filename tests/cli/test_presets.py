@@ -31,6 +31,7 @@ ADDED_SINCE: dict[str, dict[str, object]] = {
     "StyleTransfer": {
         "stylize_size": None,  # recorded from the data at fit; stylize resizes photos to it
         "generator.residual": False,  # the output drawn from nothing, as the papers' generator
+        "lambda_colour": 0.0,  # no term on the output's pixel colours
     },
     "SingleImagePairDataModule": {"style_load_size": None},  # None: the content's load_size, as before
 }
@@ -43,6 +44,8 @@ PRESET_CHANGED_SINCE: dict[str, dict[str, object]] = {
     "style_transfer_fast_neural": {
         "perceptual.network": "auto",
         "generator.residual": True,  # starts from the photo: the preset's short training otherwise lost it (docs/style_transfer.md)
+        "lambda_style": 5.0,  # with the colour term, which holds the brightness the features do not see
+        "lambda_colour": 1.0,
     },
 }
 PRESETS = sorted(path.stem for path in (REPO / "configs").glob("*.yaml"))
