@@ -211,7 +211,7 @@ def main() -> None:
                 continue
             try:
                 row = measure_run(run)
-            except (TypeError, ValueError) as error:  # a run of an option this checkout no longer has
+            except (TypeError, ValueError) as error:  # a run with an option this checkout lacks
                 print(f"skipped {run}: its checkpoint does not load here ({str(error).splitlines()[-1][:200]})")
                 continue
             print(json.dumps(row), flush=True)
