@@ -99,6 +99,19 @@ def run_cli_subprocess(*args: str, cwd: Path | None = None, timeout: float = 600
 
 
 # Trainer flags that make a CLI run fast and keep its files in a temporary folder.
+def fit_one_epoch(model, data, tmp_path: Path):
+    """Trains ``model`` on CPU for one epoch with one validation batch at its end (the collapse
+    detector's moment), writing and printing nothing; returns the Trainer."""
+    from lightning.pytorch import Trainer
+
+    trainer = Trainer(
+        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        max_epochs=1, limit_val_batches=1, num_sanity_val_steps=0, default_root_dir=tmp_path,
+    )
+    trainer.fit(model, data)
+    return trainer
+
+
 def fast_trainer_args(tmp_path: Path) -> list[str]:
     return [
         "--trainer.logger", "false",

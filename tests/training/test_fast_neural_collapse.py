@@ -13,7 +13,7 @@ from lightning.pytorch import Trainer, seed_everything
 from gan_lightning.data.photo_style import PhotoStyleDataModule
 from gan_lightning.training.callbacks.style_collapse import STRUCTURE_BOUND
 from gan_lightning.training.models.style_transfer import StyleTransfer
-from tests.conftest import REPO
+from tests.conftest import REPO, fit_one_epoch
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
@@ -29,12 +29,7 @@ def train(tmp_path, residual: bool) -> tuple[StyleTransfer, Trainer]:
     data = PhotoStyleDataModule(example_photos=["astronaut", "chelsea", "rocket"], example_styles=["gravel_rust"], resolution=64, load_size=128, crops_per_epoch=400, batch_size=4, num_workers=0)
     options = preset_model_options()
     model = StyleTransfer(resolution=64, **{**options, "generator": {**options["generator"], "residual": residual}})
-    trainer = Trainer(
-        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        max_epochs=1, limit_val_batches=1, num_sanity_val_steps=0, default_root_dir=tmp_path,
-    )
-    trainer.fit(model, data)
-    return model, trainer
+    return model, fit_one_epoch(model, data, tmp_path)
 
 
 def test_the_earlier_generator_loses_the_photos_and_the_detector_names_the_remedy(tmp_path, capsys):

@@ -11,7 +11,7 @@ from lightning.pytorch import Trainer, seed_everything
 from gan_lightning.data.single_image import SingleImagePairDataModule
 from gan_lightning.training.callbacks.style_collapse import STRUCTURE_BOUND
 from gan_lightning.training.models.style_transfer import StyleTransfer
-from tests.conftest import REPO
+from tests.conftest import REPO, fit_one_epoch
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
@@ -25,16 +25,11 @@ def preset_model_options() -> dict:
     return {**options, "fid_features": "shapes", "fid_num_samples": 4, "lr_constant_epochs": 1, "lr_decay_epochs": 0}
 
 
-def train(tmp_path, **overrides) -> StyleTransfer:
+def train(tmp_path, **overrides) -> tuple[StyleTransfer, Trainer]:
     seed_everything(0)
     data = SingleImagePairDataModule(example_photo="astronaut", example_style="cells", resolution=64, load_size=128, max_zoom=1.5, crops_per_epoch=400, batch_size=4, num_workers=0)
     model = StyleTransfer(resolution=64, **{**preset_model_options(), **overrides})
-    trainer = Trainer(
-        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        max_epochs=1, limit_val_batches=1, num_sanity_val_steps=0, default_root_dir=tmp_path,
-    )
-    trainer.fit(model, data)
-    return model, trainer
+    return model, fit_one_epoch(model, data, tmp_path)
 
 
 def test_the_earlier_style_weight_collapses_and_the_detector_names_it(tmp_path, capsys):
