@@ -52,7 +52,9 @@ def _r3gan(hp: Hparams) -> nn.Module:
 def _cut_resnet(hp: Hparams) -> nn.Module:
     channels = _whole(hp, "channels")
     size = as_config(ResnetGeneratorConfig, hp["generator"])  # fields an older checkpoint lacks take their defaults
-    return ResnetGenerator(in_channels=channels, out_channels=channels, ngf=size.width, n_blocks=size.blocks, antialias=hp["antialias"], residual=size.residual)
+    return ResnetGenerator(
+        in_channels=channels, out_channels=channels, ngf=size.width, n_blocks=size.blocks, antialias=hp["antialias"], residual=size.residual, init_gain=size.init_gain
+    )
 
 
 def _adain(hp: Hparams) -> nn.Module:

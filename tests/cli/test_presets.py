@@ -31,6 +31,7 @@ ADDED_SINCE: dict[str, dict[str, object]] = {
     "StyleTransfer": {
         "stylize_size": None,  # recorded from the data at fit; stylize resizes photos to it
         "generator.residual": False,  # the output drawn from nothing, as the papers' generator
+        "generator.init_gain": 0.02,  # CUT's initial weights
         "lambda_colour": 0.0,  # no term on the output's pixel colours
     },
     "SingleImagePairDataModule": {"style_load_size": None},  # None: the content's load_size, as before
@@ -46,6 +47,7 @@ PRESET_CHANGED_SINCE: dict[str, dict[str, object]] = {
         "generator.residual": True,  # starts from the photo: the preset's short training otherwise lost it (docs/style_transfer.md)
         "lambda_style": 5.0,  # with the colour term, which holds the brightness the features do not see
         "lambda_colour": 1.0,
+        "generator.init_gain": 1.0,  # CUT's 0.02 left the short training noisy (docs/style_transfer.md)
     },
 }
 PRESETS = sorted(path.stem for path in (REPO / "configs").glob("*.yaml"))

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_lightning.common.checks import check_at_least
+from gan_lightning.common.checks import check_at_least, check_positive
 from gan_lightning.common.errors import UserError
 from gan_lightning.core.nets.cut_blocks import BlurDownsample, BlurUpsample, init_xavier_, instance_norm
 
@@ -78,11 +78,16 @@ class ResnetGeneratorConfig:
         residual: the output is the input changed by the network (``tanh(atanh(x) + f(x))``, ``f``'s
             last convolution starting at zero): training starts from the photo itself instead of
             first learning to redraw it (not in the papers; the fast neural preset's choice).
+        init_gain: gain of the Xavier-normal initial weights. CUT's 0.02 makes every weight so small
+            that Adam's first steps (about lr in size) are large against it: with the instance
+            normalisations undoing the scale, a short perceptual-only training then stays noisy
+            (the fast neural preset's 1.0, docs/style_transfer.md).
     """
 
     width: int = 64
     blocks: int = 9
     residual: bool = False
+    init_gain: float = 0.02
 
 
 class ResnetGenerator(nn.Module):
@@ -107,6 +112,7 @@ class ResnetGenerator(nn.Module):
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("ngf", ngf)):
             check_at_least(name, value, 1)
         check_at_least("n_blocks", n_blocks, 0)
+        check_positive("generator.init_gain", init_gain)
         if residual and in_channels != out_channels:
             raise UserError(f"generator.residual with {in_channels} input and {out_channels} output channels is invalid; allowed: equal channels")
         self.in_channels = in_channels

@@ -195,3 +195,30 @@ def test_a_checkpoint_rebuilds_a_residual_generator_as_trained():
     rebuilt = generator_from_checkpoint(checkpoint)
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     assert rebuilt.residual and torch.equal(rebuilt(x), model.generator.eval()(x))
+
+
+def test_the_generator_config_sets_the_initial_weights_scale_and_checkpoints_without_it_load():
+    from gan_lightning.checkpoints.reading import generator_from_checkpoint
+    from gan_lightning.training.models.style_transfer import StyleTransfer
+
+    def first_conv_std(gain: float | None) -> float:
+        torch.manual_seed(0)
+        size = dict(width=16, blocks=1) | ({} if gain is None else {"init_gain": gain})
+        model = StyleTransfer(resolution=32, generator=size, style_network=dict(width=8), num_patches=16, lambda_gan=0.0, lambda_nce=0.0, nce_identity=False, lambda_style=1.0, perceptual=dict(width=8))
+        return float(model.generator.encoder[1].weight.std()), model
+
+    # Xavier normal: std = gain * sqrt(2 / (fan_in + fan_out)), the 7x7 conv from 3 to 16 channels
+    expected = (2 / (3 * 49 + 16 * 49)) ** 0.5
+    default_std, old = first_conv_std(None)
+    assert default_std == pytest.approx(0.02 * expected, rel=0.1)  # CUT's gain stays the default
+    unit_std, _ = first_conv_std(1.0)
+    assert unit_std == pytest.approx(expected, rel=0.1)
+    hyper_parameters = dict(old.hparams) | {"generator": {"width": 16, "blocks": 1, "residual": False}}  # saved before init_gain existed
+    rebuilt = generator_from_checkpoint({"algorithm": "StyleTransfer", "hyper_parameters": hyper_parameters, "state_dict": old.state_dict()})
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert torch.equal(rebuilt(x), old.generator.eval()(x))
+
+
+def test_a_generator_needs_a_positive_initial_gain():
+    with pytest.raises(UserError, match="generator.init_gain must be > 0, got 0"):
+        ResnetGenerator(init_gain=0.0)

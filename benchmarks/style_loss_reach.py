@@ -1,0 +1,58 @@
+"""How near each benchmark output got to its style in the presets' own features: the perceptual style
+loss (``random_wide``, relative Gram layers, as the fast neural and single-image presets train) of
+the photo and of the output, and the fraction of the output's pixels near black (below -0.9: the
+residual generator's tanh flattening areas, ``style_brightness_probe.py``).
+
+    python benchmarks/style_loss_reach.py benchmarks/results/style_benchmark_held_out_fn_gain1.json \\
+        benchmarks/results/style_benchmark_held_out_optimize_256.json --pairs motorcycle__hatch,camera__shapes_ink
+
+Reads each record's work folder (the photo and style as that run stylized them, and its outputs),
+so it runs where the records were made. Prints one line per record and pair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import harness  # noqa: F401  (puts this checkout's gan_lightning on the path)
+import torch
+
+from gan_lightning.common.images import load_image, pil_to_tensor
+from gan_lightning.core.losses import gram_matrix, gram_style_loss
+from gan_lightning.core.nets.perceptual import PerceptualConfig
+
+NEAR_BLACK = -0.9
+
+
+def image(path: Path) -> torch.Tensor:
+    return pil_to_tensor(load_image(path))[None]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("records", nargs="+", type=Path, help="style_benchmark_TAG.json files")
+    parser.add_argument("--pairs", default="", help="photo__style names, comma-separated (default: every pair of each record)")
+    args = parser.parse_args()
+    wanted = {name for name in args.pairs.split(",") if name}
+    network = PerceptualConfig("random_wide").build()
+    for record_path in args.records:
+        record = json.loads(record_path.read_text())
+        work = Path(record["settings"]["work"])
+        for row in record["pairs"]:
+            name = f"{row['photo']}__{row['style']}"
+            if wanted and name not in wanted:
+                continue
+            photo, style = image(work / "inputs" / name / "photo.png"), image(work / "inputs" / name / "style.png")
+            output = image(work / "outputs" / row["mode"] / name / "photo.png")
+            with torch.no_grad():
+                targets = [gram_matrix(f) for f in network(style)]
+                loss = {key: float(gram_style_loss(network(x), targets, relative=True)) for key, x in (("photo", photo), ("output", output))}
+            black = {key: float((x < NEAR_BLACK).float().mean()) for key, x in (("photo", photo), ("output", output))}
+            print(f"{record_path.stem} {name}: style loss photo {loss['photo']:.3f}, output {loss['output']:.3f}; "
+                  f"near black photo {black['photo']:.2f}, output {black['output']:.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
