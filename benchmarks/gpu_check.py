@@ -129,6 +129,7 @@ class Budget:
         self.seconds = seconds
         self.start = time.perf_counter()
         self.deadline = self.start + seconds
+        self.interrupted = False  # set by the alarm: code that catches OutOfBudget may re-raise another error
 
     def left(self) -> float:
         return self.deadline - time.perf_counter()
@@ -143,6 +144,7 @@ class Budget:
     @contextlib.contextmanager
     def alarm(self) -> Iterator[None]:
         def interrupt(signum, frame):
+            self.interrupted = True
             raise OutOfBudget(f"interrupted at its {self.seconds:.0f} s budget")
 
         previous = signal.signal(signal.SIGALRM, interrupt)
@@ -373,7 +375,10 @@ def train_row(row: Row, scale: Scale, device: torch.device, budget: Budget, out:
     except OutOfBudget as stop:
         result["ran_out"] = str(stop)
     except Exception as error:  # a divergence stop (UserError) or a crash is a finding: record it
-        result["stopped"] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+        if budget.interrupted:  # the alarm landed in code that wraps errors (load_state_dict: RuntimeError)
+            result["ran_out"] = f"interrupted at its {budget.seconds:.0f} s budget (surfaced as {type(error).__name__})"
+        else:
+            result["stopped"] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
         result["stopped_in_batch"] = len(observer.finite)
     checked = observer.finite[: scale.checked]
     result.update(batches_run=len(observer.finite), checked_batches=len(checked), finite_batches=sum(checked))
@@ -491,7 +496,10 @@ def nvlabs_row(ops: str, fp16_layers: bool, scale: Scale, device: torch.device, 
     except OutOfBudget as stop:
         result["ran_out"] = str(stop)
     except Exception as error:
-        result["stopped"] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+        if budget.interrupted:  # the alarm landed in code that wraps errors
+            result["ran_out"] = f"interrupted at its {budget.seconds:.0f} s budget (surfaced as {type(error).__name__})"
+        else:
+            result["stopped"] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
         result["stopped_in_batch"] = len(finite)
     checked = finite[: scale.checked]
     result.update(batches_run=len(finite), checked_batches=len(checked), finite_batches=sum(checked))

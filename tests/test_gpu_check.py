@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,15 @@ def test_pytest_outcomes_read_from_junit_xml(gpu_check, tmp_path) -> None:
         '<testcase name="test_c"><skipped message="needs a CUDA GPU"/></testcase></testsuite></testsuites>'
     )
     assert gpu_check.junit_outcomes(report) == {"tests.test_x.test_a": "passed", "test_b": "failed: AssertionError: nan", "test_c": "skipped: needs a CUDA GPU"}
+
+
+def test_a_budget_alarm_that_code_wraps_in_another_error_still_counts_as_running_out(gpu_check, tmp_path, monkeypatch) -> None:
+    def wrapping_fid(*args):  # as torch's load_state_dict does with an error raised inside it
+        try:
+            time.sleep(5)
+        except gpu_check.OutOfBudget as error:
+            raise RuntimeError("Error(s) in loading state_dict for ShapesClassifier:") from error
+
+    monkeypatch.setattr(gpu_check, "fid_under", wrapping_fid)
+    row = gpu_check.train_row(gpu_check.PRECISION_ROWS[0], gpu_check.DRY_SCALE, torch.device("cpu"), gpu_check.Budget(0.05), tmp_path, None)
+    assert "stopped" not in row and row["ran_out"] == "interrupted at its 0 s budget (surfaced as RuntimeError)"
