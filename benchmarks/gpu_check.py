@@ -159,6 +159,15 @@ class Budget:
 # What a run saw
 
 
+def stop_record(error: Exception, budget: Budget) -> dict[str, str]:
+    """How a run that raised ``error`` under ``budget.alarm()`` ended: ``ran_out`` where the alarm
+    had fired (code that catches OutOfBudget may raise another error: torch's load_state_dict wraps
+    it in a RuntimeError), else ``stopped`` with the error."""
+    if budget.interrupted:
+        return {"ran_out": f"interrupted at its {budget.seconds:.0f} s budget (surfaced as {type(error).__name__})"}
+    return {"stopped": f"{type(error).__name__}: {str(error).splitlines()[0]}"}
+
+
 def gib(device: torch.device) -> float | None:
     return round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None
 
@@ -375,10 +384,7 @@ def train_row(row: Row, scale: Scale, device: torch.device, budget: Budget, out:
     except OutOfBudget as stop:
         result["ran_out"] = str(stop)
     except Exception as error:  # a divergence stop (UserError) or a crash is a finding: record it
-        if budget.interrupted:  # the alarm landed in code that wraps errors (load_state_dict: RuntimeError)
-            result["ran_out"] = f"interrupted at its {budget.seconds:.0f} s budget (surfaced as {type(error).__name__})"
-        else:
-            result["stopped"] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+        result.update(stop_record(error, budget))
         result["stopped_in_batch"] = len(observer.finite)
     checked = observer.finite[: scale.checked]
     result.update(batches_run=len(observer.finite), checked_batches=len(checked), finite_batches=sum(checked))
@@ -496,10 +502,7 @@ def nvlabs_row(ops: str, fp16_layers: bool, scale: Scale, device: torch.device, 
     except OutOfBudget as stop:
         result["ran_out"] = str(stop)
     except Exception as error:
-        if budget.interrupted:  # the alarm landed in code that wraps errors
-            result["ran_out"] = f"interrupted at its {budget.seconds:.0f} s budget (surfaced as {type(error).__name__})"
-        else:
-            result["stopped"] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+        result.update(stop_record(error, budget))
         result["stopped_in_batch"] = len(finite)
     checked = finite[: scale.checked]
     result.update(batches_run=len(finite), checked_batches=len(checked), finite_batches=sum(checked))

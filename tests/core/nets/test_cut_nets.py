@@ -201,7 +201,7 @@ def test_the_generator_config_sets_the_initial_weights_scale_and_checkpoints_wit
     from gan_lightning.checkpoints.reading import generator_from_checkpoint
     from gan_lightning.training.models.style_transfer import StyleTransfer
 
-    def first_conv_std(gain: float | None) -> float:
+    def first_conv_std(gain: float | None) -> tuple[float, StyleTransfer]:
         torch.manual_seed(0)
         size = dict(width=16, blocks=1) | ({} if gain is None else {"init_gain": gain})
         model = StyleTransfer(resolution=32, generator=size, style_network=dict(width=8), num_patches=16, lambda_gan=0.0, lambda_nce=0.0, nce_identity=False, lambda_style=1.0, perceptual=dict(width=8))
