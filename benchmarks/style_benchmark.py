@@ -141,6 +141,14 @@ def measure(output: torch.Tensor, photo: torch.Tensor, style: torch.Tensor) -> d
     }
 
 
+def recorded_image(work: Path, row: dict, which: str) -> torch.Tensor:
+    """One image of a record's pair from its work folder, (1, 3, H, W) in [-1, 1]: ``which`` is
+    "photo" or "style" (as that run stylized them) or "output" (the mode's stylized photo)."""
+    name = f"{row['photo']}__{row['style']}"
+    path = work / "outputs" / row["mode"] / name / "photo.png" if which == "output" else work / "inputs" / name / f"{which}.png"
+    return pil_to_tensor(load_image(path))[None]
+
+
 def remeasure(record_path: Path) -> None:
     """Measures each pair of an earlier record again from the outputs in its work folder (the photo
     and style as that run stylized them), keeping its CPU times, and rewrites the record's json and md."""
@@ -148,8 +156,7 @@ def remeasure(record_path: Path) -> None:
     work = Path(record["settings"]["work"])
     size, style_size = record["settings"]["size"], record["settings"]["style_size"]
     for row in record["pairs"]:
-        name = f"{row['photo']}__{row['style']}"
-        output = pil_to_tensor(load_image(work / "outputs" / row["mode"] / name / "photo.png"))[None]
+        output = recorded_image(work, row, "output")
         row.update(measure(output, square_photo(row["photo"], size), style_tensor(row["style"], style_size)))
         row["gram_ratio"] = row["gram"] / row["gram_photo"]
     record["summary"] = summarise(record["pairs"])

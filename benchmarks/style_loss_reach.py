@@ -18,16 +18,12 @@ from pathlib import Path
 
 import harness  # noqa: F401  (puts this checkout's gan_lightning on the path)
 import torch
+from style_benchmark import recorded_image
 
-from gan_lightning.common.images import load_image, pil_to_tensor
 from gan_lightning.core.losses import gram_matrix, gram_style_loss
 from gan_lightning.core.nets.perceptual import PerceptualConfig
 
 NEAR_BLACK = -0.9
-
-
-def image(path: Path) -> torch.Tensor:
-    return pil_to_tensor(load_image(path))[None]
 
 
 def main() -> None:
@@ -44,8 +40,7 @@ def main() -> None:
             name = f"{row['photo']}__{row['style']}"
             if wanted and name not in wanted:
                 continue
-            photo, style = image(work / "inputs" / name / "photo.png"), image(work / "inputs" / name / "style.png")
-            output = image(work / "outputs" / row["mode"] / name / "photo.png")
+            photo, style, output = (recorded_image(work, row, which) for which in ("photo", "style", "output"))
             with torch.no_grad():
                 targets = [gram_matrix(f) for f in network(style)]
                 loss = {key: float(gram_style_loss(network(x), targets, relative=True)) for key, x in (("photo", photo), ("output", output))}
