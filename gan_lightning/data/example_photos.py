@@ -12,8 +12,12 @@ from PIL import Image
 
 from gan_lightning.common.errors import UserError
 
-# Colour photos of scikit-image 0.2x that need no download.
+# Colour photos of scikit-image 0.2x that need no download: the presets' default content.
 EXAMPLE_PHOTOS: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rocket")
+# Grey photographs it ships too, none of them a style's source or a style benchmark photo: more varied
+# content for a one-style generator, which otherwise sees three photos (as RGB, like any grey photo).
+GREY_PHOTOS: tuple[str, ...] = ("moon", "clock", "cell", "page", "text")
+PHOTO_NAMES: tuple[str, ...] = EXAMPLE_PHOTOS + GREY_PHOTOS
 # name -> (scikit-image texture or colour image, dark colour, light colour; None: keep its own colours)
 _STYLES: dict[str, tuple[str, tuple[int, int, int] | None, tuple[int, int, int] | None]] = {
     "grass_ink": ("grass", (24, 28, 82), (236, 196, 104)),
@@ -34,15 +38,15 @@ def _skimage_data():
 
 
 def check_example_names(photo: str, style: str) -> None:
-    """Raises UserError unless ``photo`` is one of EXAMPLE_PHOTOS and ``style`` one of EXAMPLE_STYLES
+    """Raises UserError unless ``photo`` is one of PHOTO_NAMES and ``style`` one of EXAMPLE_STYLES
     (before anything is loaded: a typo stops the run at once)."""
     _check_photo(photo)
     _check_style(style)
 
 
 def _check_photo(name: str) -> None:
-    if name not in EXAMPLE_PHOTOS:
-        raise UserError(f"unknown example photo {name!r}; allowed: {', '.join(EXAMPLE_PHOTOS)}")
+    if name not in PHOTO_NAMES:
+        raise UserError(f"unknown example photo {name!r}; allowed: {', '.join(PHOTO_NAMES)}")
 
 
 def _check_style(name: str) -> None:
@@ -51,7 +55,7 @@ def _check_style(name: str) -> None:
 
 
 def example_photo(name: str) -> Image.Image:
-    """One of ``EXAMPLE_PHOTOS`` as an RGB image."""
+    """One of ``PHOTO_NAMES`` as an RGB image."""
     _check_photo(name)
     return Image.fromarray(getattr(_skimage_data(), name)()).convert("RGB")
 

@@ -14,7 +14,7 @@ from torchvision.transforms import v2
 
 from gan_lightning.data.base import StyleDataModule
 from gan_lightning.data.datasets import ItemList, NamedImageDataset, UnpairedDataset
-from gan_lightning.data.example_photos import EXAMPLE_PHOTOS, EXAMPLE_STYLES, example_photo, example_style
+from gan_lightning.data.example_photos import EXAMPLE_PHOTOS, EXAMPLE_STYLES, PHOTO_NAMES, example_photo, example_style
 from gan_lightning.data.transforms import full_image_transform, load_size_for
 from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
@@ -60,7 +60,8 @@ class PhotoStyleDataModule(StyleDataModule):
         content: a folder of content photos (or one photo); None: the example photos named by ``example_photos``.
         style: one style image (fast neural style) or a folder of them (arbitrary style); None: the
             example styles named by ``example_styles``.
-        example_photos: which of scikit-image's example photos to train on when ``content`` is None (the
+        example_photos: which of scikit-image's photos (``data/example_photos.py``: the colour
+            ``EXAMPLE_PHOTOS``, the default, and ``GREY_PHOTOS``) to train on when ``content`` is None (the
             presets leave ``coffee`` out, to show the result on a photo never seen in training).
         example_styles: which of the example styles (``data/example_photos.py``) to use when ``style`` is None.
         resolution: side of the training crops.
@@ -92,9 +93,9 @@ class PhotoStyleDataModule(StyleDataModule):
         self.style_load_size = load_size_for(style_load_size if style_load_size is not None else self.load_size, resolution)
         check_at_least("crops_per_epoch", crops_per_epoch, 1)
         if content is None:
-            unknown = [name for name in example_photos if name not in EXAMPLE_PHOTOS]
+            unknown = [name for name in example_photos if name not in PHOTO_NAMES]
             if unknown or not example_photos:
-                raise UserError(f"example_photos {list(example_photos)} invalid; allowed: one or more of {', '.join(EXAMPLE_PHOTOS)}")
+                raise UserError(f"example_photos {list(example_photos)} invalid; allowed: one or more of {', '.join(PHOTO_NAMES)}")
         if style is None:
             unknown = [name for name in example_styles if name not in EXAMPLE_STYLES]
             if unknown or not example_styles:
