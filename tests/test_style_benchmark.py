@@ -8,6 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import style_benchmark
+import style_pairs
 
 
 def row(mode, split, gram_ratio, structure, trained_as, train_cpu_s, gram_photo=1.0):
@@ -65,3 +66,17 @@ def test_remeasure_adds_a_new_measure_to_an_earlier_record_from_its_outputs(tmp_
     kept, blob = style_benchmark.json.loads(record.read_text())["pairs"]
     assert kept["outlines"] > 0.99 and blob["outlines"] < 0.5 < blob["structure"]  # structure alone would keep the blob
     assert kept["train_cpu_s"] == 10.0 and "outlines (median)" in (tmp_path / "style_benchmark_t.md").read_text()
+
+
+def test_the_grey_training_photos_are_no_benchmark_photo_and_no_styles_source():
+    """They may join a preset's content only because no benchmark pair, held-out or tuned, shows them."""
+    import numpy as np
+
+    from gan_lightning.data.example_photos import _STYLES, GREY_PHOTOS, example_photo
+
+    sources = {source for source, _, _ in _STYLES.values()}
+    assert not set(GREY_PHOTOS) & (set(style_pairs.PHOTOS) | set(style_pairs._PHOTOS.values()) | sources)
+    thumb = lambda image: np.asarray(image.convert("L").resize((32, 32)), np.float32)  # noqa: E731
+    benchmark = [thumb(style_pairs.photo(name)) for name in style_pairs.PHOTOS]
+    for name in GREY_PHOTOS:  # not the same picture under another name either
+        assert min(np.abs(thumb(example_photo(name)) - other).mean() for other in benchmark) > 10, name

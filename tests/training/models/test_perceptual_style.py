@@ -10,6 +10,7 @@ from PIL import Image
 
 from gan_lightning.checkpoints.reading import load_checkpoint
 from gan_lightning.data import PhotoStyleDataModule
+from gan_lightning.data.example_photos import GREY_PHOTOS
 from gan_lightning.common.errors import UserError
 from gan_lightning.core.losses import gram_matrix, gram_style_loss, mean_std
 from gan_lightning.training.models.arbitrary_style import ArbitraryStyleTransfer
@@ -169,3 +170,12 @@ def test_offline_example_photos_and_styles_ship_with_scikit_image():
     held_out = PhotoStyleDataModule(example_photos=["astronaut", "rocket"], resolution=32, load_size=48, crops_per_epoch=2, batch_size=2, num_workers=0)
     held_out.setup("fit")  # coffee and chelsea left out of training, e.g. to show them unseen
     assert [name for _, name in held_out.predict_set] == ["astronaut", "rocket"]
+
+
+def test_the_grey_photographs_train_as_rgb_content():
+    data = PhotoStyleDataModule(example_photos=["rocket", *GREY_PHOTOS], resolution=32, load_size=48, crops_per_epoch=4, batch_size=2, num_workers=0)
+    data.setup("fit")
+    c, _ = next(iter(data.train_dataloader()))
+    assert c.shape == (2, 3, 32, 32)
+    assert [name for _, name in data.predict_set] == ["rocket", "moon", "clock", "cell", "page", "text"]
+    assert all(image.shape[0] == 3 and min(image.shape[1:]) >= 172 for image, _ in data.predict_set)
