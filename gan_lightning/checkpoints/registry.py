@@ -53,7 +53,14 @@ def _cut_resnet(hp: Hparams) -> nn.Module:
     channels = _whole(hp, "channels")
     size = as_config(ResnetGeneratorConfig, hp["generator"])  # fields an older checkpoint lacks take their defaults
     return ResnetGenerator(
-        in_channels=channels, out_channels=channels, ngf=size.width, n_blocks=size.blocks, antialias=hp["antialias"], residual=size.residual, init_gain=size.init_gain
+        in_channels=channels,
+        out_channels=channels,
+        ngf=size.width,
+        n_blocks=size.blocks,
+        antialias=hp["antialias"],
+        residual=size.residual,
+        init_gain=size.init_gain,
+        contrast_gate=size.contrast_gate,
     )
 
 
