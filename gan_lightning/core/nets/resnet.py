@@ -83,9 +83,10 @@ class ResnetGeneratorConfig:
             normalisations undoing the scale, a short perceptual-only training then stays noisy
             (the fast neural preset's 1.0, docs/style_transfer.md).
         contrast_gate: with ``residual``, the network also scales the photo's contrast per pixel,
-            ``tanh(exp(g(x)) * atanh(x) + f(x))`` (``g`` starts at zero): an added ``f`` alone cannot
-            lighten a dark area without pushing tanh flat, where the style loss no longer reaches it
-            (docs/style_transfer.md).
+            ``tanh(exp(g(x)) * atanh(x) + f(x))`` (``g`` starts at zero). ``f`` sees the photo through
+            instance norms, blind to its contrast, so alone it can lower a photo's contrast to the
+            style's only by pushing areas into tanh's flat ends, where the style loss no longer
+            reaches them (docs/style_transfer.md).
     """
 
     width: int = 64
