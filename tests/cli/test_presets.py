@@ -32,7 +32,7 @@ ADDED_SINCE: dict[str, dict[str, object]] = {
         "stylize_size": None,  # recorded from the data at fit; stylize resizes photos to it
         "generator.residual": False,  # the output drawn from nothing, as the papers' generator
         "generator.init_gain": 0.02,  # CUT's initial weights
-        "generator.contrast_gate": False,  # the photo enters the residual output as it is
+        "generator.contrast_gate": 1.0,  # no gate: the photo enters the residual output as it is
         "lambda_colour": 0.0,  # no term on the output's pixel colours
     },
     "SingleImagePairDataModule": {"style_load_size": None},  # None: the content's load_size, as before

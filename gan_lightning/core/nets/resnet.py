@@ -82,18 +82,19 @@ class ResnetGeneratorConfig:
             that Adam's first steps (about lr in size) are large against it: with the instance
             normalisations undoing the scale, a short perceptual-only training then stays noisy
             (the fast neural preset's 1.0, docs/style_transfer.md).
-        contrast_gate: with ``residual``, the network also scales the photo's contrast per pixel,
-            ``tanh(exp(g(x)) * atanh(x) + f(x))`` (``g`` starts at zero). ``f`` sees the photo through
-            instance norms, blind to its contrast, so alone it can lower a photo's contrast to the
-            style's only by pushing areas into tanh's flat ends, where the style loss no longer
-            reaches them (docs/style_transfer.md).
+        contrast_gate: with ``residual``, the most a per-pixel gate ``g`` may scale the photo's
+            contrast by, down or up: ``tanh(contrast_gate ** tanh(g(x)) * atanh(x) + f(x))``, ``g``
+            starting at zero; 1: no gate. ``f`` sees the photo through instance norms, blind to its
+            contrast, so alone it can lower a photo's contrast to the style's only by pushing areas
+            into tanh's flat ends, where the style loss no longer reaches them. Unbounded (``exp(g)``),
+            the gate faded the photo out (docs/style_transfer.md).
     """
 
     width: int = 64
     blocks: int = 9
     residual: bool = False
     init_gain: float = 0.02
-    contrast_gate: bool = False
+    contrast_gate: float = 1.0
 
 
 class ResnetGenerator(nn.Module):
@@ -113,7 +114,7 @@ class ResnetGenerator(nn.Module):
         antialias: bool = True,
         init_gain: float = 0.02,
         residual: bool = False,
-        contrast_gate: bool = False,
+        contrast_gate: float = 1.0,
     ) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("ngf", ngf)):
@@ -122,8 +123,9 @@ class ResnetGenerator(nn.Module):
         check_positive("generator.init_gain", init_gain)
         if residual and in_channels != out_channels:
             raise UserError(f"generator.residual with {in_channels} input and {out_channels} output channels is invalid; allowed: equal channels")
-        if contrast_gate and not residual:
-            raise UserError("generator.contrast_gate true with generator.residual false is invalid; allowed: contrast_gate with a residual generator")
+        check_at_least("generator.contrast_gate", contrast_gate, 1.0)
+        if contrast_gate != 1 and not residual:
+            raise UserError(f"generator.contrast_gate {contrast_gate} with generator.residual false is invalid; allowed: 1 (no gate), or a residual generator")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.ngf = ngf
@@ -131,6 +133,7 @@ class ResnetGenerator(nn.Module):
         self.antialias = antialias
         self.residual = residual
         self.contrast_gate = contrast_gate
+        gated = contrast_gate != 1
 
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),  # 0: the RGB pixels (padded), PatchNCE's first layer
@@ -174,7 +177,7 @@ class ResnetGenerator(nn.Module):
             UpsampleBlock(c, c // 2, antialias),
             UpsampleBlock(c // 2, c // 4, antialias),
             nn.ReflectionPad2d(3),
-            nn.Conv2d(c // 4, out_channels + int(contrast_gate), kernel_size=7, bias=True),  # + the gate g
+            nn.Conv2d(c // 4, out_channels + int(gated), kernel_size=7, bias=True),  # + the gate g
             *([] if residual else [nn.Tanh()]),  # residual: tanh after the input is added (forward)
         )
         init_xavier_(self, init_gain)
@@ -228,9 +231,9 @@ class ResnetGenerator(nn.Module):
             # The change acts in tanh's argument, so the output stays in (-1, 1); inputs at +-1 are
             # pulled in by 1e-3 so that atanh stays finite.
             photo = torch.atanh(x.clamp(-1 + 1e-3, 1 - 1e-3))
-            if self.contrast_gate:
+            if self.contrast_gate != 1:
                 y, gate = y[:, : self.out_channels], y[:, self.out_channels :]
-                photo = photo * torch.exp(gate)
+                photo = photo * self.contrast_gate ** torch.tanh(gate)
             y = torch.tanh(photo + y)
         assert y.shape[2:] == x.shape[2:] and y.shape[1] == self.out_channels, (tuple(y.shape), tuple(x.shape))
         return y[:, :, :height, :width]

@@ -224,7 +224,7 @@ def test_a_generator_needs_a_positive_initial_gain():
         ResnetGenerator(init_gain=0.0)
 
 
-def _fit_half_contrast(contrast_gate: bool) -> float:
+def _fit_half_contrast(contrast_gate: float) -> float:
     """L1 left after fitting two photos of different contrast to each at half its contrast (in tanh's argument)."""
     torch.manual_seed(0)
     generator = ResnetGenerator(ngf=8, n_blocks=1, residual=True, contrast_gate=contrast_gate, init_gain=1.0)
@@ -241,8 +241,8 @@ def _fit_half_contrast(contrast_gate: bool) -> float:
 
 def test_the_contrast_gate_scales_each_photos_contrast_which_an_added_change_cannot():
     # The added f sees the photo through instance norms, blind to its contrast: halving both photos'
-    # contrasts needs a change proportional to each, which the gate's exp(g) * atanh(x) is.
-    added, gated = _fit_half_contrast(False), _fit_half_contrast(True)
+    # contrasts needs a change proportional to each, which the gate's 4 ** tanh(g) * atanh(x) is.
+    added, gated = _fit_half_contrast(1.0), _fit_half_contrast(4.0)
     assert gated < 0.5 * added, (gated, added)
 
 
@@ -251,11 +251,17 @@ def test_a_contrast_gated_generator_starts_as_the_identity_needs_the_residual_an
     from gan_lightning.training.models.style_transfer import StyleTransfer
 
     x = torch.rand(1, 3, 32, 32) * 2 - 1
-    assert (ResnetGenerator(ngf=8, n_blocks=1, residual=True, contrast_gate=True)(x) - x).abs().max() <= 1e-3
-    with pytest.raises(UserError, match="generator.contrast_gate true with generator.residual false is invalid"):
-        ResnetGenerator(ngf=8, n_blocks=1, contrast_gate=True)
-    model = StyleTransfer(resolution=32, generator=dict(width=8, blocks=1, residual=True, contrast_gate=True), style_network=dict(width=8), num_patches=16, lambda_gan=0.0, lambda_nce=0.0, nce_identity=False, lambda_style=1.0, perceptual=dict(width=8))
+    assert (ResnetGenerator(ngf=8, n_blocks=1, residual=True, contrast_gate=2.0)(x) - x).abs().max() <= 1e-3
+    with pytest.raises(UserError, match="generator.contrast_gate 2.0 with generator.residual false is invalid"):
+        ResnetGenerator(ngf=8, n_blocks=1, contrast_gate=2.0)
+    with pytest.raises(UserError, match="generator.contrast_gate must be at least 1, got 0.5"):
+        ResnetGenerator(ngf=8, n_blocks=1, residual=True, contrast_gate=0.5)
+    generator = ResnetGenerator(ngf=8, n_blocks=1, residual=True, contrast_gate=2.0)
+    torch.nn.init.constant_(generator.decoder[-1].bias, 100.0)  # the gate's pre-activation far out: the bound holds
+    torch.nn.init.zeros_(generator.decoder[-1].bias[:3])
+    torch.testing.assert_close(generator(x * 0.5), torch.tanh(2 * torch.atanh(x * 0.5)))
+    model = StyleTransfer(resolution=32, generator=dict(width=8, blocks=1, residual=True, contrast_gate=2.0), style_network=dict(width=8), num_patches=16, lambda_gan=0.0, lambda_nce=0.0, nce_identity=False, lambda_style=1.0, perceptual=dict(width=8))
     torch.nn.init.normal_(model.generator.decoder[-1].weight, std=0.1)  # as after training: gate and change both moved
     checkpoint = {"algorithm": "StyleTransfer", "hyper_parameters": dict(model.hparams), "state_dict": model.state_dict()}
     rebuilt = generator_from_checkpoint(checkpoint)
-    assert rebuilt.contrast_gate and torch.equal(rebuilt(x), model.generator.eval()(x))
+    assert rebuilt.contrast_gate == 2.0 and torch.equal(rebuilt(x), model.generator.eval()(x))
