@@ -137,6 +137,10 @@ class Budget:
     def spent(self) -> float:
         return round(time.perf_counter() - self.start, 1)
 
+    def interruption(self) -> str:
+        """What a run its alarm interrupted records."""
+        return f"interrupted at its {self.seconds:.0f} s budget"
+
     def share(self, weight: float, weights_left: float) -> "Budget":
         """The next run's part of what is left: ``weight`` of the ``weights_left`` of the runs to go."""
         return Budget(max(self.left(), 0.0) * weight / weights_left)
@@ -145,7 +149,7 @@ class Budget:
     def alarm(self) -> Iterator[None]:
         def interrupt(signum, frame):
             self.interrupted = True
-            raise OutOfBudget(f"interrupted at its {self.seconds:.0f} s budget")
+            raise OutOfBudget(self.interruption())
 
         previous = signal.signal(signal.SIGALRM, interrupt)
         signal.setitimer(signal.ITIMER_REAL, max(self.left(), 0.01))
@@ -164,7 +168,7 @@ def stop_record(error: Exception, budget: Budget) -> dict[str, str]:
     had fired (code that catches OutOfBudget may raise another error: torch's load_state_dict wraps
     it in a RuntimeError), else ``stopped`` with the error."""
     if budget.interrupted:
-        return {"ran_out": f"interrupted at its {budget.seconds:.0f} s budget (surfaced as {type(error).__name__})"}
+        return {"ran_out": f"{budget.interruption()} (surfaced as {type(error).__name__})"}
     return {"stopped": f"{type(error).__name__}: {str(error).splitlines()[0]}"}
 
 

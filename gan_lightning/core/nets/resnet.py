@@ -124,7 +124,8 @@ class ResnetGenerator(nn.Module):
         if residual and in_channels != out_channels:
             raise UserError(f"generator.residual with {in_channels} input and {out_channels} output channels is invalid; allowed: equal channels")
         check_at_least("generator.contrast_gate", contrast_gate, 1.0)
-        if contrast_gate != 1 and not residual:
+        gated = contrast_gate != 1  # the decoder's last convolution gives the gate as one more channel
+        if gated and not residual:
             raise UserError(f"generator.contrast_gate {contrast_gate} with generator.residual false is invalid; allowed: 1 (no gate), or a residual generator")
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -133,7 +134,6 @@ class ResnetGenerator(nn.Module):
         self.antialias = antialias
         self.residual = residual
         self.contrast_gate = contrast_gate
-        gated = contrast_gate != 1
 
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),  # 0: the RGB pixels (padded), PatchNCE's first layer
