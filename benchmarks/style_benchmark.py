@@ -100,13 +100,23 @@ def train(mode: str, work: Path, style_file: Path | None, photo_file: Path | Non
     return root / "checkpoints" / "last.ckpt", seconds
 
 
+def input_folder(work: Path, pair_name: str) -> Path:
+    """Where a run keeps a pair's inputs: ``photo.png`` and, for one-style generators, ``style.png``."""
+    return work / "inputs" / pair_name
+
+
+def output_folder(work: Path, mode: str, pair_name: str) -> Path:
+    """Where a run keeps ``mode``'s stylized inputs of a pair (``photo.png``, ``style.png``)."""
+    return work / "outputs" / mode / pair_name
+
+
 def apply(mode: str, work: Path, pair: style_pairs.Pair, checkpoint: Path | None, args: argparse.Namespace) -> tuple[Path, float]:
     """(folder of outputs, CPU seconds): the pair's photo (and, for one-style generators, the style
     image itself for the identity check) stylized by ``mode``."""
-    inputs = work / "inputs" / pair.name
+    inputs = input_folder(work, pair.name)
     if mode not in ("single", "fast_neural"):
         inputs = inputs / "photo.png"  # the identity check is for one-style generators only
-    out = work / "outputs" / mode / pair.name
+    out = output_folder(work, mode, pair.name)
     style = str(work / "styles" / f"{pair.style}.png")
     command = ["stylize", "--input", str(inputs), "--out", str(out), "--overwrite", "--device", "cpu"]
     if mode == "optimize":
@@ -144,8 +154,8 @@ def measure(output: torch.Tensor, photo: torch.Tensor, style: torch.Tensor) -> d
 def recorded_image(work: Path, row: dict, which: str) -> torch.Tensor:
     """One image of a record's pair from its work folder, (1, 3, H, W) in [-1, 1]: ``which`` is
     "photo" or "style" (as that run stylized them) or "output" (the mode's stylized photo)."""
-    name = f"{row['photo']}__{row['style']}"
-    path = work / "outputs" / row["mode"] / name / "photo.png" if which == "output" else work / "inputs" / name / f"{which}.png"
+    name = style_pairs.pair_name(row["photo"], row["style"])
+    path = output_folder(work, row["mode"], name) / "photo.png" if which == "output" else input_folder(work, name) / f"{which}.png"
     return pil_to_tensor(load_image(path))[None]
 
 
@@ -265,7 +275,7 @@ def main() -> None:
     for name in photos:
         style_pairs.photo(name).save(work / "photos_native" / f"{name}.png")
     for pair in pairs:  # the stylize input: the photo, and the style at the output size for the identity check
-        inputs = work / "inputs" / pair.name
+        inputs = input_folder(work, pair.name)
         inputs.mkdir(parents=True, exist_ok=True)
         save_image_grid(photos[pair.photo], inputs / "photo.png", nrow=1)
         save_image_grid(TF.center_crop(TF.resize(styles[pair.style], args.size, antialias=True), args.size), inputs / "style.png", nrow=1)
@@ -288,7 +298,7 @@ def main() -> None:
             row["gram_ratio"] = row["gram"] / row["gram_photo"]
             if mode in ("single", "fast_neural"):
                 identity = pil_to_tensor(load_image(out / "style.png"))[None]
-                reference = pil_to_tensor(load_image(work / "inputs" / pair.name / "style.png"))[None]
+                reference = pil_to_tensor(load_image(input_folder(work, pair.name) / "style.png"))[None]
                 row["identity_l1"] = float((identity - reference).abs().mean() / 2)  # in [0, 1] units
             rows.append(row)
             print(f"    gram {row['gram']:.3f} (photo {row['gram_photo']:.3f}), structure {row['structure']:.2f}, outlines {row['outlines']:.2f}, colour {row['colour']:.3f}, "

@@ -30,6 +30,7 @@ import torch
 import yaml
 from lightning.pytorch import Trainer, seed_everything
 from lightning.pytorch.loggers import TensorBoardLogger
+from style_benchmark import input_folder, output_folder
 from torchvision.transforms.v2 import functional as TF
 
 from gan_lightning.common.images import from_uint8, load_image
@@ -157,7 +158,7 @@ def whole_image(run: Path) -> dict[str, float]:
     """For a single-image run of ``style_benchmark.py``: edge and blurred-grey correlation of the
     benchmark's stylized photo (``outputs/single/PAIR/photo.png``) with its input photo."""
     pair = run.name.removeprefix("single_")
-    output, photo = run.parents[1] / "outputs" / "single" / pair / "photo.png", run.parents[1] / "inputs" / pair / "photo.png"
+    output, photo = output_folder(run.parents[1], "single", pair) / "photo.png", input_folder(run.parents[1], pair) / "photo.png"
     if not output.is_file() or not photo.is_file():
         return {}
     out, ref = (from_uint8(TF.pil_to_tensor(load_image(str(f), 3)))[None] for f in (output, photo))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import harness  # noqa: F401  (puts this checkout's gan_lightning on the path)
 import torch
+import style_pairs
 from style_benchmark import recorded_image
 
 from gan_lightning.core.losses import gram_matrix, gram_style_loss
@@ -37,7 +38,7 @@ def main() -> None:
         record = json.loads(record_path.read_text())
         work = Path(record["settings"]["work"])
         for row in record["pairs"]:
-            name = f"{row['photo']}__{row['style']}"
+            name = style_pairs.pair_name(row["photo"], row["style"])
             if wanted and name not in wanted:
                 continue
             photo, style, output = (recorded_image(work, row, which) for which in ("photo", "style", "output"))

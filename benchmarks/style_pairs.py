@@ -49,6 +49,11 @@ STYLE_SIZE = 512  # side the rendered styles are drawn at, as scikit-image's tex
 SEED = 21
 
 
+def pair_name(photo: str, style: str) -> str:
+    """A pair's name, as ``--pairs`` takes it and the benchmark's work folders are named."""
+    return f"{photo}__{style}"
+
+
 class Pair(NamedTuple):
     photo: str
     style: str
@@ -56,7 +61,7 @@ class Pair(NamedTuple):
 
     @property
     def name(self) -> str:
-        return f"{self.photo}__{self.style}"
+        return pair_name(self.photo, self.style)
 
 
 TUNED: tuple[Pair, ...] = tuple(Pair(p, s, "tuned") for p in TUNED_PHOTOS for s in TUNED_STYLES)
