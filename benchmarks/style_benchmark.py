@@ -50,8 +50,10 @@ from pathlib import Path
 import harness
 import style_pairs
 import torch
+import yaml
 from torchvision.transforms.v2 import functional as TF
 
+from gan_lightning.cli.config_files import included_configs
 from gan_lightning.common.images import load_image, pil_to_tensor, save_image_grid
 from gan_lightning.evaluation.texture import blurred_grey_correlation, blurred_grey_ssim, colour_distance, edge_correlation, gram_distance
 
@@ -61,8 +63,6 @@ CONFIGS = {
     "fast_neural": "configs/style_transfer_fast_neural.yaml",
     "adain": "configs/style_transfer_adain.yaml",
 }
-CROPS_PER_EPOCH = {"single": 200, "fast_neural": 400, "adain": 256}  # as the configs ship them
-BATCH_SIZE = 4  # every preset's
 STRUCTURE_BOUND = 0.5  # blurred-grey correlation a result must keep: the photo's layout still reads
 GRAM_RATIO_BOUND = 0.5  # the issue's bar: Gram distance to the style at most half the photo's
 # The distance of an image without features: the measure's filters are zero-mean, so any flat image
@@ -84,10 +84,21 @@ def run_child(command: list[str], threads: int, log: Path) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def shipped_data_value(mode: str, key: str) -> int:
+    """A data option of ``mode``'s preset as shipped (its config and the files it includes, the later overriding)."""
+    value = None
+    for path, _ in included_configs(harness.REPO / CONFIGS[mode]):
+        data = (yaml.safe_load(path.read_text()) or {}).get("data") or {}
+        value = (data.get("init_args") or {}).get(key, value)
+    if value is None:
+        raise SystemExit(f"{CONFIGS[mode]} sets no data.init_args.{key}")
+    return int(value)
+
+
 def train(mode: str, work: Path, style_file: Path | None, photo_file: Path | None, args: argparse.Namespace, name: str) -> tuple[Path, float]:
     """(checkpoint, CPU seconds) of ``mode``'s preset as shipped, on the given style (and photo)."""
     root = work / "runs" / f"{mode}_{name}"
-    crops = max(BATCH_SIZE, round(CROPS_PER_EPOCH[mode] * args.train_fraction))
+    crops = max(shipped_data_value(mode, "batch_size"), round(shipped_data_value(mode, "crops_per_epoch") * args.train_fraction))
     command = ["fit", "--config", CONFIGS[mode], "--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false",
                "--data.init_args.crops_per_epoch", str(crops)]  # fmt: skip
     if mode == "single":
