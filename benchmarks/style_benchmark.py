@@ -95,9 +95,15 @@ def shipped_data_value(mode: str, key: str) -> int:
     return int(value)
 
 
+def run_folder(work: Path, mode: str, trained_on: str) -> Path:
+    """Where a run trains ``mode`` (its checkpoints under ``checkpoints/``): ``trained_on`` is the pair's
+    name for the single-image mode, the style's for fast neural style, "shipped" for AdaIN."""
+    return work / "runs" / f"{mode}_{trained_on}"
+
+
 def train(mode: str, work: Path, style_file: Path | None, photo_file: Path | None, args: argparse.Namespace, name: str) -> tuple[Path, float]:
     """(checkpoint, CPU seconds) of ``mode``'s preset as shipped, on the given style (and photo)."""
-    root = work / "runs" / f"{mode}_{name}"
+    root = run_folder(work, mode, name)
     crops = max(shipped_data_value(mode, "batch_size"), round(shipped_data_value(mode, "crops_per_epoch") * args.train_fraction))
     command = ["fit", "--config", CONFIGS[mode], "--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false",
                "--data.init_args.crops_per_epoch", str(crops)]  # fmt: skip

@@ -23,14 +23,19 @@ from gan_lightning.common.images import IMAGE_EXTENSIONS, from_uint8, list_image
 
 class RandomCrops(Dataset):
     """``length`` random crops: item i is a crop of image i mod |images|, resized so its short side
-    is ``load_size``, flipped at random when ``flip``. Images are files (read when needed) or PIL images."""
+    is ``load_size``, flipped at random when ``flip``, turned grey (its luminance in every channel)
+    with probability ``grey_fraction``. Images are files (read when needed) or PIL images."""
 
-    def __init__(self, images: list[Path | Image.Image], length: int, resolution: int, load_size: int, channels: int, flip: bool) -> None:
+    def __init__(
+        self, images: list[Path | Image.Image], length: int, resolution: int, load_size: int, channels: int, flip: bool, grey_fraction: float = 0.0
+    ) -> None:
         self.images = images
         self.length = length
         self.channels = channels
         steps: list = [v2.PILToTensor(), v2.Resize(load_size, antialias=True), v2.RandomCrop(resolution)]
-        self.transform = v2.Compose(steps + ([v2.RandomHorizontalFlip()] if flip else []))
+        steps += [v2.RandomHorizontalFlip()] if flip else []
+        steps += [v2.RandomGrayscale(grey_fraction)] if grey_fraction > 0 else []
+        self.transform = v2.Compose(steps)
 
     def __len__(self) -> int:
         return self.length
@@ -70,6 +75,8 @@ class PhotoStyleDataModule(StyleDataModule):
             strokes in the output; None: ``load_size``.
         crops_per_epoch: training items per epoch.
         flip: random horizontal flips.
+        grey_fraction: the share of content crops turned grey (their luminance in every channel), so
+            that a generator trained on colour photos has seen grey ones; 0: none. Style crops keep their colours.
         **kwargs: batch_size, num_workers, channels, ... of ``ImageDataModule``.
     """
 
@@ -86,9 +93,12 @@ class PhotoStyleDataModule(StyleDataModule):
         style_load_size: int | None = None,
         crops_per_epoch: int = 1000,
         flip: bool = True,
+        grey_fraction: float = 0.0,
         **kwargs,
     ) -> None:
         super().__init__(resolution=resolution, **kwargs)
+        if not 0.0 <= grey_fraction <= 1.0:
+            raise UserError(f"grey_fraction {grey_fraction} is invalid; allowed: 0 to 1 (the share of content crops turned grey)")
         self.load_size = load_size_for(load_size, resolution)
         self.style_load_size = load_size_for(style_load_size if style_load_size is not None else self.load_size, resolution)
         check_at_least("crops_per_epoch", crops_per_epoch, 1)
@@ -107,6 +117,7 @@ class PhotoStyleDataModule(StyleDataModule):
         self.example_styles = list(example_styles)
         self.crops_per_epoch = crops_per_epoch
         self.flip = flip
+        self.grey_fraction = grey_fraction
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -115,7 +126,7 @@ class PhotoStyleDataModule(StyleDataModule):
         style: list = self.style_files or [example_style(name) for name in self.example_styles]
         crops = lambda images, n, size, flip: RandomCrops(images, n, self.resolution, size, self.channels, flip)  # noqa: E731
         self.train_set = UnpairedDataset(
-            crops(content, self.crops_per_epoch, self.load_size, self.flip),
+            RandomCrops(content, self.crops_per_epoch, self.resolution, self.load_size, self.channels, self.flip, self.grey_fraction),
             crops(style, self.crops_per_epoch, self.style_load_size, self.flip),
             random_style=True,
         )

@@ -36,6 +36,7 @@ ADDED_SINCE: dict[str, dict[str, object]] = {
         "lambda_colour": 0.0,  # no term on the output's pixel colours
     },
     "SingleImagePairDataModule": {"style_load_size": None},  # None: the content's load_size, as before
+    "PhotoStyleDataModule": {"grey_fraction": 0.0},  # every content crop keeps its colours, as before
 }
 # Per preset, model options changed on purpose since.
 PRESET_CHANGED_SINCE: dict[str, dict[str, object]] = {

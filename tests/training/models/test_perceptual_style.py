@@ -179,3 +179,21 @@ def test_the_grey_photographs_train_as_rgb_content():
     assert c.shape == (2, 3, 32, 32)
     assert [name for _, name in data.predict_set] == ["rocket", "moon", "clock", "cell", "page", "text"]
     assert all(image.shape[0] == 3 and min(image.shape[1:]) >= 172 for image, _ in data.predict_set)
+
+
+def test_grey_fraction_turns_that_share_of_content_crops_grey_and_leaves_the_styles_coloured():
+    def grey_share(fraction: float) -> tuple[float, float]:
+        torch.manual_seed(0)
+        data = PhotoStyleDataModule(example_photos=["astronaut"], example_styles=["gravel_rust"], resolution=32, load_size=48, crops_per_epoch=200,
+                                    batch_size=200, num_workers=0, grey_fraction=fraction)  # fmt: skip
+        data.setup("fit")
+        content, style = next(iter(data.train_dataloader()))
+        grey = lambda x: ((x[:, 0] == x[:, 1]) & (x[:, 1] == x[:, 2])).flatten(1).all(1).float().mean().item()  # noqa: E731
+        return grey(content), grey(style)
+
+    assert grey_share(0.0) == (0.0, 0.0)
+    content_share, style_share = grey_share(0.25)
+    assert 0.15 < content_share < 0.35 and style_share == 0.0  # 200 crops: a binomial share near 0.25
+    assert grey_share(1.0)[0] == 1.0
+    with pytest.raises(UserError, match="grey_fraction 1.5 is invalid; allowed: 0 to 1"):
+        PhotoStyleDataModule(grey_fraction=1.5)
