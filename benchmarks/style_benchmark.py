@@ -195,6 +195,11 @@ def remeasure(record_path: Path) -> None:
     print(table)
 
 
+def meets_bounds(row: dict) -> bool:
+    """Whether a measured pair meets both bounds: Gram distance at most GRAM_RATIO_BOUND of the photo's, structure kept."""
+    return row["gram_ratio"] <= GRAM_RATIO_BOUND and row["structure"] >= STRUCTURE_BOUND
+
+
 def summarise(rows: list[dict]) -> list[dict]:
     """Per mode and split: medians of the measures, how many pairs meet the bounds, CPU seconds."""
     summary = []
@@ -206,7 +211,7 @@ def summarise(rows: list[dict]) -> list[dict]:
             def median(key: str, group: list[dict] = group) -> float:
                 return statistics.median(r[key] for r in group)
 
-            meets = [r for r in group if r["gram_ratio"] <= GRAM_RATIO_BOUND and r["structure"] >= STRUCTURE_BOUND]
+            meets = [r for r in group if meets_bounds(r)]
             summary.append({
                 "mode": mode, "split": split, "pairs": len(group), "gram_ratio": median("gram_ratio"), "structure": median("structure"),
                 "outlines": median("outlines") if all("outlines" in r for r in group) else None,  # records from before it lack it

@@ -23,16 +23,12 @@ from pathlib import Path
 import harness
 import style_pairs
 import torch
-from style_benchmark import GRAM_RATIO_BOUND, STRUCTURE_BOUND, measure, recorded_image, run_child, run_folder, style_tensor
+from style_benchmark import FLAT_IMAGE_GRAM, measure, meets_bounds, recorded_image, run_child, run_folder, style_tensor
 from torchvision.transforms.v2 import functional as TF
 
 from gan_lightning.common.images import load_image, pil_to_tensor, save_image_grid
 
 ONE_STYLE_MODES = ("single", "fast_neural")
-
-
-def meets(row: dict) -> bool:
-    return row["gram"] / row["gram_photo"] <= GRAM_RATIO_BOUND and row["structure"] >= STRUCTURE_BOUND
 
 
 def grey_row(work: Path, row: dict, style_size: int, threads: int) -> dict:
@@ -49,7 +45,8 @@ def grey_row(work: Path, row: dict, style_size: int, threads: int) -> dict:
     seconds = run_child(command, threads, work / "logs" / f"stylize_grey_{mode}_{name}.log")
     grey_input = pil_to_tensor(load_image(inputs / "photo.png"))[None]  # as stylize read it: 8-bit
     output = pil_to_tensor(load_image(out / "photo.png"))[None]
-    return measure(output, grey_input, style_tensor(row["style"], style_size)) | {"apply_cpu_s": seconds}
+    measured = measure(output, grey_input, style_tensor(row["style"], style_size))
+    return measured | {"gram_ratio": measured["gram"] / measured["gram_photo"], "apply_cpu_s": seconds}
 
 
 def main() -> None:
@@ -67,18 +64,19 @@ def main() -> None:
                 continue
             grey = grey_row(work, row, record["settings"]["style_size"], args.threads)
             pairs.append({"record": record_path.name, "mode": row["mode"], "photo": row["photo"], "style": row["style"], "split": row["split"],
-                          "colour_photo": {key: row[key] for key in ("gram", "gram_photo", "structure", "outlines", "colour")}, "grey_photo": grey})  # fmt: skip
-            print(f"{row['mode']} {row['photo']} x {row['style']}: colour photo Gram {row['gram'] / row['gram_photo']:.2f}x, structure {row['structure']:.2f}; "
-                  f"grey photo Gram {grey['gram'] / grey['gram_photo']:.2f}x (photo's {grey['gram_photo']:.2f}), structure {grey['structure']:.2f}", flush=True)  # fmt: skip
+                          "colour_photo": {key: row[key] for key in ("gram", "gram_photo", "gram_ratio", "structure", "outlines", "colour")}, "grey_photo": grey})  # fmt: skip
+            print(f"{row['mode']} {row['photo']} x {row['style']}: colour photo Gram {row['gram_ratio']:.2f}x, structure {row['structure']:.2f}; "
+                  f"grey photo Gram {grey['gram_ratio']:.2f}x (photo's {grey['gram_photo']:.2f}), structure {grey['structure']:.2f}", flush=True)  # fmt: skip
     summary = {}
     for which in ("colour_photo", "grey_photo"):
         rows = [p[which] for p in pairs]
         summary[which] = {
-            "meeting_both_bounds": f"{sum(meets(r) for r in rows)}/{len(rows)}",
-            "gram_ratio_median": round(statistics.median(r["gram"] / r["gram_photo"] for r in rows), 3),
+            "meeting_both_bounds": f"{sum(meets_bounds(r) for r in rows)}/{len(rows)}",
+            "and_nearer_than_a_flat_image": sum(meets_bounds(r) and r["gram"] < FLAT_IMAGE_GRAM for r in rows),
+            "gram_ratio_median": round(statistics.median(r["gram_ratio"] for r in rows), 3),
             "structure_median": round(statistics.median(r["structure"] for r in rows), 3),
         }
-        print(f"{which.replace('_', ' ')}: {summary[which]['meeting_both_bounds']} meet both bounds, median Gram {summary[which]['gram_ratio_median']}x, structure {summary[which]['structure_median']}")
+        print(f"{which.replace('_', ' ')}: {summary[which]['meeting_both_bounds']} meet both bounds ({summary[which]['and_nearer_than_a_flat_image']} nearer than a flat image), median Gram {summary[which]['gram_ratio_median']}x, structure {summary[which]['structure_median']}")
     out = harness.RESULTS / f"style_grey_photos_{args.tag}.json"
     command = "python benchmarks/style_grey_photos.py " + " ".join(sys.argv[1:])
     out.write_text(json.dumps({"command": command, "machine": f"{harness.cpu_name()}, load {harness.load_average()} at the end", "summary": summary, "pairs": pairs}, indent=1))

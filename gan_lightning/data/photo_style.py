@@ -124,9 +124,9 @@ class PhotoStyleDataModule(StyleDataModule):
             return
         content: list = self.content_files or [example_photo(name) for name in self.example_photos]
         style: list = self.style_files or [example_style(name) for name in self.example_styles]
-        crops = lambda images, n, size, flip: RandomCrops(images, n, self.resolution, size, self.channels, flip)  # noqa: E731
+        crops = lambda images, n, size, flip, grey=0.0: RandomCrops(images, n, self.resolution, size, self.channels, flip, grey)  # noqa: E731
         self.train_set = UnpairedDataset(
-            RandomCrops(content, self.crops_per_epoch, self.resolution, self.load_size, self.channels, self.flip, self.grey_fraction),
+            crops(content, self.crops_per_epoch, self.load_size, self.flip, self.grey_fraction),
             crops(style, self.crops_per_epoch, self.style_load_size, self.flip),
             random_style=True,
         )
