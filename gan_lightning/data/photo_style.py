@@ -16,7 +16,7 @@ from gan_lightning.data.base import StyleDataModule
 from gan_lightning.data.datasets import ItemList, NamedImageDataset, UnpairedDataset
 from gan_lightning.data.example_photos import EXAMPLE_PHOTOS, EXAMPLE_STYLES, PHOTO_NAMES, example_photo, example_style
 from gan_lightning.data.transforms import full_image_transform, load_size_for
-from gan_lightning.common.checks import check_at_least
+from gan_lightning.common.checks import check_at_least, check_range
 from gan_lightning.common.errors import UserError
 from gan_lightning.common.images import IMAGE_EXTENSIONS, from_uint8, list_images, load_image, to_mode
 
@@ -97,8 +97,7 @@ class PhotoStyleDataModule(StyleDataModule):
         **kwargs,
     ) -> None:
         super().__init__(resolution=resolution, **kwargs)
-        if not 0.0 <= grey_fraction <= 1.0:
-            raise UserError(f"grey_fraction {grey_fraction} is invalid; allowed: 0 to 1 (the share of content crops turned grey)")
+        check_range("grey_fraction", grey_fraction, 0.0, 1.0)
         self.load_size = load_size_for(load_size, resolution)
         self.style_load_size = load_size_for(style_load_size if style_load_size is not None else self.load_size, resolution)
         check_at_least("crops_per_epoch", crops_per_epoch, 1)

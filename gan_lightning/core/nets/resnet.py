@@ -134,6 +134,7 @@ class ResnetGenerator(nn.Module):
         self.antialias = antialias
         self.residual = residual
         self.contrast_gate = contrast_gate
+        self.gated = gated
 
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),  # 0: the RGB pixels (padded), PatchNCE's first layer
@@ -231,7 +232,7 @@ class ResnetGenerator(nn.Module):
             # The change acts in tanh's argument, so the output stays in (-1, 1); inputs at +-1 are
             # pulled in by 1e-3 so that atanh stays finite.
             photo = torch.atanh(x.clamp(-1 + 1e-3, 1 - 1e-3))
-            if self.contrast_gate != 1:
+            if self.gated:
                 y, gate = y[:, : self.out_channels], y[:, self.out_channels :]
                 photo = photo * self.contrast_gate ** torch.tanh(gate)
             y = torch.tanh(photo + y)

@@ -195,5 +195,5 @@ def test_grey_fraction_turns_that_share_of_content_crops_grey_and_leaves_the_sty
     content_share, style_share = grey_share(0.25)
     assert 0.15 < content_share < 0.35 and style_share == 0.0  # 200 crops: a binomial share near 0.25
     assert grey_share(1.0)[0] == 1.0
-    with pytest.raises(UserError, match="grey_fraction 1.5 is invalid; allowed: 0 to 1"):
+    with pytest.raises(UserError, match=r"grey_fraction must be in \[0, 1\], got 1.5"):
         PhotoStyleDataModule(grey_fraction=1.5)
