@@ -12,6 +12,9 @@ Modes, each run through the CLI in a child process (so its CPU time is the child
 - ``adain``: ``configs/style_transfer_adain.yaml`` trained once on its shipped photos and styles, then
   ``stylize --style`` with each pair's style (held-out styles are never seen in its training).
 - ``optimize``: ``stylize --method optimize`` (Gatys et al. 2016), no training.
+- ``recolour``: a baseline with no texture at all, computed here: each channel of the photo moved to
+  the style's mean and standard deviation (Reinhard et al. 2001, in RGB), clipped to the range. What a
+  mode scores above it, it owes to more than the style's colours.
 CUT itself (``configs/style_transfer.yaml``) learns a style from a set of style images; on one pair
 it is the single-image preset, so it has no row of its own.
 
@@ -55,9 +58,9 @@ from torchvision.transforms.v2 import functional as TF
 
 from gan_lightning.cli.config_files import included_configs
 from gan_lightning.common.images import load_image, pil_to_tensor, save_image_grid
-from gan_lightning.evaluation.texture import blurred_grey_correlation, blurred_grey_ssim, colour_distance, edge_correlation, gram_distance
+from gan_lightning.evaluation.texture import blurred_grey_correlation, blurred_grey_ssim, colour_distance, edge_correlation, gram_distance, texture_gram_distance
 
-MODES: tuple[str, ...] = ("single", "fast_neural", "adain", "optimize")
+MODES: tuple[str, ...] = ("single", "fast_neural", "adain", "optimize", "recolour")
 CONFIGS = {
     "single": "configs/style_transfer_single.yaml",
     "fast_neural": "configs/style_transfer_fast_neural.yaml",
@@ -127,13 +130,25 @@ def output_folder(work: Path, mode: str, pair_name: str) -> Path:
     return work / "outputs" / mode / pair_name
 
 
+def recolour(photo: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    """The photo with each channel's mean and standard deviation moved to the style's: its colours, no texture."""
+    mean, std = photo.mean((2, 3), keepdim=True), photo.std((2, 3), keepdim=True).clamp_min(1e-6)
+    return ((photo - mean) / std * style.std((2, 3), keepdim=True) + style.mean((2, 3), keepdim=True)).clamp(-1, 1)
+
+
 def apply(mode: str, work: Path, pair: style_pairs.Pair, checkpoint: Path | None, args: argparse.Namespace) -> tuple[Path, float]:
     """(folder of outputs, CPU seconds): the pair's photo (and, for one-style generators, the style
     image itself for the identity check) stylized by ``mode``."""
     inputs = input_folder(work, pair.name)
+    out = output_folder(work, mode, pair.name)
+    if mode == "recolour":  # in this process: no child, no training
+        started = time.process_time()
+        photo = pil_to_tensor(load_image(inputs / "photo.png"))[None]
+        out.mkdir(parents=True, exist_ok=True)
+        save_image_grid(recolour(photo, pil_to_tensor(load_image(work / "styles" / f"{pair.style}.png"))[None]), out / "photo.png", nrow=1)
+        return out, time.process_time() - started
     if mode not in ("single", "fast_neural"):
         inputs = inputs / "photo.png"  # the identity check is for one-style generators only
-    out = output_folder(work, mode, pair.name)
     style = str(work / "styles" / f"{pair.style}.png")
     command = ["stylize", "--input", str(inputs), "--out", str(out), "--overwrite", "--device", "cpu"]
     if mode == "optimize":
@@ -157,15 +172,18 @@ def style_tensor(name: str, size: int) -> torch.Tensor:
 
 
 def measure(output: torch.Tensor, photo: torch.Tensor, style: torch.Tensor) -> dict[str, float]:
-    return {
+    measured = {
         "gram": gram_distance(output, style),
         "gram_photo": gram_distance(photo, style),
+        "texture": texture_gram_distance(output, style),
+        "texture_photo": texture_gram_distance(photo, style),
         "structure": blurred_grey_correlation(output, photo),
         "ssim": blurred_grey_ssim(output, photo),
         "outlines": edge_correlation(output, photo),
         "colour": colour_distance(output, style),
         "colour_photo": colour_distance(photo, style),
     }
+    return measured | {"gram_ratio": measured["gram"] / measured["gram_photo"], "texture_ratio": measured["texture"] / measured["texture_photo"]}
 
 
 def recorded_image(work: Path, row: dict, which: str) -> torch.Tensor:
@@ -185,7 +203,6 @@ def remeasure(record_path: Path) -> None:
     for row in record["pairs"]:
         output = recorded_image(work, row, "output")
         row.update(measure(output, square_photo(row["photo"], size), style_tensor(row["style"], style_size)))
-        row["gram_ratio"] = row["gram"] / row["gram_photo"]
     record["summary"] = summarise(record["pairs"])
     record["remeasured"] = f"python benchmarks/style_benchmark.py --remeasure {record_path}"
     harness.write_json(record_path, record, indent=1)
@@ -215,6 +232,7 @@ def summarise(rows: list[dict]) -> list[dict]:
             summary.append({
                 "mode": mode, "split": split, "pairs": len(group), "gram_ratio": median("gram_ratio"), "structure": median("structure"),
                 "outlines": median("outlines") if all("outlines" in r for r in group) else None,  # records from before it lack it
+                "texture_ratio": median("texture_ratio") if all("texture_ratio" in r for r in group) else None,
                 "colour": median("colour"), "colour_photo": median("colour_photo"), "meets_bounds": len(meets),
                 "meets_bounds_below_flat": sum(r["gram"] < FLAT_IMAGE_GRAM for r in meets),
                 "identity_l1": statistics.median(r["identity_l1"] for r in group) if "identity_l1" in group[0] else None,
@@ -225,13 +243,14 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def summary_table(summary: list[dict]) -> str:
-    head = ("| mode | split | pairs | Gram / photo's (median) | structure (median) | outlines (median) | colour: output (photo) | "
-            f"pairs meeting both bounds (and nearer the style than a flat image) | identity L1 | training CPU s (all its trainings) | apply CPU s per pair |\n|{'---|' * 11}\n")  # fmt: skip
+    head = ("| mode | split | pairs | Gram / photo's (median) | texture Gram / photo's, colour-blind (median) | structure (median) | outlines (median) | colour: output (photo) | "
+            f"pairs meeting both bounds (and nearer the style than a flat image) | identity L1 | training CPU s (all its trainings) | apply CPU s per pair |\n|{'---|' * 12}\n")  # fmt: skip
     lines = []
     for s in summary:
         identity = "-" if s["identity_l1"] is None else f"{s['identity_l1']:.3f}"
         outlines = "-" if s.get("outlines") is None else f"{s['outlines']:.2f}"
-        lines.append(f"| {s['mode']} | {s['split']} | {s['pairs']} | {s['gram_ratio']:.2f} | {s['structure']:.2f} | {outlines} | "
+        texture = "-" if s.get("texture_ratio") is None else f"{s['texture_ratio']:.2f}"
+        lines.append(f"| {s['mode']} | {s['split']} | {s['pairs']} | {s['gram_ratio']:.2f} | {texture} | {s['structure']:.2f} | {outlines} | "
                      f"{s['colour']:.3f} ({s['colour_photo']:.3f}) | {s['meets_bounds']}/{s['pairs']} ({s['meets_bounds_below_flat']}) | {identity} | "
                      f"{s['train_cpu_s']:.0f} | {s['apply_cpu_s']:.0f} |")  # fmt: skip
     return head + "\n".join(lines) + "\n"
@@ -307,8 +326,8 @@ def main() -> None:
     trained: dict[tuple[str, str], tuple[Path, float]] = {}
     for mode in modes:
         for pair in pairs:
-            key = {"single": pair.name, "fast_neural": pair.style, "adain": "shipped", "optimize": ""}[mode]
-            if mode != "optimize" and (mode, key) not in trained:
+            key = {"single": pair.name, "fast_neural": pair.style, "adain": "shipped", "optimize": "", "recolour": ""}[mode]
+            if mode in CONFIGS and (mode, key) not in trained:
                 print(f"[{time.time() - started:.0f}s] training {mode} ({key})", flush=True)
                 trained[mode, key] = train(mode, work, work / "styles_native" / f"{pair.style}.png", work / "photos_native" / f"{pair.photo}.png", args, key)
             checkpoint, train_seconds = trained.get((mode, key), (None, 0.0))
@@ -317,13 +336,12 @@ def main() -> None:
             output = pil_to_tensor(load_image(out / "photo.png"))[None]
             row = {"mode": mode, "photo": pair.photo, "style": pair.style, "split": pair.split, "trained_as": f"{mode}:{key}",
                    **measure(output, photos[pair.photo], styles[pair.style]), "train_cpu_s": train_seconds, "apply_cpu_s": apply_seconds}  # fmt: skip
-            row["gram_ratio"] = row["gram"] / row["gram_photo"]
             if mode in ("single", "fast_neural"):
                 identity = pil_to_tensor(load_image(out / "style.png"))[None]
                 reference = pil_to_tensor(load_image(input_folder(work, pair.name) / "style.png"))[None]
                 row["identity_l1"] = float((identity - reference).abs().mean() / 2)  # in [0, 1] units
             rows.append(row)
-            print(f"    gram {row['gram']:.3f} (photo {row['gram_photo']:.3f}), structure {row['structure']:.2f}, outlines {row['outlines']:.2f}, colour {row['colour']:.3f}, "
+            print(f"    gram {row['gram']:.3f} (photo {row['gram_photo']:.3f}), structure {row['structure']:.2f}, texture {row['texture_ratio']:.2f}x, outlines {row['outlines']:.2f}, colour {row['colour']:.3f}, "
                   f"cpu train {train_seconds:.0f}s apply {apply_seconds:.0f}s", flush=True)  # fmt: skip
             rows[-1]["_picture"] = output
 

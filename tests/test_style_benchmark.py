@@ -9,6 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import style_benchmark
 import style_pairs
+import torch
 
 
 def row(mode, split, gram_ratio, structure, trained_as, train_cpu_s, gram_photo=1.0):
@@ -80,3 +81,12 @@ def test_the_grey_training_photos_are_no_benchmark_photo_and_no_styles_source():
     benchmark = [thumb(style_pairs.photo(name)) for name in style_pairs.PHOTOS]
     for name in GREY_PHOTOS:  # not the same picture under another name either
         assert min(np.abs(thumb(example_photo(name)) - other).mean() for other in benchmark) > 10, name
+
+
+def test_the_recolour_baseline_takes_the_styles_channel_statistics_and_keeps_every_shape():
+    photo = style_benchmark.square_photo("coins", 64) * 0.5  # inside the range after the move: no clipping
+    style = torch.rand(1, 3, 40, 56) * 0.4 + 0.1
+    out = style_benchmark.recolour(photo, style)
+    torch.testing.assert_close(out.mean((2, 3)), style.mean((2, 3)))
+    torch.testing.assert_close(out.std((2, 3)), style.std((2, 3)))
+    assert style_benchmark.measure(out, photo, style)["structure"] > 0.999  # light and dark where they were

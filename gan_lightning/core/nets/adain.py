@@ -49,7 +49,7 @@ class AdaINStylizer(nn.Module):
     """Encoder (frozen, stored with the decoder so a checkpoint is self-contained) + AdaIN + decoder.
 
     Args:
-        features: the encoder: "random", "random_wide", "vgg19" or "vgg16".
+        features: the encoder: "random", "random_wide", "random_spatial", "vgg19" or "vgg16".
         feature_width: first-scale channels of the random encoder.
         weights_path: a local torchvision VGG state dict; None: torchvision's download.
         load_weights: False builds the encoder's shape only (inference: weights come from the checkpoint).

@@ -14,6 +14,10 @@ papers read style from (relu1_1, relu2_1, relu3_1, relu4_1), on images in [-1, 1
   8w channels). In ``benchmarks/style_texture_probe.py`` (Gatys optimisation on the shipped photo
   and ``grass_ink``) it carries the style's strokes visibly better than ``random``
   (``benchmarks/results/style_texture_probe.md``); the fast neural and single-image presets use it.
+- ``random_spatial``: random_wide's shape with every filter zero-mean over each input channel's 3x3
+  window, so no flat area of any colour excites it (random_wide's filters sum to zero over all their
+  inputs together: a flat grey gives no response, a flat colour does). Its Gram statistics see
+  texture and not colour; the style benchmark's texture measure is one (``evaluation/texture.py``).
 - ``auto``: vgg19 where its ImageNet weights are at hand (a ``weights_path``, or torchvision's
   download already in its cache), else random_wide; one stderr line says which. It never downloads,
   so a run offline and a run online with nothing cached build the same network.
@@ -34,7 +38,7 @@ from torch import Tensor, nn
 from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
 
-FeatureNetworkName = Literal["random", "random_wide", "vgg19", "vgg16", "auto"]
+FeatureNetworkName = Literal["random", "random_wide", "random_spatial", "vgg19", "vgg16", "auto"]
 FEATURE_NETWORKS: tuple[str, ...] = get_args(FeatureNetworkName)
 LAYER_NAMES: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 # Index of each relu_k_1 in torchvision's ``vgg*.features``; the cut ends after relu4_1.
@@ -140,9 +144,10 @@ def _random_layers(width: int, seed: int) -> tuple[nn.Sequential, tuple[int, ...
     return nn.Sequential(*layers), tuple(tapped), tuple(channels)
 
 
-def _random_wide_layers(width: int, seed: int) -> tuple[nn.Sequential, tuple[int, ...], tuple[int, ...]]:
+def _random_wide_layers(width: int, seed: int, spatial: bool = False) -> tuple[nn.Sequential, tuple[int, ...], tuple[int, ...]]:
     """One 3x3 conv + ReLU per scale, 2w/4w/8w/8w channels, average pooling between scales; filters
-    zero-mean and He-scaled as in ``_random_layers``. Every ReLU is tapped."""
+    zero-mean and He-scaled as in ``_random_layers`` (``spatial``: zero-mean per input channel, see
+    ``_random_conv``). Every ReLU is tapped."""
     generator = torch.Generator().manual_seed(seed)
     channels = (2 * width, 4 * width, 8 * width, 8 * width)
     layers: list[nn.Module] = []
@@ -150,15 +155,18 @@ def _random_wide_layers(width: int, seed: int) -> tuple[nn.Sequential, tuple[int
     for scale, (in_channels, out_channels) in enumerate(zip((3, *channels[:-1]), channels)):
         if scale > 0:
             layers.append(nn.AvgPool2d(2))
-        layers += [_random_conv(in_channels, out_channels, generator), nn.ReLU()]
+        layers += [_random_conv(in_channels, out_channels, generator, spatial), nn.ReLU()]
         tapped.append(len(layers) - 1)
     return nn.Sequential(*layers), tuple(tapped), channels
 
 
-def _random_conv(in_channels: int, out_channels: int, generator: torch.Generator) -> nn.Conv2d:
+def _random_conv(in_channels: int, out_channels: int, generator: torch.Generator, spatial: bool = False) -> nn.Conv2d:
+    """``spatial``: each input channel's 3x3 kernel sums to zero, so a flat area of any colour gives no
+    response (with the sum over all input channels alone zero, a flat grey gives none but a flat colour
+    does, and its Gram terms can be matched by recolouring instead of texture)."""
     layer = nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode="reflect")
     weight = torch.randn(layer.weight.shape, generator=generator)
-    weight = weight - weight.mean(dim=(1, 2, 3), keepdim=True)
+    weight = weight - weight.mean(dim=(2, 3) if spatial else (1, 2, 3), keepdim=True)
     layer.weight.data.copy_(weight * (2.0 / (in_channels * 9)) ** 0.5)
     layer.bias.data.zero_()
     return layer
@@ -168,11 +176,11 @@ class FeatureNetwork(nn.Module):
     """Frozen features at relu1_1 .. relu4_1 of images in [-1, 1]: a list of four (N, C_k, H/2^k, W/2^k).
 
     Args:
-        name: "random" or "random_wide" (fixed random filters, offline), "vgg19" or "vgg16" (torchvision ImageNet
+        name: "random", "random_wide" or "random_spatial" (fixed random filters, offline), "vgg19" or "vgg16" (torchvision ImageNet
             weights), "auto" (vgg19 where its weights are given or cached, else random_wide).
         weights_path: a local torchvision VGG state dict (offline clusters); None: torchvision's download.
         load_weights: False builds the VGG shape only (its weights then come from a checkpoint).
-        width: channels of the first scale of "random" (doubled at each scale); "random_wide" has 2x, 4x, 8x, 8x.
+        width: channels of the first scale of "random" (doubled at each scale); "random_wide" and "random_spatial" have 2x, 4x, 8x, 8x.
         seed: seed of the random network's filters.
     """
 
@@ -187,9 +195,11 @@ class FeatureNetwork(nn.Module):
         super().__init__()
         self.name = name = resolve_feature_network(name, weights_path)
         check_at_least("feature network width", width, 1)
-        if name in ("random", "random_wide"):
-            build = _random_layers if name == "random" else _random_wide_layers
-            self.layers, self.tapped, self.channels = build(width, seed)
+        if name.startswith("random"):
+            if name == "random":
+                self.layers, self.tapped, self.channels = _random_layers(width, seed)
+            else:
+                self.layers, self.tapped, self.channels = _random_wide_layers(width, seed, spatial=name == "random_spatial")
             mean, std = (0.5,) * 3, (0.5,) * 3  # [-1, 1] as it is
         else:
             self.layers = _vgg_layers(name, weights_path, load_weights)
@@ -232,7 +242,7 @@ class PerceptualConfig:
     encoder, under the same names in every algorithm (``--model.init_args.perceptual.network vgg19``).
 
     Args:
-        network: "random" / "random_wide" (fixed random filters, offline), "vgg19" or "vgg16" (torchvision's ImageNet
+        network: "random" / "random_wide" / "random_spatial" (fixed random filters, offline), "vgg19" or "vgg16" (torchvision's ImageNet
             weights), "auto": vgg19 where its weights are given or cached, else random_wide. The choice is made when
             the config is built and kept in its place, so a checkpoint names the network it was trained with.
         width: first-scale channels of the random networks (see ``FeatureNetwork``).

@@ -30,7 +30,7 @@ class ArbitraryStyleTransfer(GANModule):
     Args:
         resolution: training crop side, linked from the DataModule.
         channels: image channels, linked from the DataModule (3: the encoders read RGB).
-        perceptual: the frozen encoder (``PerceptualConfig``: network "random" / "random_wide" (fixed
+        perceptual: the frozen encoder (``PerceptualConfig``: network "random" / "random_wide" / "random_spatial" (fixed
             random filters, offline), "vgg19" (the paper's) or "vgg16"; width of the random ones;
             weights_path, a local VGG state dict for offline clusters), as the perceptual terms' is set.
         lambda_style: weight of the style loss (10 in the paper) against the content loss.

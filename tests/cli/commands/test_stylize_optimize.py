@@ -41,7 +41,7 @@ def test_optimize_needs_no_checkpoint_and_writes_each_photo_at_the_optimised_siz
         (["--size", "-2"], "--size -2 is invalid"),
         (["--optimizer", "sgd"], "--optimizer 'sgd' is invalid; allowed: lbfgs, adam"),
         (["--content-layer", "relu5_1"], "--content-layer 'relu5_1' is invalid; allowed: relu1_1"),
-        (["--features", "resnet"], "--features 'resnet' is invalid; allowed: random, random_wide, vgg19, vgg16, auto"),
+        (["--features", "resnet"], "--features 'resnet' is invalid; allowed: random, random_wide, random_spatial, vgg19, vgg16, auto"),
         (["--style-weight", "-1"], "--style-weight -1.0 is invalid; allowed: >= 0"),
         (["--lr", "0"], "--lr 0.0 is invalid; allowed: > 0"),
     ],

@@ -34,6 +34,18 @@ def test_wide_random_features_have_one_wider_layer_per_scale_and_are_frozen():
     assert not torch.equal(FeatureNetwork("random_wide", width=8, seed=1)(images)[0], out[0])
 
 
+def test_spatial_random_features_see_no_flat_colour_which_wide_random_features_do():
+    flat = torch.zeros(1, 3, 32, 32)
+    flat[:, 0], flat[:, 2] = 0.6, -0.4  # one flat orange-ish colour
+    wide, spatial = FeatureNetwork("random_wide", width=8), FeatureNetwork("random_spatial", width=8)
+    assert spatial.channels == wide.channels  # the same shape, filters drawn alike
+    assert all(float(f.abs().max()) < 1e-6 for f in spatial(flat))
+    assert float(wide(flat)[0].abs().max()) > 0.1  # zero-mean over all channels together: a flat colour excites it
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    textured = spatial(images)
+    assert all(float(f.abs().mean()) > 1e-3 for f in textured) and all(torch.equal(a, b) for a, b in zip(textured, FeatureNetwork("random_spatial", width=8)(images)))
+
+
 def test_vgg_features_read_a_local_weights_file_without_any_download(tmp_path, monkeypatch):
     from torchvision.models import VGG16_Weights
 
@@ -60,7 +72,7 @@ def test_a_missing_or_wrong_weights_file_is_one_clear_line(tmp_path):
     torch.save({"features.0.weight": torch.zeros(3)}, wrong)
     with pytest.raises(UserError, match="not a torchvision vgg19 state dict"):
         FeatureNetwork("vgg19", weights_path=str(wrong))
-    with pytest.raises(UserError, match="allowed: random, random_wide, vgg19, vgg16"):
+    with pytest.raises(UserError, match="allowed: random, random_wide, random_spatial, vgg19, vgg16"):
         FeatureNetwork("resnet")
 
 
