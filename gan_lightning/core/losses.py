@@ -263,21 +263,6 @@ def colour_statistics_loss(images: Tensor, style: Tensor) -> Tensor:
     return ((mu.flatten(1) - mu_s).norm(dim=1) + (sigma.flatten(1) - sigma_s).norm(dim=1)).mean()
 
 
-def sliced_colour_loss(images: Tensor, style: Tensor, projections: int = 32) -> Tensor:
-    """Sliced Wasserstein distance between each image's pixel colours and the style batch's (all its
-    images and pixels pooled): the colours projected on ``projections`` random directions of RGB
-    space (fresh each call), each projection's sorted values compared with the style's at the same
-    quantiles (Rabin et al. 2011; Heitz et al. 2021). Unlike ``colour_statistics_loss`` it sees the
-    whole palette (how colours go together, how many pixels have each), not each channel's mean and spread."""
-    n, c = images.shape[:2]
-    directions = torch.randn(c, projections, device=images.device)
-    directions = directions / directions.norm(dim=0, keepdim=True)
-    ours = torch.einsum("ncp,cd->ndp", images.float().flatten(2), directions).sort(dim=2).values  # (N, P, HW)
-    theirs = (directions.T @ style.detach().float().transpose(0, 1).flatten(1)).sort(dim=1).values  # (P, M)
-    at = torch.linspace(0, theirs.shape[1] - 1, ours.shape[2], device=images.device).round().long()
-    return (ours - theirs[:, at]).square().mean()
-
-
 def feature_content_loss(output_features: Tensor, target_features: Tensor, relative: bool = False) -> Tensor:
     """``relative``: divided by the target features' mean square (scale-free, as ``gram_style_loss``'s)."""
     # Johnson et al. 2016, feature reconstruction loss: ||phi_j(y) - phi_j(x)||_2^2 / (C_j H_j W_j)

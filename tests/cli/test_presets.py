@@ -34,8 +34,6 @@ ADDED_SINCE: dict[str, dict[str, object]] = {
         "generator.init_gain": 0.02,  # CUT's initial weights
         "generator.contrast_gate": 1.0,  # no gate: the photo enters the residual output as it is
         "lambda_colour": 0.0,  # no term on the output's pixel colours
-        "colour_statistics": "mean_std",  # the colour term on each channel's mean and spread
-        "generator.noise_channels": 0,  # the photo alone in, no noise
     },
     "SingleImagePairDataModule": {"style_load_size": None},  # None: the content's load_size, as before
     "PhotoStyleDataModule": {"grey_fraction": 0.0},  # every content crop keeps its colours, as before

@@ -95,7 +95,6 @@ class ResnetGeneratorConfig:
     residual: bool = False
     init_gain: float = 0.02
     contrast_gate: float = 1.0
-    noise_channels: int = 0
 
 
 class ResnetGenerator(nn.Module):
@@ -116,13 +115,11 @@ class ResnetGenerator(nn.Module):
         init_gain: float = 0.02,
         residual: bool = False,
         contrast_gate: float = 1.0,
-        noise_channels: int = 0,
     ) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("ngf", ngf)):
             check_at_least(name, value, 1)
         check_at_least("n_blocks", n_blocks, 0)
-        check_at_least("generator.noise_channels", noise_channels, 0)
         check_positive("generator.init_gain", init_gain)
         if residual and in_channels != out_channels:
             raise UserError(f"generator.residual with {in_channels} input and {out_channels} output channels is invalid; allowed: equal channels")
@@ -138,15 +135,14 @@ class ResnetGenerator(nn.Module):
         self.residual = residual
         self.contrast_gate = contrast_gate
         self.gated = gated
-        self.noise_channels = noise_channels
 
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),  # 0: the RGB pixels (padded), PatchNCE's first layer
-            nn.Conv2d(in_channels + noise_channels, ngf, kernel_size=7, bias=True),
+            nn.Conv2d(in_channels, ngf, kernel_size=7, bias=True),
             instance_norm(ngf),
             nn.ReLU(),  # not in-place anywhere in the encoder: a tapped layer's output must stay intact
         ]
-        channels = [in_channels + noise_channels, ngf, ngf, ngf]
+        channels = [in_channels, ngf, ngf, ngf]
         down_convs: list[int] = []
         c = ngf
         for _ in range(2):  # d(2c): the two downsampling stages
@@ -208,18 +204,6 @@ class ResnetGenerator(nn.Module):
         if min(x.shape[2:]) < 4:
             raise ValueError(f"input size {tuple(x.shape[2:])} is invalid; allowed: sides of at least 4 pixels")
 
-    def _with_noise(self, x: Tensor) -> Tensor:
-        """``x`` and ``noise_channels`` of Gaussian noise: fresh in training; in eval mode the same for
-        every image of a size (a seeded draw), so a result is reproducible and video frames do not flicker."""
-        if not self.noise_channels:
-            return x
-        shape = (x.shape[0], self.noise_channels, *x.shape[2:])
-        if self.training:
-            noise = torch.randn(shape, device=x.device, dtype=x.dtype)
-        else:
-            noise = torch.randn(shape[1:], generator=torch.Generator().manual_seed(0)).expand(shape).to(x.device, x.dtype)
-        return torch.cat([x, noise], dim=1)
-
     def encode(self, x: Tensor, layers: Sequence[int]) -> list[Tensor]:
         """Encoder outputs at the given layer indices (in the given order); stops after the deepest one."""
         self._check_input(x)
@@ -227,7 +211,7 @@ class ResnetGenerator(nn.Module):
         wanted = set(layers)
         last = max(layers)
         found: dict[int, Tensor] = {}
-        h = self._with_noise(x)
+        h = x
         for index, layer in enumerate(self.encoder):
             h = layer(h)
             if index in wanted:
@@ -243,7 +227,7 @@ class ResnetGenerator(nn.Module):
         if pad_h or pad_w:
             # Reflect needs pad < side; sides >= 4 make that hold for pads <= 3.
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
-        y = self.decoder(self.encoder(self._with_noise(x)))
+        y = self.decoder(self.encoder(x))
         if self.residual:
             # The change acts in tanh's argument, so the output stays in (-1, 1); inputs at +-1 are
             # pulled in by 1e-3 so that atanh stays finite.

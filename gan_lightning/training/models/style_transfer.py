@@ -26,11 +26,9 @@ from torch import Tensor
 from gan_lightning.common.checks import check_at_least, check_positive
 from gan_lightning.common.errors import UserError
 from gan_lightning.evaluation.suite import ImagesOf, dataset_images, translated_images
-from gan_lightning.core.losses import AdversarialLoss, check_adversarial_loss, colour_statistics_loss, discriminator_loss, sliced_colour_loss, generator_loss, patch_nce_loss, r1_penalty
+from gan_lightning.core.losses import AdversarialLoss, check_adversarial_loss, colour_statistics_loss, discriminator_loss, generator_loss, patch_nce_loss, r1_penalty
 from gan_lightning.training.callbacks.style_collapse import CollapseMeasures, StyleCollapseDetector, measure_collapse
 from gan_lightning.training.models.base import GANModule
-from typing import Literal, get_args
-
 from gan_lightning.training.perceptual_terms import PerceptualNormalisation, PerceptualTerms, StyleStatistics
 from gan_lightning.core.nets.perceptual import PerceptualConfig
 from gan_lightning.core.nets.patchgan import PatchGANConfig, PatchGANDiscriminator
@@ -40,8 +38,6 @@ from gan_lightning.core.nets.settings import as_config
 from gan_lightning.common.tiling import DEFAULT_TILE_SIZE, apply_tiled
 from gan_lightning.common.torch_utils import eval_mode, frozen, grad_norm
 
-ColourStatistics = Literal["mean_std", "sliced"]
-COLOUR_STATISTICS: tuple[str, ...] = get_args(ColourStatistics)
 # CUT's generator loss for least squares is MSE(D(G(x)), 1): the shared least-squares generator loss
 # carries a 1/2, so it is doubled here to keep lambda_gan's meaning from the paper.
 _REFERENCE_GENERATOR_SCALE = {"least_squares": 2.0}
@@ -80,8 +76,7 @@ class StyleTransfer(GANModule):
         lambda_style: weight of the perceptual style term (0: off); see ``training/perceptual_terms.py``.
         lambda_content: weight of the perceptual content term (0: off).
         lambda_colour: weight of a term pulling each output's per-channel pixel mean and standard
-            deviation to the style images' (0: off; ``core.losses.colour_statistics_loss``), or with
-            ``colour_statistics`` "sliced" the whole palette (``core.losses.sliced_colour_loss``).
+            deviation to the style images' (0: off; ``core.losses.colour_statistics_loss``).
         style_statistics: "gram" (Gatys et al. 2016) or "mean_std" (Huang & Belongie 2017) features statistics.
         content_layer: feature layer of the content term: relu1_1, relu2_1, relu3_1 or relu4_1.
         perceptual: the frozen feature network of the perceptual terms (``PerceptualConfig``: network,
@@ -124,7 +119,6 @@ class StyleTransfer(GANModule):
         lambda_style: float = 0.0,
         lambda_content: float = 0.0,
         lambda_colour: float = 0.0,
-        colour_statistics: ColourStatistics = "mean_std",
         style_statistics: StyleStatistics = "gram",
         content_layer: str = "relu3_1",
         perceptual: PerceptualConfig = PerceptualConfig(),
@@ -144,8 +138,6 @@ class StyleTransfer(GANModule):
             raise UserError(f"resolution {resolution} is invalid; allowed: a multiple of {GENERATOR_STRIDE} (the generator's stride)")
         for name, value in (("lambda_gan", lambda_gan), ("lambda_nce", lambda_nce), ("lambda_identity", lambda_identity), ("lambda_r1", lambda_r1), ("lambda_style", lambda_style), ("lambda_content", lambda_content), ("lambda_colour", lambda_colour)):
             check_at_least(name, value, 0)
-        if colour_statistics not in COLOUR_STATISTICS:
-            raise UserError(f"colour_statistics {colour_statistics!r} is invalid; allowed: {', '.join(COLOUR_STATISTICS)}")
         check_positive("lr", lr)
         check_at_least("num_patches", num_patches, 1)
         check_positive("nce_temperature", nce_temperature)
@@ -273,7 +265,7 @@ class StyleTransfer(GANModule):
             logs["train/perceptual_style"], logs["train/perceptual_content"] = style_term.detach(), content_term.detach()
             g_loss = g_loss + hp.lambda_style * style_term + hp.lambda_content * content_term
         if hp.lambda_colour > 0:
-            colour = (sliced_colour_loss if hp.colour_statistics == "sliced" else colour_statistics_loss)(stylized, style)  # statistics of the whole image: flips do not change them
+            colour = colour_statistics_loss(stylized, style)  # statistics of the whole image: flips do not change them
             logs["train/colour"] = colour.detach()
             g_loss = g_loss + hp.lambda_colour * colour
         opt_g.zero_grad(set_to_none=True)
