@@ -25,7 +25,9 @@ the presets train the style at). ``--train-fraction`` shortens every training by
 
 Per pair: ``gram`` distance to the style and the photo's own (``gram_photo``; ``gram_ratio`` =
 gram / gram_photo), measured in ``evaluation/texture.py``'s network (random filters, seed 12345,
-width 16: independent of the presets' random_wide seed 0 and of VGG); ``structure``, the blurred-grey
+width 16: independent of the presets' random_wide seed 0 and of VGG; a flat colour excites its
+filters, so a recolouring moves it); ``texture`` and ``texture_ratio``, the same in a network that
+sees no flat colour (``texture_gram_distance``: texture only); ``structure``, the blurred-grey
 correlation with the photo, and its SSIM; ``outlines``, the edge correlation with the photo (soft
 blobs that keep the light and dark areas score high on ``structure`` and low here; a photo with
 faint outlines, as retina's, scores low here whatever the output); ``colour`` distance to the style (and the photo's);
@@ -68,9 +70,10 @@ CONFIGS = {
 }
 STRUCTURE_BOUND = 0.5  # blurred-grey correlation a result must keep: the photo's layout still reads
 GRAM_RATIO_BOUND = 0.5  # the issue's bar: Gram distance to the style at most half the photo's
-# The distance of an image without features: the measure's filters are zero-mean, so any flat image
-# scores exactly 1 (benchmarks/style_brightness_probe.py). Where the photo's own distance is above 2,
-# a flat grey image meets the ratio bar; a pair counts as textured only below this.
+# The distance of an image without features: the measure's filters are zero-mean, so any flat grey
+# image scores exactly 1 (benchmarks/style_brightness_probe.py; a flat colour excites them). Where the
+# photo's own distance is above 2, a flat grey image meets the ratio bar; a pair counts as textured
+# only below this.
 FLAT_IMAGE_GRAM = 1.0
 
 

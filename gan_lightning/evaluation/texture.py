@@ -28,7 +28,7 @@ def gram_distance(images: torch.Tensor, style: torch.Tensor) -> float:
 def texture_gram_distance(images: torch.Tensor, style: torch.Tensor) -> float:
     """``gram_distance`` in a network that sees no flat colour: random filters (seed 12345) each
     zero-mean over every input channel (``random_spatial``), so only spatial structure (texture and
-    its colours' edges) moves it, and a recolouring leaves it where it was."""
+    its colours' edges) moves it: a flat colour shift leaves it unchanged."""
     return _relative_gram_distance(_MEASURE.setdefault("texture", FeatureNetwork("random_spatial", width=8, seed=12345)), images, style)
 
 
