@@ -79,7 +79,7 @@ def main() -> None:
         print(f"{which.replace('_', ' ')}: {summary[which]['meeting_both_bounds']} meet both bounds ({summary[which]['and_nearer_than_a_flat_image']} nearer than a flat image), median Gram {summary[which]['gram_ratio_median']}x, structure {summary[which]['structure_median']}")
     out = harness.RESULTS / f"style_grey_photos_{args.tag}.json"
     command = "python benchmarks/style_grey_photos.py " + " ".join(sys.argv[1:])
-    out.write_text(json.dumps({"command": command, "machine": f"{harness.cpu_name()}, load {harness.load_average()} at the end", "summary": summary, "pairs": pairs}, indent=1))
+    harness.write_json(out, {"command": command, "machine": f"{harness.cpu_name()}, load {harness.load_average()} at the end", "summary": summary, "pairs": pairs}, indent=1)
     print(f"wrote {out}")
 
 
