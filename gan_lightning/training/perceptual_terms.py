@@ -12,7 +12,7 @@ from torch import Tensor
 
 from gan_lightning.common.errors import UserError
 from gan_lightning.core.losses import feature_content_loss, gram_matrix, gram_style_loss, mean_std_style_loss
-from gan_lightning.core.nets.perceptual import LAYER_NAMES, PerceptualConfig
+from gan_lightning.core.nets.perceptual import LAYER_NAMES, FeatureNetwork, PerceptualConfig
 
 StyleStatistics = Literal["gram", "mean_std"]
 STYLE_STATISTICS: tuple[str, ...] = get_args(StyleStatistics)
@@ -56,13 +56,21 @@ class PerceptualTerms:
         network = self.network.to(stylized.device)
         with torch.no_grad():
             content_features = network(content)[self.content_index]
-            style_features = network(style)
         output_features = network(stylized)
+        style_loss = self._style_loss(network, style, output_features)
+        return style_loss, feature_content_loss(output_features[self.content_index], content_features, relative=self.relative)
+
+    def style_term(self, style: Tensor, stylized: Tensor) -> Tensor:
+        """The style loss alone (a second feature network's style term, without its content pass)."""
+        network = self.network.to(stylized.device)
+        return self._style_loss(network, style, network(stylized))
+
+    def _style_loss(self, network: FeatureNetwork, style: Tensor, output_features: list[Tensor]) -> Tensor:
+        with torch.no_grad():
+            style_features = network(style)
         if self.statistics == "gram":
             # One target for the whole batch: the style images' mean Gram matrix, so unpaired batches
             # (and crops of one style image) all pull towards the same texture statistics.
             targets = [gram_matrix(f).mean(0, keepdim=True) for f in style_features]
-            style_loss = gram_style_loss(output_features, targets, relative=self.relative)
-        else:
-            style_loss = mean_std_style_loss(output_features, style_features)  # each output against its paired style image
-        return style_loss, feature_content_loss(output_features[self.content_index], content_features, relative=self.relative)
+            return gram_style_loss(output_features, targets, relative=self.relative)
+        return mean_std_style_loss(output_features, style_features)  # each output against its paired style image

@@ -34,6 +34,8 @@ ADDED_SINCE: dict[str, dict[str, object]] = {
         "generator.init_gain": 0.02,  # CUT's initial weights
         "generator.contrast_gate": 1.0,  # no gate: the photo enters the residual output as it is
         "lambda_colour": 0.0,  # no term on the output's pixel colours
+        "lambda_texture": 0.0,  # no second style term in colour-blind features
+        "texture_network": {"network": "random_spatial", "width": 32, "weights_path": None},
     },
     "SingleImagePairDataModule": {"style_load_size": None},  # None: the content's load_size, as before
     "PhotoStyleDataModule": {"grey_fraction": 0.0},  # every content crop keeps its colours, as before

@@ -77,10 +77,14 @@ class StyleTransfer(GANModule):
         lambda_content: weight of the perceptual content term (0: off).
         lambda_colour: weight of a term pulling each output's per-channel pixel mean and standard
             deviation to the style images' (0: off; ``core.losses.colour_statistics_loss``).
+        lambda_texture: weight of a second Gram style term, in ``texture_network``'s features (0: off).
+            Filters that see no flat colour (random_spatial) cannot be matched by recolouring, which
+            colour-sensitive features let a short training settle for (docs/style_transfer.md).
         style_statistics: "gram" (Gatys et al. 2016) or "mean_std" (Huang & Belongie 2017) features statistics.
         content_layer: feature layer of the content term: relu1_1, relu2_1, relu3_1 or relu4_1.
         perceptual: the frozen feature network of the perceptual terms (``PerceptualConfig``: network,
             width, weights_path), as AdaIN's encoder is set.
+        texture_network: the frozen feature network of the ``lambda_texture`` term.
         perceptual_normalisation: "absolute" (the papers' squared distances; the default, and what
             checkpoints from before this option trained with) or "relative" (each Gram layer and the
             content term divided by the target's squared norm: layers weigh alike, the presets' choice).
@@ -119,9 +123,11 @@ class StyleTransfer(GANModule):
         lambda_style: float = 0.0,
         lambda_content: float = 0.0,
         lambda_colour: float = 0.0,
+        lambda_texture: float = 0.0,
         style_statistics: StyleStatistics = "gram",
         content_layer: str = "relu3_1",
         perceptual: PerceptualConfig = PerceptualConfig(),
+        texture_network: PerceptualConfig = PerceptualConfig("random_spatial"),
         perceptual_normalisation: PerceptualNormalisation = "absolute",
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
@@ -136,7 +142,7 @@ class StyleTransfer(GANModule):
             raise UserError("gan_loss 'wgan_gp' is invalid for style transfer; allowed: least_squares, non_saturating, hinge")
         if resolution % GENERATOR_STRIDE != 0:
             raise UserError(f"resolution {resolution} is invalid; allowed: a multiple of {GENERATOR_STRIDE} (the generator's stride)")
-        for name, value in (("lambda_gan", lambda_gan), ("lambda_nce", lambda_nce), ("lambda_identity", lambda_identity), ("lambda_r1", lambda_r1), ("lambda_style", lambda_style), ("lambda_content", lambda_content), ("lambda_colour", lambda_colour)):
+        for name, value in (("lambda_gan", lambda_gan), ("lambda_nce", lambda_nce), ("lambda_identity", lambda_identity), ("lambda_r1", lambda_r1), ("lambda_style", lambda_style), ("lambda_content", lambda_content), ("lambda_colour", lambda_colour), ("lambda_texture", lambda_texture)):
             check_at_least(name, value, 0)
         check_positive("lr", lr)
         check_at_least("num_patches", num_patches, 1)
@@ -145,11 +151,14 @@ class StyleTransfer(GANModule):
         check_at_least("lr_decay_epochs", lr_decay_epochs, 0)
         # Dicts of their fields in the hyper-parameters (a dict when loaded from a checkpoint).
         style_config, perceptual_config = as_config(PatchGANConfig, style_network), as_config(PerceptualConfig, perceptual)
+        # A dict of some fields (a config file's) keeps this parameter's default network, not PerceptualConfig's.
+        texture_config = as_config(PerceptualConfig, texture_network if isinstance(texture_network, PerceptualConfig) else {"network": "random_spatial", **texture_network})
         self.save_hyperparameters()
         self.hparams.update(
             generator=dataclasses.asdict(as_config(ResnetGeneratorConfig, generator)),
             style_network=dataclasses.asdict(style_config),
             perceptual=dataclasses.asdict(perceptual_config),
+            texture_network=dataclasses.asdict(texture_config),
         )
 
         self.generator = self.build_generator()
@@ -162,6 +171,9 @@ class StyleTransfer(GANModule):
         self.perceptual: PerceptualTerms | None = None
         if lambda_style > 0 or lambda_content > 0:
             self.perceptual = PerceptualTerms(perceptual_config, style_statistics, content_layer, perceptual_normalisation)
+        self.texture: PerceptualTerms | None = None
+        if lambda_texture > 0:
+            self.texture = PerceptualTerms(texture_config, "gram", content_layer, perceptual_normalisation)
 
     def configure_callbacks(self) -> list:
         return [StyleCollapseDetector()]
@@ -264,6 +276,10 @@ class StyleTransfer(GANModule):
             style_term, content_term = self.perceptual(content, style, stylized.flip(3) if flipped else stylized)
             logs["train/perceptual_style"], logs["train/perceptual_content"] = style_term.detach(), content_term.detach()
             g_loss = g_loss + hp.lambda_style * style_term + hp.lambda_content * content_term
+        if self.texture is not None:
+            texture_term = self.texture.style_term(style, stylized.flip(3) if flipped else stylized)
+            logs["train/perceptual_texture"] = texture_term.detach()
+            g_loss = g_loss + hp.lambda_texture * texture_term
         if hp.lambda_colour > 0:
             colour = colour_statistics_loss(stylized, style)  # statistics of the whole image: flips do not change them
             logs["train/colour"] = colour.detach()

@@ -48,11 +48,13 @@ def fit(tmp_path: Path, config: str, *extra: str) -> Path:
 def test_fast_neural_style_preset_trains_only_the_generator_and_stylizes_photos(tmp_path, photos):
     content, style, _ = photos
     ckpt = fit(tmp_path, "style_transfer_fast_neural.yaml", "--data.init_args.content", content, "--data.init_args.style", style,
-               "--model.init_args.generator.width", "8", "--model.init_args.generator.blocks", "1", "--model.init_args.perceptual.width", "8")  # fmt: skip
+               "--model.init_args.generator.width", "8", "--model.init_args.generator.blocks", "1", "--model.init_args.perceptual.width", "8",
+               "--model.init_args.lambda_texture", "1", "--model.init_args.texture_network.width", "8")  # fmt: skip
     checkpoint = load_checkpoint(ckpt)
     state = checkpoint["state_dict"]
     assert checkpoint["algorithm"] == "StyleTransfer" and checkpoint["hyper_parameters"]["lambda_style"] > 0
-    assert not any("perceptual" in key for key in state)  # the frozen feature network is not stored
+    assert checkpoint["hyper_parameters"]["texture_network"] == {"network": "random_spatial", "width": 8, "weights_path": None}
+    assert not any("perceptual" in key or "texture" in key for key in state)  # the frozen feature networks are not stored
     # no adversarial term: the style network's optimizer never stepped
     assert checkpoint["optimizer_states"][1]["state"] == {} and checkpoint["optimizer_states"][0]["state"] != {}
     run_cli("stylize", "--ckpt", ckpt, "--input", content, "--out", tmp_path / "out")
@@ -89,6 +91,24 @@ def test_a_style_transfer_checkpoint_saved_before_the_normalisation_option_keeps
     features, style_features = loaded.perceptual.network(stylized), loaded.perceptual.network(style)
     absolute = gram_style_loss(features, [gram_matrix(f).mean(0, keepdim=True) for f in style_features])
     assert torch.allclose(loaded.perceptual(content, style, stylized)[0], absolute)
+
+
+def test_the_texture_term_is_a_gram_style_term_that_a_shift_of_the_colours_leaves_alone():
+    model = StyleTransfer(resolution=32, generator=dict(width=8, blocks=1), lambda_gan=0.0, lambda_nce=0.0, lambda_style=1.0, lambda_texture=2.0,
+                          perceptual=dict(network="random_wide", width=8), texture_network=dict(width=8), perceptual_normalisation="relative")  # fmt: skip
+    assert model.texture is not None and model.texture.network.name == "random_spatial" and model.hparams.texture_network["width"] == 8
+    assert StyleTransfer(resolution=32, lambda_style=1.0).texture is None  # off by default: no second network built
+    torch.manual_seed(0)
+    content, style = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
+    stylized = model.stylize(content)
+    # the style loss alone, as the full perceptual call computes it in that network
+    assert torch.allclose(model.texture.style_term(style, stylized), model.texture(content, style, stylized)[0])
+    # a flat shift of each channel (a recolouring) moves the colour-sensitive style term, not the texture term
+    shifted = stylized + torch.tensor([0.3, -0.2, 0.1]).view(1, 3, 1, 1)
+    assert torch.allclose(model.texture.style_term(style, shifted), model.texture.style_term(style, stylized), rtol=1e-4)
+    assert not torch.allclose(model.perceptual(content, style, shifted)[0], model.perceptual(content, style, stylized)[0], rtol=1e-2)
+    with pytest.raises(UserError, match="lambda_texture must be at least 0, got -1.0"):
+        StyleTransfer(resolution=32, lambda_texture=-1.0)
 
 
 def cli_error(capsys, *args) -> str:
