@@ -2,6 +2,7 @@
 measured against the style and the photo, tuned and held-out pairs reported apart.
 
     python benchmarks/style_benchmark.py --split all --tag full                          # the full run
+    python benchmarks/style_benchmark.py --split fresh --tag fresh                       # a chosen candidate, confirmed
     python benchmarks/style_benchmark.py --pairs astronaut__cells,camera__mosaic --modes optimize,single \\
         --size 128 --train-fraction 0.1 --optimize-steps 50 --tag small                 # a small check
 
@@ -224,7 +225,7 @@ def summarise(rows: list[dict]) -> list[dict]:
     """Per mode and split: medians of the measures, how many pairs meet the bounds, CPU seconds."""
     summary = []
     for mode in dict.fromkeys(r["mode"] for r in rows):
-        for split in ("tuned", "held_out"):
+        for split in ("tuned", "held_out", "fresh"):
             group = [r for r in rows if r["mode"] == mode and r["split"] == split]
             if not group:
                 continue

@@ -12,6 +12,11 @@ The split. Tuned: the four shipped example photos x the four styles the presets 
 (astronaut x cells), is a TUNED pair: the collapse has to be found on it. Held out: four photos no
 preset or config uses x four styles no preset trains on: 16 pairs where neither the photo nor the
 style was ever looked at while tuning. Tune only on ``TUNED``; report ``HELD_OUT`` apart.
+
+Fresh (``FRESH``, added when ``HELD_OUT`` had been run for many candidates and studied pair by pair):
+four more photos (a colour portrait from matplotlib's sample data, the moon, a silhouette, a graphic)
+x four more rendered styles, sharing nothing with the other splits. Run only to confirm a candidate
+already chosen on ``TUNED``, never to choose between candidates.
 """
 
 from __future__ import annotations
@@ -38,15 +43,21 @@ _PHOTOS: dict[str, str] = {
     "camera": "camera",
     "retina": "retina",
     "coins": "coins",
+    "moon": "moon",
+    "horse": "horse",
+    "logo": "logo",
 }
 TUNED_PHOTOS: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rocket")
 HELD_OUT_PHOTOS: tuple[str, ...] = ("motorcycle", "camera", "retina", "coins")
 TUNED_STYLES: tuple[str, ...] = ("grass_ink", "gravel_rust", "cells", "deep_field")
 HELD_OUT_STYLES: tuple[str, ...] = ("brick_teal", "shapes_ink", "hatch", "mosaic")
-PHOTOS: tuple[str, ...] = TUNED_PHOTOS + HELD_OUT_PHOTOS
-STYLES: tuple[str, ...] = TUNED_STYLES + HELD_OUT_STYLES
+FRESH_PHOTOS: tuple[str, ...] = ("hopper", "moon", "horse", "logo")
+FRESH_STYLES: tuple[str, ...] = ("stipple", "waves", "plaid", "marble")
+PHOTOS: tuple[str, ...] = TUNED_PHOTOS + HELD_OUT_PHOTOS + FRESH_PHOTOS
+STYLES: tuple[str, ...] = TUNED_STYLES + HELD_OUT_STYLES + FRESH_STYLES
 STYLE_SIZE = 512  # side the rendered styles are drawn at, as scikit-image's textures
 SEED = 21
+FRESH_SEED = 37  # the fresh styles' own seed
 
 
 def pair_name(photo: str, style: str) -> str:
@@ -57,7 +68,7 @@ def pair_name(photo: str, style: str) -> str:
 class Pair(NamedTuple):
     photo: str
     style: str
-    split: str  # "tuned" or "held_out"
+    split: str  # "tuned", "held_out" or "fresh"
 
     @property
     def name(self) -> str:
@@ -66,12 +77,17 @@ class Pair(NamedTuple):
 
 TUNED: tuple[Pair, ...] = tuple(Pair(p, s, "tuned") for p in TUNED_PHOTOS for s in TUNED_STYLES)
 HELD_OUT: tuple[Pair, ...] = tuple(Pair(p, s, "held_out") for p in HELD_OUT_PHOTOS for s in HELD_OUT_STYLES)
-PAIRS: tuple[Pair, ...] = TUNED + HELD_OUT
-SPLITS: dict[str, tuple[Pair, ...]] = {"tuned": TUNED, "held_out": HELD_OUT, "all": PAIRS}
+FRESH: tuple[Pair, ...] = tuple(Pair(p, s, "fresh") for p in FRESH_PHOTOS for s in FRESH_STYLES)
+PAIRS: tuple[Pair, ...] = TUNED + HELD_OUT  # "all": the two splits every recorded run covers
+SPLITS: dict[str, tuple[Pair, ...]] = {"tuned": TUNED, "held_out": HELD_OUT, "fresh": FRESH, "all": PAIRS}
 
 
 def photo(name: str) -> Image.Image:
     """One of ``PHOTOS`` as an RGB image at its native size."""
+    if name == "hopper":  # matplotlib's sample data (a dev dependency), read offline
+        from matplotlib import cbook
+
+        return Image.open(cbook.get_sample_data("grace_hopper.jpg")).convert("RGB")
     if name not in _PHOTOS:
         raise ValueError(f"unknown benchmark photo {name!r}; allowed: {', '.join(PHOTOS)}")
     from skimage import data
@@ -79,6 +95,11 @@ def photo(name: str) -> Image.Image:
     array = getattr(data, _PHOTOS[name])()
     if isinstance(array, tuple):  # stereo_motorcycle: (left, right, disparity)
         array = array[0]
+    if array.dtype == bool:  # horse: a silhouette
+        array = (array * 255).astype(np.uint8)  # black on white
+    if array.ndim == 3 and array.shape[2] == 4:  # logo: on white where it is transparent
+        alpha = array[..., 3:] / 255.0
+        array = (array[..., :3] * alpha + 255 * (1 - alpha)).round().astype(np.uint8)
     return Image.fromarray(array).convert("RGB")
 
 
@@ -90,6 +111,8 @@ def style(name: str) -> Image.Image:
         return render_hatch(STYLE_SIZE, SEED)
     if name == "mosaic":
         return render_mosaic(STYLE_SIZE, SEED)
+    if name in _FRESH_RENDERERS:
+        return _FRESH_RENDERERS[name](STYLE_SIZE, FRESH_SEED)
     if name not in STYLES:
         raise ValueError(f"unknown benchmark style {name!r}; allowed: {', '.join(STYLES)}")
     return example_style(name)
@@ -145,6 +168,62 @@ def render_mosaic(size: int, seed: int) -> Image.Image:
     return Image.fromarray(array)
 
 
+def render_stipple(size: int, seed: int) -> Image.Image:
+    """Pointillism: dense dots of three inks, of several sizes, on cream paper."""
+    rng = np.random.default_rng(seed)
+    image = Image.new("RGB", (size, size), (245, 236, 214))
+    draw = ImageDraw.Draw(image)
+    inks = [(200, 60, 50), (40, 90, 160), (230, 170, 40)]
+    for _ in range(size * size // 60):
+        x, y = rng.uniform(0, size, 2)
+        radius = float(rng.uniform(1, 4))
+        draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=inks[rng.integers(len(inks))])
+    return image
+
+
+def _smooth_noise(size: int, rng: np.random.Generator, cells: int) -> np.ndarray:
+    """Value noise: a ``cells`` x ``cells`` grid of random values, bilinearly enlarged to ``size``."""
+    grid = Image.fromarray((rng.uniform(0, 1, (cells + 1, cells + 1)) * 255).astype(np.uint8))
+    return np.asarray(grid.resize((size, size), Image.Resampling.BICUBIC), np.float32) / 255.0
+
+
+def render_waves(size: int, seed: int) -> Image.Image:
+    """Flowing bands: a sine field bent by smooth noise, its phase in bands of blues and yellows."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    warp = _smooth_noise(size, rng, 4) * 6 + _smooth_noise(size, rng, 12)
+    phase = (np.sin(2 * np.pi * (5 * ys + 2 * xs) + warp * 3) + 1) / 2
+    palette = np.array([(20, 40, 110), (50, 100, 180), (120, 170, 220), (240, 210, 90), (250, 240, 200)], np.float32)
+    band = np.minimum((phase * len(palette)).astype(int), len(palette) - 1)
+    return Image.fromarray(palette[band].astype(np.uint8))
+
+
+def render_plaid(size: int, seed: int) -> Image.Image:
+    """Tartan: warp and weft stripes of a palette, crossed in a twill (alternate diagonal threads)."""
+    rng = np.random.default_rng(seed)
+    palette = np.array([(150, 30, 40), (30, 60, 40), (20, 30, 70), (220, 200, 120), (20, 20, 20)], np.float32)
+    widths = rng.integers(4, 24, 10)
+    sett = np.repeat(rng.integers(len(palette), size=len(widths)), widths)
+    stripes = palette[np.resize(sett, size)]
+    ys, xs = np.mgrid[0:size, 0:size]
+    twill = ((xs + ys) // 2) % 2 == 0
+    array = np.where(twill[..., None], stripes[None, :, :], stripes[:, None, :])
+    return Image.fromarray(array.astype(np.uint8))
+
+
+def render_marble(size: int, seed: int) -> Image.Image:
+    """Marble: dark green veins, a sine of turbulence, through pale stone."""
+    rng = np.random.default_rng(seed)
+    xs = np.mgrid[0:size, 0:size][1].astype(np.float32) / size
+    turbulence = sum(_smooth_noise(size, rng, cells) / k for k, cells in ((1, 4), (2, 8), (4, 16), (8, 32)))
+    vein = np.abs(np.sin(2 * np.pi * (3 * xs + 1.5 * turbulence))) ** 0.3
+    stone, dark = np.array((232, 230, 220), np.float32), np.array((30, 70, 55), np.float32)
+    return Image.fromarray((dark + (stone - dark) * vein[..., None]).astype(np.uint8))
+
+
+_FRESH_RENDERERS = {"stipple": render_stipple, "waves": render_waves, "plaid": render_plaid, "marble": render_marble}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for photos/NAME.png and styles/NAME.png")
@@ -153,7 +232,7 @@ def main() -> None:
         (args.out / folder).mkdir(parents=True, exist_ok=True)
         for name in names:
             load(name).save(args.out / folder / f"{name}.png")
-    print(f"{len(PHOTOS)} photos, {len(STYLES)} styles in {args.out}; {len(TUNED)} tuned, {len(HELD_OUT)} held-out pairs")
+    print(f"{len(PHOTOS)} photos, {len(STYLES)} styles in {args.out}; {len(TUNED)} tuned, {len(HELD_OUT)} held-out, {len(FRESH)} fresh pairs")
 
 
 if __name__ == "__main__":

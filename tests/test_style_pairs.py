@@ -21,6 +21,12 @@ def test_held_out_pairs_share_neither_photo_nor_style_with_tuned_ones():
     assert ("astronaut", "cells", "tuned") in style_pairs.TUNED  # the portrait x micrograph
 
 
+def test_fresh_pairs_share_neither_photo_nor_style_with_the_other_splits():
+    seen = style_pairs.TUNED + style_pairs.HELD_OUT
+    assert len(style_pairs.FRESH) == 16 and style_pairs.SPLITS["fresh"] == style_pairs.FRESH
+    assert all(p.photo not in {q.photo for q in seen} and p.style not in {q.style for q in seen} for p in style_pairs.FRESH)
+
+
 @pytest.mark.parametrize("name", style_pairs.STYLES)
 def test_every_style_loads_as_rgb(name):
     image = style_pairs.style(name)
@@ -36,3 +42,5 @@ def test_every_photo_loads_offline_as_rgb(name):
 def test_rendered_styles_are_the_same_every_time():
     assert style_pairs.render_mosaic(64, 1).tobytes() == style_pairs.render_mosaic(64, 1).tobytes()
     assert style_pairs.render_hatch(64, 1).tobytes() == style_pairs.render_hatch(64, 1).tobytes()
+    for render in (style_pairs.render_stipple, style_pairs.render_waves, style_pairs.render_plaid, style_pairs.render_marble):
+        assert render(64, 1).tobytes() == render(64, 1).tobytes() != render(64, 2).tobytes()
