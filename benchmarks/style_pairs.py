@@ -14,7 +14,7 @@ preset or config uses x four styles no preset trains on: 16 pairs where neither 
 style was ever looked at while tuning. Tune only on ``TUNED``; report ``HELD_OUT`` apart.
 
 Fresh (``FRESH``, added when ``HELD_OUT`` had been run for many candidates and studied pair by pair):
-four more photos (a colour portrait from matplotlib's sample data, the moon, a silhouette, a graphic)
+four more photos (a colour portrait from matplotlib's sample data, a CT phantom, a silhouette, a graphic)
 x four more rendered styles, sharing nothing with the other splits. Run only to confirm a candidate
 already chosen on ``TUNED``, never to choose between candidates.
 """
@@ -43,7 +43,7 @@ _PHOTOS: dict[str, str] = {
     "camera": "camera",
     "retina": "retina",
     "coins": "coins",
-    "moon": "moon",
+    "phantom": "shepp_logan_phantom",
     "horse": "horse",
     "logo": "logo",
 }
@@ -51,7 +51,7 @@ TUNED_PHOTOS: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rocket")
 HELD_OUT_PHOTOS: tuple[str, ...] = ("motorcycle", "camera", "retina", "coins")
 TUNED_STYLES: tuple[str, ...] = ("grass_ink", "gravel_rust", "cells", "deep_field")
 HELD_OUT_STYLES: tuple[str, ...] = ("brick_teal", "shapes_ink", "hatch", "mosaic")
-FRESH_PHOTOS: tuple[str, ...] = ("hopper", "moon", "horse", "logo")
+FRESH_PHOTOS: tuple[str, ...] = ("hopper", "phantom", "horse", "logo")  # not moon: a grey training photo (data.example_photos)
 FRESH_STYLES: tuple[str, ...] = ("stipple", "waves", "plaid", "marble")
 PHOTOS: tuple[str, ...] = TUNED_PHOTOS + HELD_OUT_PHOTOS + FRESH_PHOTOS
 STYLES: tuple[str, ...] = TUNED_STYLES + HELD_OUT_STYLES + FRESH_STYLES
@@ -97,6 +97,8 @@ def photo(name: str) -> Image.Image:
         array = array[0]
     if array.dtype == bool:  # horse: a silhouette
         array = (array * 255).astype(np.uint8)  # black on white
+    if array.dtype.kind == "f":  # phantom: floats in [0, 1]
+        array = (array * 255).round().astype(np.uint8)
     if array.ndim == 3 and array.shape[2] == 4:  # logo: on white where it is transparent
         alpha = array[..., 3:] / 255.0
         array = (array[..., :3] * alpha + 255 * (1 - alpha)).round().astype(np.uint8)
@@ -182,7 +184,7 @@ def render_stipple(size: int, seed: int) -> Image.Image:
 
 
 def _smooth_noise(size: int, rng: np.random.Generator, cells: int) -> np.ndarray:
-    """Value noise: a ``cells`` x ``cells`` grid of random values, bilinearly enlarged to ``size``."""
+    """Value noise: a ``cells`` x ``cells`` grid of random values, enlarged to ``size`` bicubically."""
     grid = Image.fromarray((rng.uniform(0, 1, (cells + 1, cells + 1)) * 255).astype(np.uint8))
     return np.asarray(grid.resize((size, size), Image.Resampling.BICUBIC), np.float32) / 255.0
 
