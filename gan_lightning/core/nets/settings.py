@@ -26,9 +26,10 @@ def _check_plain_types(cls: type, value: Mapping[str, Any]) -> None:
             raise UserError(f"{cls.__name__} {name} must be {_PLAIN_NAMES[kind]}, got {item!r}")
 
 
-def as_config(cls: type[Config], value: Config | Mapping[str, Any]) -> Config:
+def as_config(cls: type[Config], value: Config | Mapping[str, Any], default: Config | None = None) -> Config:
     """A config from an instance or from a dict of its fields (what checkpoints and LightningCLI's
-    hyper-parameters hold); missing fields take their defaults, unknown ones are an error."""
+    hyper-parameters hold); missing fields take ``default``'s values (a parameter whose default is not
+    the class's; None: the class's defaults), unknown ones are an error."""
     if isinstance(value, cls):
         return value
     if not isinstance(value, Mapping):
@@ -38,7 +39,7 @@ def as_config(cls: type[Config], value: Config | Mapping[str, Any]) -> Config:
     if unknown:
         raise UserError(f"unknown {cls.__name__} field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
     _check_plain_types(cls, value)
-    return cls(**value)
+    return cls(**value) if default is None else dataclasses.replace(default, **value)
 
 
 @dataclasses.dataclass(frozen=True)

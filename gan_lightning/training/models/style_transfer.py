@@ -44,6 +44,8 @@ _REFERENCE_GENERATOR_SCALE = {"least_squares": 2.0}
 # CUT's style-network (D) loss is the mean of its real and fake terms, (L_real + L_fake) / 2; the shared
 # discriminator losses are their sum, except least squares, whose 1/2 already makes it CUT's.
 _REFERENCE_STYLE_SCALE = {"non_saturating": 0.5, "hinge": 0.5}
+# The lambda_texture term's features: filters that see no flat colour, so recolouring cannot match them.
+TEXTURE_NETWORK = PerceptualConfig("random_spatial")
 
 
 class StyleTransfer(GANModule):
@@ -127,7 +129,7 @@ class StyleTransfer(GANModule):
         style_statistics: StyleStatistics = "gram",
         content_layer: str = "relu3_1",
         perceptual: PerceptualConfig = PerceptualConfig(),
-        texture_network: PerceptualConfig = PerceptualConfig("random_spatial"),
+        texture_network: PerceptualConfig = TEXTURE_NETWORK,
         perceptual_normalisation: PerceptualNormalisation = "absolute",
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
@@ -151,8 +153,7 @@ class StyleTransfer(GANModule):
         check_at_least("lr_decay_epochs", lr_decay_epochs, 0)
         # Dicts of their fields in the hyper-parameters (a dict when loaded from a checkpoint).
         style_config, perceptual_config = as_config(PatchGANConfig, style_network), as_config(PerceptualConfig, perceptual)
-        # A dict of some fields (a config file's) keeps this parameter's default network, not PerceptualConfig's.
-        texture_config = as_config(PerceptualConfig, texture_network if isinstance(texture_network, PerceptualConfig) else {"network": "random_spatial", **texture_network})
+        texture_config = as_config(PerceptualConfig, texture_network, default=TEXTURE_NETWORK)
         self.save_hyperparameters()
         self.hparams.update(
             generator=dataclasses.asdict(as_config(ResnetGeneratorConfig, generator)),
@@ -272,12 +273,13 @@ class StyleTransfer(GANModule):
             l1 = F.l1_loss(identity.flip(3) if flipped else identity, style)
             logs["train/identity_l1"] = l1.detach()
             g_loss = g_loss + hp.lambda_identity * l1
+        unflipped = stylized.flip(3) if flipped else stylized  # the perceptual terms compare with the unflipped content
         if self.perceptual is not None:
-            style_term, content_term = self.perceptual(content, style, stylized.flip(3) if flipped else stylized)
+            style_term, content_term = self.perceptual(content, style, unflipped)
             logs["train/perceptual_style"], logs["train/perceptual_content"] = style_term.detach(), content_term.detach()
             g_loss = g_loss + hp.lambda_style * style_term + hp.lambda_content * content_term
         if self.texture is not None:
-            texture_term = self.texture.style_term(style, stylized.flip(3) if flipped else stylized)
+            texture_term = self.texture.style_term(style, unflipped)
             logs["train/perceptual_texture"] = texture_term.detach()
             g_loss = g_loss + hp.lambda_texture * texture_term
         if hp.lambda_colour > 0:
