@@ -61,6 +61,7 @@ def _cut_resnet(hp: Hparams) -> nn.Module:
         residual=size.residual,
         init_gain=size.init_gain,
         contrast_gate=size.contrast_gate,
+        noise=size.noise,
     )
 
 

@@ -68,6 +68,22 @@ class UpsampleBlock(nn.Module):
         return self.act(self.norm(self.upsample(x)))
 
 
+class NoiseInjection(nn.Module):
+    """``h + s * n``: one fresh standard normal value per pixel, added to every channel with that
+    channel's learned strength ``s`` (Karras et al. 2019, StyleGAN's per-pixel noise inputs).
+
+    Where the photo is flat the decoder's features are flat too, and a deterministic decoder can only
+    fill the area with one colour or a pattern that repeats with its stride; the noise gives it
+    something to draw irregular texture from. ``randn_like`` keeps the graph exportable to ONNX."""
+
+    def __init__(self, channels: int, strength: float) -> None:
+        super().__init__()
+        self.strength = nn.Parameter(torch.full((1, channels, 1, 1), strength))
+
+    def forward(self, h: Tensor) -> Tensor:
+        return h + self.strength * torch.randn_like(h[:, :1])
+
+
 @dataclass(frozen=True)
 class ResnetGeneratorConfig:
     """The size of a ``ResnetGenerator`` (CUT's ngf and n_blocks).
@@ -88,6 +104,11 @@ class ResnetGeneratorConfig:
             contrast, so alone it can lower a photo's contrast to the style's only by pushing areas
             into tanh's flat ends, where the style loss no longer reaches them. Unbounded (``exp(g)``),
             the gate faded the photo out (docs/style_transfer.md).
+        noise: the initial strength of ``NoiseInjection`` before each of the decoder's three stages
+            (at a quarter, half and the full resolution); 0: none, the output a function of the photo
+            alone. With noise each call draws new values from PyTorch's random generator (seed it
+            for the same output twice). Not in CUT or Johnson et al.; the fast neural preset's choice
+            (docs/style_transfer.md).
     """
 
     width: int = 64
@@ -95,6 +116,7 @@ class ResnetGeneratorConfig:
     residual: bool = False
     init_gain: float = 0.02
     contrast_gate: float = 1.0
+    noise: float = 0.0
 
 
 class ResnetGenerator(nn.Module):
@@ -115,6 +137,7 @@ class ResnetGenerator(nn.Module):
         init_gain: float = 0.02,
         residual: bool = False,
         contrast_gate: float = 1.0,
+        noise: float = 0.0,
     ) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("ngf", ngf)):
@@ -124,6 +147,7 @@ class ResnetGenerator(nn.Module):
         if residual and in_channels != out_channels:
             raise UserError(f"generator.residual with {in_channels} input and {out_channels} output channels is invalid; allowed: equal channels")
         check_at_least("generator.contrast_gate", contrast_gate, 1.0)
+        check_at_least("generator.noise", noise, 0.0)
         gated = contrast_gate != 1  # the decoder's last convolution gives the gate as one more channel
         if gated and not residual:
             raise UserError(f"generator.contrast_gate {contrast_gate} with generator.residual false is invalid; allowed: 1 (no gate), or a residual generator")
@@ -135,6 +159,7 @@ class ResnetGenerator(nn.Module):
         self.residual = residual
         self.contrast_gate = contrast_gate
         self.gated = gated
+        self.noise = noise
 
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),  # 0: the RGB pixels (padded), PatchNCE's first layer
@@ -174,14 +199,20 @@ class ResnetGenerator(nn.Module):
         blocks = [first_block + i for i in (0, 4) if i < n_blocks]
         self.paper_nce_layers: tuple[int, ...] = (0, *down_convs, *blocks)
 
+        def noise_before(channels: int) -> list[nn.Module]:
+            return [NoiseInjection(channels, noise)] if noise > 0 else []
+
         self.decoder = nn.Sequential(
+            *noise_before(c),
             UpsampleBlock(c, c // 2, antialias),
+            *noise_before(c // 2),
             UpsampleBlock(c // 2, c // 4, antialias),
+            *noise_before(c // 4),
             nn.ReflectionPad2d(3),
             nn.Conv2d(c // 4, out_channels + int(gated), kernel_size=7, bias=True),  # + the gate g
             *([] if residual else [nn.Tanh()]),  # residual: tanh after the input is added (forward)
         )
-        init_xavier_(self, init_gain)
+        init_xavier_(self, init_gain)  # the noise strengths are parameters, not layers: they keep ``noise``
         if residual:
             nn.init.zeros_(self.decoder[-1].weight)  # starts as the identity: G(x) = x
             nn.init.zeros_(self.decoder[-1].bias)
