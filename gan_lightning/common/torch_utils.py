@@ -22,6 +22,16 @@ def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
 
 
 @contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """PyTorch's random numbers on the CPU and on ``device`` start from ``seed`` inside the block; the
+    generators' states outside it are left as they were."""
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+@contextlib.contextmanager
 def frozen(module: nn.Module) -> Iterator[nn.Module]:
     """No parameter gradients for ``module`` inside the block (the discriminator during the generator's
     step): inputs still get gradients through it, its own weights get none."""

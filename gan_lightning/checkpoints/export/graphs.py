@@ -109,6 +109,11 @@ def _check_exportable(generator: nn.Module, algorithm: str) -> None:
             f"{algorithm} takes a content and a style image; ONNX and torch.export of it are not supported yet: "
             "use the model folder (--format safetensors) instead"
         )
+    if getattr(generator, "noise", 0) > 0:  # a ResnetGenerator with generator.noise
+        raise UserError(
+            f"this generator draws noise (generator.noise {generator.noise}); ONNX and torch.export of it are not "
+            "supported yet (its outputs cannot be checked against PyTorch's): use the model folder (--format safetensors) instead"
+        )
     if algorithm == "StyleGAN":
         assert isinstance(generator, (Generator, stylegan3.Generator))
         if generator.c_dim > 0:

@@ -24,11 +24,15 @@ from gan_lightning.common.errors import UserError
 from gan_lightning.common.images import IMAGE_EXTENSIONS, from_unit, load_image, pil_to_tensor, save_image_file, to_unit
 from gan_lightning.common.outputs import add_overwrite_argument, check_output_folder, inside_output_folder, mark_output_folder
 from gan_lightning.common.tiling import DEFAULT_TILE_SIZE, MIN_TILE_SIZE, apply_tiled
+from gan_lightning.common.torch_utils import seeded
 from gan_lightning.cli.arguments import add_checkpoint_arguments, load_command_generator, parse_command_line, resolve_device
 from gan_lightning.cli.style_image import image_network, load_style_image
 from gan_lightning.cli.stylize_optimize import Optimiser, add_optimize_arguments, check_optimize_arguments, resize_longest
 from gan_lightning.cli.stylize_video import stylize_video
 from gan_lightning.common.video import VIDEO_EXTENSIONS
+
+# The noise a generator with ``generator.noise`` draws while stylizing starts here for every image.
+STYLIZE_NOISE_SEED = 0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,9 +118,12 @@ def stylize_batch(
     """(1, C, H, W) in [-1, 1] -> the stylized image, at a short side of ``photo_size`` (--photo-size as
     resolved by ``photo_size``; 0: as it is) and back, tiled above ``tile_size`` (--tile-size), with the
     original's colours when ``keep_color`` (--preserve-color), blended with the original by ``alpha``
-    (what image_network leaves of --alpha for the pixels)."""
+    (what image_network leaves of --alpha for the pixels). A generator that draws noise
+    (``generator.noise``) draws the same for every image: the same photo gives the same picture, and a
+    video's texture does not flicker from frame to frame."""
     scaled = at_short_side(original, photo_size)
-    result = apply_tiled(network, scaled, tile_size, tile_overlap, multiple=multiple)
+    with seeded(STYLIZE_NOISE_SEED, scaled.device):
+        result = apply_tiled(network, scaled, tile_size, tile_overlap, multiple=multiple)
     if result.shape[-2:] != original.shape[-2:]:
         result = TF.resize(result, list(original.shape[-2:]), antialias=True).clamp(-1, 1)
     if keep_color:

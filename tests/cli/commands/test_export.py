@@ -245,3 +245,22 @@ def test_a_folder_that_is_not_a_model_folder_is_named(tmp_path, capsys):
     with pytest.raises(SystemExit):
         run_cli("generate", "--ckpt", tmp_path, "--out", tmp_path / "g.png")
     assert "is not a model folder: it needs config.json and model.safetensors" in capsys.readouterr().err
+
+
+def test_a_generator_that_draws_noise_names_what_cannot_be_exported_and_exports_as_a_model_folder(tmp_path, capsys):
+    from gan_lightning.training.models.style_transfer import StyleTransfer
+
+    model = StyleTransfer(resolution=32, generator=dict(width=8, blocks=1, residual=True, noise=0.5), style_network=dict(width=8), num_patches=16, lambda_gan=0.0, lambda_nce=0.0, nce_identity=False, lambda_style=1.0, perceptual=dict(width=8))
+    torch.nn.init.normal_(model.generator.decoder[-1].weight, std=0.1)  # as after training: the noise shows
+    checkpoint = tmp_path / "noisy.ckpt"
+    torch.save({"algorithm": "StyleTransfer", "hyper_parameters": dict(model.hparams), "state_dict": model.state_dict()}, checkpoint)
+    with pytest.raises(SystemExit):
+        run_cli("export", "--ckpt", checkpoint, "--format", "onnx", "--out", tmp_path / "n.onnx")
+    assert "draws noise (generator.noise 0.5)" in capsys.readouterr().err
+    assert not (tmp_path / "n.onnx").exists()
+    run_cli("export", "--ckpt", checkpoint, "--format", "safetensors", "--out", tmp_path / "folder")
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(photo)
+    for out in ("a", "b"):
+        run_cli("stylize", "--ckpt", tmp_path / "folder", "--input", photo, "--out", tmp_path / out, "--photo-size", "0")
+    assert (tmp_path / "a" / "photo.png").read_bytes() == (tmp_path / "b" / "photo.png").read_bytes()  # the same noise each time
