@@ -28,7 +28,7 @@ def test_a_config_starts_from_a_preset_and_keeps_its_model_options(tmp_path: Pat
     mine.write_text(f"config: [{CUT}, {REPO / 'configs' / 'overlays' / 'fastcut.yaml'}]\nmodel:\n  init_args:\n    num_patches: 32\n")
     model, _ = parsed(capsys, "--config", mine)
     assert model["num_patches"] == 32 and model["lambda_nce"] == 10.0  # its own value, the overlay's
-    assert model["generator"] == {"width": 16, "blocks": 3, "residual": False, "init_gain": 0.02, "contrast_gate": 1.0} and model["lr"] == 0.001  # the preset's, not reset
+    assert model["generator"] == {"width": 16, "blocks": 3, "residual": False, "init_gain": 0.02, "contrast_gate": 1.0, "noise": 0.0} and model["lr"] == 0.001  # the preset's, not reset
 
 
 def test_an_overlay_applies_after_the_preset_on_the_command_line(capsys: pytest.CaptureFixture) -> None:

@@ -33,6 +33,7 @@ ADDED_SINCE: dict[str, dict[str, object]] = {
         "generator.residual": False,  # the output drawn from nothing, as the papers' generator
         "generator.init_gain": 0.02,  # CUT's initial weights
         "generator.contrast_gate": 1.0,  # no gate: the photo enters the residual output as it is
+        "generator.noise": 0.0,  # no noise before the decoder's stages
         "lambda_colour": 0.0,  # no term on the output's pixel colours
         "lambda_texture": 0.0,  # no second style term in colour-blind features
         "texture_network": {"network": "random_spatial", "width": 32, "weights_path": None},
