@@ -269,7 +269,7 @@ def markdown(summary: list[dict], args: argparse.Namespace, command: str) -> str
 
 def chosen_pairs(args: argparse.Namespace) -> list[style_pairs.Pair]:
     if args.pairs:
-        by_name = {p.name: p for p in style_pairs.PAIRS}
+        by_name = {p.name: p for split in style_pairs.SPLITS.values() for p in split}  # the fresh pairs too
         unknown = [n for n in args.pairs.split(",") if n not in by_name]
         if unknown:
             raise SystemExit(f"unknown pair(s) {', '.join(unknown)}; allowed: PHOTO__STYLE of benchmarks/style_pairs.py, e.g. {style_pairs.PAIRS[0].name}")

@@ -90,3 +90,12 @@ def test_the_recolour_baseline_takes_the_styles_channel_statistics_and_keeps_eve
     torch.testing.assert_close(out.mean((2, 3)), style.mean((2, 3)))
     torch.testing.assert_close(out.std((2, 3)), style.std((2, 3)))
     assert style_benchmark.measure(out, photo, style)["structure"] > 0.999  # light and dark where they were
+
+
+def test_pairs_are_named_from_every_split_the_fresh_one_included():
+    import argparse
+
+    args = argparse.Namespace(pairs="hopper__stipple,astronaut__cells,camera__mosaic", split="tuned", limit=0)
+    assert [(p.name, p.split) for p in style_benchmark.chosen_pairs(args)] == [
+        ("hopper__stipple", "fresh"), ("astronaut__cells", "tuned"), ("camera__mosaic", "held_out"),
+    ]  # fmt: skip
