@@ -27,7 +27,10 @@ def seeded(seed: int, device: torch.device) -> Iterator[None]:
     generators' states outside it are left as they were."""
     devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)
+        for index in devices:  # this GPU's alone: the others' states are not forked
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
         yield
 
 

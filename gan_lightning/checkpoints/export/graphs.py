@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.export import Dim
 
 from gan_lightning.common.errors import UserError
-from gan_lightning.core.nets.resnet import GENERATOR_STRIDE
+from gan_lightning.core.nets.resnet import GENERATOR_STRIDE, ResnetGenerator
 from gan_lightning.core.nets import stylegan3
 from gan_lightning.core.nets.stylegan2 import Generator
 from gan_lightning.checkpoints.registry import STYLE_IMAGE_ALGORITHMS
@@ -109,7 +109,7 @@ def _check_exportable(generator: nn.Module, algorithm: str) -> None:
             f"{algorithm} takes a content and a style image; ONNX and torch.export of it are not supported yet: "
             "use the model folder (--format safetensors) instead"
         )
-    if getattr(generator, "noise", 0) > 0:  # a ResnetGenerator with generator.noise
+    if isinstance(generator, ResnetGenerator) and generator.noise > 0:
         raise UserError(
             f"this generator draws noise (generator.noise {generator.noise}); ONNX and torch.export of it are not "
             "supported yet (its outputs cannot be checked against PyTorch's): use the model folder (--format safetensors) instead"

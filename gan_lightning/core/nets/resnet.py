@@ -68,13 +68,15 @@ class UpsampleBlock(nn.Module):
         return self.act(self.norm(self.upsample(x)))
 
 
-class NoiseInjection(nn.Module):
+class ChannelNoise(nn.Module):
     """``h + s * n``: one fresh standard normal value per pixel, added to every channel with that
-    channel's learned strength ``s`` (Karras et al. 2019, StyleGAN's per-pixel noise inputs).
+    channel's learned strength ``s`` (Karras et al. 2019, StyleGAN's noise inputs with their per-channel
+    scaling factors "B"). Any image size, and no stored draw: unlike ``layers.NoiseInjection``,
+    StyleGAN2's one strength per layer at a fixed resolution.
 
     Where the photo is flat the decoder's features are flat too, and a deterministic decoder can only
     fill the area with one colour or a pattern that repeats with its stride; the noise gives it
-    something to draw irregular texture from. ``randn_like`` keeps the graph exportable to ONNX."""
+    something to draw irregular texture from."""
 
     def __init__(self, channels: int, strength: float) -> None:
         super().__init__()
@@ -104,11 +106,11 @@ class ResnetGeneratorConfig:
             contrast, so alone it can lower a photo's contrast to the style's only by pushing areas
             into tanh's flat ends, where the style loss no longer reaches them. Unbounded (``exp(g)``),
             the gate faded the photo out (docs/style_transfer.md).
-        noise: the initial strength of ``NoiseInjection`` before each of the decoder's three stages
+        noise: the initial strength of ``ChannelNoise`` before each of the decoder's three stages
             (at a quarter, half and the full resolution); 0: none, the output a function of the photo
             alone. With noise each call draws new values from PyTorch's random generator (seed it
-            for the same output twice). Not in CUT or Johnson et al.; the fast neural preset's choice
-            (docs/style_transfer.md).
+            for the same output twice). Not in CUT or Johnson et al.; measured on the fast neural
+            preset and not chosen (docs/style_transfer.md).
     """
 
     width: int = 64
@@ -200,7 +202,7 @@ class ResnetGenerator(nn.Module):
         self.paper_nce_layers: tuple[int, ...] = (0, *down_convs, *blocks)
 
         def noise_before(channels: int) -> list[nn.Module]:
-            return [NoiseInjection(channels, noise)] if noise > 0 else []
+            return [ChannelNoise(channels, noise)] if noise > 0 else []
 
         self.decoder = nn.Sequential(
             *noise_before(c),
@@ -212,7 +214,7 @@ class ResnetGenerator(nn.Module):
             nn.Conv2d(c // 4, out_channels + int(gated), kernel_size=7, bias=True),  # + the gate g
             *([] if residual else [nn.Tanh()]),  # residual: tanh after the input is added (forward)
         )
-        init_xavier_(self, init_gain)  # the noise strengths are parameters, not layers: they keep ``noise``
+        init_xavier_(self, init_gain)  # convolutions only: the noise strengths keep their start, ``noise``
         if residual:
             nn.init.zeros_(self.decoder[-1].weight)  # starts as the identity: G(x) = x
             nn.init.zeros_(self.decoder[-1].bias)

@@ -269,14 +269,14 @@ def test_a_contrast_gated_generator_starts_as_the_identity_needs_the_residual_an
 
 def test_decoder_noise_is_new_each_call_the_same_under_one_seed_learnt_and_rebuilt_from_its_checkpoint():
     from gan_lightning.checkpoints.reading import generator_from_checkpoint
-    from gan_lightning.core.nets.resnet import NoiseInjection
+    from gan_lightning.core.nets.resnet import ChannelNoise
     from gan_lightning.training.models.style_transfer import StyleTransfer
 
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     plain = ResnetGenerator(ngf=8, n_blocks=1, residual=True, init_gain=1.0)
-    assert not any(isinstance(m, NoiseInjection) for m in plain.modules())  # 0: nothing added, checkpoints as before
+    assert not any(isinstance(m, ChannelNoise) for m in plain.modules())  # 0: nothing added, checkpoints as before
     noisy = ResnetGenerator(ngf=8, n_blocks=1, residual=True, init_gain=1.0, noise=0.5)
-    assert [m.strength.shape[1] for m in noisy.modules() if isinstance(m, NoiseInjection)] == [32, 16, 8]  # before each decoder stage
+    assert [m.strength.shape[1] for m in noisy.modules() if isinstance(m, ChannelNoise)] == [32, 16, 8]  # before each decoder stage
     torch.nn.init.normal_(noisy.decoder[-1].weight, std=0.1)  # as after training: the output depends on the features
     assert not torch.equal(noisy(x), noisy(x))
     torch.manual_seed(3)
@@ -284,7 +284,7 @@ def test_decoder_noise_is_new_each_call_the_same_under_one_seed_learnt_and_rebui
     torch.manual_seed(3)
     torch.testing.assert_close(noisy(x), first, rtol=0, atol=0)
     noisy(x).square().mean().backward()
-    assert all(m.strength.grad.abs().sum() > 0 for m in noisy.modules() if isinstance(m, NoiseInjection))
+    assert all(m.strength.grad.abs().sum() > 0 for m in noisy.modules() if isinstance(m, ChannelNoise))
     with pytest.raises(UserError, match="generator.noise must be at least 0, got -0.1"):
         ResnetGenerator(ngf=8, n_blocks=1, noise=-0.1)
 
