@@ -65,8 +65,8 @@ def gram_sizes(network: torch.nn.Module, output: torch.Tensor, targets: list[tor
     whole, kept = [], []
     for features, target in zip(network(output), targets, strict=True):
         mask = F.interpolate(lit, size=features.shape[2:], mode="area")
-        flat = (features * mask).flatten(2)
-        masked = torch.bmm(flat, flat.transpose(1, 2)) / (features.shape[1] * mask.sum().clamp_min(1))
+        # gram_matrix averages over every position; over the lit ones alone, scaled by their share
+        masked = gram_matrix(features * mask) * (mask.numel() / mask.sum().clamp_min(1))
         whole.append(float(gram_matrix(features).norm() / target.norm()))
         kept.append(float(masked.norm() / target.norm()))
     return sum(whole) / len(whole), sum(kept) / len(kept)

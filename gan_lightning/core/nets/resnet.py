@@ -25,6 +25,8 @@ from gan_lightning.core.nets.cut_blocks import BlurDownsample, BlurUpsample, ini
 
 # Overall stride of the generator: 2 downsampling stages of factor 2.
 GENERATOR_STRIDE = 4
+# How far a residual generator pulls its input in from -1 and 1, so that atanh stays finite.
+RESIDUAL_MARGIN = 1e-3
 
 
 class ResnetBlock(nn.Module):
@@ -263,8 +265,8 @@ class ResnetGenerator(nn.Module):
         y = self.decoder(self.encoder(x))
         if self.residual:
             # The change acts in tanh's argument, so the output stays in (-1, 1); inputs at +-1 are
-            # pulled in by 1e-3 so that atanh stays finite.
-            photo = torch.atanh(x.clamp(-1 + 1e-3, 1 - 1e-3))
+            # pulled in by RESIDUAL_MARGIN.
+            photo = torch.atanh(x.clamp(-1 + RESIDUAL_MARGIN, 1 - RESIDUAL_MARGIN))
             if self.gated:
                 y, gate = y[:, : self.out_channels], y[:, self.out_channels :]
                 photo = photo * self.contrast_gate ** torch.tanh(gate)
