@@ -24,9 +24,10 @@ from style_benchmark import measure
 from torchvision.transforms.v2 import functional as TF
 
 from gan_lightning.common.images import pil_to_tensor, save_image_grid
+from gan_lightning.common.torch_utils import tanh_argument
 from gan_lightning.core.losses import colour_statistics_loss
 from gan_lightning.core.nets.perceptual import PerceptualConfig
-from gan_lightning.core.nets.resnet import RESIDUAL_MARGIN, ResnetGenerator
+from gan_lightning.core.nets.resnet import ResnetGenerator
 from gan_lightning.training.perceptual_terms import PerceptualTerms
 
 # The fast neural preset's loss weights and generator (configs/style_transfer_fast_neural.yaml).
@@ -66,7 +67,7 @@ def main() -> None:
 
     started = time.process_time()
     change = torch.zeros_like(photo, requires_grad=True)
-    base = torch.atanh(photo.clamp(-1 + RESIDUAL_MARGIN, 1 - RESIDUAL_MARGIN))  # the generator's own
+    base = tanh_argument(photo)  # the generator's own
     output, style_term = fit(lambda: torch.tanh(base + change), [change], photo, style, terms, args.steps, lr=0.05)
     runs["pixels"] = (output, style_term, time.process_time() - started)
     for name in args.generators.split(","):

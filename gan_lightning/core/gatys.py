@@ -26,6 +26,7 @@ from torch import Tensor
 
 from gan_lightning.common.checks import check_at_least
 from gan_lightning.common.errors import UserError
+from gan_lightning.common.torch_utils import tanh_argument
 from gan_lightning.core.losses import feature_content_loss, gram_matrix, gram_style_loss
 from gan_lightning.core.nets.perceptual import LAYER_NAMES, FeatureNetwork
 
@@ -33,12 +34,6 @@ ImageOptimizer = Literal["lbfgs", "adam"]
 IMAGE_OPTIMIZERS: tuple[str, ...] = get_args(ImageOptimizer)
 # Per step: (step, steps, style loss, content loss).
 Progress = Callable[[int, int, float, float], None]
-# How far the start image's pixels are pulled in from -1 and 1. tanh's slope at atanh(1 - m) is about
-# 2m: with an eighth of an 8-bit level (1e-3) the black and white of a silhouette or a logo got a
-# 500th of the gradient and stayed as they were (a black disc on white did not move at all,
-# tests/core/test_gatys.py); at 0.05 they get a tenth, and a white the
-# optimisation leaves alone comes back as 0.95 (about 249 of 255).
-START_MARGIN = 0.05
 
 
 def check_optimizer(name: str) -> str:
@@ -104,8 +99,8 @@ def optimise_image(
         style_features = network(style)
         style_grams = [gram_matrix(f) for f in style_features]
         scale = content_scale(content_features, style_features[content_index])
-    # The paper's init from the photo (keeps its layout), its pixels pulled into tanh's range by START_MARGIN.
-    u = torch.atanh(photo.detach().float().clamp(-1 + START_MARGIN, 1 - START_MARGIN)).clone(memory_format=torch.contiguous_format).requires_grad_(True)
+    # The paper's init from the photo (keeps its layout), in tanh's argument.
+    u = tanh_argument(photo.detach().float()).clone(memory_format=torch.contiguous_format).requires_grad_(True)
     evaluations: list[int] = [0]
     best: list[Tensor] = [torch.tensor(float("inf")), torch.tanh(u.detach())]  # lowest loss seen, its image
 

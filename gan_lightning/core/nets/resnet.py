@@ -21,12 +21,11 @@ from torch import Tensor, nn
 
 from gan_lightning.common.checks import check_at_least, check_positive
 from gan_lightning.common.errors import UserError
+from gan_lightning.common.torch_utils import tanh_argument
 from gan_lightning.core.nets.cut_blocks import BlurDownsample, BlurUpsample, init_xavier_, instance_norm
 
 # Overall stride of the generator: 2 downsampling stages of factor 2.
 GENERATOR_STRIDE = 4
-# How far a residual generator pulls its input in from -1 and 1, so that atanh stays finite.
-RESIDUAL_MARGIN = 1e-3
 
 
 class ResnetBlock(nn.Module):
@@ -264,9 +263,8 @@ class ResnetGenerator(nn.Module):
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
         y = self.decoder(self.encoder(x))
         if self.residual:
-            # The change acts in tanh's argument, so the output stays in (-1, 1); inputs at +-1 are
-            # pulled in by RESIDUAL_MARGIN.
-            photo = torch.atanh(x.clamp(-1 + RESIDUAL_MARGIN, 1 - RESIDUAL_MARGIN))
+            # The change acts in tanh's argument, so the output stays in (-1, 1).
+            photo = tanh_argument(x)
             if self.gated:
                 y, gate = y[:, : self.out_channels], y[:, self.out_channels :]
                 photo = photo * self.contrast_gate ** torch.tanh(gate)
