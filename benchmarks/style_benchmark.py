@@ -91,15 +91,23 @@ def run_child(command: list[str], threads: int, log: Path) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def shipped_data_value(mode: str, key: str) -> int:
-    """A data option of ``mode``'s preset as shipped (its config and the files it includes, the later overriding)."""
+def shipped_value(mode: str, section: str, key: str) -> object:
+    """``section.init_args.KEY`` of ``mode``'s preset as shipped (its config and the files it includes,
+    the later overriding); a dotted KEY reaches into a group (``generator.width``)."""
     value = None
     for path, _ in included_configs(harness.REPO / CONFIGS[mode]):
-        data = (yaml.safe_load(path.read_text()) or {}).get("data") or {}
-        value = (data.get("init_args") or {}).get(key, value)
+        found = ((yaml.safe_load(path.read_text()) or {}).get(section) or {}).get("init_args") or {}
+        for part in key.split("."):
+            found = found.get(part) if isinstance(found, dict) else None
+        value = value if found is None else found
     if value is None:
-        raise SystemExit(f"{CONFIGS[mode]} sets no data.init_args.{key}")
-    return int(value)
+        raise SystemExit(f"{CONFIGS[mode]} sets no {section}.init_args.{key}")
+    return value
+
+
+def shipped_data_value(mode: str, key: str) -> int:
+    """A data option of ``mode``'s preset as shipped."""
+    return int(shipped_value(mode, "data", key))
 
 
 def run_folder(work: Path, mode: str, trained_on: str) -> Path:

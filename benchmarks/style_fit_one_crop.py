@@ -20,7 +20,7 @@ import time
 import harness  # puts this checkout's gan_lightning on the path
 import style_pairs
 import torch
-from style_benchmark import measure
+from style_benchmark import measure, shipped_value
 from torchvision.transforms.v2 import functional as TF
 
 from gan_lightning.common.images import pil_to_tensor, save_image_grid
@@ -30,18 +30,21 @@ from gan_lightning.core.nets.perceptual import PerceptualConfig
 from gan_lightning.core.nets.resnet import ResnetGenerator
 from gan_lightning.training.perceptual_terms import PerceptualTerms
 
-# The fast neural preset's loss weights and generator (configs/style_transfer_fast_neural.yaml).
-STYLE, CONTENT, COLOUR = 5.0, 0.1, 1.0
-WIDTH, BLOCKS = 16, 3
+
+def preset(key: str) -> float:
+    """The fast neural preset's model option (configs/style_transfer_fast_neural.yaml)."""
+    return float(shipped_value("fast_neural", "model", key))
 
 
-def fit(render, parameters, photo: torch.Tensor, style: torch.Tensor, terms: PerceptualTerms, steps: int, lr: float) -> tuple[torch.Tensor, float]:
-    """Adam (the preset's betas) on the preset's loss; returns the last output and its style term."""
+def fit(render, parameters, photo: torch.Tensor, style: torch.Tensor, terms: PerceptualTerms, weights: tuple[float, float, float], steps: int, lr: float) -> tuple[torch.Tensor, float]:
+    """Adam (the preset's betas) on the preset's loss, ``weights`` its style, content and colour
+    weights; returns the last output and its style term."""
+    style_weight, content_weight, colour_weight = weights
     optimizer = torch.optim.Adam(parameters, lr=lr, betas=(0.5, 0.999))
     for _ in range(steps):
         output = render()
         style_term, content_term = terms(photo, style, output)
-        loss = STYLE * style_term + CONTENT * content_term + COLOUR * colour_statistics_loss(output, style)
+        loss = style_weight * style_term + content_weight * content_term + colour_weight * colour_statistics_loss(output, style)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -63,19 +66,21 @@ def main() -> None:
     photo = TF.center_crop(TF.resize(pil_to_tensor(style_pairs.photo(photo_name))[None], 2 * args.size, antialias=True), args.size)
     style = TF.resize(pil_to_tensor(style_pairs.style(style_name))[None], 2 * args.size, antialias=True)
     terms = PerceptualTerms(PerceptualConfig("random_wide"), "gram", "relu2_1", "relative")
+    weights = (preset("lambda_style"), preset("lambda_content"), preset("lambda_colour"))
     runs: dict[str, tuple[torch.Tensor, float, float]] = {}
 
     started = time.process_time()
     change = torch.zeros_like(photo, requires_grad=True)
     base = tanh_argument(photo)  # the generator's own
-    output, style_term = fit(lambda: torch.tanh(base + change), [change], photo, style, terms, args.steps, lr=0.05)
+    output, style_term = fit(lambda: torch.tanh(base + change), [change], photo, style, terms, weights, args.steps, lr=0.05)
     runs["pixels"] = (output, style_term, time.process_time() - started)
     for name in args.generators.split(","):
         noise = float(name.split("=")[1]) if name.startswith("noise=") else 0.0
         torch.manual_seed(0)
-        generator = ResnetGenerator(ngf=WIDTH, n_blocks=BLOCKS, residual=True, init_gain=1.0, noise=noise)
+        generator = ResnetGenerator(ngf=int(preset("generator.width")), n_blocks=int(preset("generator.blocks")), residual=True,
+                                    init_gain=preset("generator.init_gain"), noise=noise)  # fmt: skip
         started = time.process_time()
-        output, style_term = fit(lambda: generator(photo), list(generator.parameters()), photo, style, terms, args.steps, lr=1e-3)
+        output, style_term = fit(lambda: generator(photo), list(generator.parameters()), photo, style, terms, weights, args.steps, lr=1e-3)
         runs[name] = (output, style_term, time.process_time() - started)
 
     rows = []
