@@ -8,7 +8,9 @@ gives, and which input sizes stay free.
   fused path's group count is the batch size and would freeze it.
 - StyleTransfer: ``x (N, C, H, W) -> image``. ONNX: any H and W (at least 8). torch.export: H and W
   multiples of 4 (its run-time shape checks reject the padded graph at some sizes; pad with
-  reflection and crop back, as ``forward`` does).
+  reflection and crop back, as ``forward`` does). A generator with noise inputs (``generator.noise``)
+  also takes ``noise (N, 3, H, W)``, standard normal values: a graph holds no random generator that
+  would draw as PyTorch's does, so its caller draws them (any draw gives the same kind of texture).
 
 Images are in [-1, 1], NCHW, float32.
 """
@@ -43,6 +45,11 @@ class Graph:
     dynamic_shapes: dict[str, Any]
     output_name: str = "image"
     side_multiple: int = 1  # image inputs: H and W must be multiples of this
+    # What the exported file must match: the generator's own forward where ``module`` rewrites it.
+    reference: nn.Module | None = None
+
+    def expected(self, *inputs: Tensor) -> Tensor:
+        return (self.reference or self.module)(*inputs)
 
 
 class StyleGANImage(nn.Module):
@@ -92,15 +99,20 @@ class StyleTransferImage(nn.Module):
         super().__init__()
         self.network = generator
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, noise: Tensor | None = None) -> Tensor:
         height, width = x.shape[2:]
+        x = self._pad(x, height, width)
+        noise = None if noise is None else self._pad(noise, height, width)
+        return self.network.transform(x, noise)[:, :, :height, :width]
+
+    @staticmethod
+    def _pad(x: Tensor, height, width) -> Tensor:
         stride = GENERATOR_STRIDE
         x = F.pad(x, (0, stride - 1, 0, stride - 1), mode="reflect")
         # The zero rows keep the crop below from ever being the whole tensor (torch.export would
         # otherwise specialise on whether it is).
         x = F.pad(x, (0, stride, 0, stride))
-        x = x[:, :, : (height + stride - 1) // stride * stride, : (width + stride - 1) // stride * stride]
-        return self.network.decoder(self.network.encoder(x))[:, :, :height, :width]
+        return x[:, :, : (height + stride - 1) // stride * stride, : (width + stride - 1) // stride * stride]
 
 
 def _check_exportable(generator: nn.Module, algorithm: str) -> None:
@@ -108,11 +120,6 @@ def _check_exportable(generator: nn.Module, algorithm: str) -> None:
         raise UserError(
             f"{algorithm} takes a content and a style image; ONNX and torch.export of it are not supported yet: "
             "use the model folder (--format safetensors) instead"
-        )
-    if isinstance(generator, ResnetGenerator) and generator.noise > 0:
-        raise UserError(
-            f"this generator draws noise (generator.noise {generator.noise}); ONNX and torch.export of it are not "
-            "supported yet (its outputs cannot be checked against PyTorch's): use the model folder (--format safetensors) instead"
         )
     if algorithm == "StyleGAN":
         assert isinstance(generator, (Generator, stylegan3.Generator))
@@ -129,13 +136,20 @@ def graphs_for(generator: nn.Module, algorithm: str, any_size: bool = True) -> l
     _check_exportable(generator, algorithm)
     batch = Dim("batch", min=1)
     if algorithm == "StyleTransfer":
+        assert isinstance(generator, ResnetGenerator)
         if any_size:
             image = torch.rand(EXAMPLE_BATCH, generator.in_channels, 18, 23) * 2 - 1
             sides = {2: Dim.DYNAMIC, 3: Dim.DYNAMIC}  # symbolic without trace-time range proofs
-            return [Graph("generator", StyleTransferImage(generator), (image,), ["x"], {"x": {0: batch, **sides}})]
-        image = torch.rand(EXAMPLE_BATCH, generator.in_channels, 4 * GENERATOR_STRIDE, 5 * GENERATOR_STRIDE) * 2 - 1
-        sides = {2: GENERATOR_STRIDE * Dim("height_blocks", min=2), 3: GENERATOR_STRIDE * Dim("width_blocks", min=2)}
-        return [Graph("generator", generator, (image,), ["x"], {"x": {0: batch, **sides}}, side_multiple=GENERATOR_STRIDE)]
+            module, multiple = StyleTransferImage(generator), 1
+        else:
+            image = torch.rand(EXAMPLE_BATCH, generator.in_channels, 4 * GENERATOR_STRIDE, 5 * GENERATOR_STRIDE) * 2 - 1
+            sides = {2: GENERATOR_STRIDE * Dim("height_blocks", min=2), 3: GENERATOR_STRIDE * Dim("width_blocks", min=2)}
+            module, multiple = generator, GENERATOR_STRIDE
+        inputs, names, shapes = (image,), ["x"], {"x": {0: batch, **sides}}
+        if generator.noise > 0:
+            noise = torch.randn(EXAMPLE_BATCH, generator.NOISE_STAGES, *image.shape[2:])
+            inputs, names, shapes = (image, noise), ["x", "noise"], {**shapes, "noise": {0: batch, **sides}}
+        return [Graph("generator", module, inputs, names, shapes, side_multiple=multiple, reference=generator)]
     z = torch.randn(EXAMPLE_BATCH, generator.z_dim)
     if algorithm != "StyleGAN":
         return [Graph("generator", generator, (z,), ["z"], {"z": {0: batch}})]
@@ -163,6 +177,8 @@ def check_inputs(graph: Graph, batch: int = 3) -> tuple[Tensor, ...]:
             # sides unlike the traced ones (one not a multiple of 4 where any size is allowed)
             step = graph.side_multiple
             inputs.append(torch.rand(batch, channels, height + 2 * step, width + 3 * step, generator=generator) * 2 - 1)
+        elif name == "noise":  # the size of the image before it
+            inputs.append(torch.randn(batch, tensor.shape[1], *inputs[-1].shape[2:], generator=generator))
         elif name == "ws":
             inputs.append(tensor[:1].repeat(batch, 1, 1) + 0.1 * torch.randn(batch, *tensor.shape[1:], generator=generator))
         else:

@@ -83,8 +83,9 @@ class ChannelNoise(nn.Module):
         super().__init__()
         self.strength = nn.Parameter(torch.full((1, channels, 1, 1), strength))
 
-    def forward(self, h: Tensor) -> Tensor:
-        return h + self.strength * torch.randn_like(h[:, :1])
+    def forward(self, h: Tensor, field: Tensor | None = None) -> Tensor:
+        """``field`` (N, 1, H, W): the standard normal values to add, instead of a fresh draw."""
+        return h + self.strength * (torch.randn_like(h[:, :1]) if field is None else field)
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,8 @@ class ResnetGeneratorConfig:
         noise: the initial strength of ``ChannelNoise`` before each of the decoder's three stages
             (at a quarter, half and the full resolution); 0: none, the output a function of the photo
             alone. With noise each call draws new values from PyTorch's random generator (seed it
-            for the same output twice). Not in CUT or Johnson et al.; measured on the fast neural
-            preset and not chosen (docs/style_transfer.md).
+            for the same output twice), or takes them as ``forward``'s ``noise``. Not in CUT or
+            Johnson et al.; measured on the fast neural preset (docs/style_transfer.md).
     """
 
     width: int = 64
@@ -126,8 +127,13 @@ class ResnetGenerator(nn.Module):
     """Image-to-image generator: ``forward(x)`` maps images in [-1, 1] to images in [-1, 1] of the same size.
 
     Inputs whose sides are not multiples of 4 are reflect-padded and the output cropped back.
-    ``encode(x, layers)`` returns the encoder features that PatchNCE compares.
+    ``encode(x, layers)`` returns the encoder features that PatchNCE compares. With
+    ``noise`` > 0, ``forward(x, noise)`` may be given the values its noise inputs add, as a
+    standard normal field (N, ``NOISE_STAGES``, H, W) the size of ``x`` (stage k reads channel k
+    every 4 / 2 / 1 pixels): a graph exported with that input gives what PyTorch gives.
     """
+
+    NOISE_STAGES = 3  # one ChannelNoise before each of the decoder's stages
 
     def __init__(
         self,
@@ -254,14 +260,31 @@ class ResnetGenerator(nn.Module):
                 break
         return [found[i] for i in layers]
 
-    def forward(self, x: Tensor) -> Tensor:
+    def _check_noise(self, x: Tensor, noise: Tensor) -> None:
+        if self.noise == 0:
+            raise ValueError("noise given to a generator without noise inputs (generator.noise 0); allowed: None")
+        expected = (x.shape[0], self.NOISE_STAGES, *x.shape[2:])
+        if tuple(noise.shape) != expected:
+            raise ValueError(f"noise shape {tuple(noise.shape)} is invalid; allowed: {expected} (N, stages, H, W of the input)")
+
+    def forward(self, x: Tensor, noise: Tensor | None = None) -> Tensor:
         self._check_input(x)
+        if noise is not None:
+            self._check_noise(x, noise)
         height, width = x.shape[2:]
         pad_h, pad_w = -height % GENERATOR_STRIDE, -width % GENERATOR_STRIDE
         if pad_h or pad_w:
             # Reflect needs pad < side; sides >= 4 make that hold for pads <= 3.
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
-        y = self.decoder(self.encoder(x))
+            noise = None if noise is None else F.pad(noise, (0, pad_w, 0, pad_h), mode="reflect")
+        y = self.transform(x, noise)
+        assert y.shape[2:] == x.shape[2:] and y.shape[1] == self.out_channels, (tuple(y.shape), tuple(x.shape))
+        return y[:, :, :height, :width]
+
+    def transform(self, x: Tensor, noise: Tensor | None = None) -> Tensor:
+        """The generator on an input whose sides are multiples of ``GENERATOR_STRIDE`` (``forward``
+        pads to that; an exported graph pads its own way), ``noise`` padded alike."""
+        y = self.decode(self.encoder(x), noise)
         if self.residual:
             # The change acts in tanh's argument, so the output stays in (-1, 1).
             photo = tanh_argument(x)
@@ -269,5 +292,17 @@ class ResnetGenerator(nn.Module):
                 y, gate = y[:, : self.out_channels], y[:, self.out_channels :]
                 photo = photo * self.contrast_gate ** torch.tanh(gate)
             y = torch.tanh(photo + y)
-        assert y.shape[2:] == x.shape[2:] and y.shape[1] == self.out_channels, (tuple(y.shape), tuple(x.shape))
-        return y[:, :, :height, :width]
+        return y
+
+    def decode(self, h: Tensor, noise: Tensor | None = None) -> Tensor:
+        if noise is None:
+            return self.decoder(h)
+        stage = 0
+        for layer in self.decoder:
+            if isinstance(layer, ChannelNoise):
+                step = GENERATOR_STRIDE >> stage  # the stages run at a quarter, half and the full size
+                h = layer(h, noise[:, stage : stage + 1, ::step, ::step])
+                stage += 1
+            else:
+                h = layer(h)
+        return h

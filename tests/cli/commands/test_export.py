@@ -171,6 +171,24 @@ def test_onnx_mapping_and_synthesis_mix_styles_like_the_generator(exported):
     assert np.abs(image - expected.numpy()).max() <= TOLERANCE
 
 
+def test_the_any_size_graph_is_the_generator_also_when_residual_gated_or_noisy():
+    """``StyleTransferImage`` pads its own way and must give ``forward``'s output, residual and
+    contrast gate included (an export once left them out and checked itself against itself)."""
+    from gan_lightning.checkpoints.export.graphs import StyleTransferImage
+    from gan_lightning.core.nets.resnet import ResnetGenerator
+
+    torch.manual_seed(0)
+    for settings in (dict(), dict(residual=True), dict(residual=True, contrast_gate=2.0), dict(residual=True, noise=0.5)):
+        generator = ResnetGenerator(ngf=8, n_blocks=1, init_gain=1.0, **settings).eval()
+        if generator.residual:  # its last convolution starts at zero: the identity
+            torch.nn.init.normal_(generator.decoder[-1].weight, std=0.1)
+        for height, width in ((9, 13), (20, 23)):
+            x = torch.rand(2, 3, height, width) * 2 - 1
+            noise = (torch.randn(2, 3, height, width),) if generator.noise else ()
+            with torch.no_grad():
+                torch.testing.assert_close(StyleTransferImage(generator)(x, *noise), generator(x, *noise), rtol=0, atol=1e-6)
+
+
 def test_onnx_style_transfer_takes_any_image_size(exported):
     import onnxruntime
 
@@ -247,17 +265,33 @@ def test_a_folder_that_is_not_a_model_folder_is_named(tmp_path, capsys):
     assert "is not a model folder: it needs config.json and model.safetensors" in capsys.readouterr().err
 
 
-def test_a_generator_that_draws_noise_names_what_cannot_be_exported_and_exports_as_a_model_folder(tmp_path, capsys):
+def test_a_residual_generator_that_draws_noise_exports_with_a_noise_input_and_matches_its_forward(tmp_path):
+    """The fast neural preset's generator (residual, ``generator.noise``): ONNX and torch.export
+    take the noise as an input and give what ``generator(x, noise)`` gives; the model folder
+    draws it, the same for every image in ``stylize``."""
+    import onnxruntime
     from gan_lightning.training.models.style_transfer import StyleTransfer
 
     model = StyleTransfer(resolution=32, generator=dict(width=8, blocks=1, residual=True, noise=0.5), style_network=dict(width=8), num_patches=16, lambda_gan=0.0, lambda_nce=0.0, nce_identity=False, lambda_style=1.0, perceptual=dict(width=8))
     torch.nn.init.normal_(model.generator.decoder[-1].weight, std=0.1)  # as after training: the noise shows
     checkpoint = tmp_path / "noisy.ckpt"
     torch.save({"algorithm": "StyleTransfer", "hyper_parameters": dict(model.hparams), "state_dict": model.state_dict()}, checkpoint)
-    with pytest.raises(SystemExit):
-        run_cli("export", "--ckpt", checkpoint, "--format", "onnx", "--out", tmp_path / "n.onnx")
-    assert "draws noise (generator.noise 0.5)" in capsys.readouterr().err
-    assert not (tmp_path / "n.onnx").exists()
+    generator = model.generator.eval()
+    for fmt, out in (("onnx", "n.onnx"), ("torch-export", "n.pt2")):
+        run_cli("export", "--ckpt", checkpoint, "--format", fmt, "--out", tmp_path / out)
+    onnx = onnxruntime.InferenceSession(str(tmp_path / "n.onnx"))
+    program = torch.export.load(str(tmp_path / "n.pt2")).module()
+    rng = torch.Generator().manual_seed(0)
+    for height, width in ((21, 30), (24, 36)):  # torch.export: multiples of 4 only
+        x = torch.rand(2, 3, height, width, generator=rng) * 2 - 1
+        noise = torch.randn(2, 3, height, width, generator=rng)
+        with torch.no_grad():
+            expected = generator(x, noise)
+            assert (expected - generator(x, torch.randn(2, 3, height, width, generator=rng))).abs().max() > 0.01  # the input is used
+            (image,) = onnx.run(None, {"x": x.numpy(), "noise": noise.numpy()})
+            assert np.abs(image - expected.numpy()).max() <= TOLERANCE
+            if height % 4 == 0:
+                assert (program(x, noise) - expected).abs().max() <= TOLERANCE
     run_cli("export", "--ckpt", checkpoint, "--format", "safetensors", "--out", tmp_path / "folder")
     photo = tmp_path / "photo.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(photo)

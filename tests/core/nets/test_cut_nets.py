@@ -320,3 +320,26 @@ def test_decoder_noise_is_new_each_call_the_same_under_one_seed_learnt_and_rebui
     expected = model.generator.eval()(x)
     torch.manual_seed(5)
     assert rebuilt.noise == 0.5 and torch.equal(rebuilt(x), expected)
+
+
+def test_noise_given_as_a_field_is_the_drawn_noise_read_at_each_stage_and_checked():
+    """``forward(x, noise)``: stage k adds channel k of the field every 4 / 2 / 1 pixels. Filled
+    with what the seeded draw gives, the field reproduces the drawn output exactly."""
+    torch.manual_seed(0)
+    generator = ResnetGenerator(ngf=8, n_blocks=1, residual=True, init_gain=1.0, noise=0.5).eval()
+    torch.nn.init.normal_(generator.decoder[-1].weight, std=0.1)
+    x = torch.rand(2, 3, 16, 24) * 2 - 1
+    torch.manual_seed(4)
+    drawn = generator(x)
+    torch.manual_seed(4)
+    stages = [torch.randn(2, 1, 16 // step, 24 // step) for step in (4, 2, 1)]  # the draw's order
+    field = torch.randn(2, 3, 16, 24)  # values no stage reads stay random
+    for k, (step, values) in enumerate(zip((4, 2, 1), stages)):
+        field[:, k : k + 1, ::step, ::step] = values
+    torch.testing.assert_close(generator(x, field), drawn, rtol=0, atol=0)
+    odd = torch.rand(1, 3, 13, 18) * 2 - 1  # padded like the photo
+    assert torch.equal(generator(odd, torch.ones(1, 3, 13, 18)), generator(odd, torch.ones(1, 3, 13, 18)))
+    with pytest.raises(ValueError, match=r"noise shape \(2, 1, 16, 24\) is invalid; allowed: \(2, 3, 16, 24\)"):
+        generator(x, torch.zeros(2, 1, 16, 24))
+    with pytest.raises(ValueError, match="generator.noise 0"):
+        ResnetGenerator(ngf=8, n_blocks=1)(x, field)
