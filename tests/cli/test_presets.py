@@ -53,6 +53,7 @@ PRESET_CHANGED_SINCE: dict[str, dict[str, object]] = {
         "lambda_style": 5.0,  # with the colour term, which holds the brightness the features do not see
         "lambda_colour": 1.0,
         "generator.init_gain": 1.0,  # CUT's 0.02 left the short training noisy (docs/style_transfer.md)
+        "generator.noise": 0.5,  # texture where the photo is flat: more benchmark pairs meet the bar on all three splits
     },
 }
 PRESETS = sorted(path.stem for path in (REPO / "configs").glob("*.yaml"))
