@@ -111,6 +111,8 @@ def onnx_metadata(checkpoint: dict, generator: nn.Module) -> dict[str, str]:
         metadata.update(z_dim=str(generator.z_dim), resolution=str(hparams["resolution"]))
     if checkpoint["algorithm"] == "StyleGAN":
         metadata.update(num_ws=str(generator.num_ws), w_dim=str(generator.w_dim), noise_mode="const")
+    if checkpoint["algorithm"] == "StyleTransfer" and generator.noise > 0:
+        metadata.update(noise=f"standard normal, (N, {generator.NOISE_STAGES}, H, W) of x")
     return metadata
 
 

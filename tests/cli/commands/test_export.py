@@ -280,6 +280,7 @@ def test_a_residual_generator_that_draws_noise_exports_with_a_noise_input_and_ma
     for fmt, out in (("onnx", "n.onnx"), ("torch-export", "n.pt2")):
         run_cli("export", "--ckpt", checkpoint, "--format", fmt, "--out", tmp_path / out)
     onnx = onnxruntime.InferenceSession(str(tmp_path / "n.onnx"))
+    assert onnx.get_modelmeta().custom_metadata_map["noise"] == "standard normal, (N, 3, H, W) of x"
     program = torch.export.load(str(tmp_path / "n.pt2")).module()
     rng = torch.Generator().manual_seed(0)
     for height, width in ((21, 30), (24, 36)):  # torch.export: multiples of 4 only
