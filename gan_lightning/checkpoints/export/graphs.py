@@ -101,12 +101,12 @@ class StyleTransferImage(nn.Module):
 
     def forward(self, x: Tensor, noise: Tensor | None = None) -> Tensor:
         height, width = x.shape[2:]
-        x = self._pad(x, height, width)
-        noise = None if noise is None else self._pad(noise, height, width)
-        return self.network.transform(x, noise)[:, :, :height, :width]
+        noise = None if noise is None else self._pad(noise)
+        return self.network.transform(self._pad(x), noise)[:, :, :height, :width]
 
     @staticmethod
-    def _pad(x: Tensor, height, width) -> Tensor:
+    def _pad(x: Tensor) -> Tensor:
+        height, width = x.shape[2:]
         stride = GENERATOR_STRIDE
         x = F.pad(x, (0, stride - 1, 0, stride - 1), mode="reflect")
         # The zero rows keep the crop below from ever being the whole tensor (torch.export would

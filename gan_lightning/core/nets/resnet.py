@@ -295,13 +295,12 @@ class ResnetGenerator(nn.Module):
         return y
 
     def decode(self, h: Tensor, noise: Tensor | None = None) -> Tensor:
-        if noise is None:
-            return self.decoder(h)
+        """The decoder; its noise inputs draw their own values where ``noise`` is None."""
         stage = 0
         for layer in self.decoder:
             if isinstance(layer, ChannelNoise):
                 step = GENERATOR_STRIDE >> stage  # the stages run at a quarter, half and the full size
-                h = layer(h, noise[:, stage : stage + 1, ::step, ::step])
+                h = layer(h, None if noise is None else noise[:, stage : stage + 1, ::step, ::step])
                 stage += 1
             else:
                 h = layer(h)
