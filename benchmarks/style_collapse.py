@@ -4,7 +4,8 @@ changed against the shipped preset at a time, offline (scikit-image's photos and
     python benchmarks/style_collapse.py --name shipped_64px --resolution 64 --load-size 128 --steps 100
     python benchmarks/style_collapse.py --name r1_0 --resolution 64 --load-size 128 --steps 100 --model lambda_r1=0
 
-The preset is configs/style_transfer_single.yaml (its model options over configs/style_transfer.yaml's);
+The preset is configs/style_transfer_single_cut.yaml (its model options over configs/style_transfer.yaml's;
+the single-image preset when these collapses were measured);
 ``--model KEY=VALUE`` / ``--data KEY=VALUE`` override one option (YAML values). After training, on the
 whole photo and the whole style image at the training scale (short side ``load_size``):
 - ``structure``: correlation of the output's blurred luminance with the photo's (1: kept, ~0: lost);
@@ -110,7 +111,7 @@ def parse_overrides(pairs: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--name", required=True)
-    parser.add_argument("--config", default="style_transfer_single.yaml")
+    parser.add_argument("--config", default="style_transfer_single_cut.yaml")
     parser.add_argument("--photo", default="astronaut", help="an example photo's name or an image file")
     parser.add_argument("--style", default="cells", help="an example style's name or an image file")
     parser.add_argument("--resolution", type=int, default=None, help="crop side (default: the preset's)")

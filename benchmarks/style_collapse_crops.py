@@ -51,7 +51,7 @@ from gan_lightning.training.models.style_transfer import StyleTransfer
 SINGLE = {"example_photo": "astronaut", "example_style": "cells", "resolution": 64, "load_size": 128, "max_zoom": 1.5, "crops_per_epoch": 400, "batch_size": 4}
 CHELSEA = {**SINGLE, "example_photo": "chelsea", "example_style": "grass_ink"}
 FAST = {"example_photos": ["astronaut", "chelsea", "rocket"], "example_styles": ["gravel_rust"], "resolution": 64, "load_size": 128, "crops_per_epoch": 400, "batch_size": 4}
-SINGLE_PRESETS = ("style_transfer.yaml", "style_transfer_single.yaml")
+SINGLE_PRESETS = ("style_transfer.yaml", "style_transfer_single_cut.yaml")  # the single-image preset of that time
 FAST_PRESETS = ("style_transfer_fast_neural.yaml",)
 REPRODUCTIONS = [
     ("single_astronaut__cells_style10", "SingleImagePairDataModule", SINGLE, SINGLE_PRESETS, {"lambda_style": 10.0}),

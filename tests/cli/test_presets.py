@@ -42,8 +42,11 @@ ADDED_SINCE: dict[str, dict[str, object]] = {
     "PhotoStyleDataModule": {"grey_fraction": 0.0},  # every content crop keeps its colours, as before
 }
 # Per preset, model options changed on purpose since.
+# style_transfer_single's snapshot was printed again when that preset became the fast neural
+# generator and losses on one pair (docs/style_transfer.md); its values before are
+# style_transfer_single_cut's, whose snapshot is the earlier one under its new run folder.
 PRESET_CHANGED_SINCE: dict[str, dict[str, object]] = {
-    "style_transfer_single": {
+    "style_transfer_single_cut": {
         "lambda_style": 1.0,  # 10 collapsed the outputs into blobs (benchmarks/results/style_collapse.md)
         "perceptual.network": "auto",  # VGG where its weights are given or cached, as the papers; random_wide offline
     },

@@ -388,7 +388,7 @@ class StyleTransfer(GANModule):
         hp = self.hparams
         if self.perceptual_only and not hp.generator["residual"]:  # hparams hold every generator field (__init__)
             return "the generator has not learnt to redraw the photos yet: set --model.init_args.generator.residual true (it starts from the photo; the fast neural preset's setting)"
-        return f"the style term outweighs the photo's structure: lower --model.init_args.lambda_style (now {hp.lambda_style}; the single-image preset's is 1, the fast neural preset's 5)"
+        return f"the style term outweighs the photo's structure: lower --model.init_args.lambda_style (now {hp.lambda_style}; the CUT single-image preset's is 1, the fast neural and single-image presets' 5)"
 
     @torch.no_grad()
     def fixed_samples(self) -> dict[str, Tensor]:

@@ -16,7 +16,7 @@ from gan_lightning.training.models.style_transfer import StyleTransfer
 from tests.conftest import REPO, fast_trainer_args, run_cli, run_cli_subprocess
 
 TINY = dict(resolution=32, generator=dict(width=8, blocks=1), style_network=dict(width=8), num_patches=16, fid_features="shapes", fid_num_samples=8)
-STYLE_CONFIGS = ["style_transfer.yaml", "style_transfer_fast.yaml", "style_transfer_single.yaml"]
+STYLE_CONFIGS = ["style_transfer.yaml", "style_transfer_fast.yaml", "style_transfer_single.yaml", "style_transfer_single_cut.yaml"]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -74,12 +74,12 @@ def test_learning_rate_is_constant_then_decays_linearly_per_epoch(tmp_path):
     assert all(len(set(row)) == 1 for row in seen)  # all three optimizers follow the same schedule
 
 
-@pytest.mark.parametrize("preset", ["cut", "fastcut", "single"])
+@pytest.mark.parametrize("preset", ["cut", "fastcut", "single_cut"])
 def test_each_preset_trains_a_step(tmp_path, preset):
     options = {
         "cut": dict(nce_identity=True),
         "fastcut": dict(nce_identity=False, flip_equivariance=True, lambda_nce=10.0),
-        "single": dict(nce_negatives_from_batch=True, lambda_identity=1.0, lambda_r1=1.0, gan_loss="non_saturating"),
+        "single_cut": dict(nce_negatives_from_batch=True, lambda_identity=1.0, lambda_r1=1.0, gan_loss="non_saturating"),
     }[preset]
     model = StyleTransfer(**TINY, **options)
     trainer = tiny_trainer(tmp_path, max_steps=6, limit_val_batches=0)
@@ -198,7 +198,7 @@ def shapes_data_args(extra: list[str] | None = None) -> list[str]:
 @pytest.mark.parametrize("config", STYLE_CONFIGS)
 def test_each_config_fits_as_is_for_a_batch(tmp_path, config):
     single = ["--data.init_args.crops_per_epoch", "4", "--data.init_args.resolution", "32", "--data.init_args.load_size", "64", "--model.init_args.perceptual.width", "8"]
-    data = shapes_data_args() if config != "style_transfer_single.yaml" else single
+    data = single if config.startswith("style_transfer_single") else shapes_data_args()
     run_cli(
         "fit", "--config", REPO / "configs" / config, *fast_trainer_args(tmp_path), *CLI_TINY, *data,
         "--trainer.max_steps", "3", *checkpoint_callbacks(tmp_path / "ckpt"),
