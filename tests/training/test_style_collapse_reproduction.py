@@ -10,6 +10,7 @@ import pytest
 import yaml
 from lightning.pytorch import Trainer, seed_everything
 
+from gan_lightning.cli.config_files import included_configs
 from gan_lightning.data.single_image import SingleImagePairDataModule
 from gan_lightning.training.callbacks.style_collapse import STRUCTURE_BOUND
 from gan_lightning.training.models.style_transfer import StyleTransfer
@@ -18,25 +19,25 @@ from tests.conftest import REPO, fit_one_epoch
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
-# Each preset after the one it composes (its `config:` key), as `fit --config` reads them.
-SINGLE_CUT = ("style_transfer.yaml", "style_transfer_single_cut.yaml")
-SINGLE = ("style_transfer_fast_neural.yaml", "style_transfer_single.yaml")
+SINGLE_CUT = "style_transfer_single_cut.yaml"
+SINGLE = "style_transfer_single.yaml"
 
 
-def preset_model_options(presets: tuple[str, ...]) -> dict:
-    """The presets' model options, each file's over the ones before (a group's fields merged)."""
+def preset_model_options(preset: str) -> dict:
+    """The preset's model options after the files it includes (its `config:` key) and over theirs,
+    a group's fields merged, as `fit --config` composes them."""
     options: dict = {}
-    for name in presets:
-        for key, value in yaml.safe_load((REPO / "configs" / name).read_text())["model"]["init_args"].items():
+    for path, _ in included_configs(REPO / "configs" / preset):
+        for key, value in yaml.safe_load(path.read_text())["model"]["init_args"].items():
             options[key] = {**options[key], **value} if isinstance(value, dict) and isinstance(options.get(key), dict) else value
     options.pop("fid_features")
     return {**options, "fid_features": "shapes", "fid_num_samples": 4, "lr_constant_epochs": 1, "lr_decay_epochs": 0}
 
 
-def train(tmp_path, presets: tuple[str, ...], **overrides) -> tuple[StyleTransfer, Trainer]:
+def train(tmp_path, preset: str, **overrides) -> tuple[StyleTransfer, Trainer]:
     seed_everything(0)
     data = SingleImagePairDataModule(example_photo="astronaut", example_style="cells", resolution=64, load_size=128, max_zoom=1.5, crops_per_epoch=400, batch_size=4, num_workers=0)
-    model = StyleTransfer(resolution=64, **{**preset_model_options(presets), **overrides})
+    model = StyleTransfer(resolution=64, **{**preset_model_options(preset), **overrides})
     return model, fit_one_epoch(model, data, tmp_path)
 
 
