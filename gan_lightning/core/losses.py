@@ -250,17 +250,33 @@ def mean_std_style_loss(output_features: list[Tensor], style_features: list[Tens
     return total / len(output_features)
 
 
-def colour_statistics_loss(images: Tensor, style: Tensor) -> Tensor:
-    """Distance of each image's per-channel pixel mean and standard deviation from the style batch's
-    (pooled over all its images and pixels): Huang & Belongie 2017's statistics on the pixels.
+def colour_statistics_loss(images: Tensor, style: Tensor, photos: Tensor | None = None) -> Tensor:
+    """Distance of each image's per-channel pixel mean and standard deviation from a target: the style
+    batch's (pooled over all its images and pixels), Huang & Belongie 2017's statistics on the pixels.
+
+    ``photos`` (the images' sources, same batch): each image's target is instead its own photo's
+    statistics moved by the one per-channel map that takes the photo batch's pooled statistics to the
+    style's (the map that recolours the whole photo). A dark crop of the photo then keeps a dark
+    target rather than the style's mean, so light and dark areas keep their place.
 
     Zero-mean feature filters (the offline random networks) see neither brightness nor overall
     contrast, so a generator trained on their Gram terms alone can darken or flatten its output for
     free (benchmarks/style_brightness_probe.py); this term sees both."""
     mu, sigma = mean_std(images)
-    pooled = style.detach().float().transpose(0, 1).flatten(1)  # (C, N * H * W)
-    mu_s, sigma_s = pooled.mean(1), pooled.std(1, unbiased=False)
-    return ((mu.flatten(1) - mu_s).norm(dim=1) + (sigma.flatten(1) - sigma_s).norm(dim=1)).mean()
+    mu, sigma = mu.flatten(1), sigma.flatten(1)
+    mu_s, sigma_s = _pooled_mean_std(style)
+    if photos is not None:
+        mu_p, sigma_p = _pooled_mean_std(photos)
+        gain = sigma_s / sigma_p.clamp_min(1e-6)
+        mu_c, sigma_c = (t.flatten(1) for t in mean_std(photos.detach()))
+        mu_s, sigma_s = mu_s + gain * (mu_c - mu_p), gain * sigma_c
+    return ((mu - mu_s).norm(dim=1) + (sigma - sigma_s).norm(dim=1)).mean()
+
+
+def _pooled_mean_std(images: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-channel mean and standard deviation over all images and pixels of a batch, each (C,)."""
+    pooled = images.detach().float().transpose(0, 1).flatten(1)  # (C, N * H * W)
+    return pooled.mean(1), pooled.std(1, unbiased=False)
 
 
 def feature_content_loss(output_features: Tensor, target_features: Tensor, relative: bool = False) -> Tensor:

@@ -50,6 +50,26 @@ def test_colour_statistics_see_brightness_and_contrast_that_zero_mean_features_d
     assert image.grad is not None and image.grad.abs().sum() > 0
 
 
+def test_mapped_photo_colour_target_keeps_a_dark_crop_darker_than_a_light_one():
+    torch.manual_seed(0)
+    style = torch.rand(1, 3, 16, 16) * 0.5 + 0.2  # light, low contrast
+    photos = torch.cat([torch.rand(1, 3, 16, 16) * 0.4 - 0.9, torch.rand(1, 3, 16, 16) * 0.6 + 0.3])  # a dark crop, a light one
+    # the one per-channel map taking the photo batch's pooled statistics to the style's, applied to both crops
+    pooled_p, pooled_s = photos.transpose(0, 1).flatten(1), style.transpose(0, 1).flatten(1)
+    gain = (pooled_s.std(1, unbiased=False) / pooled_p.std(1, unbiased=False))[:, None, None]
+    mapped = (photos - pooled_p.mean(1)[:, None, None]) * gain + pooled_s.mean(1)[:, None, None]
+    assert float(colour_statistics_loss(mapped, style, photos)) < 1e-3
+    assert float(colour_statistics_loss(mapped, style)) > 0.3  # the style target wants both crops at the style's mean
+    assert float(mapped[0].mean()) < float(style.mean()) < float(mapped[1].mean())
+    # each crop pulled to the style's own statistics is far from its mapped target
+    standardised = (photos - photos.mean((2, 3), keepdim=True)) / photos.std((2, 3), unbiased=False, keepdim=True)
+    at_style = standardised * pooled_s.std(1, unbiased=False)[:, None, None] + pooled_s.mean(1)[:, None, None]
+    assert float(colour_statistics_loss(at_style, style)) < 1e-3 < 0.3 < float(colour_statistics_loss(at_style, style, photos))
+    image = photos.clone().requires_grad_(True)
+    colour_statistics_loss(image, style, photos).backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0
+
+
 def test_relative_losses_weigh_every_layer_alike_whatever_its_feature_scale():
     torch.manual_seed(0)
     style = [torch.rand(1, 4, 6, 6), torch.rand(1, 8, 3, 3)]

@@ -18,6 +18,7 @@ Learning rates are constant for ``lr_constant_epochs`` and then decay linearly t
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +38,9 @@ from gan_lightning.core.nets.resnet import GENERATOR_STRIDE, ResnetGeneratorConf
 from gan_lightning.core.nets.settings import as_config
 from gan_lightning.common.tiling import DEFAULT_TILE_SIZE, apply_tiled
 from gan_lightning.common.torch_utils import eval_mode, frozen, grad_norm
+
+ColourTarget = Literal["style", "mapped_photo"]
+COLOUR_TARGETS: tuple[str, ...] = get_args(ColourTarget)
 
 # CUT's generator loss for least squares is MSE(D(G(x)), 1): the shared least-squares generator loss
 # carries a 1/2, so it is doubled here to keep lambda_gan's meaning from the paper.
@@ -78,7 +82,10 @@ class StyleTransfer(GANModule):
         lambda_style: weight of the perceptual style term (0: off); see ``training/perceptual_terms.py``.
         lambda_content: weight of the perceptual content term (0: off).
         lambda_colour: weight of a term pulling each output's per-channel pixel mean and standard
-            deviation to the style images' (0: off; ``core.losses.colour_statistics_loss``).
+            deviation to a target (0: off; ``core.losses.colour_statistics_loss``).
+        colour_target: the colour term's target. "style": the style images' statistics, the same for
+            every crop; "mapped_photo": the crop's own photo statistics moved by the map that takes the
+            batch's photo statistics to the style's, so a crop of a dark area keeps a darker target.
         lambda_texture: weight of a second Gram style term, in ``texture_network``'s features (0: off).
             Filters that see no flat colour (random_spatial) cannot be matched by recolouring, which
             colour-sensitive features let a short training settle for (docs/style_transfer.md).
@@ -125,6 +132,7 @@ class StyleTransfer(GANModule):
         lambda_style: float = 0.0,
         lambda_content: float = 0.0,
         lambda_colour: float = 0.0,
+        colour_target: ColourTarget = "style",
         lambda_texture: float = 0.0,
         style_statistics: StyleStatistics = "gram",
         content_layer: str = "relu3_1",
@@ -146,6 +154,8 @@ class StyleTransfer(GANModule):
             raise UserError(f"resolution {resolution} is invalid; allowed: a multiple of {GENERATOR_STRIDE} (the generator's stride)")
         for name, value in (("lambda_gan", lambda_gan), ("lambda_nce", lambda_nce), ("lambda_identity", lambda_identity), ("lambda_r1", lambda_r1), ("lambda_style", lambda_style), ("lambda_content", lambda_content), ("lambda_colour", lambda_colour), ("lambda_texture", lambda_texture)):
             check_at_least(name, value, 0)
+        if colour_target not in COLOUR_TARGETS:
+            raise UserError(f"colour_target {colour_target!r} is invalid; allowed: {', '.join(COLOUR_TARGETS)}")
         check_positive("lr", lr)
         check_at_least("num_patches", num_patches, 1)
         check_positive("nce_temperature", nce_temperature)
@@ -283,7 +293,8 @@ class StyleTransfer(GANModule):
             logs["train/perceptual_texture"] = texture_term.detach()
             g_loss = g_loss + hp.lambda_texture * texture_term
         if hp.lambda_colour > 0:
-            colour = colour_statistics_loss(stylized, style)  # statistics of the whole image: flips do not change them
+            photos = content if hp.colour_target == "mapped_photo" else None
+            colour = colour_statistics_loss(stylized, style, photos)  # statistics of the whole image: flips do not change them
             logs["train/colour"] = colour.detach()
             g_loss = g_loss + hp.lambda_colour * colour
         opt_g.zero_grad(set_to_none=True)
