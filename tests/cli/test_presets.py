@@ -35,6 +35,7 @@ ADDED_SINCE: dict[str, dict[str, object]] = {
         "generator.contrast_gate": 1.0,  # no gate: the photo enters the residual output as it is
         "generator.noise": 0.0,  # no noise before the decoder's stages
         "lambda_colour": 0.0,  # no term on the output's pixel colours
+        "colour_target": "style",  # the colour term's target, where it is on: the style's statistics for every crop
         "lambda_texture": 0.0,  # no second style term in colour-blind features
         "texture_network": {"network": "random_spatial", "width": 32, "weights_path": None},
     },
@@ -57,6 +58,7 @@ PRESET_CHANGED_SINCE: dict[str, dict[str, object]] = {
         "lambda_colour": 1.0,
         "generator.init_gain": 1.0,  # CUT's 0.02 left the short training noisy (docs/style_transfer.md)
         "generator.noise": 0.5,  # texture where the photo is flat: more benchmark pairs meet the bar on all three splits
+        "colour_target": "mapped_photo",  # each crop keeps its light or dark place under the colour term (docs/style_transfer.md)
     },
 }
 PRESETS = sorted(path.stem for path in (REPO / "configs").glob("*.yaml"))

@@ -108,7 +108,7 @@ ALGORITHMS: dict[str, tuple[Callable[[], LightningModule], Callable[[], object]]
     "fast_neural_style": (
         lambda: StyleTransfer(resolution=32, generator=dict(width=8, blocks=1), lambda_gan=0.0, lambda_nce=0.0, nce_identity=False,
                               perceptual=dict(network="random_wide", width=8), perceptual_normalisation="relative",
-                              lambda_style=5.0, lambda_colour=1.0, lambda_content=0.1, fid_features="shapes",  # the preset's terms
+                              lambda_style=5.0, lambda_colour=1.0, colour_target="mapped_photo", lambda_content=0.1, fid_features="shapes",  # the preset's terms
                               lambda_texture=1.0, texture_network=dict(width=8)),  # and the opt-in texture term
         styles,
     ),

@@ -45,14 +45,26 @@ def fit(tmp_path: Path, config: str, *extra: str) -> Path:
     return tmp_path / "ckpt" / "last.ckpt"
 
 
-def test_fast_neural_style_preset_trains_only_the_generator_and_stylizes_photos(tmp_path, photos):
+def test_fast_neural_style_preset_trains_only_the_generator_and_stylizes_photos(tmp_path, photos, monkeypatch):
+    from gan_lightning.training.models import style_transfer
+
     content, style, _ = photos
+    colour_calls, colour_loss = [], style_transfer.colour_statistics_loss
+
+    def recording_colour_loss(images, style_images, photos=None):
+        colour_calls.append((images.shape, photos))
+        return colour_loss(images, style_images, photos)
+
+    monkeypatch.setattr(style_transfer, "colour_statistics_loss", recording_colour_loss)
     ckpt = fit(tmp_path, "style_transfer_fast_neural.yaml", "--data.init_args.content", content, "--data.init_args.style", style,
                "--model.init_args.generator.width", "8", "--model.init_args.generator.blocks", "1", "--model.init_args.perceptual.width", "8",
-               "--model.init_args.lambda_texture", "1", "--model.init_args.texture_network.width", "8")  # fmt: skip
+               "--model.init_args.lambda_texture", "1", "--model.init_args.texture_network.width", "8", "--model.init_args.colour_target", "mapped_photo")  # fmt: skip
+    # the mapped_photo colour target is given the step's photo crops, one per output
+    assert colour_calls and all(photos is not None and photos.shape == shape for shape, photos in colour_calls)
     checkpoint = load_checkpoint(ckpt)
     state = checkpoint["state_dict"]
     assert checkpoint["algorithm"] == "StyleTransfer" and checkpoint["hyper_parameters"]["lambda_style"] > 0
+    assert checkpoint["hyper_parameters"]["colour_target"] == "mapped_photo"
     assert checkpoint["hyper_parameters"]["texture_network"] == {"network": "random_spatial", "width": 8, "weights_path": None}
     assert not any("perceptual" in key or "texture" in key for key in state)  # the frozen feature networks are not stored
     # no adversarial term: the style network's optimizer never stepped
@@ -70,6 +82,8 @@ def test_perceptual_terms_join_cut_and_their_bad_values_are_one_line():
         StyleTransfer(resolution=32, lambda_style=-1.0)
     with pytest.raises(UserError, match="lambda_colour must be at least 0, got -1.0"):
         StyleTransfer(resolution=32, lambda_colour=-1.0)
+    with pytest.raises(UserError, match="colour_target 'photo' is invalid; allowed: style, mapped_photo"):
+        StyleTransfer(resolution=32, lambda_colour=1.0, colour_target="photo")
     with pytest.raises(UserError, match="perceptual_normalisation 'balanced' is invalid; allowed: absolute, relative"):
         StyleTransfer(resolution=32, lambda_style=1.0, perceptual_normalisation="balanced")
     with pytest.raises(UserError, match="perceptual_normalisation 'relative' is invalid with style_statistics 'mean_std'"):
