@@ -56,7 +56,11 @@ def test_their_pickles_convert_to_the_same_images_and_logits(name: str, outputs:
         with torch.no_grad():
             images = generator(expected["z"], c)
         assert images.abs().max() > 0.1  # perturbed weights: not the zero-started blocks' identity
-        torch.testing.assert_close(images, expected[key], rtol=0, atol=1e-4)
+        # A bfloat16 stage rounds to 8 significant bits, and CPUs differ in how they accumulate
+        # bfloat16 products (on one with AMX, 4 of 2304 values of G_ema came out one bfloat16 step
+        # away, 2**-9 at 0.42, all others equal): one step, 2**-7 of the value, is allowed there.
+        rtol = 2.0**-7 if hp["generator"]["bf16_stages"] > 0 else 0.0
+        torch.testing.assert_close(images, expected[key], rtol=rtol, atol=1e-4)
     discriminator = R3GANDiscriminator(R3GANDiscriminatorConfig(**hp["discriminator"]), hp["channels"])
     discriminator.load_state_dict({k.removeprefix("discriminator."): v for k, v in checkpoint["state_dict"].items() if k.startswith("discriminator.")})
     with torch.no_grad():

@@ -174,10 +174,12 @@ OPTIMIZERS_PER_BACKWARD = {"vanilla_wgan_gp": 1, "stylegan_r1_pl_ada": 1, "style
 # Measured by benchmarks/mixed_precision_spread.py (results/mixed_precision_spread_65536.json): the
 # skipped steps (vanilla 7, StyleGAN 6, CUT 6, fast neural style 2, AdaIN 2), plus 3, and the seed
 # spread (0.0138, 0.00053, 0.514, 0.177, 0.0094; 16-mixed is 0.0097, 0.00032, 0.37, 0.13, 0.0074 away).
-# The relativistic StyleGAN and R3GAN: 6 and 0 skipped steps in this test's runs, plus 3. StyleGAN3
+# Fast neural style with the preset's mapped_photo colour target since
+# (results/mixed_precision_spread_65536_fast_neural_mapped.json): 5 skipped steps, seed spread 0.192,
+# 16-mixed 0.185 away. The relativistic StyleGAN and R3GAN: 6 and 0 skipped steps in this test's runs, plus 3. StyleGAN3
 # (its row there): 1 skipped step, plus 3; seed spread 0.00099, 16-mixed 0.00014 away.
-SKIPPED_AT_MOST = {"vanilla_wgan_gp": 10, "stylegan_r1_pl_ada": 9, "stylegan_relativistic_r1_r2": 9, "stylegan3_r_r1_ada": 4, "r3gan": 3, "cut_r1": 9, "fast_neural_style": 5, "arbitrary_style": 5}
-SEED_SPREAD = {"vanilla_wgan_gp": 0.014, "stylegan_r1_pl_ada": 0.00055, "stylegan_relativistic_r1_r2": 0.0006, "stylegan3_r_r1_ada": 0.001, "r3gan": 0.005, "cut_r1": 0.51, "fast_neural_style": 0.18, "arbitrary_style": 0.0095}
+SKIPPED_AT_MOST = {"vanilla_wgan_gp": 10, "stylegan_r1_pl_ada": 9, "stylegan_relativistic_r1_r2": 9, "stylegan3_r_r1_ada": 4, "r3gan": 3, "cut_r1": 9, "fast_neural_style": 8, "arbitrary_style": 5}
+SEED_SPREAD = {"vanilla_wgan_gp": 0.014, "stylegan_r1_pl_ada": 0.00055, "stylegan_relativistic_r1_r2": 0.0006, "stylegan3_r_r1_ada": 0.001, "r3gan": 0.005, "cut_r1": 0.51, "fast_neural_style": 0.2, "arbitrary_style": 0.0095}
 
 
 def test_one_backward_feeding_three_optimizers_is_unscaled_by_its_own_scale(tmp_path: Path) -> None:
