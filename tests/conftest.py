@@ -112,6 +112,22 @@ def fit_one_epoch(model, data, tmp_path: Path):
     return trainer
 
 
+def preset_model_options(preset: str) -> dict:
+    """configs/PRESET's model options after the files it includes (its `config:` key) and over
+    theirs, a group's fields merged, as `fit --config` composes them; FID on the offline shapes
+    features at one learning rate, as the slow trainings of the style presets run."""
+    import yaml
+
+    from gan_lightning.cli.config_files import included_configs
+
+    options: dict = {}
+    for path, _ in included_configs(REPO / "configs" / preset):
+        for key, value in yaml.safe_load(path.read_text())["model"]["init_args"].items():
+            options[key] = {**options[key], **value} if isinstance(value, dict) and isinstance(options.get(key), dict) else value
+    options.pop("fid_features")
+    return {**options, "fid_features": "shapes", "fid_num_samples": 4, "lr_constant_epochs": 1, "lr_decay_epochs": 0}
+
+
 def fast_trainer_args(tmp_path: Path) -> list[str]:
     return [
         "--trainer.logger", "false",

@@ -8,28 +8,21 @@ CPU: slow
 (python -m pytest -m slow tests/training/test_fast_neural_collapse.py)."""
 
 import pytest
-import yaml
 from lightning.pytorch import Trainer, seed_everything
 
 from gan_lightning.data.photo_style import PhotoStyleDataModule
 from gan_lightning.training.callbacks.style_collapse import STRUCTURE_BOUND
 from gan_lightning.training.models.style_transfer import StyleTransfer
-from tests.conftest import REPO, fit_one_epoch
+from tests.conftest import fit_one_epoch, preset_model_options
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
-
-
-def preset_model_options() -> dict:
-    options = yaml.safe_load((REPO / "configs" / "style_transfer_fast_neural.yaml").read_text())["model"]["init_args"]
-    options.pop("fid_features")
-    return {**options, "fid_features": "shapes", "fid_num_samples": 4, "lr_constant_epochs": 1, "lr_decay_epochs": 0}
 
 
 def train(tmp_path, residual: bool, init_gain: float | None = None) -> tuple[StyleTransfer, Trainer]:
     """The preset at 64 px; ``init_gain`` None: the preset's."""
     seed_everything(0)
     data = PhotoStyleDataModule(example_photos=["astronaut", "chelsea", "rocket"], example_styles=["gravel_rust"], resolution=64, load_size=128, crops_per_epoch=400, batch_size=4, num_workers=0)
-    options = preset_model_options()
+    options = preset_model_options("style_transfer_fast_neural.yaml")
     generator = {**options["generator"], "residual": residual} | ({} if init_gain is None else {"init_gain": init_gain})
     model = StyleTransfer(resolution=64, **{**options, "generator": generator})
     return model, fit_one_epoch(model, data, tmp_path)

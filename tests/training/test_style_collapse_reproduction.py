@@ -7,31 +7,18 @@ now (the fast neural generator and losses on the pair) keeps the portrait on the
 Minutes on a CPU: slow (python -m pytest -m slow tests/training/test_style_collapse_reproduction.py)."""
 
 import pytest
-import yaml
 from lightning.pytorch import Trainer, seed_everything
 
-from gan_lightning.cli.config_files import included_configs
 from gan_lightning.data.single_image import SingleImagePairDataModule
 from gan_lightning.training.callbacks.style_collapse import STRUCTURE_BOUND
 from gan_lightning.training.models.style_transfer import StyleTransfer
-from tests.conftest import REPO, fit_one_epoch
+from tests.conftest import fit_one_epoch, preset_model_options
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 SINGLE_CUT = "style_transfer_single_cut.yaml"
 SINGLE = "style_transfer_single.yaml"
-
-
-def preset_model_options(preset: str) -> dict:
-    """The preset's model options after the files it includes (its `config:` key) and over theirs,
-    a group's fields merged, as `fit --config` composes them."""
-    options: dict = {}
-    for path, _ in included_configs(REPO / "configs" / preset):
-        for key, value in yaml.safe_load(path.read_text())["model"]["init_args"].items():
-            options[key] = {**options[key], **value} if isinstance(value, dict) and isinstance(options.get(key), dict) else value
-    options.pop("fid_features")
-    return {**options, "fid_features": "shapes", "fid_num_samples": 4, "lr_constant_epochs": 1, "lr_decay_epochs": 0}
 
 
 def train(tmp_path, preset: str, **overrides) -> tuple[StyleTransfer, Trainer]:
